@@ -1,0 +1,12 @@
+//! Davy: analysis-driven progressive delivery for Kubernetes, a drop-in for the Argo Rollouts controller.
+//!
+//! Modules are layered (see `docs/architecture.md`): each may use the ones listed before it, never after.
+
+pub mod api;
+pub mod expr;
+pub mod analysis;
+pub mod traffic;
+pub mod rollout;
+pub mod controller;
+pub mod cli;
+pub mod sandbox;
