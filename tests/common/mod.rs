@@ -21,3 +21,4 @@ pub fn conformance_dir() -> Option<PathBuf> {
         None
     }
 }
+pub mod prometheus;
