@@ -7,6 +7,8 @@
 
 use thiserror::Error;
 
+use crate::api::{Argument, Metric};
+
 const OPEN: &str = "{{";
 const CLOSE: &str = "}}";
 
@@ -108,6 +110,51 @@ pub fn mask_secrets(message: &str, secrets: &[String]) -> String {
         }
     }
     out
+}
+
+/// The arguments of a run as the renderer sees them, with secret-backed arguments given
+/// [`SECRET_PLACEHOLDER`]: enough to validate and schedule metrics without reading a Secret.
+pub fn values_without_secrets(args: &[Argument]) -> Vec<ArgValue<'_>> {
+    args.iter()
+        .map(|arg| {
+            let secret = arg
+                .value_from
+                .as_ref()
+                .is_some_and(|v| v.secret_key_ref.is_some());
+            ArgValue {
+                name: &arg.name,
+                value: if secret {
+                    Some(SECRET_PLACEHOLDER)
+                } else {
+                    arg.value.as_deref()
+                },
+            }
+        })
+        .collect()
+}
+
+/// The arguments with their literal values only (secrets already read into `value`).
+pub fn values(args: &[Argument]) -> Vec<ArgValue<'_>> {
+    args.iter()
+        .map(|arg| ArgValue {
+            name: &arg.name,
+            value: arg.value.as_deref(),
+        })
+        .collect()
+}
+
+/// One metric with every `{{args.x}}` substituted.
+pub fn resolve_metric(metric: &Metric, args: &[ArgValue<'_>]) -> Result<Metric, ArgsError> {
+    render_json(metric, args)
+}
+
+/// Every metric resolved with secret placeholders (upstream `getResolvedMetricsWithoutSecrets`).
+pub fn resolve_metrics_without_secrets(
+    metrics: &[Metric],
+    args: &[Argument],
+) -> Result<Vec<Metric>, ArgsError> {
+    let values = values_without_secrets(args);
+    metrics.iter().map(|m| resolve_metric(m, &values)).collect()
 }
 
 enum Piece<'a> {
