@@ -1,4 +1,5 @@
-//! Metric providers behind one trait, each in its own file.
+//! Metric providers, one per file, and the pure conversions they share.
 
 pub mod kube_jsonpath;
+pub mod prometheus_result;
 pub mod scrape_query;
