@@ -114,14 +114,26 @@ mod tests {
             record(&mut r, m(phase), false, now, &[]);
         }
         assert_eq!(
-            (r.count, r.successful, r.error, r.consecutive_error, r.consecutive_success),
+            (
+                r.count,
+                r.successful,
+                r.error,
+                r.consecutive_error,
+                r.consecutive_success
+            ),
             (2, 2, 2, 2, 0)
         );
         record(&mut r, m(AnalysisPhase::Inconclusive), false, now, &[]);
         record(&mut r, m(AnalysisPhase::Failed), false, now, &[]);
         record(&mut r, m(AnalysisPhase::Successful), false, now, &[]);
         assert_eq!(
-            (r.count, r.failed, r.inconclusive, r.consecutive_error, r.consecutive_success),
+            (
+                r.count,
+                r.failed,
+                r.inconclusive,
+                r.consecutive_error,
+                r.consecutive_success
+            ),
             (5, 1, 1, 0, 1)
         );
         assert!(r.measurements.iter().all(|m| m.finished_at.is_some()));

@@ -29,7 +29,10 @@ impl Limits {
         Limits {
             failure: read(&metric.failure_limit, 0),
             inconclusive: read(&metric.inconclusive_limit, 0),
-            consecutive_error: read(&metric.consecutive_error_limit, DEFAULT_CONSECUTIVE_ERROR_LIMIT),
+            consecutive_error: read(
+                &metric.consecutive_error_limit,
+                DEFAULT_CONSECUTIVE_ERROR_LIMIT,
+            ),
             consecutive_success: read(&metric.consecutive_success_limit, 0),
         }
     }
@@ -204,6 +207,9 @@ mod tests {
             measurements: vec![finished(AnalysisPhase::Failed)],
             ..MetricResult::default()
         };
-        assert_eq!(assess_metric(&metric, &result, false), AnalysisPhase::Running);
+        assert_eq!(
+            assess_metric(&metric, &result, false),
+            AnalysisPhase::Running
+        );
     }
 }

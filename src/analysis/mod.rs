@@ -11,5 +11,5 @@ pub mod providers;
 pub mod reconcile;
 pub mod rules;
 pub mod run_phase;
+pub mod runner;
 pub mod schedule;
-pub mod validate;

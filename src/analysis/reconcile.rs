@@ -8,14 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{AnalysisPhase, AnalysisRun, AnalysisRunStatus, Measurement, Metric, MetricResult};
+use crate::api::{
+    AnalysisPhase, AnalysisRun, AnalysisRunStatus, Measurement, Metric, MetricResult,
+};
 
 use super::args::{mask_secrets, resolve_metrics_without_secrets};
 use super::measure::{record, trim_measurements};
 use super::rules::{dry_run_metrics, retention_limits};
 use super::run_phase::{assess_run, is_terminating};
 use super::schedule::{MetricTask, metric_tasks, next_reconcile};
-use super::validate::validate_metrics;
+use crate::api::validate::analysis::validate_metrics;
 
 /// The message set on a measurement that was in flight when the run terminated and that its
 /// provider closed without a verdict of its own.

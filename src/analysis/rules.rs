@@ -26,7 +26,10 @@ fn rule_matches(pattern: &str, name: &str) -> bool {
 }
 
 /// Names of the metrics that run in dry-run mode.
-pub fn dry_run_metrics(rules: &[DryRun], metrics: &[Metric]) -> Result<BTreeSet<String>, RuleError> {
+pub fn dry_run_metrics(
+    rules: &[DryRun],
+    metrics: &[Metric],
+) -> Result<BTreeSet<String>, RuleError> {
     let mut names = BTreeSet::new();
     for (index, rule) in rules.iter().enumerate() {
         let mut matched = false;
@@ -83,7 +86,11 @@ mod tests {
 
     #[test]
     fn dry_run_rules_are_unanchored_regexes() {
-        let metrics = [metric("success-rate"), metric("latency"), metric("error-rate")];
+        let metrics = [
+            metric("success-rate"),
+            metric("latency"),
+            metric("error-rate"),
+        ];
         let names = dry_run_metrics(&[dry("rate$")], &metrics).unwrap();
         assert_eq!(
             names.into_iter().collect::<Vec<_>>(),
@@ -97,7 +104,10 @@ mod tests {
     fn a_rule_matching_nothing_is_an_error() {
         let metrics = [metric("latency")];
         let err = dry_run_metrics(&[dry("latency"), dry("nope")], &metrics).unwrap_err();
-        assert_eq!(err.to_string(), "dryRun[1]: Rule didn't match any metric name(s)");
+        assert_eq!(
+            err.to_string(),
+            "dryRun[1]: Rule didn't match any metric name(s)"
+        );
         // An invalid regex matches nothing.
         assert!(dry_run_metrics(&[dry("(")], &metrics).is_err());
     }

@@ -120,7 +120,11 @@ pub fn metric_tasks(
 /// When the run needs looking at again: the earliest over unfinished metrics of the end of an
 /// initial delay, an in-flight measurement's `resumeAt`, and `finishedAt` + interval (or + 10 s
 /// after an error). `None` when nothing is scheduled.
-pub fn next_reconcile(status: &AnalysisRunStatus, metrics: &[Metric], now: Timestamp) -> Option<Timestamp> {
+pub fn next_reconcile(
+    status: &AnalysisRunStatus,
+    metrics: &[Metric],
+    now: Timestamp,
+) -> Option<Timestamp> {
     let mut earliest: Option<Timestamp> = None;
     let mut consider = |t: Timestamp| {
         if earliest.is_none_or(|e| t < e) {

@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod analyze;
+
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
 #[derive(Debug, Parser)]
 #[command(name = "davy", version, about)]
@@ -15,6 +17,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the Davy version.
     Version,
+    /// Run an AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun locally against live
+    /// metrics: measurements stream as they land; the exit code is the verdict.
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -24,5 +29,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("davy {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        Command::Analyze(args) => analyze::run(args),
     }
 }

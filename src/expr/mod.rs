@@ -62,7 +62,11 @@ impl Condition {
 
     /// Upstream `EvalCondition`: the boolean the condition gives for `result`. `now` is what
     /// `now()` returns; `None` makes `now()` an error.
-    pub fn eval(&self, result: &MetricValue, now: Option<DateTime<Utc>>) -> Result<bool, ExprError> {
+    pub fn eval(
+        &self,
+        result: &MetricValue,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<bool, ExprError> {
         let env = CheckEnv {
             result: Some(Ty::of(result)),
             helpers: &CONDITION_HELPERS,
