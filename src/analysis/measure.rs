@@ -11,8 +11,7 @@ use crate::api::{AnalysisPhase, AnalysisRunStatus, Measurement, MetricResult};
 
 use super::args::mask_secrets;
 
-/// Upstream's `DefaultMeasurementHistoryLimit`.
-pub const DEFAULT_MEASUREMENT_LIMIT: usize = 10;
+use crate::api::defaults::DEFAULT_MEASUREMENT_HISTORY_LIMIT as DEFAULT_MEASUREMENT_LIMIT;
 
 /// Adds `measurement` to `result` (or replaces the last, in-flight one when `replaces_last`),
 /// updating the counters when it is complete and stamping `finishedAt` with `now` when the

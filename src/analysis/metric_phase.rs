@@ -1,52 +1,13 @@
 //! The phase of one metric from its counters and latest measurement (spec §4.6, upstream
 //! `assessMetricStatus` and `assessMetricFailureInconclusiveOrError`).
 
-use crate::api::{AnalysisPhase, Metric, MetricResult};
+use crate::api::{AnalysisPhase, EffectiveCount, Metric, MetricResult};
 
-/// Upstream's `DefaultConsecutiveErrorLimit`: the fifth error in a row ends the metric.
-pub const DEFAULT_CONSECUTIVE_ERROR_LIMIT: i64 = 4;
-
-/// A metric's limits with upstream's defaults applied (int-or-string values read as Go's
-/// `IntValue()` does: an unparseable string counts as 0).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    /// Default 0; −1 disables the failure check.
-    pub failure: i64,
-    /// Default 0.
-    pub inconclusive: i64,
-    /// Default 4.
-    pub consecutive_error: i64,
-    /// Default 0 (off).
-    pub consecutive_success: i64,
-}
-
-impl Limits {
-    /// The limits of `metric`.
-    pub fn of(metric: &Metric) -> Limits {
-        let read = |v: &Option<crate::api::IntOrStr>, default: i64| {
-            v.as_ref().map_or(default, |v| v.int_value())
-        };
-        Limits {
-            failure: read(&metric.failure_limit, 0),
-            inconclusive: read(&metric.inconclusive_limit, 0),
-            consecutive_error: read(
-                &metric.consecutive_error_limit,
-                DEFAULT_CONSECUTIVE_ERROR_LIMIT,
-            ),
-            consecutive_success: read(&metric.consecutive_success_limit, 0),
-        }
-    }
-}
-
-/// Upstream's `EffectiveCount`: the number of measurements after which the metric is done.
-/// An unset or zero count means 1 without an interval and "unlimited" (`None`) with one.
+/// The number of measurements after which the metric is done (`None`: until terminated).
 pub fn effective_count(metric: &Metric) -> Option<i64> {
-    let count = metric.count.as_ref().map_or(0, |c| c.int_value());
-    if count == 0 {
-        let has_interval = metric.interval.as_ref().is_some_and(|i| !i.is_empty());
-        if has_interval { None } else { Some(1) }
-    } else {
-        Some(count)
+    match metric.effective_count() {
+        EffectiveCount::Limited(n) => Some(n),
+        EffectiveCount::Unlimited => None,
     }
 }
 
@@ -59,33 +20,30 @@ pub fn count_reached(metric: &Metric, result: &MetricResult) -> bool {
 /// `failed (3) > failureLimit (2)`. Checked in upstream's order with later checks
 /// overwriting earlier ones, so Error beats Inconclusive beats Failed.
 pub fn exceeded_limit(metric: &Metric, result: &MetricResult) -> Option<(AnalysisPhase, String)> {
-    let limits = Limits::of(metric);
     let mut verdict = None;
-    let failed = i64::from(result.failed);
-    if limits.failure >= 0 && failed > limits.failure {
+    let (failed, failure_limit) = (i64::from(result.failed), metric.failure_limit());
+    if failure_limit >= 0 && failed > failure_limit {
         verdict = Some((
             AnalysisPhase::Failed,
-            format!("failed ({failed}) > failureLimit ({})", limits.failure),
+            format!("failed ({failed}) > failureLimit ({failure_limit})"),
         ));
     }
-    let inconclusive = i64::from(result.inconclusive);
-    if inconclusive > limits.inconclusive {
+    let (inconclusive, inconclusive_limit) =
+        (i64::from(result.inconclusive), metric.inconclusive_limit());
+    if inconclusive > inconclusive_limit {
         verdict = Some((
             AnalysisPhase::Inconclusive,
-            format!(
-                "inconclusive ({inconclusive}) > inconclusiveLimit ({})",
-                limits.inconclusive
-            ),
+            format!("inconclusive ({inconclusive}) > inconclusiveLimit ({inconclusive_limit})"),
         ));
     }
-    let errors = i64::from(result.consecutive_error);
-    if errors > limits.consecutive_error {
+    let (errors, error_limit) = (
+        i64::from(result.consecutive_error),
+        metric.consecutive_error_limit(),
+    );
+    if errors > error_limit {
         verdict = Some((
             AnalysisPhase::Error,
-            format!(
-                "consecutiveErrors ({errors}) > consecutiveErrorLimit ({})",
-                limits.consecutive_error
-            ),
+            format!("consecutiveErrors ({errors}) > consecutiveErrorLimit ({error_limit})"),
         ));
     }
     verdict
@@ -110,15 +68,13 @@ pub fn assess_metric(metric: &Metric, result: &MetricResult, terminating: bool) 
     if let Some((phase, _)) = exceeded_limit(metric, result) {
         return phase;
     }
-    let limits = Limits::of(metric);
-    if limits.consecutive_success > 0
-        && i64::from(result.consecutive_success) >= limits.consecutive_success
-    {
+    let success_limit = metric.consecutive_success_limit();
+    if success_limit > 0 && i64::from(result.consecutive_success) >= success_limit {
         return AnalysisPhase::Successful;
     }
     if count_reached(metric, result) {
-        let failure_applies = limits.failure >= 0;
-        let success_streak_applies = limits.consecutive_success > 0;
+        let failure_applies = metric.failure_limit() >= 0;
+        let success_streak_applies = success_limit > 0;
         // The count ran out without the success streak: with a failure budget in force the
         // verdict is open (Inconclusive); with only the streak as criterion it failed.
         return match (failure_applies, success_streak_applies) {

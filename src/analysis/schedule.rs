@@ -11,9 +11,8 @@ use crate::api::{AnalysisPhase, AnalysisRunStatus, Measurement, Metric, MetricRe
 use super::metric_phase::count_reached;
 use super::run_phase::is_terminating;
 
-/// Upstream's `DefaultErrorRetryInterval`: an errored measurement is retried after 10 s,
-/// whatever the metric's interval.
-pub const ERROR_RETRY_INTERVAL: Duration = Duration::from_secs(10);
+/// An errored measurement is retried after 10 s, whatever the metric's interval.
+use crate::api::defaults::DEFAULT_ERROR_RETRY_INTERVAL as ERROR_RETRY_INTERVAL;
 
 /// One metric to measure now.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,7 +20,7 @@ pub enum JsonPathError {
 }
 
 /// The default upstream uses when `jsonPath` is empty: the whole document.
-pub const DEFAULT_JSON_PATH: &str = "{$}";
+use crate::api::defaults::DEFAULT_WEB_JSON_PATH as DEFAULT_JSON_PATH;
 
 /// Parses a Kubernetes JSONPath template into an RFC 9535 path.
 pub fn compile(template: &str) -> Result<JsonPath, JsonPathError> {

@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value as Json;
 
+use crate::api::defaults::DEFAULT_PROMETHEUS_TIMEOUT_SECONDS;
 use crate::api::providers::{PrometheusMetric, WebMetricHeader};
 use crate::api::{Measurement, Metric};
 use crate::expr::eval_time;
@@ -23,8 +24,6 @@ pub const ADDRESS_ENV: &str = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS";
 pub const RESOLVED_QUERY: &str = "ResolvedPrometheusQuery";
 /// Measurement metadata key for the server's warnings.
 pub const WARNINGS: &str = "warnings";
-/// Upstream's default `timeout`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// `rangeQuery` with its expressions still unevaluated (they depend on the measurement time).
 #[derive(Debug, Clone)]
@@ -80,17 +79,16 @@ impl PrometheusProvider {
                 "prometheus address is not is url format".to_string(),
             ));
         }
-        let timeout = match spec.timeout {
-            None => DEFAULT_TIMEOUT,
-            Some(t) if t < 0 => {
+        let timeout = match spec.timeout_seconds() {
+            t if t < 0 => {
                 return Err(ProviderError::Config(
                     "prometheus timeout should not be negative".to_string(),
                 ));
             }
             // Upstream passes 0 through, which Go's context reads as "already expired"; a
             // zero timeout is taken as the default instead of failing every measurement.
-            Some(0) => DEFAULT_TIMEOUT,
-            Some(t) => Duration::from_secs(t.unsigned_abs()),
+            0 => Duration::from_secs(DEFAULT_PROMETHEUS_TIMEOUT_SECONDS.unsigned_abs()),
+            t => Duration::from_secs(t.unsigned_abs()),
         };
         let range = match &spec.range_query {
             None => None,

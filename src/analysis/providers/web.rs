@@ -16,9 +16,6 @@ use super::http::{Auth, client, error_text, with_headers};
 use super::kube_jsonpath::compile;
 use super::{MeasureContext, Provider, ProviderError, errored, judge, started};
 
-/// Upstream's default `timeoutSeconds`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
     Get,
@@ -85,12 +82,9 @@ impl WebProvider {
                 "a web metric body needs method POST or PUT".to_string(),
             ));
         }
-        let timeout = match spec.timeout_seconds {
-            Some(t) if t > 0 => Duration::from_secs(t.unsigned_abs()),
-            _ => DEFAULT_TIMEOUT,
-        };
-        let json_path = compile(spec.json_path.as_deref().unwrap_or(""))
-            .map_err(|e| ProviderError::Config(e.to_string()))?;
+        let timeout = Duration::from_secs(spec.timeout_seconds().unsigned_abs());
+        let json_path =
+            compile(spec.json_path()).map_err(|e| ProviderError::Config(e.to_string()))?;
         Ok(WebProvider {
             method,
             url: spec.url.clone(),
