@@ -314,7 +314,7 @@ mod tests {
             &ctx,
             Some(&counts("new", 10, 10)),
             None,
-            &[previous.clone()],
+            std::slice::from_ref(&previous),
         );
         let deadline = now() + Duration::seconds(30);
         assert_eq!(
