@@ -121,7 +121,10 @@ fn run_case(entry: &Json, hints: &mut (usize, usize)) -> Result<(), String> {
                 return Err(format!("phase {} (message {message:?})", verdict.as_str()));
             }
             check_error(expected, message.as_deref())?;
-            if let Some(full) = expected.get("error_full_text_per_source").and_then(Json::as_str) {
+            if let Some(full) = expected
+                .get("error_full_text_per_source")
+                .and_then(Json::as_str)
+            {
                 hints.1 += 1;
                 if message.as_deref() == Some(full) {
                     hints.0 += 1;
@@ -148,7 +151,10 @@ fn run_case(entry: &Json, hints: &mut (usize, usize)) -> Result<(), String> {
 fn prometheus_data(response: &Json) -> Json {
     let sample = |v: &Json| match v {
         Json::String(s) => json!([1692000000.0, s]),
-        other => json!([1692000000.0, format_sample_value(other.as_f64().unwrap_or(f64::NAN))]),
+        other => json!([
+            1692000000.0,
+            format_sample_value(other.as_f64().unwrap_or(f64::NAN))
+        ]),
     };
     match str_field(response, "type") {
         "scalar" => json!({"resultType": "scalar", "result": sample(&response["value"])}),
@@ -165,8 +171,12 @@ fn prometheus_data(response: &Json) -> Json {
             let result: Vec<Json> = streams
                 .iter()
                 .map(|stream| {
-                    let values: Vec<Json> =
-                        stream.as_array().into_iter().flatten().map(sample).collect();
+                    let values: Vec<Json> = stream
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(sample)
+                        .collect();
                     json!({"metric": {}, "values": values})
                 })
                 .collect();
@@ -206,10 +216,12 @@ fn run_builtin(entry: &Json) -> Result<(), String> {
         }
     };
     match function {
-        "asInt" | "asFloat" if wants_error => match eval_condition(&input, &format!("{function}(result) == 0")) {
-            Err(_) => Ok(()),
-            Ok(value) => Err(format!("{function}({input:?}) gave no error ({value})")),
-        },
+        "asInt" | "asFloat" if wants_error => {
+            match eval_condition(&input, &format!("{function}(result) == 0")) {
+                Err(_) => Ok(()),
+                Ok(value) => Err(format!("{function}({input:?}) gave no error ({value})")),
+            }
+        }
         "asInt" | "asFloat" | "isInf" => {
             condition_is(format!("{function}(result) == {}", literal(expected)), true)
         }
@@ -316,6 +328,11 @@ fn conditions_vectors() {
         "conditions vectors: full error texts (hints, not asserted) matched {}/{}",
         hints.0, hints.1
     );
-    assert!(failures.is_empty(), "{} of {total} failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {total} failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     println!("conditions vectors: {total} passed");
 }

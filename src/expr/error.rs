@@ -42,7 +42,9 @@ impl ExprError {
 impl From<expr::Error> for ExprError {
     fn from(error: expr::Error) -> Self {
         match error {
-            expr::Error::PestError(pest) => ExprError::Syntax(flatten_pest_message(&pest.to_string())),
+            expr::Error::PestError(pest) => {
+                ExprError::Syntax(flatten_pest_message(&pest.to_string()))
+            }
             expr::Error::ParseError(message) => ExprError::Syntax(message),
             other => ExprError::Runtime(go_runtime_message(other.to_string())),
         }
@@ -121,7 +123,8 @@ mod tests {
 
     #[test]
     fn pest_report_becomes_one_line() {
-        let report = " --> 1:10\n  |\n1 | now() -- ?\n  |          ^---\n  |\n  = expected value or ident";
+        let report =
+            " --> 1:10\n  |\n1 | now() -- ?\n  |          ^---\n  |\n  = expected value or ident";
         assert_eq!(
             flatten_pest_message(report),
             "syntax error at 1:10: expected value or ident"
@@ -130,15 +133,27 @@ mod tests {
 
     #[test]
     fn runtime_messages_reworded() {
-        assert_eq!(go_runtime_message("unknown variable: a".into()), "unknown name a");
-        assert_eq!(go_runtime_message("Unknown function: f".into()), "unknown name f");
+        assert_eq!(
+            go_runtime_message("unknown variable: a".into()),
+            "unknown name a"
+        );
+        assert_eq!(
+            go_runtime_message("Unknown function: f".into()),
+            "unknown name f"
+        );
         assert_eq!(go_runtime_message("other".into()), "other");
     }
 
     #[test]
     fn messages_and_categories() {
-        assert_eq!(ExprError::NotBool("int").to_string(), "expected bool, but got int");
+        assert_eq!(
+            ExprError::NotBool("int").to_string(),
+            "expected bool, but got int"
+        );
         assert_eq!(ExprError::NotBool("int").category(), "result-type");
-        assert_eq!(ExprError::Check("unknown name a".into()).to_string(), "unknown name a");
+        assert_eq!(
+            ExprError::Check("unknown name a".into()).to_string(),
+            "unknown name a"
+        );
     }
 }

@@ -215,8 +215,7 @@ fn parse_go_float_message(text: &str) -> Result<f64, String> {
 /// `a` (a multiset check it is not: `[a, a]` equals `[a, b]` read one way round).
 pub fn string_set_equal<A: AsRef<str>, B: AsRef<str>>(a: &[A], b: &[B]) -> bool {
     a.len() == b.len()
-        && b
-            .iter()
+        && b.iter()
             .all(|wanted| a.iter().any(|have| have.as_ref() == wanted.as_ref()))
 }
 
@@ -236,11 +235,21 @@ mod tests {
             (Value::Float(f64::NAN), i64::MIN),
         ];
         for (input, expected) in ok {
-            assert_eq!(as_int(input.clone()).ok(), Some(Value::Integer(expected)), "{input:?}");
+            assert_eq!(
+                as_int(input.clone()).ok(),
+                Some(Value::Integer(expected)),
+                "{input:?}"
+            );
         }
         let errors = [
-            (Value::String("1.1".into()), r#"strconv.ParseInt: parsing "1.1": invalid syntax"#),
-            (Value::String("notint".into()), r#"strconv.ParseInt: parsing "notint": invalid syntax"#),
+            (
+                Value::String("1.1".into()),
+                r#"strconv.ParseInt: parsing "1.1": invalid syntax"#,
+            ),
+            (
+                Value::String("notint".into()),
+                r#"strconv.ParseInt: parsing "notint": invalid syntax"#,
+            ),
             (
                 Value::String("99999999999999999999".into()),
                 r#"strconv.ParseInt: parsing "99999999999999999999": value out of range"#,
@@ -255,9 +264,14 @@ mod tests {
 
     #[test]
     fn as_float_table() {
-        assert_eq!(as_float(Value::String("1.1".into())).ok(), Some(Value::Float(1.1)));
+        assert_eq!(
+            as_float(Value::String("1.1".into())).ok(),
+            Some(Value::Float(1.1))
+        );
         assert_eq!(as_float(Value::Integer(1)).ok(), Some(Value::Float(1.0)));
-        let error = as_float(Value::String("NotANum".into())).err().map(|e| e.to_string());
+        let error = as_float(Value::String("NotANum".into()))
+            .err()
+            .map(|e| e.to_string());
         assert_eq!(
             error.as_deref(),
             Some(r#"strconv.ParseFloat: parsing "NotANum": invalid syntax"#)
@@ -288,8 +302,13 @@ mod tests {
 
     #[test]
     fn arity_messages() {
-        let error = exact_args::<2>("default", vec![Value::Nil]).err().map(|e| e.to_string());
-        assert_eq!(error.as_deref(), Some("not enough arguments to call default"));
+        let error = exact_args::<2>("default", vec![Value::Nil])
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("not enough arguments to call default")
+        );
         let error = exact_args::<1>("isNil", vec![Value::Nil, Value::Nil])
             .err()
             .map(|e| e.to_string());

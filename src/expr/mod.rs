@@ -62,7 +62,11 @@ impl Condition {
 
     /// Upstream `EvalCondition`: the boolean the condition gives for `result`. `now` is what
     /// `now()` returns; `None` makes `now()` an error.
-    pub fn eval(&self, result: &MetricValue, now: Option<DateTime<Utc>>) -> Result<bool, ExprError> {
+    pub fn eval(
+        &self,
+        result: &MetricValue,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<bool, ExprError> {
         let env = CheckEnv {
             result: Some(Ty::of(result)),
             helpers: &CONDITION_HELPERS,
@@ -94,3 +98,6 @@ pub fn eval_condition_at(
 ) -> Result<bool, ExprError> {
     Condition::compile(condition)?.eval(result, Some(now))
 }
+
+#[cfg(test)]
+mod tests;

@@ -89,8 +89,21 @@ const ALL_HELPERS: [&str; 6] = ["asInt", "asFloat", "isNaN", "isInf", "isNil", "
 
 /// Builtins whose closure argument binds `#` (mirrors the crate's and Go's predicate list).
 const PREDICATE_FUNCTIONS: [&str; 15] = [
-    "all", "any", "one", "none", "map", "filter", "find", "findIndex", "findLast",
-    "findLastIndex", "count", "sum", "reduce", "groupBy", "sortBy",
+    "all",
+    "any",
+    "one",
+    "none",
+    "map",
+    "filter",
+    "find",
+    "findIndex",
+    "findLast",
+    "findLastIndex",
+    "count",
+    "sum",
+    "reduce",
+    "groupBy",
+    "sortBy",
 ];
 
 /// Checks `source`; `Ok` carries the inferred type (`Unknown` when not inferred or not parsed).
@@ -313,8 +326,7 @@ impl Parser<'_, '_> {
 
     fn expr(&mut self, min_bp: u8) -> Parse<Ty> {
         let mut left = self.prefix()?;
-        loop {
-            let Some(token) = self.peek().cloned() else { break };
+        while let Some(token) = self.peek().cloned() {
             let (bp, op): (u8, &str) = match &token {
                 Tok::Punct(p) => match *p {
                     "?" => (BP_TERNARY, "?"),
@@ -397,7 +409,11 @@ impl Parser<'_, '_> {
             }
             Tok::Punct("-") | Tok::Punct("+") => {
                 let ty = self.expr(BP_SIGN)?;
-                Ok(if ty.is_number() || ty == Ty::Duration { ty } else { Ty::Unknown })
+                Ok(if ty.is_number() || ty == Ty::Duration {
+                    ty
+                } else {
+                    Ty::Unknown
+                })
             }
             Tok::Punct("(") => {
                 let ty = self.expr(0)?;
@@ -488,10 +504,22 @@ impl Parser<'_, '_> {
                 Some(Ty::Array(elem)) => elem.as_ref().clone(),
                 _ => Ty::Unknown,
             };
-            let ty = if closure { self.closure_arg(elem)? } else { self.expr(0)? };
+            let ty = if closure {
+                self.closure_arg(elem)?
+            } else {
+                self.expr(0)?
+            };
             args.push(ty);
         }
         self.pos += 1;
+        if let ("isNaN" | "isInf", [arg]) = (name, args.as_slice())
+            && let Some(arg_name) = arg.go_name()
+            && !arg.is_number()
+        {
+            self.report(format!(
+                "cannot use {arg_name} as argument (type float64) to call {name}"
+            ));
+        }
         Ok(return_type(name, &args))
     }
 
@@ -710,16 +738,32 @@ mod tests {
             ("all(result, # < 1000)", floats(), Ty::Bool),
             ("all(result, {# > 1})", floats(), Ty::Bool),
             ("result == 'true'", Ty::String, Ty::Bool),
-            ("result.ok && result.successPercent >= 0.90", Ty::Map, Ty::Bool),
+            (
+                "result.ok && result.successPercent >= 0.90",
+                Ty::Map,
+                Ty::Bool,
+            ),
             ("asInt(result) >= 2", Ty::String, Ty::Bool),
             ("default(result, 0) < 0.05", Ty::Unknown, Ty::Bool),
             ("result.a == 'x' && result.b == 1", Ty::Map, Ty::Bool),
             ("2 in result", floats(), Ty::Bool),
             ("result[0] not in [1, 2]", floats(), Ty::Bool),
-            ("let x = result[0]; x > 1 and not (x > 5)", floats(), Ty::Bool),
+            (
+                "let x = result[0]; x > 1 and not (x > 5)",
+                floats(),
+                Ty::Bool,
+            ),
             ("result | len() > 0", floats(), Ty::Bool),
-            ("filter(result, .ok) | len() == 1", Ty::Array(Box::new(Ty::Unknown)), Ty::Bool),
-            ("map(result, {#.x}) == [1]", Ty::Array(Box::new(Ty::Unknown)), Ty::Bool),
+            (
+                "filter(result, .ok) | len() == 1",
+                Ty::Array(Box::new(Ty::Unknown)),
+                Ty::Bool,
+            ),
+            (
+                "map(result, {#.x}) == [1]",
+                Ty::Array(Box::new(Ty::Unknown)),
+                Ty::Bool,
+            ),
             ("result > 1 ? true : false", Ty::Float, Ty::Bool),
             ("if result > 1 { true } else { false }", Ty::Float, Ty::Bool),
             ("now() - duration('5m') < now()", Ty::Unknown, Ty::Bool),
@@ -742,16 +786,41 @@ mod tests {
     #[test]
     fn reports_upstream_compile_errors() {
         let cases = [
-            ("asFloat(result) == \"1.1\"", Ty::String, "invalid operation: == (mismatched types float64 and string)"),
-            ("result[0] != 'x'", floats(), "invalid operation: != (mismatched types float64 and string)"),
-            ("result < 'a'", Ty::Int, "invalid operation: < (mismatched types int and string)"),
-            ("asInt(result) == true", Ty::String, "invalid operation: == (mismatched types int64 and bool)"),
+            (
+                "asFloat(result) == \"1.1\"",
+                Ty::String,
+                "invalid operation: == (mismatched types float64 and string)",
+            ),
+            (
+                "result[0] != 'x'",
+                floats(),
+                "invalid operation: != (mismatched types float64 and string)",
+            ),
+            (
+                "result < 'a'",
+                Ty::Int,
+                "invalid operation: < (mismatched types int and string)",
+            ),
+            (
+                "asInt(result) == true",
+                Ty::String,
+                "invalid operation: == (mismatched types int64 and bool)",
+            ),
             ("a == true", Ty::Bool, "unknown name a"),
             ("true || invalidVar", Ty::Bool, "unknown name invalidVar"),
             ("len(result) > x", floats(), "unknown name x"),
+            (
+                "isNaN(result)",
+                floats(),
+                "cannot use []float64 as argument (type float64) to call isNaN",
+            ),
         ];
         for (source, result, expected) in cases {
-            assert_eq!(check(source, &env(result)), Err(expected.to_string()), "{source}");
+            assert_eq!(
+                check(source, &env(result)),
+                Err(expected.to_string()),
+                "{source}"
+            );
         }
     }
 
@@ -763,8 +832,14 @@ mod tests {
         };
         assert_eq!(check("now() - duration(\"5m\")", &time), Ok(Ty::Time));
         assert_eq!(check("hello", &time), Err("unknown name hello".to_string()));
-        assert_eq!(check("result", &time), Err("unknown name result".to_string()));
-        assert_eq!(check("asInt(1)", &time), Err("unknown name asInt".to_string()));
+        assert_eq!(
+            check("result", &time),
+            Err("unknown name result".to_string())
+        );
+        assert_eq!(
+            check("asInt(1)", &time),
+            Err("unknown name asInt".to_string())
+        );
     }
 
     #[test]

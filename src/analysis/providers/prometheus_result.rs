@@ -94,11 +94,8 @@ fn array<'a>(value: Option<&'a Json>, what: &str) -> Result<&'a Vec<Json>, Prome
 /// A `[<unix time>, "<value>"]` pair's value; the value is a string so that NaN and ±Inf can
 /// be written (`"NaN"`, `"+Inf"`, `"-Inf"`).
 fn sample_value(pair: Option<&Json>, what: &str) -> Result<f64, PrometheusResultError> {
-    let malformed = || {
-        PrometheusResultError::Malformed(format!(
-            "{what} is not a [timestamp, \"value\"] pair"
-        ))
-    };
+    let malformed =
+        || PrometheusResultError::Malformed(format!("{what} is not a [timestamp, \"value\"] pair"));
     let pair = pair.and_then(Json::as_array).ok_or_else(malformed)?;
     let [time, value] = pair.as_slice() else {
         return Err(malformed());
@@ -179,7 +176,10 @@ mod tests {
             {"metric": {}, "value": [1.0, "-Inf"]},
         ]});
         let converted = convert(&vector).ok();
-        assert_eq!(converted.as_ref().map(|c| c.value.as_str()), Some("[1,-Inf]"));
+        assert_eq!(
+            converted.as_ref().map(|c| c.value.as_str()),
+            Some("[1,-Inf]")
+        );
         assert_eq!(
             converted.map(|c| c.result),
             Some(MetricValue::FloatList(vec![1.0, f64::NEG_INFINITY]))
@@ -204,17 +204,29 @@ mod tests {
     #[test]
     fn unsupported_and_malformed() {
         let string = json!({"resultType": "string", "result": [1.0, "x"]});
-        assert_eq!(convert(&string), Err(PrometheusResultError::UnsupportedType));
-        assert_eq!(convert(&Json::Null), Err(PrometheusResultError::UnsupportedType));
+        assert_eq!(
+            convert(&string),
+            Err(PrometheusResultError::UnsupportedType)
+        );
+        assert_eq!(
+            convert(&Json::Null),
+            Err(PrometheusResultError::UnsupportedType)
+        );
         let bad = json!({"resultType": "scalar", "result": [1.0, "abc"]});
         assert_eq!(
             convert(&bad).map_err(|e| e.to_string()),
             Err("invalid Prometheus response: scalar value \"abc\" is not a number".to_string())
         );
         let bad = json!({"resultType": "vector", "result": {}});
-        assert!(matches!(convert(&bad), Err(PrometheusResultError::Malformed(_))));
+        assert!(matches!(
+            convert(&bad),
+            Err(PrometheusResultError::Malformed(_))
+        ));
         let bad = json!({"result": []});
-        assert!(matches!(convert(&bad), Err(PrometheusResultError::Malformed(_))));
+        assert!(matches!(
+            convert(&bad),
+            Err(PrometheusResultError::Malformed(_))
+        ));
     }
 
     #[test]
@@ -232,6 +244,9 @@ mod tests {
             }
         );
         let outcome = evaluate(&empty, "len(result) == 0 || result[0] >= 0.95", "", now());
-        assert_eq!((outcome.verdict, outcome.value.as_str()), (Verdict::Successful, "[]"));
+        assert_eq!(
+            (outcome.verdict, outcome.value.as_str()),
+            (Verdict::Successful, "[]")
+        );
     }
 }
