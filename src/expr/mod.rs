@@ -98,3 +98,6 @@ pub fn eval_condition_at(
 ) -> Result<bool, ExprError> {
     Condition::compile(condition)?.eval(result, Some(now))
 }
+
+#[cfg(test)]
+mod tests;
