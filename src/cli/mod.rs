@@ -1,5 +1,7 @@
 //! Command-line interface: one module per verb group; `main.rs` only calls [`run`].
 
+pub mod lint;
+
 use clap::{Parser, Subcommand};
 
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
@@ -15,6 +17,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the Davy version.
     Version,
+    /// Check manifests offline: strict decoding, spec validation, references between them.
+    Lint(lint::LintArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -24,5 +28,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("davy {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        Command::Lint(args) => lint::run(args),
     }
 }
