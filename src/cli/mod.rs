@@ -1,8 +1,10 @@
 //! Command-line interface: one module per verb group; `main.rs` only calls [`run`].
 
+pub mod lint;
+
 use clap::{Parser, Subcommand};
 
-mod analyze;
+pub mod analyze;
 
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
 #[derive(Debug, Parser)]
@@ -17,6 +19,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the Davy version.
     Version,
+    /// Check manifests offline: strict decoding, spec validation, references between them.
+    Lint(lint::LintArgs),
     /// Run an AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun locally against live
     /// metrics: measurements stream as they land; the exit code is the verdict.
     Analyze(analyze::AnalyzeArgs),
@@ -29,6 +33,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("davy {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        Command::Lint(args) => lint::run(args),
         Command::Analyze(args) => analyze::run(args),
     }
 }
