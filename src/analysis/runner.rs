@@ -196,10 +196,10 @@ impl Runner {
                 continue;
             };
             let ctx = context(name);
-            if let Ok(provider) = self.registry.provider_for(&metric) {
-                if let Err(err) = provider.garbage_collect(&ctx, &metric, *limit).await {
-                    tracing::warn!(metric = %name, error = %err, "measurement garbage collection failed");
-                }
+            if let Ok(provider) = self.registry.provider_for(&metric)
+                && let Err(err) = provider.garbage_collect(&ctx, &metric, *limit).await
+            {
+                tracing::warn!(metric = %name, error = %err, "measurement garbage collection failed");
             }
         }
         Some(step)

@@ -107,10 +107,10 @@ pub fn metric_tasks(
             }
         };
         // `finishedAt` is set here: the in-flight case returned above.
-        if let Some(finished) = &last.finished_at {
-            if now > add(finished.0, interval) {
-                tasks.push(task(false));
-            }
+        if let Some(finished) = &last.finished_at
+            && now > add(finished.0, interval)
+        {
+            tasks.push(task(false));
         }
     }
     tasks

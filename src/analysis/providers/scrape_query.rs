@@ -211,10 +211,10 @@ pub fn bucket_series(scrape: &Scrape, selector: &Selector) -> Series {
                 }
             }
             Value::Untyped(v) | Value::Counter(v) if sample.metric == bucket_name => {
-                if let Some((labels, le)) = split_le(sample) {
-                    if selector.matches_labels(&sample.labels) {
-                        *out.entry(format!("{labels}|{le}")).or_insert(0.0) += v;
-                    }
+                if let Some((labels, le)) = split_le(sample)
+                    && selector.matches_labels(&sample.labels)
+                {
+                    *out.entry(format!("{labels}|{le}")).or_insert(0.0) += v;
                 }
             }
             _ => {}

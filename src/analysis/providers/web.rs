@@ -219,7 +219,7 @@ fn write_go_json(value: &Json, out: &mut String) {
 /// a one-digit negative exponent (`1e-7`, `1e+21`).
 fn go_json_number(f: f64) -> String {
     let abs = f.abs();
-    if abs != 0.0 && (abs < 1e-6 || abs >= 1e21) {
+    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
         let text = format_go_float(f);
         // format_go_float pads exponents to two digits (`1e-07`); JSON strips the zero.
         match text.split_once("e-0") {
