@@ -145,7 +145,13 @@ pub fn values(args: &[Argument]) -> Vec<ArgValue<'_>> {
 
 /// One metric with every `{{args.x}}` substituted.
 pub fn resolve_metric(metric: &Metric, args: &[ArgValue<'_>]) -> Result<Metric, ArgsError> {
-    render_json(metric, args)
+    let text = serde_json::to_string(metric).map_err(|e| ArgsError::Decode(e.to_string()))?;
+    let rendered = render(&text, args, true)?;
+    if rendered == text {
+        // Nothing substituted: decoding would only rebuild the same metric.
+        return Ok(metric.clone());
+    }
+    serde_json::from_str(&rendered).map_err(|e| ArgsError::Decode(e.to_string()))
 }
 
 /// Every metric resolved with secret placeholders (upstream `getResolvedMetricsWithoutSecrets`).

@@ -2,7 +2,7 @@
 //! secret masking) and trimming measurement history (§4.4: 10 by default, or the
 //! `measurementRetention` limit).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -12,6 +12,16 @@ use crate::api::{AnalysisPhase, AnalysisRunStatus, Measurement, MetricResult};
 use super::args::mask_secrets;
 
 use crate::api::defaults::DEFAULT_MEASUREMENT_HISTORY_LIMIT as DEFAULT_MEASUREMENT_LIMIT;
+
+/// Position of each metric's result by name (the first one, as upstream's `GetResult`), so
+/// runs with many metrics are assessed in linear time.
+pub fn index_by_name(results: &[MetricResult]) -> HashMap<String, usize> {
+    let mut index = HashMap::with_capacity(results.len());
+    for (i, r) in results.iter().enumerate() {
+        index.entry(r.name.clone()).or_insert(i);
+    }
+    index
+}
 
 /// Adds `measurement` to `result` (or replaces the last, in-flight one when `replaces_last`),
 /// updating the counters when it is complete and stamping `finishedAt` with `now` when the

@@ -13,7 +13,7 @@ use crate::api::{
 };
 
 use super::args::{mask_secrets, resolve_metrics_without_secrets};
-use super::measure::{record, trim_measurements};
+use super::measure::{index_by_name, record, trim_measurements};
 use super::rules::{dry_run_metrics, retention_limits};
 use super::run_phase::{assess_run, is_terminating};
 use super::schedule::{MetricTask, metric_tasks, next_reconcile};
@@ -115,7 +115,8 @@ pub fn errored(run: &AnalysisRun, message: String, now: Timestamp) -> Step {
 /// Step 1–3 of a reconcile: resolve arguments without secrets, validate the metrics and the
 /// dryRun / measurementRetention rules, and list the due measurements.
 pub fn prepare(run: &AnalysisRun, now: Timestamp) -> Prepared {
-    let status = run.status.clone().unwrap_or_default();
+    let no_status = AnalysisRunStatus::default();
+    let status = run.status.as_ref().unwrap_or(&no_status);
     if status.phase.as_ref().is_some_and(|p| p.completed()) {
         return Prepared::Completed;
     }
@@ -150,7 +151,7 @@ pub fn prepare(run: &AnalysisRun, now: Timestamp) -> Prepared {
     };
     let terminate = run.spec.terminate.unwrap_or(false);
     let terminating = is_terminating(terminate, &status.metric_results);
-    let tasks = metric_tasks(terminate, &status, &metrics, now);
+    let tasks = metric_tasks(terminate, status, &metrics, now);
     Prepared::Measure(Plan {
         metrics,
         dry_run,
@@ -171,9 +172,10 @@ pub fn apply(
     now: Timestamp,
 ) -> Step {
     let mut status = run.status.clone().unwrap_or_default();
+    let mut index = index_by_name(&status.metric_results);
     for outcome in outcomes {
         let name = outcome.task.metric.clone();
-        let position = status.metric_results.iter().position(|r| r.name == name);
+        let position = index.get(&name).copied();
         let result = match position {
             Some(i) => &mut status.metric_results[i],
             None => {
@@ -189,6 +191,7 @@ pub fn apply(
                     ..MetricResult::default()
                 });
                 let last = status.metric_results.len() - 1;
+                index.insert(name.clone(), last);
                 &mut status.metric_results[last]
             }
         };

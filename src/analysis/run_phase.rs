@@ -9,6 +9,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{AnalysisPhase, AnalysisRunStatus, Metric, MetricResult, RunSummary};
 
+use super::measure::index_by_name;
 use super::metric_phase::{assess_metric, exceeded_limit};
 
 /// The run message when it was terminated and no metric explains the outcome.
@@ -97,6 +98,7 @@ pub fn assess_run(
     let mut summary = RunSummary::default();
     let mut dry_summary = RunSummary::default();
     let mut transitions = Vec::new();
+    let index = index_by_name(&status.metric_results);
 
     for metric in metrics {
         let is_dry = dry_run.contains(&metric.name);
@@ -105,10 +107,9 @@ pub fn assess_run(
         } else {
             summary.count += 1;
         }
-        let Some(result) = status
-            .metric_results
-            .iter_mut()
-            .find(|r| r.name == metric.name)
+        let Some(result) = index
+            .get(&metric.name)
+            .and_then(|&i| status.metric_results.get_mut(i))
         else {
             // Not started yet (an initial delay, or nothing measured so far).
             everything_completed = false;

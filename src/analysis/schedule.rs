@@ -2,12 +2,14 @@
 //! `calculateNextReconcileTime`): initial delay, interval, the 10 s retry after an error, the
 //! effective count, and `resumeAt` of in-flight measurements.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{AnalysisPhase, AnalysisRunStatus, Measurement, Metric, MetricResult};
 
+use super::measure::index_by_name;
 use super::metric_phase::count_reached;
 use super::run_phase::is_terminating;
 
@@ -31,16 +33,33 @@ pub fn add(ts: Timestamp, d: Duration) -> Timestamp {
     ts.checked_add(d).unwrap_or(Timestamp::MAX)
 }
 
-fn result<'a>(status: &'a AnalysisRunStatus, name: &str) -> Option<&'a MetricResult> {
-    status.metric_results.iter().find(|r| r.name == name)
+/// Metric results by name, looked up in constant time.
+struct Results<'a> {
+    status: &'a AnalysisRunStatus,
+    index: HashMap<String, usize>,
 }
 
-fn last_measurement<'a>(status: &'a AnalysisRunStatus, name: &str) -> Option<&'a Measurement> {
-    result(status, name).and_then(|r| r.measurements.last())
-}
+impl<'a> Results<'a> {
+    fn new(status: &'a AnalysisRunStatus) -> Results<'a> {
+        Results {
+            status,
+            index: index_by_name(&status.metric_results),
+        }
+    }
 
-fn completed(status: &AnalysisRunStatus, name: &str) -> bool {
-    result(status, name).is_some_and(|r| r.phase.completed())
+    fn get(&self, name: &str) -> Option<&'a MetricResult> {
+        self.index
+            .get(name)
+            .and_then(|&i| self.status.metric_results.get(i))
+    }
+
+    fn last_measurement(&self, name: &str) -> Option<&'a Measurement> {
+        self.get(name).and_then(|r| r.measurements.last())
+    }
+
+    fn completed(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|r| r.phase.completed())
+    }
 }
 
 /// A metric duration field (`interval`, `initialDelay`) parsed with Go's grammar; `None` when
@@ -61,9 +80,10 @@ pub fn metric_tasks(
     now: Timestamp,
 ) -> Vec<MetricTask> {
     let terminating = is_terminating(terminate, &status.metric_results);
+    let results = Results::new(status);
     let mut tasks = Vec::new();
     for (index, metric) in metrics.iter().enumerate() {
-        if completed(status, &metric.name) {
+        if results.completed(&metric.name) {
             continue;
         }
         let task = |resumes_incomplete| MetricTask {
@@ -71,7 +91,7 @@ pub fn metric_tasks(
             metric: metric.name.clone(),
             resumes_incomplete,
         };
-        let last = last_measurement(status, &metric.name);
+        let last = results.last_measurement(&metric.name);
         if let Some(last) = last.filter(|m| m.finished_at.is_none()) {
             if last.resume_at.as_ref().is_some_and(|r| r.0 > now) {
                 continue;
@@ -94,7 +114,10 @@ pub fn metric_tasks(
             tasks.push(task(false));
             continue;
         };
-        if result(status, &metric.name).is_some_and(|r| count_reached(metric, r)) {
+        if results
+            .get(&metric.name)
+            .is_some_and(|r| count_reached(metric, r))
+        {
             continue;
         }
         let interval = if last.phase == AnalysisPhase::Error {
@@ -124,6 +147,7 @@ pub fn next_reconcile(
     metrics: &[Metric],
     now: Timestamp,
 ) -> Option<Timestamp> {
+    let results = Results::new(status);
     let mut earliest: Option<Timestamp> = None;
     let mut consider = |t: Timestamp| {
         if earliest.is_none_or(|e| t < e) {
@@ -131,10 +155,10 @@ pub fn next_reconcile(
         }
     };
     for metric in metrics {
-        if completed(status, &metric.name) {
+        if results.completed(&metric.name) {
             continue;
         }
-        let Some(last) = last_measurement(status, &metric.name) else {
+        let Some(last) = results.last_measurement(&metric.name) else {
             if let Some(Ok(delay)) = duration_of(&metric.initial_delay) {
                 let start = status.started_at.as_ref().map_or(now, |t| t.0);
                 consider(add(start, delay));
@@ -147,7 +171,10 @@ pub fn next_reconcile(
             }
             continue;
         };
-        if result(status, &metric.name).is_some_and(|r| count_reached(metric, r)) {
+        if results
+            .get(&metric.name)
+            .is_some_and(|r| count_reached(metric, r))
+        {
             continue;
         }
         let interval = if last.phase == AnalysisPhase::Error {
