@@ -295,3 +295,171 @@ fn analysis_assessment_vectors() {
     );
     assert_eq!(tally.passed, 101, "every case of the file ran");
 }
+
+/// An AnalysisRun from YAML text.
+fn run_yaml(yaml: &str) -> AnalysisRun {
+    serde_saphyr::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+}
+
+const WEB_METRIC: &str =
+    "  - name: m\n    provider:\n      web: {url: 'http://127.0.0.1:1/{{args.path}}'}\n";
+
+/// Errors a run gets before measuring anything: unresolvable arguments and invalid specs,
+/// with upstream's texts (the vectors only cover assessment).
+#[test]
+fn run_errors_are_upstream_texts() {
+    let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let head = "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisRun\nmetadata: {name: r}\nspec:\n";
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "unknown placeholder",
+            format!("{head}  metrics:\n{WEB_METRIC}"),
+            "Unable to resolve metric arguments: failed to resolve {{args.path}}",
+        ),
+        (
+            "argument without a value",
+            format!(
+                "{head}  args:\n  - name: path\n    valueFrom: {{fieldRef: {{fieldPath: metadata.name}}}}\n  metrics:\n{WEB_METRIC}"
+            ),
+            "Unable to resolve metric arguments: argument \"path\" was not supplied",
+        ),
+        (
+            "no metrics",
+            format!("{head}  metrics: []\n"),
+            "Analysis spec invalid: no metrics specified",
+        ),
+        (
+            "count from an argument needs an interval",
+            format!(
+                "{head}  args: [{{name: path, value: x}}, {{name: n, value: '3'}}]\n  metrics:\n{WEB_METRIC}    count: '{{{{args.n}}}}'\n"
+            ),
+            "Analysis spec invalid: metrics[0]: interval must be specified when count > 1",
+        ),
+        (
+            "dry-run rule matching nothing",
+            format!(
+                "{head}  args: [{{name: path, value: x}}]\n  dryRun: [{{metricName: m}}, {{metricName: other}}]\n  metrics:\n{WEB_METRIC}"
+            ),
+            "Analysis spec invalid: dryRun[1]: Rule didn't match any metric name(s)",
+        ),
+        (
+            "retention rule matching nothing",
+            format!(
+                "{head}  args: [{{name: path, value: x}}]\n  measurementRetention: [{{metricName: zz, limit: 2}}]\n  metrics:\n{WEB_METRIC}"
+            ),
+            "Analysis spec invalid: measurementRetention[0]: Rule didn't match any metric name(s)",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (name, yaml, want) in &cases {
+        let run = run_yaml(yaml);
+        match prepare(&run, now) {
+            Prepared::Invalid(step) => {
+                if step.status.phase != Some(AnalysisPhase::Error) || step.status.message != *want {
+                    failures.push(format!(
+                        "{name}: {:?} {:?}",
+                        step.status.phase, step.status.message
+                    ));
+                }
+                if step.events.first().map(|e| e.reason.as_str()) != Some("AnalysisRunError") {
+                    failures.push(format!("{name}: events {:?}", step.events));
+                }
+            }
+            other => failures.push(format!("{name}: {other:?}")),
+        }
+    }
+    // An unclosed tag cannot happen inside a metric: the JSON's own closing braces end the tag,
+    // so upstream (and Davy) report the tag with the JSON text it swallowed.
+    let run = run_yaml(&format!(
+        "{head}  metrics:\n  - name: m\n    provider:\n      web: {{url: 'http://x/{{{{args.path'}}\n"
+    ));
+    match prepare(&run, now) {
+        Prepared::Invalid(step) => {
+            let m = step.status.message;
+            if m != "Unable to resolve metric arguments: failed to resolve {{args.path\"}}" {
+                failures.push(format!("unclosed tag: {m}"));
+            }
+        }
+        other => failures.push(format!("unclosed tag: {other:?}")),
+    }
+    println!(
+        "run error cases: {} checked, {} failed",
+        cases.len() + 1,
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Argument merging for runs created from templates (upstream `NewAnalysisRunFromTemplates`).
+#[test]
+fn template_merging_errors_are_upstream_texts() {
+    use davy::api::validate::analysis::new_run_spec_from_templates;
+    use davy::api::{AnalysisTemplateSpec, Argument};
+    let spec = |yaml: &str| -> AnalysisTemplateSpec { serde_saphyr::from_str(yaml).unwrap() };
+    let a = spec(
+        "args: [{name: x}, {name: y, value: '1'}]\nmetrics: [{name: m, provider: {web: {url: u}}}]",
+    );
+    let b = spec("args: [{name: y, value: '2'}]\nmetrics: [{name: n, provider: {web: {url: u}}}]");
+    let dup = spec("metrics: [{name: m, provider: {web: {url: u}}}]");
+    let given = |name: &str, value: &str| Argument {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    };
+    let err = |t: &[&AnalysisTemplateSpec], args: &[Argument]| {
+        new_run_spec_from_templates(t, &[], args, &[], &[])
+            .err()
+            .map(|e| e.to_string())
+    };
+    assert_eq!(err(&[&a], &[]), Some("args.x was not resolved".to_string()));
+    assert_eq!(err(&[&a], &[given("x", "v")]), None);
+    assert_eq!(
+        err(&[&a, &b], &[given("x", "v")]),
+        Some("Argument `y` specified multiple times with different values: '1', '2'".to_string())
+    );
+    assert_eq!(
+        err(&[&a, &dup], &[given("x", "v")]),
+        Some("two metrics have the same name 'm'".to_string())
+    );
+    // Caller arguments the templates do not declare are dropped.
+    let merged =
+        new_run_spec_from_templates(&[&a], &[], &[given("x", "v"), given("z", "w")], &[], &[])
+            .unwrap();
+    let names: Vec<String> = merged.args.unwrap().into_iter().map(|a| a.name).collect();
+    assert_eq!(names, vec!["x".to_string(), "y".to_string()]);
+}
+
+/// Secret arguments: read at measurement time, masked in every message.
+#[tokio::test]
+async fn secret_arguments_are_read_late_and_masked() {
+    use davy::analysis::providers::Registry;
+    use davy::analysis::runner::{Runner, StaticSecrets};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    let run = run_yaml(
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisRun\nmetadata: {name: r}\nspec:\n  args:\n  - name: token\n    valueFrom: {secretKeyRef: {name: creds, key: token}}\n  metrics:\n  - name: m\n    provider:\n      web: {url: 'http://127.0.0.1:1/{{args.token}}'}\n",
+    );
+    let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let clock = move || now;
+    let with = |secrets: StaticSecrets| Runner::new(Registry::new(), Arc::new(secrets));
+    // Missing key: the run errs with upstream's text.
+    let mut secrets = StaticSecrets::default();
+    secrets.secrets.insert("creds".into(), BTreeMap::new());
+    let step = with(secrets).reconcile(&run, &clock).await.unwrap();
+    assert_eq!(step.status.phase, Some(AnalysisPhase::Error));
+    assert_eq!(
+        step.status.message,
+        "Unable to resolve metric arguments: key 'token' does not exist in secret 'creds'"
+    );
+    // Present: the connection error names the URL, with the secret masked.
+    let mut secrets = StaticSecrets::default();
+    secrets.secrets.insert(
+        "creds".into(),
+        BTreeMap::from([("token".to_string(), "s3cr3t-value".to_string())]),
+    );
+    let step = with(secrets).reconcile(&run, &clock).await.unwrap();
+    let m = &step.status.metric_results[0].measurements[0];
+    assert_eq!(m.phase, AnalysisPhase::Error);
+    assert!(m.message.contains("127.0.0.1:1/*****"), "{}", m.message);
+    assert!(!m.message.contains("s3cr3t"), "{}", m.message);
+}
