@@ -21,3 +21,5 @@ pub fn conformance_dir() -> Option<PathBuf> {
         None
     }
 }
+
+pub mod argocd_health;
