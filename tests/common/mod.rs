@@ -23,3 +23,4 @@ pub fn conformance_dir() -> Option<PathBuf> {
 }
 
 pub mod argocd_health;
+pub mod world;
