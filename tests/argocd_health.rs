@@ -24,12 +24,20 @@ fn run_kind(kind: &str, check: fn(&Value) -> Option<Health>) -> Option<(usize, V
     for case in &cases {
         let input = case["inputPath"].as_str().unwrap_or_default();
         let expected = Health {
-            status: case["healthStatus"]["status"].as_str().unwrap_or_default().to_string(),
-            message: case["healthStatus"]["message"].as_str().unwrap_or_default().to_string(),
+            status: case["healthStatus"]["status"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            message: case["healthStatus"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         };
         let got = check(&load(&dir.join(input)));
         if got.as_ref() != Some(&expected) {
-            failures.push(format!("{kind}/{input}: expected {expected:?}, got {got:?}"));
+            failures.push(format!(
+                "{kind}/{input}: expected {expected:?}, got {got:?}"
+            ));
         }
     }
     Some((cases.len(), failures))
@@ -39,9 +47,17 @@ fn assert_kind(kind: &str, check: fn(&Value) -> Option<Health>, at_least: usize)
     let Some((count, failures)) = run_kind(kind, check) else {
         return;
     };
-    println!("argocd-health {kind}: {count} cases, {} passed", count - failures.len());
+    println!(
+        "argocd-health {kind}: {count} cases, {} passed",
+        count - failures.len()
+    );
     assert!(count >= at_least, "{kind}: only {count} cases found");
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

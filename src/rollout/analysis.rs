@@ -5,8 +5,8 @@
 use std::collections::BTreeSet;
 
 use super::analysis_run::{
-    ArgSources, build_args, collision_name, resolve_templates, run_base_name, run_labels,
-    run_spec, semantically_equal, step_index_label, type_labels,
+    ArgSources, build_args, collision_name, resolve_templates, run_base_name, run_labels, run_spec,
+    semantically_equal, step_index_label, type_labels,
 };
 use super::context::Ctx;
 use super::observed::{creation_time, rs_hash, rs_name};
@@ -41,7 +41,11 @@ impl RunState {
     /// `FilterCurrentRolloutAnalysisRuns`).
     pub fn new(runs: &[AnalysisRun], status: &RolloutStatus) -> Self {
         let name_of = |run: &AnalysisRun| run.metadata.name.clone().unwrap_or_default();
-        let step_name = status.canary.current_step_analysis_run_status.as_ref().map(|s| s.name.clone());
+        let step_name = status
+            .canary
+            .current_step_analysis_run_status
+            .as_ref()
+            .map(|s| s.name.clone());
         let background_name = status
             .canary
             .current_background_analysis_run_status
@@ -72,7 +76,10 @@ fn phase_of(run: &AnalysisRun) -> Option<AnalysisPhase> {
 }
 
 fn message_of(run: &AnalysisRun) -> String {
-    run.status.as_ref().map(|status| status.message.clone()).unwrap_or_default()
+    run.status
+        .as_ref()
+        .map(|status| status.message.clone())
+        .unwrap_or_default()
 }
 
 fn name_of(run: &AnalysisRun) -> String {
@@ -83,7 +90,8 @@ fn name_of(run: &AnalysisRun) -> String {
 /// not be built); upstream retries with backoff, so does the executor.
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) -> Result<(), PlanError> {
     let rollback_to_scale_down_delay = ctx.new_rs().is_some_and(|rs| {
-        super::observed::rs_scale_down_deadline(rs) != super::replicas_other::ScaleDownDeadline::Absent
+        super::observed::rs_scale_down_deadline(rs)
+            != super::replicas_other::ScaleDownDeadline::Absent
     });
     if ctx.aborted()
         || ctx.prev.promote_full
@@ -108,12 +116,22 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) -> Result<(), PlanError> {
     let step = reconcile_step(ctx)?;
     let background = reconcile_background(ctx)?;
     let previous_step = ctx.prev.canary.current_step_analysis_run_status.clone();
-    let previous_background = ctx.prev.canary.current_background_analysis_run_status.clone();
+    let previous_background = ctx
+        .prev
+        .canary
+        .current_background_analysis_run_status
+        .clone();
     ctx.runs.step = step;
     ctx.runs.background = background;
     set_current(ctx);
     // A run just adopted under its name must not be terminated as an "other" one.
-    let current: BTreeSet<String> = ctx.runs.step.iter().chain(ctx.runs.background.iter()).map(name_of).collect();
+    let current: BTreeSet<String> = ctx
+        .runs
+        .step
+        .iter()
+        .chain(ctx.runs.background.iter())
+        .map(name_of)
+        .collect();
     let others: Vec<AnalysisRun> = ctx
         .runs
         .others
@@ -127,8 +145,18 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) -> Result<(), PlanError> {
     delete_beyond_history(ctx, &others);
     let step_run = ctx.runs.step.clone();
     let background_run = ctx.runs.background.clone();
-    emit_phase_change(ctx, previous_step.as_ref(), step_run.as_ref(), rollout_type::STEP);
-    emit_phase_change(ctx, previous_background.as_ref(), background_run.as_ref(), rollout_type::BACKGROUND);
+    emit_phase_change(
+        ctx,
+        previous_step.as_ref(),
+        step_run.as_ref(),
+        rollout_type::STEP,
+    );
+    emit_phase_change(
+        ctx,
+        previous_background.as_ref(),
+        background_run.as_ref(),
+        rollout_type::BACKGROUND,
+    );
     Ok(())
 }
 
@@ -139,7 +167,8 @@ fn reconcile_step(ctx: &mut Ctx<'_>) -> Result<Option<AnalysisRun>, PlanError> {
         return Ok(current);
     }
     let (step, index) = current_step(ctx.steps(), &ctx.prev);
-    let (Some(analysis), Some(index)) = (step.and_then(|step| step.analysis.as_ref()), index) else {
+    let (Some(analysis), Some(index)) = (step.and_then(|step| step.analysis.as_ref()), index)
+    else {
         if let Some(run) = current.as_ref() {
             terminate(ctx, run);
         }
@@ -166,7 +195,12 @@ fn reconcile_step(ctx: &mut Ctx<'_>) -> Result<Option<AnalysisRun>, PlanError> {
 /// Upstream `reconcileBackgroundAnalysisRun`.
 fn reconcile_background(ctx: &mut Ctx<'_>) -> Result<Option<AnalysisRun>, PlanError> {
     let current = ctx.runs.background.clone();
-    let Some(analysis) = ctx.canary.analysis.as_ref().map(|background| &background.analysis) else {
+    let Some(analysis) = ctx
+        .canary
+        .analysis
+        .as_ref()
+        .map(|background| &background.analysis)
+    else {
         if let Some(run) = current.as_ref() {
             terminate(ctx, run);
         }
@@ -184,7 +218,12 @@ fn reconcile_background(ctx: &mut Ctx<'_>) -> Result<Option<AnalysisRun>, PlanEr
         }
         return Ok(None);
     }
-    if ctx.prev.pause_conditions.iter().any(|c| c.reason == PauseReason::InconclusiveAnalysisRun) {
+    if ctx
+        .prev
+        .pause_conditions
+        .iter()
+        .any(|c| c.reason == PauseReason::InconclusiveAnalysisRun)
+    {
         return Ok(current);
     }
     if needs_new_run(current.as_ref(), &ctx.prev) {
@@ -203,7 +242,10 @@ fn needs_new_run(current: Option<&AnalysisRun>, status: &RolloutStatus) -> bool 
     let Some(run) = current else {
         return true;
     };
-    let blue_green_pause = status.pause_conditions.iter().any(|c| c.reason == PauseReason::BlueGreenPause);
+    let blue_green_pause = status
+        .pause_conditions
+        .iter()
+        .any(|c| c.reason == PauseReason::BlueGreenPause);
     if status.controller_pause && !blue_green_pause {
         return phase_of(run) == Some(AnalysisPhase::Inconclusive);
     }
@@ -213,7 +255,9 @@ fn needs_new_run(current: Option<&AnalysisRun>, status: &RolloutStatus) -> bool 
 /// Inconclusive ⇒ `InconclusiveAnalysisRun` pause; Failed/Error ⇒ abort with upstream's message.
 fn react(ctx: &mut Ctx<'_>, run: &AnalysisRun, kind: &str) {
     match phase_of(run) {
-        Some(AnalysisPhase::Inconclusive) => ctx.pause.add_pause(PauseReason::InconclusiveAnalysisRun),
+        Some(AnalysisPhase::Inconclusive) => {
+            ctx.pause.add_pause(PauseReason::InconclusiveAnalysisRun)
+        }
         Some(AnalysisPhase::Failed | AnalysisPhase::Error) => {
             let mut text = format!("{kind} analysis phase error/failed");
             let detail = message_of(run);
@@ -235,17 +279,30 @@ fn create_run(
     infix: Option<String>,
     labels: std::collections::BTreeMap<String, String>,
 ) -> Result<AnalysisRun, PlanError> {
-    let stable_hash = ctx.stable_rs().map(|rs| rs_hash(rs).to_string()).unwrap_or_default();
+    let stable_hash = ctx
+        .stable_rs()
+        .map(|rs| rs_hash(rs).to_string())
+        .unwrap_or_default();
     let latest_hash = ctx.current_pod_hash();
-    let sources = ArgSources { rollout: ctx.ro, stable_hash: &stable_hash, latest_hash: &latest_hash };
-    let args = build_args(analysis.args.as_deref().unwrap_or(&[]), &sources).map_err(PlanError::Analysis)?;
+    let sources = ArgSources {
+        rollout: ctx.ro,
+        stable_hash: &stable_hash,
+        latest_hash: &latest_hash,
+    };
+    let args = build_args(analysis.args.as_deref().unwrap_or(&[]), &sources)
+        .map_err(PlanError::Analysis)?;
     if ctx.new_rs().is_none_or(|rs| rs_hash(rs).is_empty()) {
         let name = ctx.new_rs().map(rs_name).unwrap_or("").to_string();
-        return Err(PlanError::Analysis(format!("Latest ReplicaSet '{name}' has no pod hash in the labels")));
+        return Err(PlanError::Analysis(format!(
+            "Latest ReplicaSet '{name}' has no pod hash in the labels"
+        )));
     }
-    let (namespaced, cluster) =
-        resolve_templates(analysis, &ctx.obs.analysis_templates, &ctx.obs.cluster_analysis_templates)
-            .map_err(PlanError::Analysis)?;
+    let (namespaced, cluster) = resolve_templates(
+        analysis,
+        &ctx.obs.analysis_templates,
+        &ctx.obs.cluster_analysis_templates,
+    )
+    .map_err(PlanError::Analysis)?;
     let spec = run_spec(
         &namespaced,
         &cluster,
@@ -256,14 +313,24 @@ fn create_run(
     .map_err(PlanError::Analysis)?;
     let revision = ctx.revision.map(|r| r.to_string()).unwrap_or_default();
     let base = run_base_name(ctx.name(), &latest_hash, &revision, infix.as_deref());
-    let mut annotations = std::collections::BTreeMap::from([(annotation::REVISION.to_string(), revision)]);
-    if let Some(extra) = analysis.analysis_run_metadata.as_ref().and_then(|m| m.annotations.as_ref()) {
+    let mut annotations =
+        std::collections::BTreeMap::from([(annotation::REVISION.to_string(), revision)]);
+    if let Some(extra) = analysis
+        .analysis_run_metadata
+        .as_ref()
+        .and_then(|m| m.annotations.as_ref())
+    {
         annotations.extend(extra.clone());
     }
     let uid = ctx.ro.metadata.uid.clone().unwrap_or_default();
     for n in 0..MAX_COLLISIONS {
         let name = collision_name(&base, n);
-        let Some(existing) = ctx.obs.analysis_runs.iter().find(|run| name_of(run) == name) else {
+        let Some(existing) = ctx
+            .obs
+            .analysis_runs
+            .iter()
+            .find(|run| name_of(run) == name)
+        else {
             let run = AnalysisRun {
                 metadata: ObjectMeta {
                     name: Some(name),
@@ -276,7 +343,8 @@ fn create_run(
                 spec,
                 status: None,
             };
-            ctx.plan.push(Write::CreateAnalysisRun(Box::new(run.clone())));
+            ctx.plan
+                .push(Write::CreateAnalysisRun(Box::new(run.clone())));
             return Ok(run);
         };
         let ours = existing
@@ -290,14 +358,19 @@ fn create_run(
             return Ok(existing.clone());
         }
     }
-    Err(PlanError::Analysis(format!("too many AnalysisRun name collisions for '{base}'")))
+    Err(PlanError::Analysis(format!(
+        "too many AnalysisRun name collisions for '{base}'"
+    )))
 }
 
 /// Merge-patches `spec.terminate: true` unless already terminating or finished.
 fn terminate(ctx: &mut Ctx<'_>, run: &AnalysisRun) {
     let finished = phase_of(run).is_some_and(|phase| phase.completed());
     let name = name_of(run);
-    if run.spec.terminate == Some(true) || finished || !ctx.runs.handled.insert((false, name.clone())) {
+    if run.spec.terminate == Some(true)
+        || finished
+        || !ctx.runs.handled.insert((false, name.clone()))
+    {
         return;
     }
     ctx.plan.push(Write::TerminateAnalysisRun { name });
@@ -317,7 +390,14 @@ pub(crate) fn delete_runs_of_hash(ctx: &mut Ctx<'_>, hash: &str) {
         .runs
         .others
         .iter()
-        .filter(|run| run.metadata.labels.as_ref().and_then(|l| l.get(label::POD_TEMPLATE_HASH)).map(String::as_str) == Some(hash))
+        .filter(|run| {
+            run.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(label::POD_TEMPLATE_HASH))
+                .map(String::as_str)
+                == Some(hash)
+        })
         .cloned()
         .collect();
     for run in &doomed {
@@ -330,18 +410,31 @@ pub(crate) fn delete_runs_of_hash(ctx: &mut Ctx<'_>, hash: &str) {
 /// whose ReplicaSet no longer exists go too.
 fn delete_beyond_history(ctx: &mut Ctx<'_>, others: &[AnalysisRun]) {
     let limits = ctx.ro.spec.analysis.as_ref();
-    let keep_successful = limits.and_then(|l| l.successful_run_history_limit).unwrap_or(5);
-    let keep_unsuccessful = limits.and_then(|l| l.unsuccessful_run_history_limit).unwrap_or(5);
+    let keep_successful = limits
+        .and_then(|l| l.successful_run_history_limit)
+        .unwrap_or(5);
+    let keep_unsuccessful = limits
+        .and_then(|l| l.unsuccessful_run_history_limit)
+        .unwrap_or(5);
     let hashes: BTreeSet<&str> = ctx.rss.iter().map(rs_hash).collect();
     let mut sorted: Vec<&AnalysisRun> = others.iter().collect();
-    sorted.sort_by_key(|run| std::cmp::Reverse((creation_time(run.metadata.creation_timestamp.as_ref()), name_of(run))));
+    sorted.sort_by_key(|run| {
+        std::cmp::Reverse((
+            creation_time(run.metadata.creation_timestamp.as_ref()),
+            name_of(run),
+        ))
+    });
     let (mut successful, mut unsuccessful) = (0, 0);
     let mut doomed = Vec::new();
     for run in sorted {
         if run.metadata.deletion_timestamp.is_some() {
             continue;
         }
-        let hash = run.metadata.labels.as_ref().and_then(|l| l.get(label::POD_TEMPLATE_HASH));
+        let hash = run
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(label::POD_TEMPLATE_HASH));
         if hash.is_some_and(|hash| !hashes.contains(hash.as_str())) {
             doomed.push(run.clone());
             continue;
@@ -378,7 +471,8 @@ fn set_current(ctx: &mut Ctx<'_>) {
         message: message_of(run),
     };
     ctx.new_status.canary.current_step_analysis_run_status = ctx.runs.step.as_ref().map(mirror);
-    ctx.new_status.canary.current_background_analysis_run_status = ctx.runs.background.as_ref().map(mirror);
+    ctx.new_status.canary.current_background_analysis_run_status =
+        ctx.runs.background.as_ref().map(mirror);
 }
 
 /// Upstream `emitAnalysisRunStatusChanges`: `AnalysisRun<Phase>` when the current run's phase
@@ -402,7 +496,9 @@ fn emit_phase_change(
     if !changed {
         return;
     }
-    let before = previous.map_or("NoPreviousStatus".to_string(), |p| p.status.as_str().to_string());
+    let before = previous.map_or("NoPreviousStatus".to_string(), |p| {
+        p.status.as_str().to_string()
+    });
     let type_ = if matches!(phase, AnalysisPhase::Failed | AnalysisPhase::Error) {
         EventType::Warning
     } else {
@@ -411,6 +507,10 @@ fn emit_phase_change(
     ctx.plan.event(
         type_,
         &format!("AnalysisRun{}", phase.as_str()),
-        format!("{kind} Analysis Run '{}' Status New: '{}' Previous: '{before}'", name_of(run), phase.as_str()),
+        format!(
+            "{kind} Analysis Run '{}' Status New: '{}' Previous: '{before}'",
+            name_of(run),
+            phase.as_str()
+        ),
     );
 }

@@ -28,7 +28,10 @@ pub struct ArgSources<'a> {
 
 /// Upstream `BuildArgumentsForRolloutAnalysisRun`: every argument gets a literal value.
 /// A `fieldRef` into `metadata` must resolve; any other path resolves to `""` when absent.
-pub fn build_args(args: &[AnalysisRunArgument], sources: &ArgSources<'_>) -> Result<Vec<Argument>, String> {
+pub fn build_args(
+    args: &[AnalysisRunArgument],
+    sources: &ArgSources<'_>,
+) -> Result<Vec<Argument>, String> {
     args.iter()
         .map(|arg| {
             let value = match arg.value_from.as_ref() {
@@ -71,7 +74,10 @@ fn metadata_field(rollout: &Rollout, path: &str) -> Result<String, String> {
             "metadata.annotations" => meta.annotations.as_ref(),
             _ => return Err(format!("fieldPath \"{path}\" does not support subscript")),
         };
-        return Ok(values.and_then(|values| values.get(key)).cloned().unwrap_or_default());
+        return Ok(values
+            .and_then(|values| values.get(key))
+            .cloned()
+            .unwrap_or_default());
     }
     let lines = |values: Option<&BTreeMap<String, String>>| {
         values
@@ -97,7 +103,10 @@ fn rollout_field(rollout: &Rollout, path: &str) -> Option<String> {
     let mut node = serde_json::to_value(rollout).ok()?;
     for segment in path.split('.') {
         let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (name, Some(rest.trim_end_matches(']').parse::<usize>().ok()?)),
+            Some((name, rest)) => (
+                name,
+                Some(rest.trim_end_matches(']').parse::<usize>().ok()?),
+            ),
             None => (segment, None),
         };
         if !name.is_empty() {
@@ -129,7 +138,12 @@ pub fn resolve_templates<'a>(
         .templates
         .iter()
         .flatten()
-        .map(|reference| (reference.template_name.clone().unwrap_or_default(), reference.cluster_scope.unwrap_or(false)))
+        .map(|reference| {
+            (
+                reference.template_name.clone().unwrap_or_default(),
+                reference.cluster_scope.unwrap_or(false),
+            )
+        })
         .collect();
     queue.reverse();
     while let Some((name, is_cluster)) = queue.pop() {
@@ -140,7 +154,9 @@ pub fn resolve_templates<'a>(
             let template = cluster
                 .iter()
                 .find(|t| t.metadata.name.as_deref() == Some(name.as_str()))
-                .ok_or_else(|| format!("clusteranalysistemplate.argoproj.io \"{name}\" not found"))?;
+                .ok_or_else(|| {
+                    format!("clusteranalysistemplate.argoproj.io \"{name}\" not found")
+                })?;
             found_cluster.push(&*template.spec);
             &template.spec
         } else {
@@ -155,7 +171,12 @@ pub fn resolve_templates<'a>(
             .templates
             .iter()
             .flatten()
-            .map(|reference| (reference.template_name.clone().unwrap_or_default(), reference.cluster_scope.unwrap_or(false)))
+            .map(|reference| {
+                (
+                    reference.template_name.clone().unwrap_or_default(),
+                    reference.cluster_scope.unwrap_or(false),
+                )
+            })
             .collect();
         nested.reverse();
         queue.extend(nested);
@@ -211,7 +232,10 @@ pub fn run_spec(
             }
         }
     }
-    if let Some(missing) = args.iter().find(|arg| arg.value.is_none() && arg.value_from.is_none()) {
+    if let Some(missing) = args
+        .iter()
+        .find(|arg| arg.value.is_none() && arg.value_from.is_none())
+    {
         return Err(format!("args.{} was not resolved", missing.name));
     }
     let dry_run: Vec<DryRun> = dry_run
@@ -219,13 +243,22 @@ pub fn run_spec(
         .cloned()
         .chain(all.iter().flat_map(|t| t.dry_run.iter().flatten().cloned()))
         .collect();
-    unique(dry_run.iter().map(|rule| rule.metric_name.as_str()), "dryRun")?;
+    unique(
+        dry_run.iter().map(|rule| rule.metric_name.as_str()),
+        "dryRun",
+    )?;
     let retention: Vec<MeasurementRetention> = retention
         .iter()
         .cloned()
-        .chain(all.iter().flat_map(|t| t.measurement_retention.iter().flatten().cloned()))
+        .chain(
+            all.iter()
+                .flat_map(|t| t.measurement_retention.iter().flatten().cloned()),
+        )
         .collect();
-    unique(retention.iter().map(|rule| rule.metric_name.as_str()), "measurementRetention")?;
+    unique(
+        retention.iter().map(|rule| rule.metric_name.as_str()),
+        "measurementRetention",
+    )?;
     Ok(AnalysisRunSpec {
         metrics,
         args: (!args.is_empty()).then_some(args),
@@ -239,7 +272,9 @@ fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str) -> Result<(), St
     let mut seen = BTreeSet::new();
     for name in names {
         if !seen.insert(name) {
-            return Err(format!("two {what} rules have the same metricName '{name}'"));
+            return Err(format!(
+                "two {what} rules have the same metricName '{name}'"
+            ));
         }
     }
     Ok(())
@@ -274,19 +309,36 @@ pub fn collision_name(base: &str, n: usize) -> String {
 
 /// Labels of a created run: the type labels, then `analysisRunMetadata.labels`, then the
 /// Rollout's selector labels (which win, as upstream applies them last).
-pub fn run_labels(base: BTreeMap<String, String>, analysis: &RolloutAnalysis, rollout: &Rollout) -> BTreeMap<String, String> {
+pub fn run_labels(
+    base: BTreeMap<String, String>,
+    analysis: &RolloutAnalysis,
+    rollout: &Rollout,
+) -> BTreeMap<String, String> {
     let mut labels = base;
-    if let Some(extra) = analysis.analysis_run_metadata.as_ref().and_then(|m| m.labels.as_ref()) {
+    if let Some(extra) = analysis
+        .analysis_run_metadata
+        .as_ref()
+        .and_then(|m| m.labels.as_ref())
+    {
         labels.extend(extra.clone());
     }
-    if let Some(selector) = rollout.spec.selector.as_ref().and_then(|s| s.match_labels.as_ref()) {
+    if let Some(selector) = rollout
+        .spec
+        .selector
+        .as_ref()
+        .and_then(|s| s.match_labels.as_ref())
+    {
         labels.extend(selector.clone());
     }
     labels
 }
 
 /// `rollouts-pod-template-hash`, `rollout-type` and (step runs) `step-index`.
-pub fn type_labels(pod_hash: &str, rollout_type: &str, step_index: Option<i32>) -> BTreeMap<String, String> {
+pub fn type_labels(
+    pod_hash: &str,
+    rollout_type: &str,
+    step_index: Option<i32>,
+) -> BTreeMap<String, String> {
     let mut labels = BTreeMap::from([
         (label::POD_TEMPLATE_HASH.to_string(), pod_hash.to_string()),
         (label::ROLLOUT_TYPE.to_string(), rollout_type.to_string()),
@@ -309,7 +361,9 @@ pub fn step_index_label(run: &AnalysisRun) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{AnalysisTemplate, ArgumentValueFrom, ClusterAnalysisTemplate, FieldRef, Metric};
+    use crate::api::{
+        AnalysisTemplate, ArgumentValueFrom, ClusterAnalysisTemplate, FieldRef, Metric,
+    };
     use serde_json::json;
 
     fn rollout() -> Rollout {
@@ -334,18 +388,47 @@ mod tests {
     }
 
     fn arg(name: &str, from: ArgumentValueFrom) -> AnalysisRunArgument {
-        AnalysisRunArgument { name: name.into(), value: None, value_from: Some(from) }
+        AnalysisRunArgument {
+            name: name.into(),
+            value: None,
+            value_from: Some(from),
+        }
     }
 
     #[test]
     fn args_resolve_hashes_and_field_refs() {
         let ro = rollout();
-        let sources = ArgSources { rollout: &ro, stable_hash: "s1", latest_hash: "l2" };
-        let field = |path: &str| ArgumentValueFrom { field_ref: Some(FieldRef { field_path: path.into() }), ..Default::default() };
+        let sources = ArgSources {
+            rollout: &ro,
+            stable_hash: "s1",
+            latest_hash: "l2",
+        };
+        let field = |path: &str| ArgumentValueFrom {
+            field_ref: Some(FieldRef {
+                field_path: path.into(),
+            }),
+            ..Default::default()
+        };
         let args = vec![
-            AnalysisRunArgument { name: "plain".into(), value: Some("v".into()), value_from: None },
-            arg("stable", ArgumentValueFrom { pod_template_hash_value: Some("Stable".into()), ..Default::default() }),
-            arg("latest", ArgumentValueFrom { pod_template_hash_value: Some("Latest".into()), ..Default::default() }),
+            AnalysisRunArgument {
+                name: "plain".into(),
+                value: Some("v".into()),
+                value_from: None,
+            },
+            arg(
+                "stable",
+                ArgumentValueFrom {
+                    pod_template_hash_value: Some("Stable".into()),
+                    ..Default::default()
+                },
+            ),
+            arg(
+                "latest",
+                ArgumentValueFrom {
+                    pod_template_hash_value: Some("Latest".into()),
+                    ..Default::default()
+                },
+            ),
             arg("name", field("metadata.name")),
             arg("team", field("metadata.labels['team']")),
             arg("version", field("spec.template.metadata.labels.version")),
@@ -353,46 +436,100 @@ mod tests {
             arg("missing", field("status.alb.canaryTargetGroup.name")),
         ];
         let built = build_args(&args, &sources).unwrap_or_default();
-        let values: Vec<(&str, &str)> = built.iter().map(|a| (a.name.as_str(), a.value.as_deref().unwrap_or("?"))).collect();
+        let values: Vec<(&str, &str)> = built
+            .iter()
+            .map(|a| (a.name.as_str(), a.value.as_deref().unwrap_or("?")))
+            .collect();
         assert_eq!(
             values,
-            vec![("plain", "v"), ("stable", "s1"), ("latest", "l2"), ("name", "demo"), ("team", "a"), ("version", "v2"), ("replicas", "3"), ("missing", "")]
+            vec![
+                ("plain", "v"),
+                ("stable", "s1"),
+                ("latest", "l2"),
+                ("name", "demo"),
+                ("team", "a"),
+                ("version", "v2"),
+                ("replicas", "3"),
+                ("missing", "")
+            ]
         );
         let bad = build_args(&[arg("x", field("metadata.bogus"))], &sources);
-        assert_eq!(bad, Err("unsupported fieldPath: metadata.bogus".to_string()));
+        assert_eq!(
+            bad,
+            Err("unsupported fieldPath: metadata.bogus".to_string())
+        );
     }
 
     #[test]
     fn templates_flatten_with_nesting_and_cluster_scope() {
         let mut parent = template("parent", &["a"], json!([{"name": "service"}]));
-        parent.spec.templates = Some(vec![crate::api::AnalysisTemplateRef { template_name: Some("shared".into()), cluster_scope: Some(true) }]);
-        let shared: ClusterAnalysisTemplate = ClusterAnalysisTemplate::new("shared", template("shared", &["b"], json!([])).spec.into());
+        parent.spec.templates = Some(vec![crate::api::AnalysisTemplateRef {
+            template_name: Some("shared".into()),
+            cluster_scope: Some(true),
+        }]);
+        let shared: ClusterAnalysisTemplate = ClusterAnalysisTemplate::new(
+            "shared",
+            template("shared", &["b"], json!([])).spec.into(),
+        );
         let analysis = RolloutAnalysis {
-            templates: Some(vec![crate::api::AnalysisTemplateRef { template_name: Some("parent".into()), cluster_scope: None }]),
+            templates: Some(vec![crate::api::AnalysisTemplateRef {
+                template_name: Some("parent".into()),
+                cluster_scope: None,
+            }]),
             ..RolloutAnalysis::default()
         };
         let namespaced = [parent];
         let cluster = [shared];
-        let (found, found_cluster) = resolve_templates(&analysis, &namespaced, &cluster).unwrap_or_default();
-        let caller = [Argument { name: "service".into(), value: Some("svc".into()), value_from: None },
-                      Argument { name: "ignored".into(), value: Some("x".into()), value_from: None }];
+        let (found, found_cluster) =
+            resolve_templates(&analysis, &namespaced, &cluster).unwrap_or_default();
+        let caller = [
+            Argument {
+                name: "service".into(),
+                value: Some("svc".into()),
+                value_from: None,
+            },
+            Argument {
+                name: "ignored".into(),
+                value: Some("x".into()),
+                value_from: None,
+            },
+        ];
         let spec = run_spec(&found, &found_cluster, &caller, &[], &[]).unwrap_or_default();
         let metric_names: Vec<&str> = spec.metrics.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(metric_names, vec!["a", "b"]);
-        assert_eq!(spec.args, Some(vec![Argument { name: "service".into(), value: Some("svc".into()), value_from: None }]));
+        assert_eq!(
+            spec.args,
+            Some(vec![Argument {
+                name: "service".into(),
+                value: Some("svc".into()),
+                value_from: None
+            }])
+        );
         let missing = RolloutAnalysis {
-            templates: Some(vec![crate::api::AnalysisTemplateRef { template_name: Some("nope".into()), cluster_scope: None }]),
+            templates: Some(vec![crate::api::AnalysisTemplateRef {
+                template_name: Some("nope".into()),
+                cluster_scope: None,
+            }]),
             ..RolloutAnalysis::default()
         };
-        assert_eq!(resolve_templates(&missing, &namespaced, &cluster).err(), Some("analysistemplate.argoproj.io \"nope\" not found".to_string()));
+        assert_eq!(
+            resolve_templates(&missing, &namespaced, &cluster).err(),
+            Some("analysistemplate.argoproj.io \"nope\" not found".to_string())
+        );
     }
 
     #[test]
     fn run_spec_errors_are_upstreams() {
         let a = template("a", &["m"], json!([{"name": "x"}]));
         let b = template("b", &["m"], json!([]));
-        assert_eq!(run_spec(&[&a.spec, &b.spec], &[], &[], &[], &[]).err(), Some("two metrics have the same name 'm'".to_string()));
-        assert_eq!(run_spec(&[&a.spec], &[], &[], &[], &[]).err(), Some("args.x was not resolved".to_string()));
+        assert_eq!(
+            run_spec(&[&a.spec, &b.spec], &[], &[], &[], &[]).err(),
+            Some("two metrics have the same name 'm'".to_string())
+        );
+        assert_eq!(
+            run_spec(&[&a.spec], &[], &[], &[], &[]).err(),
+            Some("args.x was not resolved".to_string())
+        );
         let equal = run_spec(&[&b.spec], &[], &[], &[], &[]).unwrap_or_default();
         let mut other = equal.clone();
         other.terminate = Some(true);
@@ -409,13 +546,28 @@ mod tests {
         assert_eq!(collision_name("demo-abc-3-2", 2), "demo-abc-3-2.2");
         let analysis = RolloutAnalysis {
             analysis_run_metadata: Some(crate::api::PodTemplateMetadata {
-                labels: Some(BTreeMap::from([("app".to_string(), "other".to_string()), ("extra".to_string(), "1".to_string())])),
+                labels: Some(BTreeMap::from([
+                    ("app".to_string(), "other".to_string()),
+                    ("extra".to_string(), "1".to_string()),
+                ])),
                 annotations: None,
             }),
             ..RolloutAnalysis::default()
         };
         let labels = run_labels(type_labels("abc", "Step", Some(2)), &analysis, &rollout());
-        let got: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        assert_eq!(got, vec![("app", "demo"), ("extra", "1"), ("rollout-type", "Step"), ("rollouts-pod-template-hash", "abc"), ("step-index", "2")]);
+        let got: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("app", "demo"),
+                ("extra", "1"),
+                ("rollout-type", "Step"),
+                ("rollouts-pod-template-hash", "abc"),
+                ("step-index", "2")
+            ]
+        );
     }
 }

@@ -35,7 +35,13 @@ pub fn invalid_spec_message(rollout: &str, error: &str) -> String {
 }
 
 /// A condition with both timestamps at `now`.
-pub fn new_condition(type_: &str, status: &str, reason: &str, text: &str, now: &Time) -> RolloutCondition {
+pub fn new_condition(
+    type_: &str,
+    status: &str,
+    reason: &str,
+    text: &str,
+    now: &Time,
+) -> RolloutCondition {
     RolloutCondition {
         type_: type_.to_string(),
         status: status.to_string(),
@@ -48,7 +54,10 @@ pub fn new_condition(type_: &str, status: &str, reason: &str, text: &str, now: &
 
 /// The condition of a type.
 pub fn get<'a>(status: &'a RolloutStatus, type_: &str) -> Option<&'a RolloutCondition> {
-    status.conditions.iter().find(|condition| condition.type_ == type_)
+    status
+        .conditions
+        .iter()
+        .find(|condition| condition.type_ == type_)
 }
 
 /// Upstream `SetRolloutCondition`: a condition with the same status and reason as the existing
@@ -70,7 +79,9 @@ pub fn set(status: &mut RolloutStatus, mut condition: RolloutCondition) -> bool 
 
 /// Removes the condition of a type.
 pub fn remove(status: &mut RolloutStatus, type_: &str) {
-    status.conditions.retain(|condition| condition.type_ != type_);
+    status
+        .conditions
+        .retain(|condition| condition.type_ != type_);
 }
 
 /// Upstream `RolloutHealthy` for a canary: all steps executed, the new RS is stable, exactly
@@ -124,15 +135,22 @@ pub fn rollout_progressing(prev: &RolloutStatus, new_status: &RolloutStatus) -> 
 /// Progress deadline check (spec §3.10) on the Progressing condition of `status`: never for a
 /// completed, aborted or paused rollout; always once timed out; otherwise when
 /// `lastUpdateTime + deadline` is in the past.
-pub fn rollout_timed_out(status: &RolloutStatus, deadline_seconds: i32, now: DateTime<Utc>) -> bool {
+pub fn rollout_timed_out(
+    status: &RolloutStatus,
+    deadline_seconds: i32,
+    now: DateTime<Utc>,
+) -> bool {
     let Some(condition) = get(status, condition_type::PROGRESSING) else {
         return false;
     };
     match condition.reason.as_str() {
-        reason::NEW_REPLICA_SET_AVAILABLE | reason::ROLLOUT_ABORTED | reason::ROLLOUT_PAUSED => false,
+        reason::NEW_REPLICA_SET_AVAILABLE | reason::ROLLOUT_ABORTED | reason::ROLLOUT_PAUSED => {
+            false
+        }
         reason::PROGRESS_DEADLINE_EXCEEDED => true,
         _ => {
-            time_to_chrono(&condition.last_update_time) + Duration::seconds(i64::from(deadline_seconds))
+            time_to_chrono(&condition.last_update_time)
+                + Duration::seconds(i64::from(deadline_seconds))
                 < now
         }
     }
@@ -141,7 +159,11 @@ pub fn rollout_timed_out(status: &RolloutStatus, deadline_seconds: i32, now: Dat
 /// The `Progressing`/`Paused` conditions upstream's `checkPausedConditions` would patch
 /// (paused ⇔ `spec.paused` or pause conditions; `RolloutRetry` once an abort was lifted).
 /// Empty when already in sync.
-pub fn paused_condition_updates(spec: &RolloutSpec, status: &RolloutStatus, now: &Time) -> Vec<RolloutCondition> {
+pub fn paused_condition_updates(
+    spec: &RolloutSpec,
+    status: &RolloutStatus,
+    now: &Time,
+) -> Vec<RolloutCondition> {
     let progressing = get(status, condition_type::PROGRESSING);
     let progressing_paused = progressing.is_some_and(|c| c.reason == reason::ROLLOUT_PAUSED);
     let aborted_condition = progressing.is_some_and(|c| c.reason == reason::ROLLOUT_ABORTED);
@@ -149,9 +171,21 @@ pub fn paused_condition_updates(spec: &RolloutSpec, status: &RolloutStatus, now:
     let mut updates = Vec::new();
     if is_paused != progressing_paused && !aborted_condition {
         updates.push(if is_paused {
-            new_condition(condition_type::PROGRESSING, condition_status::UNKNOWN, reason::ROLLOUT_PAUSED, message::ROLLOUT_PAUSED, now)
+            new_condition(
+                condition_type::PROGRESSING,
+                condition_status::UNKNOWN,
+                reason::ROLLOUT_PAUSED,
+                message::ROLLOUT_PAUSED,
+                now,
+            )
         } else {
-            new_condition(condition_type::PROGRESSING, condition_status::UNKNOWN, reason::ROLLOUT_RESUMED, message::ROLLOUT_RESUMED, now)
+            new_condition(
+                condition_type::PROGRESSING,
+                condition_status::UNKNOWN,
+                reason::ROLLOUT_RESUMED,
+                message::ROLLOUT_RESUMED,
+                now,
+            )
         });
     }
     if !status.abort && aborted_condition {
@@ -163,10 +197,21 @@ pub fn paused_condition_updates(spec: &RolloutSpec, status: &RolloutStatus, now:
             now,
         ));
     }
-    let paused_true = get(status, condition_type::PAUSED).is_some_and(|c| c.status == condition_status::TRUE);
+    let paused_true =
+        get(status, condition_type::PAUSED).is_some_and(|c| c.status == condition_status::TRUE);
     if is_paused != paused_true && !aborted_condition {
-        let value = if is_paused { condition_status::TRUE } else { condition_status::FALSE };
-        updates.push(new_condition(condition_type::PAUSED, value, reason::ROLLOUT_PAUSED, message::ROLLOUT_PAUSED, now));
+        let value = if is_paused {
+            condition_status::TRUE
+        } else {
+            condition_status::FALSE
+        };
+        updates.push(new_condition(
+            condition_type::PAUSED,
+            value,
+            reason::ROLLOUT_PAUSED,
+            message::ROLLOUT_PAUSED,
+            now,
+        ));
     }
     updates
 }
@@ -214,11 +259,26 @@ pub fn calculate(
     let healthy = rollout_healthy(inputs.spec, inputs.generation, prev, &new_status);
     let mut became_unhealthy = false;
     if !is_paused && healthy {
-        set(&mut new_status, new_condition(condition_type::HEALTHY, condition_status::TRUE, reason::ROLLOUT_HEALTHY, message::HEALTHY, now));
+        set(
+            &mut new_status,
+            new_condition(
+                condition_type::HEALTHY,
+                condition_status::TRUE,
+                reason::ROLLOUT_HEALTHY,
+                message::HEALTHY,
+                now,
+            ),
+        );
     } else if get(prev, condition_type::HEALTHY).is_some() {
         became_unhealthy = set(
             &mut new_status,
-            new_condition(condition_type::HEALTHY, condition_status::FALSE, reason::ROLLOUT_HEALTHY, message::NOT_HEALTHY, now),
+            new_condition(
+                condition_type::HEALTHY,
+                condition_status::FALSE,
+                reason::ROLLOUT_HEALTHY,
+                message::NOT_HEALTHY,
+                now,
+            ),
         );
     }
 
@@ -241,7 +301,13 @@ pub fn calculate(
         if !pause.abort_message().is_empty() {
             text = format!("{text}: {}", pause.abort_message());
         }
-        let condition = new_condition(condition_type::PROGRESSING, condition_status::FALSE, reason::ROLLOUT_ABORTED, &text, now);
+        let condition = new_condition(
+            condition_type::PROGRESSING,
+            condition_status::FALSE,
+            reason::ROLLOUT_ABORTED,
+            &text,
+            now,
+        );
         if set(&mut new_status, condition) {
             plan.event(EventType::Warning, event_reason::ROLLOUT_ABORTED, text);
         }
@@ -250,19 +316,41 @@ pub fn calculate(
     let current = get(prev, condition_type::PROGRESSING).cloned();
     if !is_aborted {
         if healthy {
-            let text = format!("ReplicaSet \"{}\" has successfully progressed.", inputs.new_rs.unwrap_or(""));
-            set(&mut new_status, new_condition(condition_type::PROGRESSING, condition_status::TRUE, reason::NEW_REPLICA_SET_AVAILABLE, &text, now));
+            let text = format!(
+                "ReplicaSet \"{}\" has successfully progressed.",
+                inputs.new_rs.unwrap_or("")
+            );
+            set(
+                &mut new_status,
+                new_condition(
+                    condition_type::PROGRESSING,
+                    condition_status::TRUE,
+                    reason::NEW_REPLICA_SET_AVAILABLE,
+                    &text,
+                    now,
+                ),
+            );
         } else if rollout_progressing(prev, &new_status) || became_unhealthy {
-            let (why, text) = if new_status.stable_rs == new_status.current_pod_hash && became_unhealthy {
-                (reason::REPLICA_SET_NOT_AVAILABLE, message::NOT_AVAILABLE.to_string())
-            } else {
-                let text = match inputs.new_rs {
-                    Some(rs) => format!("ReplicaSet \"{rs}\" is progressing."),
-                    None => format!("Rollout \"{}\" is progressing.", inputs.name),
+            let (why, text) =
+                if new_status.stable_rs == new_status.current_pod_hash && became_unhealthy {
+                    (
+                        reason::REPLICA_SET_NOT_AVAILABLE,
+                        message::NOT_AVAILABLE.to_string(),
+                    )
+                } else {
+                    let text = match inputs.new_rs {
+                        Some(rs) => format!("ReplicaSet \"{rs}\" is progressing."),
+                        None => format!("Rollout \"{}\" is progressing.", inputs.name),
+                    };
+                    (reason::REPLICA_SET_UPDATED, text)
                 };
-                (reason::REPLICA_SET_UPDATED, text)
-            };
-            let mut condition = new_condition(condition_type::PROGRESSING, condition_status::TRUE, why, &text, now);
+            let mut condition = new_condition(
+                condition_type::PROGRESSING,
+                condition_status::TRUE,
+                why,
+                &text,
+                now,
+            );
             if let Some(current) = current.as_ref() {
                 if current.status == condition_status::TRUE {
                     condition.last_transition_time = current.last_transition_time.clone();
@@ -275,15 +363,36 @@ pub fn calculate(
             && rollout_timed_out(&new_status, deadline, inputs.now)
         {
             let text = timed_out_message(inputs.name, inputs.new_rs);
-            set(&mut new_status, new_condition(condition_type::PROGRESSING, condition_status::FALSE, reason::PROGRESS_DEADLINE_EXCEEDED, &text, now));
+            set(
+                &mut new_status,
+                new_condition(
+                    condition_type::PROGRESSING,
+                    condition_status::FALSE,
+                    reason::PROGRESS_DEADLINE_EXCEEDED,
+                    &text,
+                    now,
+                ),
+            );
         }
     }
 
     let replicas = inputs.spec.replicas.unwrap_or(1);
     let available = if inputs.all_available >= replicas {
-        new_condition(condition_type::AVAILABLE, condition_status::TRUE, reason::AVAILABLE_REASON, message::AVAILABLE, now)
+        new_condition(
+            condition_type::AVAILABLE,
+            condition_status::TRUE,
+            reason::AVAILABLE_REASON,
+            message::AVAILABLE,
+            now,
+        )
     } else {
-        new_condition(condition_type::AVAILABLE, condition_status::FALSE, reason::AVAILABLE_REASON, message::NOT_AVAILABLE, now)
+        new_condition(
+            condition_type::AVAILABLE,
+            condition_status::FALSE,
+            reason::AVAILABLE_REASON,
+            message::NOT_AVAILABLE,
+            now,
+        )
     };
     set(&mut new_status, available);
 
@@ -294,12 +403,28 @@ pub fn calculate(
         None => remove(&mut new_status, condition_type::REPLICA_FAILURE),
     }
 
-    let completed = !new_status.stable_rs.is_empty() && new_status.stable_rs == new_status.current_pod_hash;
+    let completed =
+        !new_status.stable_rs.is_empty() && new_status.stable_rs == new_status.current_pod_hash;
     if completed {
-        set(&mut new_status, new_condition(condition_type::COMPLETED, condition_status::TRUE, reason::ROLLOUT_COMPLETED, message::COMPLETED, now));
+        set(
+            &mut new_status,
+            new_condition(
+                condition_type::COMPLETED,
+                condition_status::TRUE,
+                reason::ROLLOUT_COMPLETED,
+                message::COMPLETED,
+                now,
+            ),
+        );
     } else if set(
         &mut new_status,
-        new_condition(condition_type::COMPLETED, condition_status::FALSE, reason::ROLLOUT_COMPLETED, message::COMPLETED, now),
+        new_condition(
+            condition_type::COMPLETED,
+            condition_status::FALSE,
+            reason::ROLLOUT_COMPLETED,
+            message::COMPLETED,
+            now,
+        ),
     ) {
         plan.event(
             EventType::Normal,
@@ -330,16 +455,40 @@ mod tests {
     #[test]
     fn set_is_a_no_op_for_same_status_and_reason_and_keeps_transition_time() {
         let mut status = RolloutStatus::default();
-        assert!(set(&mut status, new_condition("Progressing", "False", "RolloutAborted", "first", &at(1))));
-        assert!(!set(&mut status, new_condition("Progressing", "False", "RolloutAborted", "second", &at(2))));
+        assert!(set(
+            &mut status,
+            new_condition("Progressing", "False", "RolloutAborted", "first", &at(1))
+        ));
+        assert!(!set(
+            &mut status,
+            new_condition("Progressing", "False", "RolloutAborted", "second", &at(2))
+        ));
         assert_eq!(status.conditions[0].message, "first");
-        assert!(set(&mut status, new_condition("Progressing", "False", "ProgressDeadlineExceeded", "x", &at(3))));
+        assert!(set(
+            &mut status,
+            new_condition(
+                "Progressing",
+                "False",
+                "ProgressDeadlineExceeded",
+                "x",
+                &at(3)
+            )
+        ));
         assert_eq!(status.conditions.len(), 1);
         assert_eq!(status.conditions[0].last_transition_time, at(1));
         assert_eq!(status.conditions[0].last_update_time, at(3));
-        assert!(set(&mut status, new_condition("Available", "True", "AvailableReason", "y", &at(4))));
-        assert!(set(&mut status, new_condition("Progressing", "True", "ReplicaSetUpdated", "z", &at(5))));
-        assert_eq!(status.conditions[1].type_, "Progressing", "replaced conditions move to the end");
+        assert!(set(
+            &mut status,
+            new_condition("Available", "True", "AvailableReason", "y", &at(4))
+        ));
+        assert!(set(
+            &mut status,
+            new_condition("Progressing", "True", "ReplicaSetUpdated", "z", &at(5))
+        ));
+        assert_eq!(
+            status.conditions[1].type_, "Progressing",
+            "replaced conditions move to the end"
+        );
         assert_eq!(status.conditions[1].last_transition_time, at(5));
     }
 
@@ -347,7 +496,10 @@ mod tests {
     fn timed_out_follows_the_progressing_condition() {
         let mut status = RolloutStatus::default();
         assert!(!rollout_timed_out(&status, 10, when(100)));
-        set(&mut status, new_condition("Progressing", "True", "ReplicaSetUpdated", "m", &at(0)));
+        set(
+            &mut status,
+            new_condition("Progressing", "True", "ReplicaSetUpdated", "m", &at(0)),
+        );
         assert!(!rollout_timed_out(&status, 10, when(10)));
         assert!(rollout_timed_out(&status, 10, when(11)));
         for (why, expected) in [
@@ -357,7 +509,10 @@ mod tests {
             ("ProgressDeadlineExceeded", true),
         ] {
             let mut status = RolloutStatus::default();
-            set(&mut status, new_condition("Progressing", "Unknown", why, "m", &at(50)));
+            set(
+                &mut status,
+                new_condition("Progressing", "Unknown", why, "m", &at(50)),
+            );
             assert_eq!(rollout_timed_out(&status, 10, when(51)), expected, "{why}");
         }
     }
@@ -374,26 +529,66 @@ mod tests {
         };
         assert!(!rollout_progressing(&prev, &prev.clone()));
         let cases = [
-            RolloutStatus { updated_replicas: 2, replicas: 4, ..prev.clone() },
-            RolloutStatus { replicas: 2, ..prev.clone() },
-            RolloutStatus { ready_replicas: 4, ..prev.clone() },
-            RolloutStatus { available_replicas: 4, ..prev.clone() },
-            RolloutStatus { current_step_index: Some(2), ..prev.clone() },
-            RolloutStatus { stable_rs: "x".into(), ..prev.clone() },
-            RolloutStatus { current_step_hash: "x".into(), ..prev.clone() },
+            RolloutStatus {
+                updated_replicas: 2,
+                replicas: 4,
+                ..prev.clone()
+            },
+            RolloutStatus {
+                replicas: 2,
+                ..prev.clone()
+            },
+            RolloutStatus {
+                ready_replicas: 4,
+                ..prev.clone()
+            },
+            RolloutStatus {
+                available_replicas: 4,
+                ..prev.clone()
+            },
+            RolloutStatus {
+                current_step_index: Some(2),
+                ..prev.clone()
+            },
+            RolloutStatus {
+                stable_rs: "x".into(),
+                ..prev.clone()
+            },
+            RolloutStatus {
+                current_step_hash: "x".into(),
+                ..prev.clone()
+            },
         ];
         for (index, case) in cases.iter().enumerate() {
             assert!(rollout_progressing(&prev, case), "case {index}");
         }
-        assert!(!rollout_progressing(&prev, &RolloutStatus { current_step_index: None, ..prev.clone() }));
+        assert!(!rollout_progressing(
+            &prev,
+            &RolloutStatus {
+                current_step_index: None,
+                ..prev.clone()
+            }
+        ));
     }
 
     #[test]
     fn paused_conditions_follow_pause_state() {
-        let spec = RolloutSpec { paused: Some(true), ..RolloutSpec::default() };
+        let spec = RolloutSpec {
+            paused: Some(true),
+            ..RolloutSpec::default()
+        };
         let updates = paused_condition_updates(&spec, &RolloutStatus::default(), &at(1));
-        let got: Vec<(&str, &str, &str)> = updates.iter().map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_str())).collect();
-        assert_eq!(got, vec![("Progressing", "Unknown", "RolloutPaused"), ("Paused", "True", "RolloutPaused")]);
+        let got: Vec<(&str, &str, &str)> = updates
+            .iter()
+            .map(|c| (c.type_.as_str(), c.status.as_str(), c.reason.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("Progressing", "Unknown", "RolloutPaused"),
+                ("Paused", "True", "RolloutPaused")
+            ]
+        );
 
         let mut status = RolloutStatus::default();
         for condition in updates {
@@ -401,14 +596,36 @@ mod tests {
         }
         assert!(paused_condition_updates(&spec, &status, &at(2)).is_empty());
         let resumed = paused_condition_updates(&RolloutSpec::default(), &status, &at(3));
-        let got: Vec<(&str, &str)> = resumed.iter().map(|c| (c.reason.as_str(), c.status.as_str())).collect();
-        assert_eq!(got, vec![("RolloutResumed", "Unknown"), ("RolloutPaused", "False")]);
+        let got: Vec<(&str, &str)> = resumed
+            .iter()
+            .map(|c| (c.reason.as_str(), c.status.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![("RolloutResumed", "Unknown"), ("RolloutPaused", "False")]
+        );
 
         let mut aborted = RolloutStatus::default();
-        set(&mut aborted, new_condition("Progressing", "False", "RolloutAborted", "m", &at(1)));
-        assert!(paused_condition_updates(&spec, &RolloutStatus { abort: true, ..aborted.clone() }, &at(2)).is_empty());
+        set(
+            &mut aborted,
+            new_condition("Progressing", "False", "RolloutAborted", "m", &at(1)),
+        );
+        assert!(
+            paused_condition_updates(
+                &spec,
+                &RolloutStatus {
+                    abort: true,
+                    ..aborted.clone()
+                },
+                &at(2)
+            )
+            .is_empty()
+        );
         let retry = paused_condition_updates(&RolloutSpec::default(), &aborted, &at(2));
         assert_eq!(retry.len(), 1);
-        assert_eq!((retry[0].reason.as_str(), retry[0].message.as_str()), ("RolloutRetry", "Retrying Rollout after abort"));
+        assert_eq!(
+            (retry[0].reason.as_str(), retry[0].message.as_str()),
+            ("RolloutRetry", "Retrying Rollout after abort")
+        );
     }
 }

@@ -138,11 +138,13 @@ impl<'a> Ctx<'a> {
     pub fn reconcile(&mut self) {
         if self.ro.spec.replicas.is_none() {
             // HPA needs the field; the write bumps the generation and brings us back.
-            self.plan.push(Write::PatchRolloutSpecReplicas { replicas: 1 });
+            self.plan
+                .push(Write::PatchRolloutSpecReplicas { replicas: 1 });
             return;
         }
         if self.generation_observed() {
-            let updates = conditions::paused_condition_updates(&self.ro.spec, &self.prev, &self.now_time);
+            let updates =
+                conditions::paused_condition_updates(&self.ro.spec, &self.prev, &self.now_time);
             if !updates.is_empty() {
                 status::patch_conditions(self, updates);
                 return;
@@ -240,7 +242,10 @@ impl<'a> Ctx<'a> {
 
     /// Replica-math counts of the other ReplicaSets, oldest first.
     pub fn other_counts(&self) -> Vec<ReplicaSetCounts> {
-        self.others.iter().map(|&index| rs_counts(&self.rss[index])).collect()
+        self.others
+            .iter()
+            .map(|&index| rs_counts(&self.rss[index]))
+            .collect()
     }
 
     /// The pod-template hash of the new ReplicaSet, or the computed one before it exists.

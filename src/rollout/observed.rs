@@ -177,7 +177,10 @@ pub fn computed_pod_hash(rollout: &Rollout) -> String {
         .as_ref()
         .and_then(|template| serde_json::to_value(template).ok())
         .unwrap_or(Value::Null);
-    let collision = rollout.status.as_ref().and_then(|status| status.collision_count);
+    let collision = rollout
+        .status
+        .as_ref()
+        .and_then(|status| status.collision_count);
     hash::pod_template_hash(&template, collision)
 }
 
@@ -289,7 +292,11 @@ fn normalise_empty(template: &mut PodTemplateSpec) {
         if metadata.labels.as_ref().is_some_and(BTreeMap::is_empty) {
             metadata.labels = None;
         }
-        if metadata.annotations.as_ref().is_some_and(BTreeMap::is_empty) {
+        if metadata
+            .annotations
+            .as_ref()
+            .is_some_and(BTreeMap::is_empty)
+        {
             metadata.annotations = None;
         }
         if *metadata == Default::default() {
@@ -399,9 +406,13 @@ pub fn canary_params(rollout: &Rollout, status: &RolloutStatus) -> CanaryParams 
 
 fn int_or_percent(value: &IntOrStr) -> IntOrPercent {
     match value {
-        IntOrStr::Int(number) => IntOrPercent::Int(
-            i32::try_from(*number).unwrap_or(if *number < 0 { i32::MIN } else { i32::MAX }),
-        ),
+        IntOrStr::Int(number) => {
+            IntOrPercent::Int(i32::try_from(*number).unwrap_or(if *number < 0 {
+                i32::MIN
+            } else {
+                i32::MAX
+            }))
+        }
         IntOrStr::Str(text) => IntOrPercent::String(text.clone()),
     }
 }
@@ -460,7 +471,10 @@ mod tests {
         let ro = rollout("blue");
         let hash = computed_pod_hash(&ro);
         let other = rollout("yellow");
-        let sets = vec![rs("demo-old", "old", &other, 1), rs("demo-x", &hash, &other, 2)];
+        let sets = vec![
+            rs("demo-old", "old", &other, 1),
+            rs("demo-x", &hash, &other, 2),
+        ];
         assert_eq!(find_new_rs(&ro, &sets), Some(1));
     }
 
@@ -516,7 +530,10 @@ mod tests {
             canary.steps = Some(vec![]);
         }
         assert_ne!(computed_steps_hash(&a), computed_steps_hash(&b));
-        assert_eq!(computed_steps_hash(&a), computed_steps_hash(&rollout("green")));
+        assert_eq!(
+            computed_steps_hash(&a),
+            computed_steps_hash(&rollout("green"))
+        );
     }
 
     #[test]
@@ -525,6 +542,9 @@ mod tests {
             .map(|t| t.with_timezone(&Utc))
             .unwrap_or_default();
         let time = chrono_to_time(at);
-        assert_eq!(time_to_chrono(&time).to_rfc3339(), "2026-03-01T12:00:00+00:00");
+        assert_eq!(
+            time_to_chrono(&time).to_rfc3339(),
+            "2026-03-01T12:00:00+00:00"
+        );
     }
 }

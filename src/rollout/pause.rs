@@ -76,7 +76,8 @@ impl PauseContext {
     pub fn apply(&self, observed: &RolloutStatus, new_status: &mut RolloutStatus, now: &Time) {
         if self.is_aborted(observed) {
             new_status.abort = true;
-            new_status.aborted_at = Some(observed.aborted_at.clone().unwrap_or_else(|| now.clone()));
+            new_status.aborted_at =
+                Some(observed.aborted_at.clone().unwrap_or_else(|| now.clone()));
             return;
         }
         new_status.abort = false;

@@ -25,7 +25,10 @@ pub fn rollout_phase(spec: &RolloutSpec, status: &RolloutStatus) -> (RolloutPhas
         }
     }
     if spec.paused == Some(true) {
-        return (RolloutPhase::Paused, message::PHASE_MANUALLY_PAUSED.to_string());
+        return (
+            RolloutPhase::Paused,
+            message::PHASE_MANUALLY_PAUSED.to_string(),
+        );
     }
     if let Some(first) = status.pause_conditions.first() {
         return (RolloutPhase::Paused, first.reason.as_str().to_string());
@@ -77,7 +80,8 @@ pub fn client_phase(
     spec: &RolloutSpec,
     status: &RolloutStatus,
 ) -> (RolloutPhase, String) {
-    if let (Ok(observed), Some(generation)) = (status.observed_generation.parse::<i64>(), generation)
+    if let (Ok(observed), Some(generation)) =
+        (status.observed_generation.parse::<i64>(), generation)
         && observed != generation
     {
         return progressing(message::PHASE_WAITING_FOR_SPEC_OBSERVED);
@@ -167,7 +171,11 @@ mod tests {
         let invalid = RolloutStatus {
             conditions: vec![
                 condition("Progressing", "RolloutAborted", "x"),
-                condition("InvalidSpec", "InvalidSpec", "The Rollout \"demo\" is invalid: bad"),
+                condition(
+                    "InvalidSpec",
+                    "InvalidSpec",
+                    "The Rollout \"demo\" is invalid: bad",
+                ),
             ],
             ..healthy_status(2)
         };
@@ -183,23 +191,97 @@ mod tests {
             ..healthy_status(2)
         };
         let cases: Vec<(&RolloutSpec, RolloutStatus, RolloutPhase, &str)> = vec![
-            (&spec, invalid, RolloutPhase::Degraded, "InvalidSpec: The Rollout \"demo\" is invalid: bad"),
-            (&spec, aborted.clone(), RolloutPhase::Degraded, "RolloutAborted: Rollout aborted update to revision 2"),
-            (&paused_spec, aborted, RolloutPhase::Degraded, "RolloutAborted: Rollout aborted update to revision 2"),
-            (&spec, timed_out, RolloutPhase::Degraded, "ProgressDeadlineExceeded: ReplicaSet \"demo-abc\" has timed out progressing."),
-            (&paused_spec, pause.clone(), RolloutPhase::Paused, "manually paused"),
+            (
+                &spec,
+                invalid,
+                RolloutPhase::Degraded,
+                "InvalidSpec: The Rollout \"demo\" is invalid: bad",
+            ),
+            (
+                &spec,
+                aborted.clone(),
+                RolloutPhase::Degraded,
+                "RolloutAborted: Rollout aborted update to revision 2",
+            ),
+            (
+                &paused_spec,
+                aborted,
+                RolloutPhase::Degraded,
+                "RolloutAborted: Rollout aborted update to revision 2",
+            ),
+            (
+                &spec,
+                timed_out,
+                RolloutPhase::Degraded,
+                "ProgressDeadlineExceeded: ReplicaSet \"demo-abc\" has timed out progressing.",
+            ),
+            (
+                &paused_spec,
+                pause.clone(),
+                RolloutPhase::Paused,
+                "manually paused",
+            ),
             (&spec, pause, RolloutPhase::Paused, "CanaryPauseStep"),
-            (&restart_spec, healthy_status(2), RolloutPhase::Progressing, "rollout is restarting"),
+            (
+                &restart_spec,
+                healthy_status(2),
+                RolloutPhase::Progressing,
+                "rollout is restarting",
+            ),
             (&restart_spec, restarted, RolloutPhase::Healthy, ""),
-            (&spec, RolloutStatus { updated_replicas: 1, ..healthy_status(2) }, RolloutPhase::Progressing, "more replicas need to be updated"),
-            (&spec, RolloutStatus { available_replicas: 1, ..healthy_status(2) }, RolloutPhase::Progressing, "updated replicas are still becoming available"),
-            (&spec, RolloutStatus { replicas: 3, ..healthy_status(2) }, RolloutPhase::Progressing, "old replicas are pending termination"),
-            (&spec, RolloutStatus { stable_rs: "old".into(), ..healthy_status(2) }, RolloutPhase::Progressing, "waiting for all steps to complete"),
-            (&spec, RolloutStatus { stable_rs: String::new(), ..healthy_status(2) }, RolloutPhase::Progressing, "waiting for all steps to complete"),
+            (
+                &spec,
+                RolloutStatus {
+                    updated_replicas: 1,
+                    ..healthy_status(2)
+                },
+                RolloutPhase::Progressing,
+                "more replicas need to be updated",
+            ),
+            (
+                &spec,
+                RolloutStatus {
+                    available_replicas: 1,
+                    ..healthy_status(2)
+                },
+                RolloutPhase::Progressing,
+                "updated replicas are still becoming available",
+            ),
+            (
+                &spec,
+                RolloutStatus {
+                    replicas: 3,
+                    ..healthy_status(2)
+                },
+                RolloutPhase::Progressing,
+                "old replicas are pending termination",
+            ),
+            (
+                &spec,
+                RolloutStatus {
+                    stable_rs: "old".into(),
+                    ..healthy_status(2)
+                },
+                RolloutPhase::Progressing,
+                "waiting for all steps to complete",
+            ),
+            (
+                &spec,
+                RolloutStatus {
+                    stable_rs: String::new(),
+                    ..healthy_status(2)
+                },
+                RolloutPhase::Progressing,
+                "waiting for all steps to complete",
+            ),
             (&spec, healthy_status(2), RolloutPhase::Healthy, ""),
         ];
         for (index, (spec, status, phase, text)) in cases.into_iter().enumerate() {
-            assert_eq!(rollout_phase(spec, &status), (phase, text.to_string()), "case {index}");
+            assert_eq!(
+                rollout_phase(spec, &status),
+                (phase, text.to_string()),
+                "case {index}"
+            );
         }
     }
 
@@ -210,7 +292,10 @@ mod tests {
             replicas: 4,
             ..healthy_status(2)
         };
-        assert_eq!(rollout_phase(&spec, &status), (RolloutPhase::Healthy, String::new()));
+        assert_eq!(
+            rollout_phase(&spec, &status),
+            (RolloutPhase::Healthy, String::new())
+        );
     }
 
     #[test]
@@ -235,7 +320,10 @@ mod tests {
         if let Some(blue_green) = spec.strategy.blue_green.as_mut() {
             blue_green.post_promotion_analysis = Some(RolloutAnalysis::default());
         }
-        assert_eq!(rollout_phase(&spec, &status).1, "waiting for analysis to complete");
+        assert_eq!(
+            rollout_phase(&spec, &status).1,
+            "waiting for analysis to complete"
+        );
         status.blue_green.post_promotion_analysis_run_status = Some(RolloutAnalysisRunStatus {
             name: "run".into(),
             status: AnalysisPhase::Successful,
@@ -259,9 +347,15 @@ mod tests {
             client_phase(Some(2), &spec, &status).1,
             "waiting for rollout spec update to be observed"
         );
-        assert_eq!(client_phase(Some(1), &spec, &status).0, RolloutPhase::Healthy);
+        assert_eq!(
+            client_phase(Some(1), &spec, &status).0,
+            RolloutPhase::Healthy
+        );
         status.controller_pause = true;
-        assert_eq!(client_phase(Some(1), &spec, &status).1, "waiting for rollout to unpause");
+        assert_eq!(
+            client_phase(Some(1), &spec, &status).1,
+            "waiting for rollout to unpause"
+        );
         status.controller_pause = false;
         status.phase = None;
         status.stable_rs = "old".into();

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
-use k8s_openapi::api::core::v1::{Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm};
+use k8s_openapi::api::core::v1::{
+    Affinity, PodAffinityTerm, PodAntiAffinity, WeightedPodAffinityTerm,
+};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
     LabelSelector, LabelSelectorRequirement, ObjectMeta, OwnerReference,
 };
@@ -49,7 +51,10 @@ pub fn owner_reference(rollout: &Rollout) -> OwnerReference {
 }
 
 /// Rollout annotations that a ReplicaSet lacks or holds with another value.
-fn copied_annotations(rollout: &Rollout, rs_annotations: Option<&BTreeMap<String, String>>) -> BTreeMap<String, String> {
+fn copied_annotations(
+    rollout: &Rollout,
+    rs_annotations: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
     rollout
         .metadata
         .annotations
@@ -101,13 +106,21 @@ pub(crate) fn sync_revision(ctx: &mut Ctx<'_>, create: bool) {
             }
             if !changes.is_empty() {
                 let name = rs_name(rs).to_string();
-                let target = ctx.rss[index].metadata.annotations.get_or_insert_with(BTreeMap::new);
+                let target = ctx.rss[index]
+                    .metadata
+                    .annotations
+                    .get_or_insert_with(BTreeMap::new);
                 target.extend(changes.clone());
-                ctx.plan.push(Write::UpdateReplicaSetAnnotations { name, annotations: changes });
+                ctx.plan.push(Write::UpdateReplicaSetAnnotations {
+                    name,
+                    annotations: changes,
+                });
                 // Upstream returns here; the Rollout's revision follows next reconcile.
                 return;
             }
-            let revision = rs_annotation(&ctx.rss[index], annotation::REVISION).unwrap_or("").to_string();
+            let revision = rs_annotation(&ctx.rss[index], annotation::REVISION)
+                .unwrap_or("")
+                .to_string();
             set_rollout_revision(ctx, &revision);
             if conditions::get(&ctx.prev, condition_type::PROGRESSING).is_none() {
                 let text = conditions::found_new_rs_message(rs_name(&ctx.rss[index]));
@@ -157,7 +170,9 @@ fn set_rollout_revision(ctx: &mut Ctx<'_>, revision: &str) {
     if revision.is_empty() || current.map(String::as_str) == Some(revision) {
         return;
     }
-    ctx.plan.push(Write::SetRolloutRevision { revision: revision.to_string() });
+    ctx.plan.push(Write::SetRolloutRevision {
+        revision: revision.to_string(),
+    });
     ctx.revision = revision.parse().ok();
     ctx.plan.event(
         EventType::Normal,
@@ -182,7 +197,10 @@ fn new_replica_set(ctx: &Ctx<'_>, revision: i64) -> ReplicaSet {
     }
     let mut annotations = copied_annotations(ro, None);
     annotations.insert(annotation::REVISION.to_string(), revision.to_string());
-    annotations.insert(annotation::DESIRED_REPLICAS.to_string(), ctx.replicas().to_string());
+    annotations.insert(
+        annotation::DESIRED_REPLICAS.to_string(),
+        ctx.replicas().to_string(),
+    );
     // A brand-new rollout's first ReplicaSet becomes stable: it gets the stable metadata.
     let ephemeral = if ctx.stable_rs.is_some() {
         ctx.canary.canary_metadata.as_ref()
@@ -192,10 +210,16 @@ fn new_replica_set(ctx: &Ctx<'_>, revision: i64) -> ReplicaSet {
     if let Some(injected) = ephemeral.filter(|m| m.labels.is_some() || m.annotations.is_some()) {
         let metadata = template.metadata.get_or_insert_with(ObjectMeta::default);
         if let Some(extra) = injected.labels.as_ref() {
-            metadata.labels.get_or_insert_with(BTreeMap::new).extend(extra.clone());
+            metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .extend(extra.clone());
         }
         if let Some(extra) = injected.annotations.as_ref() {
-            metadata.annotations.get_or_insert_with(BTreeMap::new).extend(extra.clone());
+            metadata
+                .annotations
+                .get_or_insert_with(BTreeMap::new)
+                .extend(extra.clone());
         }
         if let Ok(json) = serde_json::to_string(&PodTemplateMetadata {
             labels: injected.labels.clone(),
@@ -231,10 +255,19 @@ fn new_replica_set(ctx: &Ctx<'_>, revision: i64) -> ReplicaSet {
 /// Upstream `GenerateReplicaSetAffinity`: while an update is in progress, keep new pods off
 /// the nodes of stable pods (spec §1.2 `antiAffinity`).
 fn replica_set_affinity(ro: &Rollout, affinity: Option<Affinity>, hash: &str) -> Option<Affinity> {
-    let Some(anti) = ro.spec.strategy.canary.as_ref().and_then(|canary| canary.anti_affinity.as_ref()) else {
+    let Some(anti) = ro
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|canary| canary.anti_affinity.as_ref())
+    else {
         return affinity;
     };
-    let stable = ro.status.as_ref().map_or("", |status| status.stable_rs.as_str());
+    let stable = ro
+        .status
+        .as_ref()
+        .map_or("", |status| status.stable_rs.as_str());
     if stable.is_empty() || stable == hash {
         return affinity;
     }
@@ -252,12 +285,20 @@ fn replica_set_affinity(ro: &Rollout, affinity: Option<Affinity>, hash: &str) ->
         ..PodAffinityTerm::default()
     };
     let mut affinity = affinity.unwrap_or_default();
-    let pod_anti = affinity.pod_anti_affinity.get_or_insert_with(PodAntiAffinity::default);
-    match anti.preferred_during_scheduling_ignored_during_execution.as_ref() {
+    let pod_anti = affinity
+        .pod_anti_affinity
+        .get_or_insert_with(PodAntiAffinity::default);
+    match anti
+        .preferred_during_scheduling_ignored_during_execution
+        .as_ref()
+    {
         Some(preferred) => pod_anti
             .preferred_during_scheduling_ignored_during_execution
             .get_or_insert_with(Vec::new)
-            .push(WeightedPodAffinityTerm { weight: preferred.weight, pod_affinity_term: term }),
+            .push(WeightedPodAffinityTerm {
+                weight: preferred.weight,
+                pod_affinity_term: term,
+            }),
         None => pod_anti
             .required_during_scheduling_ignored_during_execution
             .get_or_insert_with(Vec::new)
@@ -285,11 +326,15 @@ pub(crate) fn should_delay_scale_down_on_abort(ctx: &Ctx<'_>) -> bool {
 fn scale(ctx: &mut Ctx<'_>, index: usize, from: i32, to: i32) -> bool {
     let rs = &ctx.rss[index];
     let replicas = ctx.replicas();
-    let annotation_stale = rs_annotation(rs, annotation::DESIRED_REPLICAS) != Some(replicas.to_string().as_str());
+    let annotation_stale =
+        rs_annotation(rs, annotation::DESIRED_REPLICAS) != Some(replicas.to_string().as_str());
     if from == to && !annotation_stale {
         return false;
     }
-    let mut annotations = BTreeMap::from([(annotation::DESIRED_REPLICAS.to_string(), Some(replicas.to_string()))]);
+    let mut annotations = BTreeMap::from([(
+        annotation::DESIRED_REPLICAS.to_string(),
+        Some(replicas.to_string()),
+    )]);
     if to == 0
         && !should_delay_scale_down_on_abort(ctx)
         && rs_scale_down_deadline(rs) != ScaleDownDeadline::Absent
@@ -298,7 +343,12 @@ fn scale(ctx: &mut Ctx<'_>, index: usize, from: i32, to: i32) -> bool {
     }
     let name = rs_name(rs).to_string();
     let revision = rs_revision(rs).unwrap_or(0);
-    ctx.plan.push(Write::ScaleReplicaSet { name: name.clone(), from, to, annotations });
+    ctx.plan.push(Write::ScaleReplicaSet {
+        name: name.clone(),
+        from,
+        to,
+        annotations,
+    });
     if from == to {
         return false;
     }
@@ -328,7 +378,13 @@ pub(crate) fn reconcile_canary_replica_sets(ctx: &mut Ctx<'_>) -> bool {
         // The stable uses the weights of the previous reconcile, so it shrinks only after
         // traffic left it (upstream note in reconcileCanaryStableReplicaSet).
         let weights = math_weights(ctx.prev.canary.weights.as_ref());
-        let desired = desired_replica_counts(&ctx.params, new_counts.as_ref(), stable_counts.as_ref(), &others, weights.as_ref());
+        let desired = desired_replica_counts(
+            &ctx.params,
+            new_counts.as_ref(),
+            stable_counts.as_ref(),
+            &others,
+            weights.as_ref(),
+        );
         let from = rs_spec_replicas(&ctx.rss[stable]);
         if scale(ctx, stable, from, desired.stable) {
             return true;
@@ -336,7 +392,14 @@ pub(crate) fn reconcile_canary_replica_sets(ctx: &mut Ctx<'_>) -> bool {
     }
     if let Some(new_index) = ctx.new_rs {
         let weights = math_weights(ctx.new_status.canary.weights.as_ref());
-        let mut desired = desired_replica_counts(&ctx.params, new_counts.as_ref(), stable_counts.as_ref(), &others, weights.as_ref()).canary;
+        let mut desired = desired_replica_counts(
+            &ctx.params,
+            new_counts.as_ref(),
+            stable_counts.as_ref(),
+            &others,
+            weights.as_ref(),
+        )
+        .canary;
         if should_delay_scale_down_on_abort(ctx) {
             match rs_scale_down_deadline(&ctx.rss[new_index]) {
                 ScaleDownDeadline::At(deadline) if deadline > ctx.now => {
@@ -348,7 +411,9 @@ pub(crate) fn reconcile_canary_replica_sets(ctx: &mut Ctx<'_>) -> bool {
                 ScaleDownDeadline::Absent => {
                     // Annotate only once the stable can take all traffic; keep the canary
                     // scaled up until then.
-                    let stable_ready = ctx.stable_rs().is_some_and(|rs| super::observed::rs_available(rs) == ctx.replicas());
+                    let stable_ready = ctx
+                        .stable_rs()
+                        .is_some_and(|rs| super::observed::rs_available(rs) == ctx.replicas());
                     if stable_ready {
                         let seconds = ctx.canary.abort_scale_down_delay_seconds.unwrap_or(30);
                         let deadline = ctx.now + Duration::seconds(i64::from(seconds));
@@ -412,7 +477,13 @@ fn referenced(ctx: &Ctx<'_>, index: usize) -> bool {
         references.push(weights.canary.pod_template_hash.as_str());
         references.push(weights.stable.pod_template_hash.as_str());
     }
-    for service in [ctx.canary.canary_service.as_ref(), ctx.canary.stable_service.as_ref()].into_iter().flatten() {
+    for service in [
+        ctx.canary.canary_service.as_ref(),
+        ctx.canary.stable_service.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
         if let Some(selected) = ctx.selectors.get(service) {
             references.push(selected.as_str());
         }
@@ -425,7 +496,12 @@ fn reconcile_other_replica_sets(ctx: &mut Ctx<'_>) -> bool {
     let others: Vec<_> = ctx
         .others
         .iter()
-        .map(|&index| other_rs(&ctx.rss[index], ctx.params.traffic_routed && referenced(ctx, index)))
+        .map(|&index| {
+            other_rs(
+                &ctx.rss[index],
+                ctx.params.traffic_routed && referenced(ctx, index),
+            )
+        })
         .collect();
     let scale_ctx = OtherScaleDownContext {
         params: &ctx.params,
@@ -434,7 +510,12 @@ fn reconcile_other_replica_sets(ctx: &mut Ctx<'_>) -> bool {
         scale_down_delay_revision_limit: ctx.canary.scale_down_delay_revision_limit,
         now: ctx.now,
     };
-    let decided = plan_other_replica_sets(&scale_ctx, ctx.new_counts().as_ref(), ctx.stable_counts().as_ref(), &others);
+    let decided = plan_other_replica_sets(
+        &scale_ctx,
+        ctx.new_counts().as_ref(),
+        ctx.stable_counts().as_ref(),
+        &others,
+    );
     if let Some(after) = decided.requeue_after {
         ctx.plan.requeue(after);
     }
@@ -446,8 +527,13 @@ fn reconcile_other_replica_sets(ctx: &mut Ctx<'_>) -> bool {
                     scaled_down |= scale(ctx, index, from, to) && to < from;
                 }
             }
-            OtherReplicaSetAction::SetScaleDownDeadline { name, annotation, .. } => {
-                ctx.plan.push(Write::SetScaleDownDeadline { name, deadline: annotation });
+            OtherReplicaSetAction::SetScaleDownDeadline {
+                name, annotation, ..
+            } => {
+                ctx.plan.push(Write::SetScaleDownDeadline {
+                    name,
+                    deadline: annotation,
+                });
             }
         }
     }
@@ -467,17 +553,31 @@ pub(crate) fn cleanup_history(ctx: &mut Ctx<'_>) {
     if cleanable.len() <= limit {
         return;
     }
-    cleanable.sort_by_key(|&index| (creation_time(ctx.rss[index].metadata.creation_timestamp.as_ref()), rs_name(&ctx.rss[index]).to_string()));
+    cleanable.sort_by_key(|&index| {
+        (
+            creation_time(ctx.rss[index].metadata.creation_timestamp.as_ref()),
+            rs_name(&ctx.rss[index]).to_string(),
+        )
+    });
     let excess = cleanable.len() - limit;
     for &index in &cleanable[..excess] {
         let rs = &ctx.rss[index];
         let generation = rs.metadata.generation.unwrap_or(0);
-        let observed_generation = rs.status.as_ref().and_then(|status| status.observed_generation).unwrap_or(0);
-        if rs_status_replicas(rs) != 0 || rs_spec_replicas(rs) != 0 || generation > observed_generation {
+        let observed_generation = rs
+            .status
+            .as_ref()
+            .and_then(|status| status.observed_generation)
+            .unwrap_or(0);
+        if rs_status_replicas(rs) != 0
+            || rs_spec_replicas(rs) != 0
+            || generation > observed_generation
+        {
             continue;
         }
         let hash = rs_hash(rs).to_string();
-        ctx.plan.push(Write::DeleteReplicaSet { name: rs_name(rs).to_string() });
+        ctx.plan.push(Write::DeleteReplicaSet {
+            name: rs_name(rs).to_string(),
+        });
         if !hash.is_empty() {
             super::analysis::delete_runs_of_hash(ctx, &hash);
         }

@@ -49,10 +49,15 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         return;
     }
     let min_ready = i64::from(ctx.ro.spec.min_ready_seconds.unwrap_or(0));
-    let available = pods.iter().filter(|pod| pod_available(pod, min_ready, ctx.now)).count();
+    let available = pods
+        .iter()
+        .filter(|pod| pod_available(pod, min_ready, ctx.now))
+        .count();
     let available = i32::try_from(available).unwrap_or(i32::MAX);
     let concurrency = ctx.params.max_unavailable_pods().max(1);
-    let total = ctx.replicas().max(ctx.rss.iter().map(rs_spec_replicas).sum());
+    let total = ctx
+        .replicas()
+        .max(ctx.rss.iter().map(rs_spec_replicas).sum());
     let can_restart = usize::try_from(available - (total - concurrency)).unwrap_or(0);
     for pod in stale.iter().take(can_restart) {
         let name = pod.metadata.name.clone().unwrap_or_default();

@@ -12,8 +12,13 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     let stable_service = ctx.canary.stable_service.clone();
     let canary_service = ctx.canary.canary_service.clone();
     ensure_targets(ctx, stable_service.as_deref(), ctx.stable_rs, true);
-    if ctx.aborted() && !ctx.params.traffic_routed {
-        ensure_targets(ctx, canary_service.as_deref(), ctx.stable_rs, true);
+    if ctx.aborted() {
+        if !ctx.params.traffic_routed {
+            ensure_targets(ctx, canary_service.as_deref(), ctx.stable_rs, true);
+        }
+        // With traffic routing the weight stage moves the canary Service back to the stable
+        // pods once traffic left the canary. Upstream would first point it at the still
+        // running canary here and back again there, every reconcile of the abort delay.
         return;
     }
     if super::weights::dynamically_rolling_back_to_stable(ctx).is_some() {
@@ -26,7 +31,12 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
 /// Upstream `ensureSVCTargets`: point `service` at `rs` unless that would route to nothing.
 /// Adopting a Service not yet managed by a Rollout waits for the ReplicaSet to be fully
 /// available; otherwise one available pod is enough. A missing Service is left to validation.
-pub(crate) fn ensure_targets(ctx: &mut Ctx<'_>, service: Option<&str>, rs: Option<usize>, check_availability: bool) {
+pub(crate) fn ensure_targets(
+    ctx: &mut Ctx<'_>,
+    service: Option<&str>,
+    rs: Option<usize>,
+    check_availability: bool,
+) {
     let (Some(service), Some(rs)) = (service, rs) else {
         return;
     };

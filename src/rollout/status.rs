@@ -20,7 +20,9 @@ use crate::api::{PauseReason, RolloutCondition, RolloutStatus};
 
 /// `app=foo,tier=web`: the Rollout selector as `metav1.FormatLabelSelector` writes it (for the
 /// scale subresource).
-pub fn format_selector(selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>) -> String {
+pub fn format_selector(
+    selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+) -> String {
     let Some(selector) = selector else {
         return String::new();
     };
@@ -82,9 +84,14 @@ pub(crate) fn sync_canary(ctx: &mut Ctx<'_>) {
             && count > 0
         {
             if ctx.prev.stable_rs == rs_hash(new_rs) {
-                ctx.plan.event(EventType::Normal, event_reason::SKIP_STEPS, "Rollback to stable ReplicaSets");
+                ctx.plan.event(
+                    EventType::Normal,
+                    event_reason::SKIP_STEPS,
+                    "Rollback to stable ReplicaSets",
+                );
                 status.current_step_index = Some(count);
-            } else if ctx.rollback_within_window() && super::observed::rs_spec_replicas(new_rs) > 0 {
+            } else if ctx.rollback_within_window() && super::observed::rs_spec_replicas(new_rs) > 0
+            {
                 ctx.plan.event(
                     EventType::Normal,
                     event_reason::SKIP_STEPS,
@@ -109,7 +116,11 @@ pub(crate) fn sync_canary(ctx: &mut Ctx<'_>) {
     }
     if ctx.aborted() {
         if count > 0 {
-            status.current_step_index = Some(if status.stable_rs == status.current_pod_hash { count } else { 0 });
+            status.current_step_index = Some(if status.stable_rs == status.current_pod_hash {
+                count
+            } else {
+                0
+            });
         }
         return finish(ctx, status);
     }
@@ -157,7 +168,10 @@ fn should_full_promote(ctx: &Ctx<'_>) -> Option<String> {
     if ctx.aborted() {
         return None;
     }
-    if ctx.new_rs().is_none_or(|rs| rs_available(rs) != ctx.replicas()) {
+    if ctx
+        .new_rs()
+        .is_none_or(|rs| rs_available(rs) != ctx.replicas())
+    {
         return None;
     }
     if ctx.prev.promote_full {
@@ -227,17 +241,28 @@ fn replica_failure(ctx: &Ctx<'_>) -> Option<RolloutCondition> {
         rs.status
             .as_ref()
             .and_then(|status| status.conditions.as_ref())
-            .and_then(|list| list.iter().find(|c| c.type_ == condition_type::REPLICA_FAILURE))
+            .and_then(|list| {
+                list.iter()
+                    .find(|c| c.type_ == condition_type::REPLICA_FAILURE)
+            })
             .map(|c| RolloutCondition {
                 type_: condition_type::REPLICA_FAILURE.to_string(),
                 status: c.status.clone(),
-                last_update_time: c.last_transition_time.clone().unwrap_or_else(|| ctx.now_time.clone()),
-                last_transition_time: c.last_transition_time.clone().unwrap_or_else(|| ctx.now_time.clone()),
+                last_update_time: c
+                    .last_transition_time
+                    .clone()
+                    .unwrap_or_else(|| ctx.now_time.clone()),
+                last_transition_time: c
+                    .last_transition_time
+                    .clone()
+                    .unwrap_or_else(|| ctx.now_time.clone()),
                 reason: c.reason.clone().unwrap_or_default(),
                 message: c.message.clone().unwrap_or_default(),
             })
     };
-    ctx.new_rs().and_then(failure_of).or_else(|| ctx.rss.iter().find_map(failure_of))
+    ctx.new_rs()
+        .and_then(failure_of)
+        .or_else(|| ctx.rss.iter().find_map(failure_of))
 }
 
 /// Upstream `persistRolloutStatus`: pause/abort fields, observed generation, phase; the patch
@@ -260,13 +285,24 @@ fn persist(ctx: &mut Ctx<'_>, mut status: RolloutStatus) {
     let was_paused = !ctx.prev.pause_conditions.is_empty();
     let now_paused = !status.pause_conditions.is_empty();
     let aborted = status.aborted_at.is_some();
-    let first_reason = status.pause_conditions.first().map(|c| c.reason.as_str().to_string());
+    let first_reason = status
+        .pause_conditions
+        .first()
+        .map(|c| c.reason.as_str().to_string());
     ctx.plan.push(Write::PatchStatus(Box::new(status)));
     if was_paused != now_paused {
         if let Some(first) = first_reason {
-            ctx.plan.event(EventType::Normal, event_reason::ROLLOUT_PAUSED, format!("Rollout is paused ({first})"));
+            ctx.plan.event(
+                EventType::Normal,
+                event_reason::ROLLOUT_PAUSED,
+                format!("Rollout is paused ({first})"),
+            );
         } else if !aborted {
-            ctx.plan.event(EventType::Normal, event_reason::ROLLOUT_RESUMED, "Rollout is resumed");
+            ctx.plan.event(
+                EventType::Normal,
+                event_reason::ROLLOUT_RESUMED,
+                "Rollout is resumed",
+            );
         }
     }
 }
@@ -324,7 +360,8 @@ pub fn invalid_spec_plan(obs: &Observed, now: DateTime<Utc>) -> Plan {
     let error = obs.validation_errors.first().cloned().unwrap_or_default();
     let text = conditions::invalid_spec_message(&name, &error);
     let mut status = observed.clone();
-    let unchanged = conditions::get(&status, condition_type::INVALID_SPEC).is_some_and(|c| c.message == text);
+    let unchanged =
+        conditions::get(&status, condition_type::INVALID_SPEC).is_some_and(|c| c.message == text);
     if !unchanged {
         conditions::remove(&mut status, condition_type::INVALID_SPEC);
         conditions::set(

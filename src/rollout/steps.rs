@@ -5,8 +5,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::observed::time_to_chrono;
 use crate::api::{
-    CanaryStep, CanaryStrategy, IntOrStr, PauseReason, RolloutPause, RolloutStatus,
-    SetHeaderRoute, SetMirrorRoute, parse_duration,
+    CanaryStep, CanaryStrategy, IntOrStr, PauseReason, RolloutPause, RolloutStatus, SetHeaderRoute,
+    SetMirrorRoute, parse_duration,
 };
 
 /// The steps of a canary (empty when none).
@@ -80,7 +80,9 @@ pub fn pause_duration_seconds(pause: &RolloutPause) -> Option<i64> {
 
 /// A pause, analysis or experiment step: the progress deadline does not run there.
 pub fn is_indefinite_step(step: Option<&CanaryStep>) -> bool {
-    step.is_some_and(|step| step.pause.is_some() || step.analysis.is_some() || step.experiment.is_some())
+    step.is_some_and(|step| {
+        step.pause.is_some() || step.analysis.is_some() || step.experiment.is_some()
+    })
 }
 
 /// When the `CanaryPauseStep` condition of `status` started.
@@ -98,7 +100,11 @@ pub fn pause_started(status: &RolloutStatus, reason: &PauseReason) -> Option<Dat
 /// Upstream requires `now` strictly after the expiry and relies on wall-clock drift after its
 /// requeue; with `now` a parameter, reaching the expiry counts, so a requeue exactly at the
 /// expiry completes the step instead of waiting for the next resync.
-pub fn completed_pause_step(pause: &RolloutPause, status: &RolloutStatus, now: DateTime<Utc>) -> bool {
+pub fn completed_pause_step(
+    pause: &RolloutPause,
+    status: &RolloutStatus,
+    now: DateTime<Utc>,
+) -> bool {
     let started = pause_started(status, &PauseReason::CanaryPauseStep);
     if status.controller_pause && started.is_none() {
         return true;
@@ -110,7 +116,11 @@ pub fn completed_pause_step(pause: &RolloutPause, status: &RolloutStatus, now: D
 }
 
 /// Time left in a timed pause step, for the requeue (`None` when indefinite or not started).
-pub fn pause_remaining(pause: &RolloutPause, status: &RolloutStatus, now: DateTime<Utc>) -> Option<Duration> {
+pub fn pause_remaining(
+    pause: &RolloutPause,
+    status: &RolloutStatus,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
     let seconds = pause_duration_seconds(pause)?;
     let started = pause_started(status, &PauseReason::CanaryPauseStep)?;
     let remaining = started + Duration::seconds(seconds) - now;
@@ -120,7 +130,11 @@ pub fn pause_remaining(pause: &RolloutPause, status: &RolloutStatus, now: DateTi
 /// Upstream `BeforeStartingStep`: background analysis waits until
 /// `currentStepIndex >= analysis.startingStep`.
 pub fn before_starting_step(canary: &CanaryStrategy, status: &RolloutStatus) -> bool {
-    let Some(starting) = canary.analysis.as_ref().and_then(|analysis| analysis.starting_step) else {
+    let Some(starting) = canary
+        .analysis
+        .as_ref()
+        .and_then(|analysis| analysis.starting_step)
+    else {
         return false;
     };
     match current_step(steps_of(canary), status).1 {
@@ -133,20 +147,31 @@ pub fn before_starting_step(canary: &CanaryStrategy, status: &RolloutStatus) -> 
 /// `setHeaderRoute` / `setMirrorRoute` replaces the route of its name, one without `match`
 /// removes it. Upstream applies only the current step's route and relies on the router keeping
 /// earlier ones; listing them all lets a router be rebuilt from scratch.
-pub fn desired_routes(steps: &[CanaryStep], index: i32) -> (Vec<SetHeaderRoute>, Vec<SetMirrorRoute>) {
+pub fn desired_routes(
+    steps: &[CanaryStep],
+    index: i32,
+) -> (Vec<SetHeaderRoute>, Vec<SetMirrorRoute>) {
     let mut headers: Vec<SetHeaderRoute> = Vec::new();
     let mut mirrors: Vec<SetMirrorRoute> = Vec::new();
     let upto = usize::try_from(index).map_or(0, |i| (i + 1).min(steps.len()));
     for step in &steps[..upto] {
         if let Some(route) = step.set_header_route.as_ref() {
             headers.retain(|known| known.name != route.name);
-            if route.match_.as_ref().is_some_and(|matches| !matches.is_empty()) {
+            if route
+                .match_
+                .as_ref()
+                .is_some_and(|matches| !matches.is_empty())
+            {
                 headers.push(route.clone());
             }
         }
         if let Some(route) = step.set_mirror_route.as_ref() {
             mirrors.retain(|known| known.name != route.name);
-            if route.match_.as_ref().is_some_and(|matches| !matches.is_empty()) {
+            if route
+                .match_
+                .as_ref()
+                .is_some_and(|matches| !matches.is_empty())
+            {
                 mirrors.push(route.clone());
             }
         }
@@ -182,12 +207,48 @@ mod tests {
     #[test]
     fn step_strings_match_upstream() {
         let cases = [
-            (CanaryStep { set_weight: Some(20), ..CanaryStep::default() }, "setWeight: 20"),
-            (CanaryStep { pause: Some(pause(None)), ..CanaryStep::default() }, "pause"),
-            (CanaryStep { pause: Some(pause(Some(IntOrStr::Int(10)))), ..CanaryStep::default() }, "pause: 10"),
-            (CanaryStep { pause: Some(pause(Some(IntOrStr::Str("1m".into())))), ..CanaryStep::default() }, "pause: 1m"),
-            (CanaryStep { analysis: Some(RolloutAnalysis::default()), ..CanaryStep::default() }, "analysis"),
-            (CanaryStep { set_canary_scale: Some(SetCanaryScale::default()), ..CanaryStep::default() }, "setCanaryScale"),
+            (
+                CanaryStep {
+                    set_weight: Some(20),
+                    ..CanaryStep::default()
+                },
+                "setWeight: 20",
+            ),
+            (
+                CanaryStep {
+                    pause: Some(pause(None)),
+                    ..CanaryStep::default()
+                },
+                "pause",
+            ),
+            (
+                CanaryStep {
+                    pause: Some(pause(Some(IntOrStr::Int(10)))),
+                    ..CanaryStep::default()
+                },
+                "pause: 10",
+            ),
+            (
+                CanaryStep {
+                    pause: Some(pause(Some(IntOrStr::Str("1m".into())))),
+                    ..CanaryStep::default()
+                },
+                "pause: 1m",
+            ),
+            (
+                CanaryStep {
+                    analysis: Some(RolloutAnalysis::default()),
+                    ..CanaryStep::default()
+                },
+                "analysis",
+            ),
+            (
+                CanaryStep {
+                    set_canary_scale: Some(SetCanaryScale::default()),
+                    ..CanaryStep::default()
+                },
+                "setCanaryScale",
+            ),
             (CanaryStep::default(), "invalid"),
         ];
         for (step, text) in cases {
@@ -206,18 +267,31 @@ mod tests {
             (Some(IntOrStr::Str("soon".into())), Some(-1)),
         ];
         for (duration, seconds) in cases {
-            assert_eq!(pause_duration_seconds(&pause(duration.clone())), seconds, "{duration:?}");
+            assert_eq!(
+                pause_duration_seconds(&pause(duration.clone())),
+                seconds,
+                "{duration:?}"
+            );
         }
     }
 
     #[test]
     fn current_step_reads_the_status_index() {
         let steps = vec![
-            CanaryStep { set_weight: Some(20), ..CanaryStep::default() },
-            CanaryStep { pause: Some(pause(None)), ..CanaryStep::default() },
+            CanaryStep {
+                set_weight: Some(20),
+                ..CanaryStep::default()
+            },
+            CanaryStep {
+                pause: Some(pause(None)),
+                ..CanaryStep::default()
+            },
         ];
         let at = |index: Option<i32>| {
-            let status = RolloutStatus { current_step_index: index, ..RolloutStatus::default() };
+            let status = RolloutStatus {
+                current_step_index: index,
+                ..RolloutStatus::default()
+            };
             let (step, index) = current_step(&steps, &status);
             (step.map(step_string), index)
         };
@@ -232,16 +306,26 @@ mod tests {
         let timed = pause(Some(IntOrStr::Int(10)));
         let indefinite = pause(None);
         // Not paused yet: never complete.
-        assert!(!completed_pause_step(&timed, &RolloutStatus::default(), when(100)));
+        assert!(!completed_pause_step(
+            &timed,
+            &RolloutStatus::default(),
+            when(100)
+        ));
         // Paused at 0 for 10 s.
         let status = paused_since(0, true);
         assert!(!completed_pause_step(&timed, &status, when(9)));
         assert!(completed_pause_step(&timed, &status, when(10)));
         assert!(!completed_pause_step(&indefinite, &status, when(10_000)));
-        assert_eq!(pause_remaining(&timed, &status, when(4)), Some(Duration::seconds(6)));
+        assert_eq!(
+            pause_remaining(&timed, &status, when(4)),
+            Some(Duration::seconds(6))
+        );
         assert_eq!(pause_remaining(&timed, &status, when(10)), None);
         // The user removed the condition.
-        let resumed = RolloutStatus { controller_pause: true, ..RolloutStatus::default() };
+        let resumed = RolloutStatus {
+            controller_pause: true,
+            ..RolloutStatus::default()
+        };
         assert!(completed_pause_step(&indefinite, &resumed, when(1)));
     }
 
@@ -250,7 +334,12 @@ mod tests {
         let header = |name: &str, with_match: bool| CanaryStep {
             set_header_route: Some(SetHeaderRoute {
                 name: Some(name.to_string()),
-                match_: with_match.then(|| vec![HeaderRoutingMatch { header_name: "x-canary".into(), header_value: None }]),
+                match_: with_match.then(|| {
+                    vec![HeaderRoutingMatch {
+                        header_name: "x-canary".into(),
+                        header_value: None,
+                    }]
+                }),
             }),
             ..CanaryStep::default()
         };
@@ -280,7 +369,10 @@ mod tests {
             ..Default::default()
         });
         assert!(before_starting_step(&canary, &RolloutStatus::default()));
-        let at_one = RolloutStatus { current_step_index: Some(1), ..RolloutStatus::default() };
+        let at_one = RolloutStatus {
+            current_step_index: Some(1),
+            ..RolloutStatus::default()
+        };
         assert!(!before_starting_step(&canary, &at_one));
     }
 }

@@ -82,14 +82,21 @@ pub(crate) fn weight_case(ctx: &Ctx<'_>) -> WeightCase {
 pub(crate) fn desired_weight(ctx: &Ctx<'_>) -> i32 {
     let max_weight = ctx.params.max_weight();
     match weight_case(ctx) {
-        WeightCase::DynamicRollback | WeightCase::Aborted => abort_or_rollback_weight(ctx, max_weight),
+        WeightCase::DynamicRollback | WeightCase::Aborted => {
+            abort_or_rollback_weight(ctx, max_weight)
+        }
         WeightCase::FullyPromoted | WeightCase::NoCanaryPods | WeightCase::NoSteps => 0,
         WeightCase::PromoteFull => {
             if ctx.params.dynamic_stable_scale {
                 let available = i64::from(ctx.new_rs().map_or(0, rs_available));
-                i32::try_from(i64::from(max_weight) * available / i64::from(ctx.replicas().max(1))).unwrap_or(max_weight)
+                i32::try_from(i64::from(max_weight) * available / i64::from(ctx.replicas().max(1)))
+                    .unwrap_or(max_weight)
             } else {
-                ctx.prev.canary.weights.as_ref().map_or(0, |weights| weights.canary.weight)
+                ctx.prev
+                    .canary
+                    .weights
+                    .as_ref()
+                    .map_or(0, |weights| weights.canary.weight)
             }
         }
         WeightCase::Steps => {
@@ -105,7 +112,11 @@ pub(crate) fn desired_weight(ctx: &Ctx<'_>) -> i32 {
             if !at_desired {
                 // The canary is not yet sized for this step: keep the previous step's weight.
                 let before = usize::try_from(index).unwrap_or(0).min(steps.len());
-                steps[..before].iter().rev().find_map(|step| step.set_weight).unwrap_or(0)
+                steps[..before]
+                    .iter()
+                    .rev()
+                    .find_map(|step| step.set_weight)
+                    .unwrap_or(0)
             } else if index != step_count(steps) {
                 current_set_weight(&ctx.params)
             } else {
@@ -124,18 +135,26 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     let max_weight = ctx.params.max_weight();
     let case = weight_case(ctx);
     let weight = desired_weight(ctx);
-    let stable_hash = ctx.stable_rs().map(|rs| rs_hash(rs).to_string()).unwrap_or_default();
+    let stable_hash = ctx
+        .stable_rs()
+        .map(|rs| rs_hash(rs).to_string())
+        .unwrap_or_default();
     let canary_hash = match dynamically_rolling_back_to_stable(ctx) {
         Some(previous) => previous,
-        None => ctx.new_rs().map(|rs| rs_hash(rs).to_string()).unwrap_or_default(),
+        None => ctx
+            .new_rs()
+            .map(|rs| rs_hash(rs).to_string())
+            .unwrap_or_default(),
     };
     if case == WeightCase::Aborted && (!ctx.params.dynamic_stable_scale || weight == 0) {
         // Once traffic left the canary, its Service selects the stable pods again.
         let service = ctx.canary.canary_service.clone();
         super::services::ensure_targets(ctx, service.as_deref(), ctx.stable_rs, false);
     }
-    let keeps_routes = matches!(case, WeightCase::Steps | WeightCase::NoCanaryPods | WeightCase::NoSteps)
-        && ctx.revision.is_some_and(|revision| revision > 1);
+    let keeps_routes = matches!(
+        case,
+        WeightCase::Steps | WeightCase::NoCanaryPods | WeightCase::NoSteps
+    ) && ctx.revision.is_some_and(|revision| revision > 1);
     let (header_routes, mirror_routes) = match current_step(ctx.steps(), &ctx.prev).1 {
         Some(index) if keeps_routes => desired_routes(ctx.steps(), index),
         _ => (Vec::new(), Vec::new()),
@@ -165,17 +184,25 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     };
     let previous = ctx.prev.canary.weights.clone();
     let modified = previous.as_ref().is_none_or(|known| {
-        known.canary != new_weights.canary || known.stable != new_weights.stable || known.additional != new_weights.additional
+        known.canary != new_weights.canary
+            || known.stable != new_weights.stable
+            || known.additional != new_weights.additional
     });
     if modified {
         // Upstream's wording: only a changed canary weight is described (hash-only changes
         // give "Traffic weight updated ").
         let detail = match previous.as_ref() {
             None => format!("to {weight}"),
-            Some(known) if known.canary.weight != weight => format!("from {} to {weight}", known.canary.weight),
+            Some(known) if known.canary.weight != weight => {
+                format!("from {} to {weight}", known.canary.weight)
+            }
             Some(_) => String::new(),
         };
-        ctx.plan.event(EventType::Normal, event_reason::TRAFFIC_WEIGHT_UPDATED, format!("Traffic weight updated {detail}"));
+        ctx.plan.event(
+            EventType::Normal,
+            event_reason::TRAFFIC_WEIGHT_UPDATED,
+            format!("Traffic weight updated {detail}"),
+        );
         ctx.new_status.canary.weights = Some(new_weights);
     } else if let Some(known) = ctx.new_status.canary.weights.as_mut() {
         // Only ALB verifies weights; for every router Davy runs there is nothing to verify.

@@ -62,11 +62,18 @@ fn workload_generation_observed(rollout: &Value) -> bool {
 /// Argo CD's `argoproj.io/Rollout` health.
 pub fn rollout_health(rollout: &Value) -> Health {
     if !generation_observed(rollout) || !workload_generation_observed(rollout) {
-        return health("Progressing", "Waiting for rollout spec update to be observed");
+        return health(
+            "Progressing",
+            "Waiting for rollout spec update to be observed",
+        );
     }
     let status = &rollout["status"];
     if let Some(phase) = status["phase"].as_str() {
-        let mapped = if phase == "Paused" { "Suspended" } else { phase };
+        let mapped = if phase == "Paused" {
+            "Suspended"
+        } else {
+            phase
+        };
         return health(mapped, status["message"].as_str().unwrap_or(""));
     }
     for condition in status["conditions"].as_array().into_iter().flatten() {
@@ -74,32 +81,46 @@ pub fn rollout_health(rollout: &Value) -> Health {
         let reason = condition["reason"].as_str().unwrap_or("");
         let message = condition["message"].as_str().unwrap_or("");
         if type_ == "InvalidSpec"
-            || (type_ == "Progressing" && (reason == "RolloutAborted" || reason == "ProgressDeadlineExceeded"))
+            || (type_ == "Progressing"
+                && (reason == "RolloutAborted" || reason == "ProgressDeadlineExceeded"))
         {
             return health("Degraded", message);
         }
     }
-    let paused_conditions = status["pauseConditions"].as_array().is_some_and(|list| !list.is_empty());
+    let paused_conditions = status["pauseConditions"]
+        .as_array()
+        .is_some_and(|list| !list.is_empty());
     if paused_conditions || rollout["spec"]["paused"].as_bool() == Some(true) {
         return health("Suspended", "Rollout is paused");
     }
     let Some(current) = status["currentPodHash"].as_str() else {
-        return health("Progressing", "Waiting for rollout to finish: status has not been reconciled.");
+        return health(
+            "Progressing",
+            "Waiting for rollout to finish: status has not been reconciled.",
+        );
     };
     let desired = rollout["spec"]["replicas"].as_i64().unwrap_or(1);
     let updated = int(&status["updatedReplicas"]);
     if updated < desired {
-        return health("Progressing", "Waiting for roll out to finish: More replicas need to be updated");
+        return health(
+            "Progressing",
+            "Waiting for roll out to finish: More replicas need to be updated",
+        );
     }
     if int(&status["availableReplicas"]) < updated {
-        return health("Progressing", "Waiting for roll out to finish: updated replicas are still becoming available");
+        return health(
+            "Progressing",
+            "Waiting for roll out to finish: updated replicas are still becoming available",
+        );
     }
     let stable = status["stableRS"]
         .as_str()
         .or_else(|| status["canary"]["stableRS"].as_str())
         .unwrap_or("");
     if !rollout["spec"]["strategy"]["blueGreen"].is_null() {
-        if status["blueGreen"].is_null() || status["blueGreen"]["activeSelector"].as_str() != Some(current) {
+        if status["blueGreen"].is_null()
+            || status["blueGreen"]["activeSelector"].as_str() != Some(current)
+        {
             return health("Progressing", "active service cutover pending");
         }
         if !stable.is_empty() && stable != current {
@@ -107,7 +128,10 @@ pub fn rollout_health(rollout: &Value) -> Health {
         }
     } else if !rollout["spec"]["strategy"]["canary"].is_null() {
         if int(&status["replicas"]) > updated {
-            return health("Progressing", "Waiting for roll out to finish: old replicas are pending termination");
+            return health(
+                "Progressing",
+                "Waiting for roll out to finish: old replicas are pending termination",
+            );
         }
         if stable.is_empty() || stable != current {
             return health("Progressing", "Waiting for rollout to finish steps");
@@ -120,7 +144,10 @@ pub fn rollout_health(rollout: &Value) -> Health {
 pub fn analysis_run_health(run: &Value) -> Option<Health> {
     let status = &run["status"];
     if status.is_null() {
-        return Some(health("Progressing", "Waiting for analysis run to finish: status has not been reconciled."));
+        return Some(health(
+            "Progressing",
+            "Waiting for analysis run to finish: status has not been reconciled.",
+        ));
     }
     let message = status["message"].as_str().filter(|m| !m.is_empty());
     let (code, default) = match status["phase"].as_str()? {
@@ -138,7 +165,10 @@ pub fn analysis_run_health(run: &Value) -> Option<Health> {
 pub fn experiment_health(experiment: &Value) -> Option<Health> {
     let status = &experiment["status"];
     if status.is_null() {
-        return Some(health("Progressing", "Waiting for experiment to finish: status has not been reconciled."));
+        return Some(health(
+            "Progressing",
+            "Waiting for experiment to finish: status has not been reconciled.",
+        ));
     }
     Some(match status["phase"].as_str()? {
         "Pending" => health("Progressing", "Experiment is pending"),

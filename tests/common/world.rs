@@ -143,7 +143,10 @@ impl World {
         let mut plans = Vec::new();
         for _ in 0..max {
             let decided = self.reconcile();
-            let quiet = decided.writes.iter().all(|write| matches!(write, Write::SetTrafficWeight(_)));
+            let quiet = decided
+                .writes
+                .iter()
+                .all(|write| matches!(write, Write::SetTrafficWeight(_)));
             plans.push(decided);
             if quiet {
                 return plans;
@@ -211,7 +214,12 @@ impl World {
                         .extend(annotations.clone());
                 }
             }
-            Write::ScaleReplicaSet { name, to, annotations, .. } => {
+            Write::ScaleReplicaSet {
+                name,
+                to,
+                annotations,
+                ..
+            } => {
                 if let Some(rs) = self.rs_mut(name) {
                     if let Some(spec) = rs.spec.as_mut() {
                         spec.replicas = Some(*to);
@@ -261,7 +269,11 @@ impl World {
                 self.obs.rollout.spec.replicas = Some(*replicas);
                 self.bump_generation();
             }
-            Write::PatchService { name, hash, managed_by } => {
+            Write::PatchService {
+                name,
+                hash,
+                managed_by,
+            } => {
                 if let Some(service) = self.obs.services.get_mut(name) {
                     if let Some(spec) = service.spec.as_mut() {
                         spec.selector
@@ -273,7 +285,10 @@ impl World {
                             .metadata
                             .annotations
                             .get_or_insert_with(BTreeMap::new)
-                            .insert("argo-rollouts.argoproj.io/managed-by-rollouts".to_string(), owner.clone());
+                            .insert(
+                                "argo-rollouts.argoproj.io/managed-by-rollouts".to_string(),
+                                owner.clone(),
+                            );
                     }
                 }
             }
@@ -300,7 +315,9 @@ impl World {
                     .retain(|run| run.metadata.name.as_deref() != Some(name.as_str()));
             }
             Write::EvictPod { name } => {
-                self.obs.pods.retain(|pod| pod.metadata.name.as_deref() != Some(name.as_str()));
+                self.obs
+                    .pods
+                    .retain(|pod| pod.metadata.name.as_deref() != Some(name.as_str()));
             }
             Write::PatchStatus(status) => self.obs.rollout.status = Some((**status).clone()),
             Write::Event(event) => self.events.push(event.clone()),
@@ -320,7 +337,11 @@ impl World {
 
     /// A user write to the status subresource (no generation change).
     pub fn edit_status(&mut self, edit: impl FnOnce(&mut RolloutStatus)) {
-        let status = self.obs.rollout.status.get_or_insert_with(RolloutStatus::default);
+        let status = self
+            .obs
+            .rollout
+            .status
+            .get_or_insert_with(RolloutStatus::default);
         edit(status);
     }
 
@@ -375,7 +396,14 @@ impl World {
         self.obs
             .replica_sets
             .iter()
-            .find(|rs| rs.metadata.labels.as_ref().and_then(|l| l.get("rollouts-pod-template-hash")).map(String::as_str) == Some(hash))
+            .find(|rs| {
+                rs.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("rollouts-pod-template-hash"))
+                    .map(String::as_str)
+                    == Some(hash)
+            })
             .and_then(|rs| rs.spec.as_ref().and_then(|s| s.replicas))
             .unwrap_or(-1)
     }
@@ -385,7 +413,14 @@ impl World {
         self.obs
             .replica_sets
             .iter()
-            .find(|rs| rs.metadata.labels.as_ref().and_then(|l| l.get("rollouts-pod-template-hash")).map(String::as_str) == Some(hash))
+            .find(|rs| {
+                rs.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("rollouts-pod-template-hash"))
+                    .map(String::as_str)
+                    == Some(hash)
+            })
             .expect("replica set with that hash")
     }
 
@@ -399,6 +434,10 @@ impl World {
 
     /// Names of the AnalysisRuns, in creation order.
     pub fn run_names(&self) -> Vec<String> {
-        self.obs.analysis_runs.iter().map(|r| r.metadata.name.clone().unwrap_or_default()).collect()
+        self.obs
+            .analysis_runs
+            .iter()
+            .map(|r| r.metadata.name.clone().unwrap_or_default())
+            .collect()
     }
 }
