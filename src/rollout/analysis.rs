@@ -409,13 +409,8 @@ pub(crate) fn delete_runs_of_hash(ctx: &mut Ctx<'_>, hash: &str) {
 /// Successful and `unsuccessfulRunHistoryLimit` Failed/Error/Inconclusive runs (5 each); runs
 /// whose ReplicaSet no longer exists go too.
 fn delete_beyond_history(ctx: &mut Ctx<'_>, others: &[AnalysisRun]) {
-    let limits = ctx.ro.spec.analysis.as_ref();
-    let keep_successful = limits
-        .and_then(|l| l.successful_run_history_limit)
-        .unwrap_or(5);
-    let keep_unsuccessful = limits
-        .and_then(|l| l.unsuccessful_run_history_limit)
-        .unwrap_or(5);
+    let keep_successful = ctx.ro.spec.successful_run_history_limit();
+    let keep_unsuccessful = ctx.ro.spec.unsuccessful_run_history_limit();
     let hashes: BTreeSet<&str> = ctx.rss.iter().map(rs_hash).collect();
     let mut sorted: Vec<&AnalysisRun> = others.iter().collect();
     sorted.sort_by_key(|run| {

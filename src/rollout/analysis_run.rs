@@ -374,7 +374,7 @@ mod tests {
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "demo"}},
                      "template": {"metadata": {"labels": {"app": "demo", "version": "v2"}}}}
         }))
-        .unwrap_or_default()
+        .expect("valid Rollout")
     }
 
     fn template(name: &str, metrics: &[&str], args: serde_json::Value) -> AnalysisTemplate {

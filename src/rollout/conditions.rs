@@ -282,10 +282,10 @@ pub fn calculate(
         );
     }
 
-    let deadline = inputs.spec.progress_deadline_seconds.unwrap_or(600);
+    let deadline = inputs.spec.progress_deadline_seconds();
     let mut is_aborted = pause.is_aborted(prev);
     if !is_aborted
-        && inputs.spec.progress_deadline_abort == Some(true)
+        && inputs.spec.progress_deadline_abort()
         && !inputs.fully_promoted
         && !healthy
         && !rollout_progressing(prev, &new_status)

@@ -435,7 +435,7 @@ mod tests {
                 "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}
             }
         }))
-        .unwrap_or_default()
+        .expect("valid Rollout")
     }
 
     fn rs(name: &str, hash: &str, template_of: &Rollout, created: i64) -> ReplicaSet {

@@ -314,11 +314,9 @@ pub(crate) fn should_delay_scale_down_on_abort(ctx: &Ctx<'_>) -> bool {
     if !ctx.aborted() || ctx.stable_rs.is_none() || !ctx.params.traffic_routed {
         return false;
     }
-    match ctx.canary.abort_scale_down_delay_seconds {
-        Some(0) => false,
-        Some(_) => true,
-        None => !ctx.params.dynamic_stable_scale,
-    }
+    let spec = &ctx.ro.spec;
+    spec.abort_scale_down_delay_seconds().is_some()
+        && !(ctx.params.dynamic_stable_scale && !spec.abort_scale_down_delay_was_set())
 }
 
 /// Scales `rss[index]` from `from` to `to`, refreshing `desired-replicas`; returns whether the
@@ -415,7 +413,7 @@ pub(crate) fn reconcile_canary_replica_sets(ctx: &mut Ctx<'_>) -> bool {
                         .stable_rs()
                         .is_some_and(|rs| super::observed::rs_available(rs) == ctx.replicas());
                     if stable_ready {
-                        let seconds = ctx.canary.abort_scale_down_delay_seconds.unwrap_or(30);
+                        let seconds = ctx.ro.spec.abort_scale_down_delay_seconds().unwrap_or(0);
                         let deadline = ctx.now + Duration::seconds(i64::from(seconds));
                         let name = rs_name(&ctx.rss[new_index]).to_string();
                         ctx.plan.push(Write::SetScaleDownDeadline {
@@ -543,7 +541,7 @@ fn reconcile_other_replica_sets(ctx: &mut Ctx<'_>) -> bool {
 /// Upstream `reconcileRevisionHistoryLimit`: beyond `revisionHistoryLimit` (default 10) other
 /// ReplicaSets, delete the oldest ones that are fully scaled down, with their AnalysisRuns.
 pub(crate) fn cleanup_history(ctx: &mut Ctx<'_>) {
-    let limit = usize::try_from(ctx.ro.spec.revision_history_limit.unwrap_or(10)).unwrap_or(0);
+    let limit = usize::try_from(ctx.ro.spec.revision_history_limit()).unwrap_or(0);
     let mut cleanable: Vec<usize> = ctx
         .others
         .iter()

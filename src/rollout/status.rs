@@ -321,7 +321,7 @@ fn requeue_stuck(ctx: &mut Ctx<'_>, status: &RolloutStatus) {
     {
         return;
     }
-    let deadline = i64::from(ctx.ro.spec.progress_deadline_seconds.unwrap_or(600));
+    let deadline = i64::from(ctx.ro.spec.progress_deadline_seconds());
     let after = time_to_chrono(&current.last_update_time) + Duration::seconds(deadline) - ctx.now;
     ctx.plan.requeue(after + Duration::seconds(1));
 }

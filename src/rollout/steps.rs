@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::observed::time_to_chrono;
 use crate::api::{
     CanaryStep, CanaryStrategy, IntOrStr, PauseReason, RolloutPause, RolloutStatus, SetHeaderRoute,
-    SetMirrorRoute, parse_duration,
+    SetMirrorRoute,
 };
 
 /// The steps of a canary (empty when none).
@@ -67,15 +67,7 @@ pub fn step_string(step: &CanaryStep) -> String {
 /// string is a plain integer of seconds or a Go duration truncated to whole seconds; an
 /// unparseable string is -1 (validation rejects it).
 pub fn pause_duration_seconds(pause: &RolloutPause) -> Option<i64> {
-    match pause.duration.as_ref()? {
-        IntOrStr::Int(seconds) => Some(*seconds),
-        IntOrStr::Str(text) => Some(
-            parse_duration(text)
-                .ok()
-                .and_then(|duration| i64::try_from(duration.as_secs()).ok())
-                .unwrap_or(-1),
-        ),
-    }
+    pause.duration.as_ref().map(|_| pause.duration_seconds())
 }
 
 /// A pause, analysis or experiment step: the progress deadline does not run there.

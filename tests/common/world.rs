@@ -441,3 +441,39 @@ impl World {
             .collect()
     }
 }
+
+/// An Argo CD health value.
+pub fn health(status: &str, message: &str) -> Health {
+    Health {
+        status: status.to_string(),
+        message: message.to_string(),
+    }
+}
+
+/// Reconciles until `done` holds, advancing the clock one second whenever a reconcile had
+/// nothing to do (pods settle at once unless the world says otherwise).
+pub fn until(world: &mut World, max: usize, done: impl Fn(&World) -> bool) {
+    for _ in 0..max {
+        if done(world) {
+            return;
+        }
+        let plan = world.reconcile();
+        if plan
+            .writes
+            .iter()
+            .all(|w| matches!(w, Write::SetTrafficWeight(_)))
+        {
+            world.advance(1);
+        }
+    }
+    assert!(
+        done(world),
+        "condition not reached; status: {:#?}",
+        world.status()
+    );
+}
+
+/// `spec.replicas` of the new and the stable ReplicaSet.
+pub fn sizes(world: &World, new: &str, stable: &str) -> (i32, i32) {
+    (world.size_of(new), world.size_of(stable))
+}
