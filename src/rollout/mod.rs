@@ -9,6 +9,8 @@ pub mod analysis;
 pub mod analysis_run;
 pub mod conditions;
 pub(crate) mod context;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod hash;
 pub mod observed;
 pub mod pause;

@@ -315,8 +315,9 @@ pub(crate) fn should_delay_scale_down_on_abort(ctx: &Ctx<'_>) -> bool {
         return false;
     }
     let spec = &ctx.ro.spec;
+    // dynamicStableScale keeps no canary around unless a delay was written explicitly.
     spec.abort_scale_down_delay_seconds().is_some()
-        && !(ctx.params.dynamic_stable_scale && !spec.abort_scale_down_delay_was_set())
+        && (!ctx.params.dynamic_stable_scale || spec.abort_scale_down_delay_was_set())
 }
 
 /// Scales `rss[index]` from `from` to `to`, refreshing `desired-replicas`; returns whether the
@@ -579,5 +580,133 @@ pub(crate) fn cleanup_history(ctx: &mut Ctx<'_>) {
         if !hash.is_empty() {
             super::analysis::delete_runs_of_hash(ctx, &hash);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::rollout::fixtures::{at, new_hash, replica_set, rollout, world};
+    use crate::rollout::plan::{Write, plan};
+    use serde_json::json;
+
+    fn status_updating() -> serde_json::Value {
+        json!({"stableRS": "s1", "currentPodHash": new_hash(), "currentStepIndex": 0,
+               "observedGeneration": "1"})
+    }
+
+    #[test]
+    fn the_new_replica_set_is_created_as_upstream_names_and_labels_it() {
+        let mut ro = rollout(3, json!([{"setWeight": 50}]), false, status_updating());
+        ro.spec.min_ready_seconds = Some(5);
+        if let Some(canary) = ro.spec.strategy.canary.as_mut() {
+            canary.anti_affinity = serde_json::from_value(
+                json!({"requiredDuringSchedulingIgnoredDuringExecution": {}}),
+            )
+            .ok();
+        }
+        let observed = world(ro, vec![replica_set("s1", 3, 3, 1, 1)]);
+        let decided = plan(&observed, at(0));
+        let Some(Write::CreateReplicaSet(rs)) = decided.writes.first() else {
+            panic!("first write creates the ReplicaSet: {:?}", decided.writes);
+        };
+        let hash = new_hash();
+        assert_eq!(rs.metadata.name, Some(format!("demo-{hash}")));
+        let labels = rs.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get("rollouts-pod-template-hash"), Some(&hash));
+        assert_eq!(labels.get("app").map(String::as_str), Some("demo"));
+        let annotations = rs.metadata.annotations.clone().unwrap_or_default();
+        let got: Vec<(&str, &str)> = annotations
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("rollout.argoproj.io/desired-replicas", "3"),
+                ("rollout.argoproj.io/revision", "2"),
+                ("team", "a")
+            ]
+        );
+        let spec = rs.spec.clone().unwrap_or_default();
+        assert_eq!((spec.replicas, spec.min_ready_seconds), (Some(0), Some(5)));
+        assert_eq!(
+            spec.selector
+                .match_labels
+                .clone()
+                .unwrap_or_default()
+                .get("rollouts-pod-template-hash"),
+            Some(&hash)
+        );
+        let owner = &rs.metadata.owner_references.clone().unwrap_or_default()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+            ("Rollout", "demo", Some(true))
+        );
+        let anti = spec
+            .template
+            .and_then(|t| t.spec)
+            .and_then(|s| s.affinity)
+            .and_then(|a| a.pod_anti_affinity)
+            .and_then(|p| p.required_during_scheduling_ignored_during_execution)
+            .unwrap_or_default();
+        let term = &anti[0];
+        assert_eq!(term.topology_key, "kubernetes.io/hostname");
+        let expression = &term
+            .label_selector
+            .clone()
+            .unwrap_or_default()
+            .match_expressions
+            .unwrap_or_default()[0];
+        assert_eq!(
+            (expression.key.as_str(), expression.values.clone()),
+            ("rollouts-pod-template-hash", Some(vec!["s1".to_string()]))
+        );
+        // Then, in the same plan: the Rollout revision, events, and the first scale-up.
+        assert!(
+            !decided.writes.contains(&Write::SetRolloutRevision {
+                revision: "2".into()
+            }),
+            "the Rollout is already at revision 2"
+        );
+        let reasons: Vec<&str> = decided.events().map(|e| e.reason.as_str()).collect();
+        assert!(
+            reasons.starts_with(&["NewReplicaSetCreated", "ScalingReplicaSet"]),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn reusing_an_older_replica_set_bumps_its_revision_and_keeps_history() {
+        let hash = new_hash();
+        let ro = rollout(2, json!([{"setWeight": 50}]), false, status_updating());
+        let observed = world(
+            ro,
+            vec![
+                replica_set(&hash, 0, 0, 1, 1),
+                replica_set("s1", 2, 2, 3, 2),
+            ],
+        );
+        let decided = plan(&observed, at(0));
+        let update = decided.writes.iter().find_map(|w| match w {
+            Write::UpdateReplicaSetAnnotations { name, annotations } => {
+                Some((name.clone(), annotations.clone()))
+            }
+            _ => None,
+        });
+        let (name, annotations) = update.expect("revision sync");
+        assert_eq!(name, format!("demo-{hash}"));
+        assert_eq!(
+            annotations
+                .get("rollout.argoproj.io/revision")
+                .map(String::as_str),
+            Some("4")
+        );
+        assert_eq!(
+            annotations
+                .get("rollout.argoproj.io/revision-history")
+                .map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(annotations.get("team").map(String::as_str), Some("a"));
     }
 }

@@ -386,3 +386,60 @@ pub fn invalid_spec_plan(obs: &Observed, now: DateTime<Utc>) -> Plan {
     plan.requeue(Duration::seconds(10));
     plan
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn selectors_format_like_metav1() {
+        let labels = |pairs: &[(&str, &str)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        };
+        let requirement = |key: &str, operator: &str, values: &[&str]| LabelSelectorRequirement {
+            key: key.into(),
+            operator: operator.into(),
+            values: (!values.is_empty()).then(|| values.iter().map(|v| v.to_string()).collect()),
+        };
+        let cases = [
+            (None, ""),
+            (Some(LabelSelector::default()), "<none>"),
+            (
+                Some(LabelSelector {
+                    match_labels: labels(&[("app", "demo")]),
+                    match_expressions: None,
+                }),
+                "app=demo",
+            ),
+            (
+                Some(LabelSelector {
+                    match_labels: labels(&[("tier", "web"), ("app", "demo")]),
+                    match_expressions: None,
+                }),
+                "app=demo,tier=web",
+            ),
+            (
+                Some(LabelSelector {
+                    match_labels: labels(&[("app", "demo")]),
+                    match_expressions: Some(vec![
+                        requirement("env", "In", &["a", "b"]),
+                        requirement("skip", "DoesNotExist", &[]),
+                        requirement("has", "Exists", &[]),
+                        requirement("zone", "NotIn", &["x"]),
+                    ]),
+                }),
+                "app=demo,env in (a,b),!skip,has,zone notin (x)",
+            ),
+        ];
+        for (selector, text) in cases {
+            assert_eq!(format_selector(selector.as_ref()), text);
+        }
+    }
+}

@@ -209,3 +209,105 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         known.verified = None;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rollout::fixtures::{at, new_hash, replica_set, rollout, world};
+    use serde_json::{Value, json};
+
+    /// (name, status, new RS (spec, available), stable RS, expected).
+    type Case = (
+        &'static str,
+        Value,
+        (i32, i32),
+        Option<(i32, i32)>,
+        (WeightCase, i32),
+    );
+
+    fn case(status: Value, new: (i32, i32), stable: Option<(i32, i32)>) -> (WeightCase, i32) {
+        let steps = json!([{"setWeight": 25}, {"pause": {}}, {"setWeight": 75}]);
+        let mut sets = vec![replica_set(&new_hash(), new.0, new.1, 2, 2)];
+        if let Some((spec, available)) = stable {
+            sets.push(replica_set("s1", spec, available, 1, 1));
+        }
+        let observed = world(rollout(4, steps, true, status), sets);
+        let ctx = Ctx::new(&observed, at(0)).expect("canary");
+        (weight_case(&ctx), desired_weight(&ctx))
+    }
+
+    #[test]
+    fn weight_follows_spec_3_5() {
+        let hash = new_hash();
+        let updating = |index: i32| json!({"stableRS": "s1", "currentPodHash": hash, "currentStepIndex": index});
+        let cases: Vec<Case> = vec![
+            (
+                "initial deploy",
+                json!({}),
+                (4, 4),
+                None,
+                (WeightCase::FullyPromoted, 0),
+            ),
+            (
+                "first step reached",
+                updating(0),
+                (1, 1),
+                Some((4, 4)),
+                (WeightCase::Steps, 25),
+            ),
+            (
+                "canary pods not available",
+                updating(0),
+                (1, 0),
+                Some((4, 4)),
+                (WeightCase::NoCanaryPods, 0),
+            ),
+            (
+                "next step not yet sized: previous weight",
+                updating(2),
+                (1, 1),
+                Some((4, 4)),
+                (WeightCase::Steps, 25),
+            ),
+            (
+                "next step sized",
+                updating(2),
+                (3, 3),
+                Some((4, 4)),
+                (WeightCase::Steps, 75),
+            ),
+            (
+                "all steps done",
+                updating(3),
+                (4, 4),
+                Some((4, 4)),
+                (WeightCase::Steps, 100),
+            ),
+            (
+                "aborted",
+                json!({"stableRS": "s1", "currentPodHash": hash, "currentStepIndex": 2, "abort": true}),
+                (3, 3),
+                Some((4, 4)),
+                (WeightCase::Aborted, 0),
+            ),
+            (
+                "promote full keeps the applied weight",
+                json!({"stableRS": "s1", "currentPodHash": hash, "currentStepIndex": 0, "promoteFull": true,
+                       "canary": {"weights": {"canary": {"weight": 25}, "stable": {"weight": 75}}}}),
+                (2, 2),
+                Some((4, 4)),
+                (WeightCase::PromoteFull, 25),
+            ),
+            (
+                "fully promoted",
+                json!({"stableRS": hash, "currentPodHash": hash, "currentStepIndex": 3}),
+                (4, 4),
+                Some((4, 4)),
+                (WeightCase::FullyPromoted, 0),
+            ),
+        ];
+        for (name, status, new, stable, expected) in cases {
+            assert_eq!(case(status, new, stable), expected, "{name}");
+        }
+    }
+}
