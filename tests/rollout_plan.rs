@@ -449,3 +449,88 @@ fn restart_evicts_old_pods_within_max_unavailable_and_records_restarted_at() {
     assert_eq!(world.status().restarted_at, Some(restart_at));
     assert_eq!(world.health(), health("Healthy", ""));
 }
+
+#[test]
+fn user_abort_goes_back_to_stable_and_stays_degraded() {
+    let (mut world, blue) = deployed_demo();
+    world.set_image("yellow");
+    world.run(10);
+    let yellow = world.status().current_pod_hash.clone();
+    assert_eq!(sizes(&world, &yellow, &blue), (1, 2));
+    // kubectl argo rollouts abort / Argo CD's abort action.
+    world.edit_status(|s| s.abort = true);
+    world.run(20);
+    let status = world.status();
+    assert_eq!(
+        status.message,
+        "RolloutAborted: Rollout aborted update to revision 2"
+    );
+    assert!(
+        status.pause_conditions.is_empty(),
+        "an abort drops the pause"
+    );
+    assert_eq!(status.current_step_index, Some(0));
+    assert_eq!(sizes(&world, &yellow, &blue), (0, 2));
+    assert_eq!(
+        world.health(),
+        health(
+            "Degraded",
+            "RolloutAborted: Rollout aborted update to revision 2"
+        )
+    );
+    assert_eq!(
+        world.events_with("RolloutAborted"),
+        vec!["Rollout aborted update to revision 2"]
+    );
+}
+
+#[test]
+fn rollback_within_the_window_is_fast_tracked() {
+    let mut ro = demo_rollout("blue");
+    ro["spec"]["rollbackWindow"] = json!({"revisions": 2});
+    let mut world = World::new(rollout_from(ro));
+    world.run(20);
+    let blue = world.status().stable_rs.clone();
+    // Release yellow completely (promote --full keeps the test short).
+    world.set_image("yellow");
+    world.run(10);
+    world.edit_status(|s| s.promote_full = true);
+    until(&mut world, 40, |w| {
+        w.status().phase == Some(RolloutPhase::Healthy) && w.status().stable_rs != blue
+    });
+    let yellow = world.status().stable_rs.clone();
+    // Back to blue: an older ReplicaSet within the window, so no steps and no pauses.
+    world.set_image("blue");
+    until(&mut world, 40, |w| {
+        w.status().phase == Some(RolloutPhase::Healthy) && w.status().stable_rs == blue
+    });
+    assert!(
+        world.events_with("RolloutStepCompleted").len() == 1,
+        "only yellow's first step ran"
+    );
+    assert!(
+        world
+            .events_with("RolloutCompleted")
+            .last()
+            .is_some_and(|m| m.ends_with("Rollback within window"))
+    );
+    assert_eq!(world.size_of(&yellow), 0);
+    let annotations = world
+        .rs(&blue)
+        .metadata
+        .annotations
+        .clone()
+        .unwrap_or_default();
+    assert_eq!(
+        annotations
+            .get("rollout.argoproj.io/revision")
+            .map(String::as_str),
+        Some("3")
+    );
+    assert_eq!(
+        annotations
+            .get("rollout.argoproj.io/revision-history")
+            .map(String::as_str),
+        Some("1")
+    );
+}

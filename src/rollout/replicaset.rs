@@ -138,6 +138,10 @@ pub(crate) fn sync_revision(ctx: &mut Ctx<'_>, create: bool) {
             let rs = new_replica_set(ctx, new_revision);
             let name = rs_name(&rs).to_string();
             ctx.plan.push(Write::CreateReplicaSet(Box::new(rs.clone())));
+            // The API server will stamp it now; the rest of this reconcile (rollback window,
+            // creation order) must see it as the newest ReplicaSet.
+            let mut rs = rs;
+            rs.metadata.creation_timestamp = Some(ctx.now_time.clone());
             ctx.rss.push(rs);
             ctx.new_rs = Some(ctx.rss.len() - 1);
             set_rollout_revision(ctx, &new_revision.to_string());
