@@ -549,3 +549,22 @@ fn header_routing_seed_variant_gets_one_canary_pod_and_no_weight() {
         w.status().phase == Some(RolloutPhase::Healthy) && w.status().stable_rs == yellow
     });
 }
+
+/// Not a test: prints the CPU time of one `plan()` for a traffic-routed Rollout in the middle
+/// of an analysis step (`cargo test --test rollout_plan_analysis -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn bench_plan_cpu_per_reconcile() {
+    let (mut world, _) = analysis_world(true);
+    let (_, name) = to_analysis_step(&mut world);
+    world.set_run_phase(&name, AnalysisPhase::Running, "");
+    world.run(5);
+    let rounds: u32 = 2_000;
+    let started = std::time::Instant::now();
+    let mut writes = 0;
+    for _ in 0..rounds {
+        writes += davy::rollout::plan(&world.obs, world.now).writes.len();
+    }
+    let per_plan = started.elapsed() / rounds;
+    println!("plan(): {per_plan:?} per reconcile ({rounds} rounds, {writes} writes in total)");
+}
