@@ -1,0 +1,105 @@
+//! Small types shared by several kinds (labels/annotations blocks, dry-run and retention
+//! rules, string matches) and the serde/schema helpers the kind modules use.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Extra `labels` and `annotations` (ephemeral metadata, experiment templates, AnalysisRun
+/// metadata, analysis Job metadata).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateMetadata {
+    /// Labels to add.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Annotations to add.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<BTreeMap<String, String>>,
+}
+
+/// Labels and annotations copied onto created AnalysisRuns (same shape as pod metadata).
+pub type AnalysisRunMetadata = PodTemplateMetadata;
+
+/// A metric to evaluate in dry-run mode (`metricName` is a Go regex, `.*` for all).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DryRun {
+    /// Metric name pattern.
+    #[serde(default)]
+    pub metric_name: String,
+}
+
+/// How many measurements to keep for metrics matching `metricName` (a Go regex).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeasurementRetention {
+    /// Metric name pattern.
+    #[serde(default)]
+    pub metric_name: String,
+    /// Measurements to keep.
+    #[serde(default)]
+    pub limit: i32,
+}
+
+/// A reference to an (Cluster)AnalysisTemplate by name.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisTemplateRef {
+    /// Template name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    /// Look the name up among ClusterAnalysisTemplates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_scope: Option<bool>,
+}
+
+/// A `{fieldPath}` reference.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    /// Path of the field to read.
+    #[serde(default)]
+    pub field_path: String,
+}
+
+/// Exactly one of exact/prefix/regex (checked by validation, not by decoding).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StringMatch {
+    /// Exact match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<String>,
+    /// Prefix match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    /// Regular-expression match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+}
+
+/// Schema of a free-form object kept verbatim (`x-kubernetes-preserve-unknown-fields`).
+pub(crate) fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "object",
+        "x-kubernetes-preserve-unknown-fields": true,
+    })
+}
+
+/// Go's `omitempty` for booleans.
+pub(crate) fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+/// Go's `omitempty` for numbers.
+pub(crate) fn is_zero_i32(v: &i32) -> bool {
+    *v == 0
+}
+
+/// The zero time, for required timestamps missing from a stored object (Go decodes them as
+/// the zero time instead of failing).
+pub(crate) fn zero_time() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+}

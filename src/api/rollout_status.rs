@@ -1,0 +1,330 @@
+//! `Rollout.status` (spec §2): what the controller reports and what user commands write
+//! (`abort`, `promoteFull`, `currentStepIndex`, cleared `pauseConditions`).
+//!
+//! Unlike spec types, status types mirror upstream's Go encoding: plain values where Go has
+//! plain values, omitted when zero (`omitempty`), `Option` where Go has a pointer. The
+//! controller owns these objects, so encoding them the way upstream does keeps merge patches
+//! and diffs identical to upstream's.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{is_false, is_zero_i32, zero_time};
+use super::phase::{AnalysisPhase, PauseReason, RolloutPhase, empty_as_none};
+
+/// Observed state of a Rollout.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutStatus {
+    /// Abort requested (user) or decided (controller).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub abort: bool,
+    /// Why the controller paused; users clear the list to resume.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pause_conditions: Vec<PauseCondition>,
+    /// The controller added a pause condition (see spec §2).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub controller_pause: bool,
+    /// When the controller first reconciled the abort.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aborted_at: Option<Time>,
+    /// Pod-template hash of the new ReplicaSet.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub current_pod_hash: String,
+    /// Hash of `canary.steps`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub current_step_hash: String,
+    /// Σ status.replicas of owned ReplicaSets.
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub replicas: i32,
+    /// status.replicas of the new ReplicaSet.
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub updated_replicas: i32,
+    /// Ready replicas.
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub ready_replicas: i32,
+    /// Available replicas.
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub available_replicas: i32,
+    /// Index of the step being executed; `len(steps)` when done; none without steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_step_index: Option<i32>,
+    /// Hash-collision counter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub collision_count: Option<i32>,
+    /// `metadata.generation` observed, as a decimal string.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub observed_generation: String,
+    /// Conditions (spec §2.3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<RolloutCondition>,
+    /// Canary state (always written, as upstream does for this non-pointer struct).
+    #[serde(default)]
+    pub canary: CanaryStatus,
+    /// Blue-green state (always written).
+    #[serde(default)]
+    pub blue_green: BlueGreenStatus,
+    /// Replicas receiving traffic, for the HPA (scale subresource); spelled `HPAReplicas`.
+    #[serde(rename = "HPAReplicas", default, skip_serializing_if = "is_zero_i32")]
+    pub hpa_replicas: i32,
+    /// Selector of pods receiving traffic (`app=foo`), for the scale subresource.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub selector: String,
+    /// Pod-template hash of the stable ReplicaSet (a hash, not a name).
+    #[serde(rename = "stableRS", default, skip_serializing_if = "String::is_empty")]
+    pub stable_rs: String,
+    /// Last `spec.restartAt` fully honoured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restarted_at: Option<Time>,
+    /// Skip remaining steps, analysis and pauses.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub promote_full: bool,
+    /// Phase (spec §2.2); an empty phase decodes as none.
+    #[serde(
+        default,
+        deserialize_with = "empty_as_none",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub phase: Option<RolloutPhase>,
+    /// Reason text for the phase.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Generation of the referenced workload observed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub workload_observed_generation: String,
+    /// ALB load balancer and target groups.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alb: Option<AlbStatus>,
+    /// ALB status per Ingress.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub albs: Vec<AlbStatus>,
+    /// Timing of the current update (newer upstream field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<RolloutDurationStatus>,
+}
+
+/// A pause the controller added.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PauseCondition {
+    /// Why.
+    pub reason: PauseReason,
+    /// Since when.
+    #[serde(default = "zero_time")]
+    pub start_time: Time,
+}
+
+/// A Rollout (or Experiment) condition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutCondition {
+    /// Condition type (see `consts::condition_type`).
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    #[serde(default)]
+    pub status: String,
+    /// Last time the condition was updated.
+    #[serde(default = "zero_time")]
+    pub last_update_time: Time,
+    /// Last time the status changed.
+    #[serde(default = "zero_time")]
+    pub last_transition_time: Time,
+    /// Machine-readable reason (see `consts::reason`).
+    #[serde(default)]
+    pub reason: String,
+    /// Human-readable message.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// `status.canary`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CanaryStatus {
+    /// The current step's AnalysisRun.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_step_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// The background AnalysisRun.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// Name of the running Experiment.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub current_experiment: String,
+    /// Weights last written to the traffic router (traffic routing only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weights: Option<TrafficWeights>,
+    /// `ping` or `pong`: which ping-pong service is stable.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub stable_ping_pong: String,
+    /// Step plugin states.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub step_plugin_statuses: Vec<StepPluginStatus>,
+}
+
+/// `{name, status, message}` of an AnalysisRun the Rollout follows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutAnalysisRunStatus {
+    /// AnalysisRun name.
+    #[serde(default)]
+    pub name: String,
+    /// Its phase.
+    #[serde(default)]
+    pub status: AnalysisPhase,
+    /// Its message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+/// Weights written to the traffic router; stable = max weight − canary − Σ additional.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TrafficWeights {
+    /// Canary destination.
+    #[serde(default)]
+    pub canary: WeightDestination,
+    /// Stable destination.
+    #[serde(default)]
+    pub stable: WeightDestination,
+    /// Experiment destinations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub additional: Vec<WeightDestination>,
+    /// Weight verified (ALB only); `false` blocks step completion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<bool>,
+}
+
+/// One weighted destination.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WeightDestination {
+    /// Weight (always written, even 0).
+    #[serde(default)]
+    pub weight: i32,
+    /// Service receiving it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_name: String,
+    /// Pod-template hash behind the service.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub pod_template_hash: String,
+}
+
+/// State of one step plugin invocation; `status` is the plugin's own free JSON.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepPluginStatus {
+    /// Step index.
+    #[serde(default)]
+    pub index: i32,
+    /// Plugin name.
+    #[serde(default)]
+    pub name: String,
+    /// `Run`, `Terminate` or `Abort`.
+    #[serde(default)]
+    pub operation: String,
+    /// `Running`, `Successful`, `Failed` or `Error`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub phase: String,
+    /// Message.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Start time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// Last update.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<Time>,
+    /// End time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Backoff before the next attempt (duration string).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub backoff: String,
+    /// Executions so far.
+    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    pub executions: i32,
+    /// The plugin is disabled.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disabled: bool,
+    /// Plugin-owned state, kept verbatim.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::common::preserve_unknown_object")]
+    pub status: Option<serde_json::Value>,
+}
+
+/// `status.blueGreen`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlueGreenStatus {
+    /// Hash the preview service selects.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub preview_selector: String,
+    /// Hash the active service selects.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub active_selector: String,
+    /// Preview ready to be scaled up once unpaused.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub scale_up_preview_check_point: bool,
+    /// Pre-promotion AnalysisRun.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+    /// Post-promotion AnalysisRun.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
+}
+
+/// ALB resources of one Ingress.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AlbStatus {
+    /// Load balancer.
+    #[serde(default)]
+    pub load_balancer: AwsResourceRef,
+    /// Canary target group.
+    #[serde(default)]
+    pub canary_target_group: AwsResourceRef,
+    /// Stable target group.
+    #[serde(default)]
+    pub stable_target_group: AwsResourceRef,
+    /// Ingress name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ingress: String,
+}
+
+/// `{name, arn, fullName}` of an AWS resource.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsResourceRef {
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// ARN.
+    #[serde(default)]
+    pub arn: String,
+    /// Full name.
+    #[serde(default)]
+    pub full_name: String,
+}
+
+/// `status.duration`: timing of the current update.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RolloutDurationStatus {
+    /// When the update started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout_started_at: Option<Time>,
+    /// When the current manual pause started.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manual_pause_started_at: Option<Time>,
+    /// Seconds spent manually paused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_manual_pause_duration_seconds: Option<i64>,
+    /// When the update finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+    /// Promoted, FastPromoted, Aborted, Superseded, RolledBack or FastRolledBack.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub completion_status: String,
+}
