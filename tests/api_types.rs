@@ -101,3 +101,262 @@ fn argo_examples_round_trip_exactly() {
     assert_eq!(plain, 23);
     assert_eq!(documents, 26);
 }
+
+use std::time::Duration;
+
+use davy::api::{
+    DurationError, EffectiveCount, IntOrStr, IntOrStrError, Metric, Rollout, RolloutPause,
+    Rounding, parse_duration, parse_go_duration,
+};
+
+fn ms(v: u64) -> Duration {
+    Duration::from_millis(v)
+}
+
+#[test]
+fn durations_parse_like_go() {
+    let cases: &[(&str, Duration)] = &[
+        ("10", Duration::from_secs(10)),
+        ("0", Duration::ZERO),
+        ("10s", Duration::from_secs(10)),
+        ("1m30s", Duration::from_secs(90)),
+        ("500ms", ms(500)),
+        ("1.5h", Duration::from_secs(5400)),
+        ("1h30m", Duration::from_secs(5400)),
+        ("2h45m30.5s", ms(9_930_500)),
+        ("300us", Duration::from_micros(300)),
+        ("300µs", Duration::from_micros(300)),
+        ("300μs", Duration::from_micros(300)),
+        ("7ns", Duration::from_nanos(7)),
+        (".5s", ms(500)),
+        ("1.s", Duration::from_secs(1)),
+        ("+5m", Duration::from_secs(300)),
+        ("-0s", Duration::ZERO),
+    ];
+    let mut failures = Vec::new();
+    for (input, expected) in cases {
+        match parse_duration(input) {
+            Ok(d) if d == *expected => {}
+            other => failures.push(format!("{input:?}: {other:?}, expected {expected:?}")),
+        }
+    }
+    println!("durations: {} valid cases", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn invalid_durations_name_the_input() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "1d",
+            "invalid duration \"1d\": unknown unit \"d\" (valid units are ns, us, µs, ms, s, m, h)",
+        ),
+        ("", "invalid duration \"\": empty"),
+        ("-", "invalid duration \"-\": empty"),
+        ("abc", "invalid duration \"abc\""),
+        ("1h30", "invalid duration \"1h30\": missing unit"),
+        (
+            "10 s",
+            "invalid duration \"10 s\": unknown unit \" s\" (valid units are ns, us, µs, ms, s, m, h)",
+        ),
+        ("1..5s", "invalid duration \"1..5s\": missing unit"),
+        ("s", "invalid duration \"s\""),
+        ("-5s", "invalid duration \"-5s\": negative"),
+        ("-5", "invalid duration \"-5\": negative"),
+        ("3000000h", "invalid duration \"3000000h\": out of range"),
+    ];
+    let mut failures = Vec::new();
+    for (input, expected) in cases {
+        match parse_duration(input) {
+            Err(err) if err.to_string() == *expected => {}
+            other => failures.push(format!("{input:?}: {other:?}, expected error {expected:?}")),
+        }
+    }
+    // Go's own grammar has no bare numbers (metric interval/initialDelay).
+    assert_eq!(
+        parse_go_duration("10"),
+        Err(DurationError::MissingUnit { input: "10".into() })
+    );
+    println!("durations: {} invalid cases", cases.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn int_or_string_resolves_as_int_or_percent() {
+    let cases: &[(IntOrStr, i32, Rounding, Result<i32, IntOrStrError>)] = &[
+        (IntOrStr::Int(5), 10, Rounding::Up, Ok(5)),
+        (IntOrStr::Str("25%".into()), 10, Rounding::Up, Ok(3)),
+        (IntOrStr::Str("25%".into()), 10, Rounding::Down, Ok(2)),
+        (IntOrStr::Str("25".into()), 10, Rounding::Up, Ok(3)),
+        (IntOrStr::Str("25%".into()), 4, Rounding::Up, Ok(1)),
+        (IntOrStr::Str("25%".into()), 4, Rounding::Down, Ok(1)),
+        (IntOrStr::Str("25%".into()), 1, Rounding::Down, Ok(0)),
+        (IntOrStr::Str("100%".into()), 7, Rounding::Down, Ok(7)),
+        (IntOrStr::Str("0%".into()), 7, Rounding::Up, Ok(0)),
+        (
+            IntOrStr::Str("{{args.x}}".into()),
+            10,
+            Rounding::Up,
+            Err(IntOrStrError::NotAPercentage {
+                input: "{{args.x}}".into(),
+            }),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (value, total, rounding, expected) in cases {
+        let got = value.scaled_value(*total, *rounding);
+        if &got != expected {
+            failures.push(format!(
+                "{value} of {total} {rounding:?}: {got:?}, expected {expected:?}"
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    assert_eq!(IntOrStr::Int(3).as_int(), Ok(3));
+    assert_eq!(IntOrStr::Str("7".into()).as_int(), Ok(7));
+    assert_eq!(
+        IntOrStr::Str("{{args.count}}".into())
+            .as_int()
+            .unwrap_err()
+            .to_string(),
+        "invalid int-or-string value \"{{args.count}}\": not an integer"
+    );
+    assert_eq!(IntOrStr::Str("{{args.count}}".into()).int_value(), 0);
+    assert!(IntOrStr::Str("{{ args.count }}".into()).is_placeholder());
+    assert!(!IntOrStr::Str("25%".into()).is_placeholder());
+    assert!(IntOrStr::Str("25%".into()).is_percent());
+}
+
+fn rollout(yaml: &str) -> Rollout {
+    serde_saphyr::from_str(yaml).unwrap()
+}
+
+const BASE: &str = "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata: {name: r}\nspec:\n";
+
+#[test]
+fn rollout_defaults_apply_without_being_written() {
+    let r = rollout(&format!("{BASE}  strategy:\n    canary: {{}}\n"));
+    let s = &r.spec;
+    assert_eq!(s.effective_replicas(), 1);
+    assert_eq!(s.revision_history_limit(), 10);
+    assert_eq!(s.progress_deadline_seconds(), 600);
+    assert!(!s.progress_deadline_abort());
+    assert_eq!(s.successful_run_history_limit(), 5);
+    assert_eq!(s.unsuccessful_run_history_limit(), 5);
+    assert_eq!(s.max_traffic_weight(), 100);
+    // Basic canary: no scale-down delay, canary always drained on abort.
+    assert_eq!(s.scale_down_delay_seconds(), 0);
+    assert_eq!(s.abort_scale_down_delay_seconds(), Some(0));
+    let canary = s.strategy.canary.as_ref().unwrap();
+    assert_eq!(canary.surge_and_unavailable(10), Ok((3, 2)));
+    assert_eq!(canary.surge_and_unavailable(1), Ok((1, 0)));
+    // Defaults are not written back.
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(
+        json["spec"],
+        serde_json::json!({"strategy": {"canary": {}}})
+    );
+
+    // Traffic routing: 30 s delays; explicit 0 = never scale the canary down on abort.
+    let tr = rollout(&format!(
+        "{BASE}  replicas: 4\n  strategy:\n    canary:\n      trafficRouting: {{nginx: {{stableIngress: i}}, maxTrafficWeight: 1000}}\n"
+    ));
+    assert_eq!(tr.spec.effective_replicas(), 4);
+    assert_eq!(tr.spec.scale_down_delay_seconds(), 30);
+    assert_eq!(tr.spec.abort_scale_down_delay_seconds(), Some(30));
+    assert!(!tr.spec.abort_scale_down_delay_was_set());
+    assert_eq!(tr.spec.max_traffic_weight(), 1000);
+    let nginx = tr.spec.traffic_routing().unwrap().nginx.as_ref().unwrap();
+    assert_eq!(nginx.annotation_prefix(), "nginx.ingress.kubernetes.io");
+    let never = rollout(&format!(
+        "{BASE}  strategy:\n    canary:\n      abortScaleDownDelaySeconds: 0\n      scaleDownDelaySeconds: 5\n      trafficRouting: {{smi: {{}}}}\n"
+    ));
+    assert_eq!(never.spec.abort_scale_down_delay_seconds(), None);
+    assert!(never.spec.abort_scale_down_delay_was_set());
+    assert_eq!(never.spec.scale_down_delay_seconds(), 5);
+
+    // Both fenceposts resolving to 0 ⇒ maxUnavailable 1.
+    let zero = rollout(&format!(
+        "{BASE}  strategy:\n    canary: {{maxSurge: 0, maxUnavailable: \"10%\"}}\n"
+    ));
+    let c = zero.spec.strategy.canary.as_ref().unwrap();
+    assert_eq!(c.surge_and_unavailable(5), Ok((0, 1)));
+
+    let bg = rollout(&format!(
+        "{BASE}  strategy:\n    blueGreen: {{activeService: a}}\n"
+    ));
+    assert_eq!(bg.spec.scale_down_delay_seconds(), 30);
+    assert_eq!(bg.spec.abort_scale_down_delay_seconds(), Some(30));
+    let b = bg.spec.strategy.blue_green.as_ref().unwrap();
+    assert!(b.auto_promotion_enabled());
+    assert_eq!(b.auto_promotion_seconds(), 0);
+}
+
+fn metric(yaml: &str) -> Metric {
+    serde_saphyr::from_str(yaml).unwrap()
+}
+
+#[test]
+fn metric_defaults_follow_spec_4_2() {
+    let cases: &[(&str, EffectiveCount)] = &[
+        ("name: m", EffectiveCount::Limited(1)),
+        ("{name: m, count: 0}", EffectiveCount::Limited(1)),
+        ("{name: m, interval: 30s}", EffectiveCount::Unlimited),
+        (
+            "{name: m, interval: 30s, count: 0}",
+            EffectiveCount::Unlimited,
+        ),
+        (
+            "{name: m, interval: 30s, count: 5}",
+            EffectiveCount::Limited(5),
+        ),
+        (
+            "{name: m, interval: 30s, count: \"7\"}",
+            EffectiveCount::Limited(7),
+        ),
+        ("{name: m, count: 3}", EffectiveCount::Limited(3)),
+    ];
+    for (yaml, expected) in cases {
+        assert_eq!(metric(yaml).effective_count(), *expected, "{yaml}");
+    }
+    let m = metric("name: m");
+    assert_eq!(
+        (
+            m.failure_limit(),
+            m.inconclusive_limit(),
+            m.consecutive_error_limit(),
+            m.consecutive_success_limit()
+        ),
+        (0, 0, 4, 0)
+    );
+    let m = metric(
+        "{name: m, failureLimit: -1, consecutiveErrorLimit: \"2\", consecutiveSuccessLimit: 3, interval: 1m, initialDelay: 10s}",
+    );
+    assert_eq!(m.failure_limit(), -1);
+    assert_eq!(m.consecutive_error_limit(), 2);
+    assert_eq!(m.consecutive_success_limit(), 3);
+    assert_eq!(m.interval(), Ok(Some(Duration::from_secs(60))));
+    assert_eq!(m.initial_delay(), Ok(Some(Duration::from_secs(10))));
+    assert_eq!(davy::api::defaults::DEFAULT_MEASUREMENT_HISTORY_LIMIT, 10);
+}
+
+#[test]
+fn pause_durations_follow_upstream() {
+    let cases: &[(&str, i64, Option<Duration>)] = &[
+        ("{}", 0, None),
+        ("{duration: 10}", 10, Some(Duration::from_secs(10))),
+        ("{duration: \"10\"}", 10, Some(Duration::from_secs(10))),
+        ("{duration: 1m}", 60, Some(Duration::from_secs(60))),
+        ("{duration: 1500ms}", 1, Some(Duration::from_secs(1))),
+        ("{duration: 0}", 0, Some(Duration::ZERO)),
+    ];
+    for (yaml, secs, duration) in cases {
+        let p: RolloutPause = serde_saphyr::from_str(yaml).unwrap();
+        assert_eq!(p.duration_seconds(), *secs, "{yaml}");
+        assert_eq!(p.duration(), Ok(*duration), "{yaml}");
+    }
+    let bad: RolloutPause = serde_saphyr::from_str("{duration: 1d}").unwrap();
+    assert_eq!(bad.duration_seconds(), -1);
+    assert!(bad.duration().is_err());
+}

@@ -15,6 +15,7 @@ pub mod analysis;
 pub mod canary;
 pub mod common;
 pub mod consts;
+pub mod defaults;
 pub mod duration;
 pub mod experiment;
 pub mod int_or_string;
@@ -41,6 +42,7 @@ pub use common::{
     AnalysisRunMetadata, AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention,
     PodTemplateMetadata, StringMatch,
 };
+pub use defaults::EffectiveCount;
 pub use duration::{DurationError, DurationString, parse_duration, parse_go_duration};
 pub use experiment::{
     Experiment, ExperimentAnalysisRunStatus, ExperimentAnalysisTemplateRef, ExperimentSpec,
