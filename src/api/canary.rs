@@ -209,7 +209,8 @@ pub struct PluginStep {
     #[serde(default)]
     pub name: String,
     /// Plugin configuration.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub config: Option<serde_json::Value>,
 }

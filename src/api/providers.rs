@@ -50,7 +50,8 @@ pub struct MetricProvider {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skywalking: Option<SkyWalkingMetric>,
     /// Metric plugin: plugin name → free configuration, kept verbatim.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub plugin: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -222,7 +223,8 @@ pub struct WebMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub insecure: Option<bool>,
     /// JSON body, kept verbatim (sets `Content-Type: application/json`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub json_body: Option<serde_json::Value>,
     /// OAuth2 (or other) authentication.

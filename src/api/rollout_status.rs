@@ -249,7 +249,8 @@ pub struct StepPluginStatus {
     #[serde(default, skip_serializing_if = "is_false")]
     pub disabled: bool,
     /// Plugin-owned state, kept verbatim.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub status: Option<serde_json::Value>,
 }

@@ -39,7 +39,8 @@ pub struct RolloutTrafficRouting {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apisix: Option<ApisixTrafficRouting>,
     /// Router plugins: plugin name → free configuration, kept verbatim.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub plugins: Option<serde_json::Map<String, serde_json::Value>>,
     /// Total weight (default 100; nginx and plugins only).

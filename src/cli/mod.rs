@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod crds;
+
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
 #[derive(Debug, Parser)]
 #[command(name = "davy", version, about)]
@@ -15,6 +17,9 @@ pub struct Cli {
 pub enum Command {
     /// Print the Davy version.
     Version,
+    /// Print the CustomResourceDefinitions (Rollout, AnalysisTemplate, ClusterAnalysisTemplate,
+    /// AnalysisRun, Experiment) as multi-document YAML.
+    Crds,
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -24,5 +29,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             println!("davy {}", env!("CARGO_PKG_VERSION"));
             Ok(0)
         }
+        Command::Crds => crds::run(),
     }
 }
