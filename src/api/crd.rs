@@ -111,7 +111,8 @@ fn adjust(k: &'static str, crd: &mut Value) -> Result<(), CrdError> {
 /// - drops `default`: schemars derives it from `#[serde(default)]`, and the API server would
 ///   then write those values into stored objects, which upstream never does;
 /// - drops `nullable`: upstream's schemas have none, so explicit nulls get pruned as there;
-/// - writes int-or-string fields in upstream's form, `anyOf: [{type: integer}, {type: string}]`.
+/// - writes int-or-string fields in upstream's form, `anyOf: [{type: integer}, {type: string}]`;
+/// - puts `type` and `format` first.
 fn normalise_schema(schema: &mut Value) {
     let Some(obj) = schema.as_object_mut() else {
         return;
@@ -125,6 +126,16 @@ fn normalise_schema(schema: &mut Value) {
             json!([{"type": "integer"}, {"type": "string"}]),
         );
     }
+    // `type` and `format` first, whatever order schemars produced them in, for readable
+    // and stable output.
+    let mut reordered = serde_json::Map::with_capacity(obj.len());
+    for key in ["type", "format"] {
+        if let Some(v) = obj.remove(key) {
+            reordered.insert(key.into(), v);
+        }
+    }
+    reordered.append(obj);
+    *obj = reordered;
     for (key, child) in obj.iter_mut() {
         match key.as_str() {
             "properties" | "patternProperties" | "definitions" => {

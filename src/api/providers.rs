@@ -190,10 +190,10 @@ pub struct BasicAuth {
 #[serde(rename_all = "camelCase")]
 pub struct WebMetricHeader {
     /// Header name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub key: String,
     /// Header value.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub value: String,
 }
 
@@ -205,7 +205,7 @@ pub struct WebMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// URL.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub url: String,
     /// Request headers.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,7 +240,7 @@ pub struct JobMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<PodTemplateMetadata>,
     /// The Job spec.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub spec: JobSpec,
 }
 
@@ -249,28 +249,28 @@ pub struct JobMetric {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaMetric {
     /// Kayenta URL.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub address: String,
     /// Application.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub application: String,
     /// Canary config name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub canary_config_name: String,
     /// Metrics account.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub metrics_account_name: String,
     /// Configuration account.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub configuration_account_name: String,
     /// Storage account.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub storage_account_name: String,
     /// Score thresholds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub threshold: KayentaThreshold,
     /// Scopes compared.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub scopes: Vec<KayentaScope>,
     /// Lookback window (newer upstream field).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -282,10 +282,10 @@ pub struct KayentaMetric {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaThreshold {
     /// Score at or above which the measurement is Successful.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub pass: i64,
     /// Score at or above which it is Inconclusive.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub marginal: i64,
 }
 
@@ -294,13 +294,13 @@ pub struct KayentaThreshold {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaScope {
     /// Scope name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Baseline scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub control_scope: ScopeDetail,
     /// Canary scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub experiment_scope: ScopeDetail,
 }
 
@@ -309,19 +309,19 @@ pub struct KayentaScope {
 #[serde(rename_all = "camelCase")]
 pub struct ScopeDetail {
     /// Scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub scope: String,
     /// Region.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub region: String,
     /// Step seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub step: i64,
     /// Start time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub start: String,
     /// End time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub end: String,
 }
 
@@ -387,7 +387,7 @@ pub struct NewRelicMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     /// NRQL query.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub query: String,
     /// Timeout in seconds (default 5).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -402,7 +402,7 @@ pub struct CloudWatchMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<DurationString>,
     /// GetMetricData queries.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub metric_data_queries: Vec<CloudWatchMetricDataQuery>,
 }
 
