@@ -1,1 +1,3 @@
-//! Placeholder; filled by its own issue.
+//! Analysis: measurement verdicts, metric and run phases, scheduling, and metric providers.
+
+pub mod providers;

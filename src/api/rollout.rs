@@ -63,12 +63,8 @@ pub struct RolloutSpec {
     /// Window in which a rollback is fast-tracked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindowSpec>,
-    /// Exactly one of canary or blueGreen (checked by validation).
-    #[serde(
-        default,
-        skip_serializing_if = "RolloutStrategy::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    /// Exactly one of canary or blueGreen (checked by validation); always written, as Go does.
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub strategy: RolloutStrategy,
     /// Old ReplicaSets kept (default 10).
     #[serde(skip_serializing_if = "Option::is_none")]
