@@ -259,14 +259,18 @@ pub fn classify(baseline: &[f64], canary: &[f64], config: &MetricConfig) -> Metr
         out.classification = Classification::High;
         out.reason = format!(
             "canary is higher: interval [{}, {}] lies above +{}",
-            stats.ci_low, stats.ci_high, band
+            num(stats.ci_low),
+            num(stats.ci_high),
+            num(band)
         );
         out.critical = config.critical && at_least(limits.critical_increase);
     } else if watches_decrease && stats.ci_high < -band && at_most(limits.allowed_decrease) {
         out.classification = Classification::Low;
         out.reason = format!(
             "canary is lower: interval [{}, {}] lies below -{}",
-            stats.ci_low, stats.ci_high, band
+            num(stats.ci_low),
+            num(stats.ci_high),
+            num(band)
         );
         out.critical = config.critical && at_most(limits.critical_decrease);
     } else {
@@ -306,6 +310,16 @@ fn error(mut out: MetricJudgement, config: &MetricConfig, err: &StatsError) -> M
     out.reason = format!("Metric Classification Failed: {err}");
     out.critical = config.critical;
     out
+}
+
+/// Six significant digits for reasons meant to be read.
+fn num(v: f64) -> String {
+    if v == 0.0 || (1e-3..1e6).contains(&v.abs()) {
+        let digits = 5usize.saturating_sub(v.abs().log10().floor().max(0.0) as usize);
+        format!("{v:.digits$}")
+    } else {
+        format!("{v:.5e}")
+    }
 }
 
 fn mean_ratio(base: Option<Descriptive>, cand: Option<Descriptive>) -> Option<f64> {

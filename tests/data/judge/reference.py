@@ -17,6 +17,7 @@ test all implement: s <- (16807 * s) mod (2^31 - 1), u = s / (2^31 - 1);
 kind "cont": loc + scale * (u1 + u2 + u3) (three draws), kind "int": floor(scale * u) + loc.
 """
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -137,7 +138,10 @@ def main():
         f'suppressWarnings(judge("{n}", {r_expr(c)}, {r_expr(b)}))' for n, c, b in CASES)
     with tempfile.NamedTemporaryFile("w", suffix=".R", delete=False) as fh:
         fh.write(script)
-    out = subprocess.run(["Rscript", fh.name], check=True, capture_output=True, text=True).stdout
+    try:
+        out = subprocess.run(["Rscript", fh.name], check=True, capture_output=True, text=True).stdout
+    finally:
+        os.unlink(fh.name)
     rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
     r_version = subprocess.run(["Rscript", "-e", "cat(R.version.string)"], check=True,
                                capture_output=True, text=True).stdout
