@@ -1,6 +1,7 @@
-//! The sandbox: an in-process stand-in for a Kubernetes cluster (API server, workload simulator,
-//! demo app, traffic generator) for tests and `davy demo`.
+//! The embedded sandbox (DESIGN.md §4): an in-process Kubernetes API server, later the workload
+//! simulator, demo app and traffic generator built on top of it.
 
+pub mod apiserver;
 pub mod demo_app;
 pub mod simulator;
 pub mod traffic;
