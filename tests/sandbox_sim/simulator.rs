@@ -7,9 +7,13 @@ use davy::sandbox::simulator::pods::is_ready;
 use davy::sandbox::simulator::{
     PORT_ANNOTATION, Simulator, SimulatorConfig, SimulatorHandle, pod_endpoint,
 };
-use davy::sandbox::traffic::{CanaryRules, Split, run_load};
+use davy::sandbox::traffic::{
+    CanaryRules, Split, SplitTargets, TaggedRequests, follow_split, resolve_split, run_load,
+};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use tokio_util::sync::CancellationToken;
@@ -304,6 +308,132 @@ async fn running_pods_are_backed_by_demo_apps_that_stop_with_the_pod() {
         })
         .await;
     }
+    sim.shutdown().await;
+    server.shutdown();
+}
+
+fn service(name: &str, app: &str) -> Service {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": { "name": name, "namespace": "default" },
+        "spec": { "selector": { "app": app }, "ports": [ { "port": 80 } ] }
+    }))
+    .expect("service")
+}
+
+fn canary_ingress(weight: &str) -> Ingress {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": "demo-demo-canary",
+            "namespace": "default",
+            "annotations": {
+                "nginx.ingress.kubernetes.io/canary": "true",
+                "nginx.ingress.kubernetes.io/canary-weight": weight,
+                "nginx.ingress.kubernetes.io/canary-by-header": "X-Canary"
+            }
+        },
+        "spec": {
+            "ingressClassName": "nginx",
+            "rules": [ { "host": "demo.local", "http": { "paths": [ {
+                "path": "/", "pathType": "Prefix",
+                "backend": { "service": { "name": "demo-canary", "port": { "number": 80 } } }
+            } ] } } ]
+        }
+    }))
+    .expect("ingress")
+}
+
+#[tokio::test]
+async fn split_follows_services_pods_and_the_canary_ingress() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let sim = start(&server, true);
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let svc_api: Api<Service> = Api::namespaced(client.clone(), "default");
+    let ing_api: Api<Ingress> = Api::namespaced(client.clone(), "default");
+    let pp = PostParams::default();
+    rs_api
+        .create(&pp, &replicaset("stable", 2, "demo:blue"))
+        .await
+        .expect("stable rs");
+    rs_api
+        .create(&pp, &replicaset("preview", 1, "demo:yellow"))
+        .await
+        .expect("canary rs");
+    svc_api
+        .create(&pp, &service("demo-stable", "stable"))
+        .await
+        .expect("svc");
+    svc_api
+        .create(&pp, &service("demo-canary", "preview"))
+        .await
+        .expect("svc");
+    ing_api
+        .create(&pp, &canary_ingress("0"))
+        .await
+        .expect("ingress");
+    wait_counts(&rs_api, "stable", (2, 2, 2, 2, 1)).await;
+    wait_counts(&rs_api, "preview", (1, 1, 1, 1, 1)).await;
+
+    let targets = SplitTargets::new("default", "demo-stable", "demo-canary")
+        .with_canary_ingress("demo-demo-canary");
+    let split = resolve_split(&client, &targets).await.expect("split");
+    assert_eq!(split.stable.len(), 2);
+    assert_eq!(split.canary.len(), 1);
+    let rules = split.rules.clone().expect("canary rules");
+    assert_eq!(rules.weight, 0);
+    assert_eq!(rules.header.as_deref(), Some("X-Canary"));
+
+    let report = run_load(&fast_load(30), split.clone(), CancellationToken::new())
+        .await
+        .expect("load");
+    assert_eq!(report.count("blue", 200), 30);
+    let mut tagged = fast_load(30);
+    tagged.tagged = Some(TaggedRequests {
+        fraction: 1.0,
+        headers: HeaderMap::from_iter([(
+            HeaderName::from_static("x-canary"),
+            HeaderValue::from_static("always"),
+        )]),
+    });
+    let report = run_load(&tagged, split.clone(), CancellationToken::new())
+        .await
+        .expect("load");
+    assert_eq!(report.count("yellow", 200), 30);
+
+    // A followed split sees the weight change on the canary Ingress.
+    let cancel = CancellationToken::new();
+    let (rx, task) = follow_split(
+        client.clone(),
+        targets,
+        Duration::from_millis(20),
+        cancel.clone(),
+    )
+    .await
+    .expect("follow");
+    ing_api
+        .patch(
+            "demo-demo-canary",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({
+                "metadata": { "annotations": { "nginx.ingress.kubernetes.io/canary-weight": "100" } }
+            })),
+        )
+        .await
+        .expect("set weight");
+    eventually("weight 100 seen", || async {
+        (rx.borrow().rules.as_ref().map(|r| r.weight) == Some(100)).then_some(())
+    })
+    .await;
+    let report = run_load(&fast_load(10), rx, CancellationToken::new())
+        .await
+        .expect("load");
+    assert_eq!(report.count("yellow", 200), 10);
+    cancel.cancel();
+    task.await.expect("follower ends");
     sim.shutdown().await;
     server.shutdown();
 }
