@@ -66,8 +66,6 @@ struct Watcher {
     cancel: CancellationToken,
     /// Every event up to here has been looked at.
     last_rv: u64,
-    /// Highest RV announced to the client (event or bookmark).
-    sent_rv: u64,
     initial: Option<(Vec<Arc<Value>>, bool)>,
     deadline: Option<Instant>,
     next_bookmark: Instant,
@@ -115,7 +113,6 @@ pub fn watch_stream(
         drops_at_start,
         cancel,
         last_rv,
-        sent_rv: last_rv,
         initial,
         done: false,
     };
@@ -208,7 +205,6 @@ impl Watcher {
         if events.is_empty() {
             return None;
         }
-        self.sent_rv = self.last_rv;
         let mut buf = Vec::with_capacity(events.len() * 512);
         for (kind, obj) in &events {
             render::event_line(&mut buf, kind.as_str(), obj, &self.spec.api_version);
@@ -216,7 +212,8 @@ impl Watcher {
         Some(buf)
     }
 
-    /// A bookmark at the newest RV once every event up to it has been looked at.
+    /// A bookmark at the newest RV once every event up to it has been looked at; sent every
+    /// interval, as the real server does, so idle watchers keep a fresh resume point.
     fn bookmark(&mut self) -> Option<Vec<u8>> {
         if let Some(chunk) = self.collect() {
             return Some(chunk);
@@ -229,10 +226,6 @@ impl Watcher {
             st.resource_version()
         };
         self.last_rv = rv;
-        if rv <= self.sent_rv {
-            return None;
-        }
-        self.sent_rv = rv;
         let mut buf = Vec::new();
         render::bookmark_line(&mut buf, &self.spec.def, &self.spec.api_version, rv, false);
         Some(buf)
