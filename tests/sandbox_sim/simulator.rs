@@ -1,11 +1,12 @@
 //! The workload simulator on the in-process sandbox API server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use davy::sandbox::apiserver::ApiServer;
 use davy::sandbox::simulator::pods::is_ready;
 use davy::sandbox::simulator::{
-    PORT_ANNOTATION, Simulator, SimulatorConfig, SimulatorHandle, pod_endpoint,
+    Clock, PORT_ANNOTATION, Simulator, SimulatorConfig, SimulatorHandle, TokioClock, pod_endpoint,
 };
 use davy::sandbox::traffic::{
     CanaryRules, Split, SplitTargets, TaggedRequests, follow_split, resolve_split, run_load,
@@ -434,6 +435,64 @@ async fn split_follows_services_pods_and_the_canary_ingress() {
     assert_eq!(report.count("yellow", 200), 10);
     cancel.cancel();
     task.await.expect("follower ends");
+    sim.shutdown().await;
+    server.shutdown();
+}
+
+/// Under `tokio::time::pause` the simulator, its clock and the API server's clock move with
+/// tokio's timers, so minutes of start-up delay and `minReadySeconds` pass at once.
+#[tokio::test(start_paused = true)]
+async fn min_ready_seconds_under_paused_time() {
+    let clock = TokioClock::new();
+    let server = ApiServer::builder()
+        .clock(Arc::new(move || clock.now()))
+        .build();
+    let client = server.client();
+    let sim = Simulator::start_with_clock(
+        client.clone(),
+        SimulatorConfig {
+            namespace: Some("default".to_string()),
+            pod_ready_delay: Duration::from_secs(10),
+            ..SimulatorConfig::default()
+        },
+        Arc::new(clock),
+    );
+    let rs_api: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let mut rs = replicaset("slowstart", 3, "demo:green");
+    if let Some(spec) = rs.spec.as_mut() {
+        spec.min_ready_seconds = Some(30);
+    }
+    rs_api
+        .create(&PostParams::default(), &rs)
+        .await
+        .expect("create rs");
+    let started = tokio::time::Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    let mut states = Vec::new();
+    loop {
+        let counts = rs_counts(&rs_api, "slowstart").await;
+        if states.last() != Some(&counts) {
+            states.push(counts);
+        }
+        if counts == (3, 3, 3, 3, 1) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stuck in {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Ready after the 10 s start-up delay, available 30 s later (timestamps have 1 s resolution).
+    assert!(
+        states.contains(&(3, 3, 3, 0, 1)),
+        "ready before available: {states:?}"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(39),
+        "{:?}",
+        started.elapsed()
+    );
     sim.shutdown().await;
     server.shutdown();
 }

@@ -59,6 +59,45 @@ impl Clock for SystemClock {
     }
 }
 
+/// A clock that starts at the wall-clock time and then advances with tokio's clock, so tests
+/// under `tokio::time::pause` see timestamps consistent with their timers. Share one with the
+/// sandbox API server: `ApiServer::builder().clock(Arc::new(move || c.now()))`.
+#[derive(Debug, Clone, Copy)]
+pub struct TokioClock {
+    base: DateTime<Utc>,
+    start: tokio::time::Instant,
+}
+
+impl TokioClock {
+    /// A clock reading the wall-clock time now.
+    pub fn new() -> Self {
+        Self {
+            base: Utc::now(),
+            start: tokio::time::Instant::now(),
+        }
+    }
+}
+
+impl Default for TokioClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for TokioClock {
+    fn now(&self) -> DateTime<Utc> {
+        let elapsed = chrono::TimeDelta::from_std(self.start.elapsed()).unwrap_or_default();
+        self.base + elapsed
+    }
+}
+
+/// Any `Fn() -> DateTime<Utc>` is a clock (the API server's clock type is one).
+impl<F: Fn() -> DateTime<Utc> + Send + Sync + 'static> Clock for F {
+    fn now(&self) -> DateTime<Utc> {
+        self()
+    }
+}
+
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
