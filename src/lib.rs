@@ -2,11 +2,11 @@
 //!
 //! Modules are layered (see `docs/architecture.md`): each may use the ones listed before it, never after.
 
-pub mod api;
-pub mod expr;
 pub mod analysis;
-pub mod traffic;
-pub mod rollout;
-pub mod controller;
+pub mod api;
 pub mod cli;
+pub mod controller;
+pub mod expr;
+pub mod rollout;
 pub mod sandbox;
+pub mod traffic;
