@@ -121,21 +121,47 @@ fn kubectl_drives_the_sandbox() {
 
     let crd = env.file("crd.yaml", CRD);
     let out = env.ok(&["apply", "-f", &crd]);
-    assert_eq!(out.trim(), "customresourcedefinition.apiextensions.k8s.io/widgets.example.dev created");
+    assert_eq!(
+        out.trim(),
+        "customresourcedefinition.apiextensions.k8s.io/widgets.example.dev created"
+    );
 
     // Client-side apply of a custom resource: create, then update (a merge patch).
-    let w1 = |size: u32| format!("apiVersion: example.dev/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: {size}\n");
+    let w1 = |size: u32| {
+        format!(
+            "apiVersion: example.dev/v1\nkind: Widget\nmetadata:\n  name: w1\nspec:\n  size: {size}\n"
+        )
+    };
     let f = env.file("w1.yaml", &w1(1));
-    assert_eq!(env.ok(&["apply", "-f", &f]).trim(), "widget.example.dev/w1 created");
+    assert_eq!(
+        env.ok(&["apply", "-f", &f]).trim(),
+        "widget.example.dev/w1 created"
+    );
     let f = env.file("w1.yaml", &w1(2));
-    assert_eq!(env.ok(&["apply", "-f", &f]).trim(), "widget.example.dev/w1 configured");
-    assert_eq!(env.ok(&["apply", "-f", &f]).trim(), "widget.example.dev/w1 unchanged");
+    assert_eq!(
+        env.ok(&["apply", "-f", &f]).trim(),
+        "widget.example.dev/w1 configured"
+    );
+    assert_eq!(
+        env.ok(&["apply", "-f", &f]).trim(),
+        "widget.example.dev/w1 unchanged"
+    );
 
-    let w2 = env.file("w2.yaml", "apiVersion: example.dev/v1\nkind: Widget\nmetadata:\n  name: w2\nspec:\n  size: 5\n");
-    assert_eq!(env.ok(&["apply", "--server-side", "-f", &w2]).trim(), "widget.example.dev/w2 serverside-applied");
+    let w2 = env.file(
+        "w2.yaml",
+        "apiVersion: example.dev/v1\nkind: Widget\nmetadata:\n  name: w2\nspec:\n  size: 5\n",
+    );
+    assert_eq!(
+        env.ok(&["apply", "--server-side", "-f", &w2]).trim(),
+        "widget.example.dev/w2 serverside-applied"
+    );
 
     let table = env.ok(&["get", "widgets"]);
-    let names: Vec<&str> = table.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
+    let names: Vec<&str> = table
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
     assert_eq!(names, vec!["w1", "w2"], "{table}");
     assert!(table.starts_with("NAME"), "{table}");
     assert!(env.ok(&["get", "wd"]).contains("w2"), "short name resolves");
@@ -145,12 +171,36 @@ fn kubectl_drives_the_sandbox() {
     assert_eq!(w["spec"]["size"], 2);
     assert_eq!(w["metadata"]["generation"], 2);
 
-    let out = env.ok(&["patch", "widget", "w1", "--type", "merge", "-p", r#"{"spec":{"size":7}}"#]);
+    let out = env.ok(&[
+        "patch",
+        "widget",
+        "w1",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"size":7}}"#,
+    ]);
     assert_eq!(out.trim(), "widget.example.dev/w1 patched");
-    let out = env.ok(&["patch", "widget", "w1", "--subresource=status", "--type", "merge", "-p", r#"{"status":{"ready":7}}"#]);
+    let out = env.ok(&[
+        "patch",
+        "widget",
+        "w1",
+        "--subresource=status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"ready":7}}"#,
+    ]);
     assert_eq!(out.trim(), "widget.example.dev/w1 patched");
     let w = env.get_json(&["get", "widget", "w1"]);
-    assert_eq!((w["spec"]["size"].clone(), w["status"]["ready"].clone(), w["metadata"]["generation"].clone()), (json!(7), json!(7), json!(3)));
+    assert_eq!(
+        (
+            w["spec"]["size"].clone(),
+            w["status"]["ready"].clone(),
+            w["metadata"]["generation"].clone()
+        ),
+        (json!(7), json!(7), json!(3))
+    );
 
     // Client-side apply of built-ins goes through strategic merge patch.
     let deploy = |image: &str| {
@@ -159,20 +209,35 @@ fn kubectl_drives_the_sandbox() {
         )
     };
     let f = env.file("deploy.yaml", &deploy("app:1"));
-    assert_eq!(env.ok(&["apply", "-f", &f]).trim(), "deployment.apps/web created");
+    assert_eq!(
+        env.ok(&["apply", "-f", &f]).trim(),
+        "deployment.apps/web created"
+    );
     let f = env.file("deploy.yaml", &deploy("app:2"));
-    assert_eq!(env.ok(&["apply", "-f", &f]).trim(), "deployment.apps/web configured");
+    assert_eq!(
+        env.ok(&["apply", "-f", &f]).trim(),
+        "deployment.apps/web configured"
+    );
     let d = env.get_json(&["get", "deployment", "web"]);
-    let containers = d["spec"]["template"]["spec"]["containers"].as_array().unwrap().clone();
+    let containers = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .clone();
     assert_eq!(containers.len(), 1);
     assert_eq!(containers[0]["image"], "app:2");
     let out = env.ok(&["scale", "deployment", "web", "--replicas=3"]);
     assert_eq!(out.trim(), "deployment.apps/web scaled");
-    assert_eq!(env.get_json(&["get", "deployment", "web"])["spec"]["replicas"], 3);
+    assert_eq!(
+        env.get_json(&["get", "deployment", "web"])["spec"]["replicas"],
+        3
+    );
 
     watch_sees_update(&env);
 
-    assert_eq!(env.ok(&["delete", "widget", "w2"]).trim(), "widget.example.dev \"w2\" deleted");
+    assert_eq!(
+        env.ok(&["delete", "widget", "w2"]).trim(),
+        "widget.example.dev \"w2\" deleted"
+    );
     let missing = env.run(&["get", "widget", "w2"]);
     assert_eq!(missing.status.code(), Some(1));
     assert_eq!(
@@ -186,7 +251,13 @@ fn kubectl_drives_the_sandbox() {
 /// `kubectl get -w` prints a line for an update made while it watches.
 fn watch_sees_update(env: &Env) {
     let mut child = env
-        .command(&["get", "widgets", "-w", "-o", "custom-columns=NAME:.metadata.name,SIZE:.spec.size"])
+        .command(&[
+            "get",
+            "widgets",
+            "-w",
+            "-o",
+            "custom-columns=NAME:.metadata.name,SIZE:.spec.size",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -216,11 +287,19 @@ fn watch_sees_update(env: &Env) {
     // Update through kube-rs over the same server while kubectl watches.
     let server = env.server.clone();
     env._runtime.block_on(async move {
-        let ar = ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk("example.dev", "v1", "Widget"));
+        let ar = ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            "example.dev",
+            "v1",
+            "Widget",
+        ));
         let api: Api<DynamicObject> = Api::namespaced_with(server.client(), "default", &ar);
-        api.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"spec": {"size": 42}})))
-            .await
-            .unwrap();
+        api.patch(
+            "w1",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 42}})),
+        )
+        .await
+        .unwrap();
     });
     wait_for("w1 42");
     child.kill().unwrap();

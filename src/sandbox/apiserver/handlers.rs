@@ -17,7 +17,7 @@ use super::patch::{PatchKind, apply_patch};
 use super::render::{self, ListMeta};
 use super::rules::{self, meta_str};
 use super::selectors::{FieldSelector, LabelSelector};
-use super::store::{DeleteOpts, Deleted, ObjKey, Propagation, WriteCtx, key_of};
+use super::store::{DeleteOpts, Deleted, ObjKey, ObjectId, Propagation, WriteCtx, key_of};
 use super::watch::{WatchSpec, WatchStart, watch_stream};
 
 type Answer = Result<Response<Body>, ApiError>;
@@ -39,6 +39,14 @@ fn scope_of(t: &Target) -> Scope {
 
 fn name_of(t: &Target) -> &str {
     t.name.as_deref().unwrap_or_default()
+}
+
+fn object_id(t: &Target) -> ObjectId<'_> {
+    ObjectId {
+        def: &t.def,
+        ns: t.namespace.as_deref(),
+        name: name_of(t),
+    }
 }
 
 /// JSON, or YAML when the body is not JSON (apply patches and hand-written requests).
@@ -168,7 +176,9 @@ pub fn list(inner: &Inner, req: &Req, t: &Target) -> Answer {
                 )
             });
             if let Some(key) = last {
-                if labels.is_empty() && fields.is_empty() {
+                // Counting is O(n), so only the first page of an unfiltered list reports it
+                // (kube-rs and kubectl never read it).
+                if token.is_none() && labels.is_empty() && fields.is_empty() {
                     meta.remaining = Some(st.range(&t.def.gr, ns, Some(&key)).count() as u64);
                 }
                 meta.continue_token = Some(encode_token(rv, &key));
@@ -245,21 +255,13 @@ pub fn update(inner: &Inner, req: &Req, t: &Target) -> Answer {
     let scope = scope_of(t);
     let def = t.def.clone();
     let obj = inner.store.write(|s| {
-        s.update(
-            &t.def,
-            t.namespace.as_deref(),
-            name_of(t),
-            scope,
-            &ctx,
-            true,
-            |old| {
-                if scope == Scope::Scale {
-                    rules::with_scale(&def, old, &body)
-                } else {
-                    Ok(body)
-                }
-            },
-        )
+        s.update(object_id(t), scope, &ctx, true, |old| {
+            if scope == Scope::Scale {
+                rules::with_scale(&def, old, &body)
+            } else {
+                Ok(body)
+            }
+        })
     })?;
     if scope == Scope::Scale {
         let scale = rules::scale_of(&t.def, &obj).ok_or(ApiError::RouteNotFound)?;
@@ -279,7 +281,6 @@ pub fn patch(inner: &Inner, req: &Req, t: &Target) -> Answer {
     let ctx = write_ctx(inner, req, &manager, &api_version);
     let scope = scope_of(t);
     let name = name_of(t);
-    let ns = t.namespace.as_deref();
     if kind == PatchKind::Apply {
         if req.query.get("fieldManager").is_none_or(str::is_empty) {
             return Err(ApiError::invalid(
@@ -305,7 +306,7 @@ pub fn patch(inner: &Inner, req: &Req, t: &Target) -> Answer {
         let force = req.query.flag("force");
         let (obj, created) = inner
             .store
-            .write(|s| s.apply(&t.def, ns, name, &body, scope, &ctx, force))?;
+            .write(|s| s.apply(object_id(t), &body, scope, &ctx, force))?;
         let status = if created {
             StatusCode::CREATED
         } else {
@@ -315,7 +316,7 @@ pub fn patch(inner: &Inner, req: &Req, t: &Target) -> Answer {
     }
     let def = t.def.clone();
     let obj = inner.store.write(|s| {
-        s.update(&t.def, ns, name, scope, &ctx, true, |old| {
+        s.update(object_id(t), scope, &ctx, true, |old| {
             if scope == Scope::Scale {
                 let scale = rules::scale_of(&def, old).ok_or(ApiError::RouteNotFound)?;
                 // Scale has no lists, so a strategic merge is a plain merge there.

@@ -213,12 +213,17 @@ fn resolve(inner: &Inner, segs: &[&str]) -> Result<Target, ApiError> {
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
         _ => return Err(ApiError::RouteNotFound),
     };
-    let reg = inner.store.read().registry().clone();
+    // Look kinds up under the lock instead of cloning the registry on every request.
     let lookup = |res: &str| {
-        reg.lookup(group, version, res)
+        inner
+            .store
+            .read()
+            .registry()
+            .lookup(group, version, res)
             .ok_or(ApiError::RouteNotFound)
     };
-    let namespaced_form = matches!(rest, ["namespaces", _, res, ..] if reg.lookup(group, version, res).is_some_and(|d| d.namespaced));
+    let namespaced_form =
+        matches!(rest, ["namespaces", _, res, ..] if lookup(res).is_ok_and(|d| d.namespaced));
     let (namespace, res, name, sub) = if namespaced_form {
         match rest {
             ["namespaces", ns, res] => (Some(*ns), *res, None, None),

@@ -230,7 +230,12 @@ impl ApiServer {
                 let def = s.registry().get(&gr).ok_or(ApiError::RouteNotFound)?;
                 if s.get(&gr, &(String::new(), name.clone())).is_some() {
                     let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
-                    s.update(&def, None, &name, fields::Scope::Main, &ctx, true, |old| {
+                    let id = store::ObjectId {
+                        def: &def,
+                        ns: None,
+                        name: &name,
+                    };
+                    s.update(id, fields::Scope::Main, &ctx, true, |old| {
                         let mut new = old.clone();
                         if let Some(m) = new.as_object_mut() {
                             m.insert("spec".into(), spec);

@@ -45,6 +45,15 @@ pub struct Event {
     pub object: Arc<Value>,
 }
 
+/// Which object a write addresses.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectId<'a> {
+    pub def: &'a Arc<ResourceDef>,
+    /// Ignored for cluster-scoped kinds.
+    pub ns: Option<&'a str>,
+    pub name: &'a str,
+}
+
 /// Who writes, when, and whether to keep the result (`dryRun=All` does not).
 #[derive(Debug, Clone, Copy)]
 pub struct WriteCtx<'a> {
@@ -457,16 +466,16 @@ impl State {
     }
 
     /// PUT or PATCH: `f` turns the stored object into the candidate; the write rules do the rest.
+    /// `track` records the writer in managedFields (server-side apply already did).
     pub fn update(
         &mut self,
-        def: &Arc<ResourceDef>,
-        ns: Option<&str>,
-        name: &str,
+        id: ObjectId,
         scope: Scope,
         ctx: &WriteCtx,
         track: bool,
         f: impl FnOnce(&Value) -> Result<Value, ApiError>,
     ) -> Result<Arc<Value>, ApiError> {
+        let ObjectId { def, ns, name } = id;
         let key = key_of(def, ns, name);
         let old = self
             .get(&def.gr, &key)
@@ -508,17 +517,15 @@ impl State {
     }
 
     /// Server-side apply; creates the object when absent. Returns the object and whether it was created.
-    #[allow(clippy::too_many_arguments)]
     pub fn apply(
         &mut self,
-        def: &Arc<ResourceDef>,
-        ns: Option<&str>,
-        name: &str,
+        id: ObjectId,
         applied: &Value,
         scope: Scope,
         ctx: &WriteCtx,
         force: bool,
     ) -> Result<(Arc<Value>, bool), ApiError> {
+        let ObjectId { def, ns, name } = id;
         let time = rules::timestamp(ctx.now);
         let writer = ctx.writer(scope, &time);
         if self.get(&def.gr, &key_of(def, ns, name)).is_none() {
@@ -529,7 +536,7 @@ impl State {
             rules::set_meta(&mut candidate, "name", json!(name));
             return Ok((self.create(def, ns, candidate, ctx, false)?, true));
         }
-        let out = self.update(def, ns, name, scope, ctx, false, |old| {
+        let out = self.update(id, scope, ctx, false, |old| {
             fields::server_side_apply(def, Some(old), applied, &writer, force)
         })?;
         Ok((out, false))
