@@ -773,3 +773,53 @@ async fn discovery_finds_custom_kinds() {
     let v = client.apiserver_version().await.unwrap();
     assert_eq!((v.major.as_str(), v.minor.as_str()), ("1", "32"));
 }
+
+#[tokio::test]
+async fn davys_own_crds_are_served() {
+    let server = ApiServer::new();
+    // The JSON values, not `crds_yaml()`: the YAML round trip adds seconds in debug builds.
+    let names = server
+        .install_crds(davy::api::crd::crd_values().unwrap())
+        .unwrap();
+    assert_eq!(names.len(), 5);
+    assert!(
+        names.contains(&"rollouts.argoproj.io".to_string()),
+        "{names:?}"
+    );
+    let ar = kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+        "argoproj.io",
+        "v1alpha1",
+        "Rollout",
+    ));
+    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(server.client(), "default", &ar);
+    let ro: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "demo"},
+        "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "demo"}},
+            "template": {"metadata": {"labels": {"app": "demo"}}, "spec": {"containers": [{"name": "app", "image": "demo:blue"}]}},
+            "strategy": {"canary": {"steps": [{"setWeight": 20}, {"pause": {}}]}}},
+        "status": {"phase": "Healthy"}})).unwrap();
+    let created = api.create(&PostParams::default(), &ro).await.unwrap();
+    assert!(
+        created.data.get("status").is_none(),
+        "Rollout has a status subresource"
+    );
+    let pp = PatchParams::default();
+    let st = api
+        .patch_status(
+            "demo",
+            &pp,
+            &Patch::Merge(json!({"status": {"phase": "Progressing"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (st.data["status"]["phase"].clone(), st.metadata.generation),
+        (json!("Progressing"), Some(1))
+    );
+    let scaled = api
+        .patch_scale("demo", &pp, &Patch::Merge(json!({"spec": {"replicas": 4}})))
+        .await
+        .unwrap();
+    assert_eq!(scaled.spec.unwrap().replicas, Some(4));
+    assert_eq!(api.get("demo").await.unwrap().metadata.generation, Some(2));
+}

@@ -206,8 +206,17 @@ impl ApiServer {
     pub fn install_crds_from_yaml(&self, yaml: &str) -> Result<Vec<String>, SandboxError> {
         let docs: Vec<Value> =
             serde_saphyr::from_multiple(yaml).map_err(|e| SandboxError::Yaml(e.to_string()))?;
+        self.install_crds(docs.into_iter().filter(|d| !d.is_null()))
+    }
+
+    /// Creates (or updates) CustomResourceDefinitions given as JSON values (e.g.
+    /// `davy::api::crd::crd_values()`, which skips a YAML round trip). Returns their names.
+    pub fn install_crds(
+        &self,
+        crds: impl IntoIterator<Item = Value>,
+    ) -> Result<Vec<String>, SandboxError> {
         let mut names = Vec::new();
-        for (index, doc) in docs.into_iter().enumerate().filter(|(_, d)| !d.is_null()) {
+        for (index, doc) in crds.into_iter().enumerate() {
             let kind = doc.get("kind").and_then(Value::as_str).unwrap_or_default();
             if kind != "CustomResourceDefinition" {
                 return Err(SandboxError::NotACrd {
