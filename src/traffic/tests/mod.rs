@@ -1,0 +1,1 @@
+//! Table tests of the routers: exact desired objects for hand-written inputs.
