@@ -160,10 +160,15 @@ pub fn desired(input: &RouterInput<'_>) -> Result<Vec<DesiredObject>, TrafficErr
             input.state.weight,
             &input.state.additional_destinations,
         )?;
+        // Order only what changed (as upstream); re-adding an existing managed route moves it,
+        // so compare again once ordered.
         if json_equal(&vs, live) {
             continue;
         }
         routes::order_routes(&mut vs, managed);
+        if json_equal(&vs, live) {
+            continue;
+        }
         out.push(DesiredObject {
             resource,
             namespace: vs_ns,
