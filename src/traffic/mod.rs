@@ -20,6 +20,7 @@ pub mod nginx;
 pub mod objects;
 pub mod services;
 pub mod smi;
+pub mod weights;
 
 #[cfg(test)]
 mod tests;
@@ -38,6 +39,7 @@ pub use objects::{
     RouterEvent, WriteAction, plan_write,
 };
 pub use smi::SmiApiVersion;
+pub use weights::{weight_status, weight_updated_event, weights_changed};
 
 /// The traffic state a Rollout wants now (chosen by the rollout layer, spec §3.5).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -137,3 +137,44 @@ fn existing_split_is_patched_or_refused() {
         "Rollout does not own TrafficSplit `rollout-smi-experiment`"
     );
 }
+
+/// `status.canary.weights` and the `TrafficWeightUpdated` event for the same experiment step.
+#[test]
+fn weight_status_and_event() {
+    use super::super::{weight_status, weight_updated_event, weights_changed};
+    let ro = smi_rollout(json!({}));
+    let exp = WeightDestination {
+        weight: 5,
+        service_name: "exp".into(),
+        pod_template_hash: "e1".into(),
+    };
+    let state = TrafficState {
+        weight: 10,
+        canary_hash: "c1".into(),
+        stable_hash: "s1".into(),
+        additional_destinations: vec![exp.clone()],
+        ..TrafficState::default()
+    };
+    let status = weight_status(&ro, &state);
+    assert_eq!(
+        serde_json::to_value(&status).expect("json"),
+        json!({
+            "canary": {"weight": 10, "serviceName": "rollout-smi-experiment-canary", "podTemplateHash": "c1"},
+            "stable": {"weight": 85, "serviceName": "rollout-smi-experiment-stable", "podTemplateHash": "s1"},
+            "additional": [{"weight": 5, "serviceName": "exp", "podTemplateHash": "e1"}],
+        })
+    );
+    assert!(weights_changed(None, &status));
+    assert!(!weights_changed(Some(&status), &status));
+    assert_eq!(
+        weight_updated_event(None, &status),
+        RouterEvent::new("TrafficWeightUpdated", "Traffic weight updated to 10")
+    );
+    let mut prev = status.clone();
+    prev.canary.weight = 0;
+    prev.additional.clear();
+    assert_eq!(
+        weight_updated_event(Some(&prev), &status).message,
+        "Traffic weight updated from 0 to 10, additional: [{5 exp e1}]"
+    );
+}
