@@ -14,7 +14,7 @@ use crate::api::{HeaderRoutingMatch, Rollout, SetHeaderRoute};
 
 use super::error::TrafficError;
 use super::objects::{
-    DesiredObject, GatewayRouteKind, Ownership, ResourceType, json_equal, str_at,
+    DesiredObject, GatewayRouteKind, Ownership, ResourceType, json_equal, set_at, str_at,
 };
 use super::{RouterInput, canary, namespace, service_name};
 
@@ -296,9 +296,9 @@ pub fn set_weights(
         for backend_ref in refs.into_iter().flatten() {
             let name = ref_name(backend_ref).to_string();
             if name == canary_svc && !skip.contains(&index) {
-                backend_ref["weight"] = json!(weight);
+                set_at(backend_ref, &["weight"], json!(weight));
             } else if name == stable_svc {
-                backend_ref["weight"] = json!(100 - weight);
+                set_at(backend_ref, &["weight"], json!(100 - weight));
             }
         }
     }
@@ -438,7 +438,7 @@ fn config_map(
             "metadata": {"name": name, "namespace": ns},
         })
     });
-    super::objects::set_at(
+    set_at(
         &mut object,
         &["data", HTTP_MANAGED_ROUTES_KEY],
         Value::from(text),
