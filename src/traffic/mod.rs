@@ -158,11 +158,23 @@ impl Router {
 }
 
 /// Routers configured on `rollout`, in upstream's order (istio, nginx, smi, plugins); empty
-/// without traffic routing. Errors on a router plugin Davy does not implement.
+/// without traffic routing. Errors on a router (or router plugin) Davy does not implement.
 pub fn routers(rollout: &Rollout) -> Result<Vec<Router>, TrafficError> {
     let Some(tr) = traffic_routing_opt(rollout) else {
         return Ok(Vec::new());
     };
+    // Silently skipping a router would leave traffic where it is while replicas move.
+    for (set, name) in [
+        (tr.alb.is_some(), "alb"),
+        (tr.ambassador.is_some(), "ambassador"),
+        (tr.app_mesh.is_some(), "appMesh"),
+        (tr.traefik.is_some(), "traefik"),
+        (tr.apisix.is_some(), "apisix"),
+    ] {
+        if set {
+            return Err(TrafficError::UnsupportedRouter(name));
+        }
+    }
     let mut out = Vec::new();
     if tr.istio.is_some() {
         out.push(Router::Istio);

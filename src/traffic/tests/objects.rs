@@ -35,6 +35,12 @@ fn routers_follow_upstream_order_and_reject_unknown_plugins() {
         Err(TrafficError::UnsupportedPlugin("acme/x".into()))
     );
     assert_eq!(routers(&canary_rollout("r", json!({}))), Ok(vec![]));
+    let ro = canary_rollout(
+        "r",
+        json!({"trafficRouting": {"alb": {"ingress": "i", "servicePort": 80}}}),
+    );
+    let err = routers(&ro).expect_err("alb");
+    assert_eq!(err.to_string(), "traffic router `alb` is not supported");
 }
 
 #[test]
