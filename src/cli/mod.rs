@@ -2,6 +2,7 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod controller;
 pub mod crds;
 pub mod judge;
 
@@ -23,6 +24,8 @@ pub enum Command {
     Crds,
     /// Judge a canary sample against a baseline sample (Mann-Whitney, as Kayenta's judge).
     Judge(judge::JudgeArgs),
+    /// Run the Rollout controller against a cluster.
+    Controller(controller::ControllerArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -34,5 +37,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Crds => crds::run(),
         Command::Judge(args) => judge::run(&args),
+        Command::Controller(args) => controller::run(&args),
     }
 }
