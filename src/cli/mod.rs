@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod crds;
+pub mod get;
 pub mod judge;
 
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
