@@ -217,3 +217,40 @@ fn get_rollout_not_found_errors() {
     assert_eq!(checked, 2);
     println!("get-rollout error cases: {checked} passed");
 }
+
+#[test]
+fn get_rollout_colour_codes() {
+    let Some(conf) = common::conformance_dir() else {
+        return;
+    };
+    let dir = conf.join("vectors").join("get-rollout-golden");
+    let cases = yaml(&dir.join("cases.yaml"));
+    let now: Timestamp = cases["clock"]["now"].as_str().unwrap().parse().unwrap();
+    let mut case = cases["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "TestGetCanaryRollout")
+        .unwrap()
+        .clone();
+    case["args"] = json!(["canary-demo"]);
+    let out = render(&case, &dir, now).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[2], "Status:          \x1b[31m✖\x1b[0m Degraded");
+    assert_eq!(
+        lines[8],
+        "Images:          argoproj/rollouts-demo:does-not-exist (\x1b[33mcanary\x1b[0m)"
+    );
+    assert_eq!(
+        lines[9],
+        "                 argoproj/rollouts-demo:green (\x1b[32mstable\x1b[0m)"
+    );
+    let rs = lines
+        .iter()
+        .find(|l| l.contains("canary-demo-65fb5ffc84 "))
+        .unwrap();
+    assert!(rs.contains("\x1b[94m◌\x1b[0m Progressing"), "{rs}");
+    assert!(rs.ends_with("\x1b[33mcanary\x1b[0m"), "{rs}");
+    let pod = lines.iter().find(|l| l.contains("9wf5r")).unwrap();
+    assert!(pod.contains("\x1b[31m⚠\x1b[0m ImagePullBackOff"), "{pod}");
+}

@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::jiff::Timestamp;
 
 use super::icon;
+pub use super::pod::{pod_icon, pod_info};
 use crate::api::consts::{annotation, label, message};
 use crate::api::{AnalysisPhase, AnalysisRun, Experiment, Rollout, RolloutPhase};
 
@@ -186,7 +187,7 @@ pub struct JobInfo {
     pub icon: &'static str,
 }
 
-fn created(meta: &ObjectMeta) -> Option<Timestamp> {
+pub(super) fn created(meta: &ObjectMeta) -> Option<Timestamp> {
     meta.creation_timestamp.as_ref().map(|t| t.0)
 }
 
@@ -234,27 +235,6 @@ pub fn analysis_icon(phase: &str) -> &'static str {
         "Error" => icon::WARNING,
         "Running" => icon::PROGRESSING,
         "Pending" => icon::WAITING,
-        _ => " ",
-    }
-}
-
-/// Icon of a kubectl-style pod status.
-pub fn pod_icon(status: &str) -> &'static str {
-    if status.starts_with("Init:") {
-        return icon::PROGRESSING;
-    }
-    if status.starts_with("Signal:") || status.starts_with("ExitCode:") {
-        return icon::BAD;
-    }
-    if status.ends_with("Error") || status.starts_with("Err") {
-        return icon::WARNING;
-    }
-    match status {
-        "Pending" | "Terminating" | "ContainerCreating" => icon::PROGRESSING,
-        "Running" | "Completed" => icon::OK,
-        "Failed" | "InvalidImageName" | "CrashLoopBackOff" => icon::BAD,
-        "ImagePullBackOff" | "RegistryUnavailable" => icon::WARNING,
-        "Unknown" => icon::UNKNOWN,
         _ => " ",
     }
 }
@@ -604,98 +584,6 @@ fn replica_set_info(rs: &ReplicaSet, ro: Option<&Rollout>, pods: &[Pod]) -> Repl
     owned.sort_by(|a, b| a.name.cmp(&b.name));
     info.pods = owned;
     info
-}
-
-/// kubectl's pod STATUS, READY and RESTARTS computation (`printPod`).
-pub fn pod_info(pod: &Pod) -> PodInfo {
-    let spec = pod.spec.clone().unwrap_or_default();
-    let st = pod.status.clone().unwrap_or_default();
-    let mut restarts = 0;
-    let mut ready = 0;
-    let mut reason = st.phase.clone().unwrap_or_default();
-    if let Some(r) = st.reason.as_deref().filter(|r| !r.is_empty()) {
-        reason = r.to_string();
-    }
-    let init_total = spec.init_containers.as_ref().map_or(0, Vec::len);
-    let mut initializing = false;
-    for (i, c) in st
-        .init_container_statuses
-        .as_deref()
-        .unwrap_or(&[])
-        .iter()
-        .enumerate()
-    {
-        restarts += c.restart_count;
-        let state = c.state.clone().unwrap_or_default();
-        if let Some(t) = &state.terminated {
-            if t.exit_code == 0 {
-                continue;
-            }
-            reason = match t.reason.as_deref().filter(|r| !r.is_empty()) {
-                Some(r) => format!("Init:{r}"),
-                None if t.signal.unwrap_or(0) != 0 => {
-                    format!("Init:Signal:{}", t.signal.unwrap_or(0))
-                }
-                None => format!("Init:ExitCode:{}", t.exit_code),
-            };
-        } else if let Some(r) = state
-            .waiting
-            .as_ref()
-            .and_then(|w| w.reason.as_deref())
-            .filter(|r| !r.is_empty() && *r != "PodInitializing")
-        {
-            reason = format!("Init:{r}");
-        } else {
-            reason = format!("Init:{i}/{init_total}");
-        }
-        initializing = true;
-        break;
-    }
-    if !initializing {
-        restarts = 0;
-        let mut has_running = false;
-        for c in st.container_statuses.as_deref().unwrap_or(&[]).iter().rev() {
-            restarts += c.restart_count;
-            let state = c.state.clone().unwrap_or_default();
-            let waiting = state
-                .waiting
-                .as_ref()
-                .and_then(|w| w.reason.as_deref())
-                .filter(|r| !r.is_empty());
-            if let Some(r) = waiting {
-                reason = r.to_string();
-            } else if let Some(t) = &state.terminated {
-                reason = match t.reason.as_deref().filter(|r| !r.is_empty()) {
-                    Some(r) => r.to_string(),
-                    None if t.signal.unwrap_or(0) != 0 => {
-                        format!("Signal:{}", t.signal.unwrap_or(0))
-                    }
-                    None => format!("ExitCode:{}", t.exit_code),
-                };
-            } else if c.ready && state.running.is_some() {
-                has_running = true;
-                ready += 1;
-            }
-        }
-        if reason == "Completed" && has_running {
-            reason = "Running".to_string();
-        }
-    }
-    if pod.metadata.deletion_timestamp.is_some() {
-        reason = if st.reason.as_deref() == Some("NodeLost") {
-            "Unknown".to_string()
-        } else {
-            "Terminating".to_string()
-        };
-    }
-    PodInfo {
-        name: pod.metadata.name.clone().unwrap_or_default(),
-        created: created(&pod.metadata),
-        icon: pod_icon(&reason),
-        status: reason,
-        ready: format!("{ready}/{}", spec.containers.len()),
-        restarts,
-    }
 }
 
 /// AnalysisRuns controlled by `owner_uid`, newest revision first.

@@ -5,6 +5,7 @@ pub mod experiment;
 pub mod header;
 pub mod info;
 pub mod list;
+pub mod pod;
 pub mod tree;
 
 use k8s_openapi::jiff::Timestamp;
