@@ -24,6 +24,12 @@ pub enum Command {
     Crds,
     /// Judge a canary sample against a baseline sample (Mann-Whitney, as Kayenta's judge).
     Judge(judge::JudgeArgs),
+    /// Show a rollout or experiment with its tree (`get rollout NAME [-w] [--no-color]`).
+    #[command(subcommand)]
+    Get(get::run::GetCommand),
+    /// List rollouts (`list rollouts [-A] [--timestamps]`).
+    #[command(subcommand)]
+    List(get::run::ListCommand),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -35,5 +41,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Crds => crds::run(),
         Command::Judge(args) => judge::run(&args),
+        Command::Get(cmd) => get::run::run_get(cmd),
+        Command::List(cmd) => get::run::run_list(cmd),
     }
 }
