@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 pub mod controller;
 pub mod crds;
+pub mod get;
 pub mod judge;
 
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
@@ -26,6 +27,12 @@ pub enum Command {
     Judge(judge::JudgeArgs),
     /// Run the Rollout controller against a cluster.
     Controller(controller::ControllerArgs),
+    /// Show a rollout or experiment with its tree (`get rollout NAME [-w] [--no-color]`).
+    #[command(subcommand)]
+    Get(get::run::GetCommand),
+    /// List rollouts (`list rollouts [-A] [--timestamps]`).
+    #[command(subcommand)]
+    List(get::run::ListCommand),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -38,5 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Crds => crds::run(),
         Command::Judge(args) => judge::run(&args),
         Command::Controller(args) => controller::run(&args),
+        Command::Get(cmd) => get::run::run_get(cmd),
+        Command::List(cmd) => get::run::run_list(cmd),
     }
 }
