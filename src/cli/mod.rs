@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod crds;
+pub mod lint;
 
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
 #[derive(Debug, Parser)]
@@ -20,6 +21,8 @@ pub enum Command {
     /// Print the CustomResourceDefinitions (Rollout, AnalysisTemplate, ClusterAnalysisTemplate,
     /// AnalysisRun, Experiment) as multi-document YAML.
     Crds,
+    /// Check manifests offline: strict decoding, spec validation, references between them.
+    Lint(lint::LintArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -30,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Crds => crds::run(),
+        Command::Lint(args) => lint::run(args),
     }
 }
