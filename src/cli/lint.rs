@@ -340,7 +340,6 @@ fn unknown_fields(kind: &str, input: &Value, obj: &DavyObject) -> Vec<Vec<Seg>> 
     let Ok(encoded) = obj.to_value() else {
         return Vec::new();
     };
-    let schema = kind_schema(kind);
     json_diff(input, &encoded)
         .into_iter()
         .filter_map(|d| match d {
@@ -352,7 +351,8 @@ fn unknown_fields(kind: &str, input: &Value, obj: &DavyObject) -> Vec<Vec<Seg>> 
             if v.is_null() {
                 return false; // `key: null` means "unset" to Kubernetes too.
             }
-            !(is_zero(v) && schema.is_some_and(|s| schema_knows(s, s, segs, 0)))
+            // Zero values may be left out by the encoding: only the schema can tell.
+            !(is_zero(v) && kind_schema(kind).is_some_and(|s| schema_knows(s, s, segs, 0)))
         })
         .collect()
 }
