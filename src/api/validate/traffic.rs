@@ -17,7 +17,13 @@ use crate::api::traffic_routing::{
 };
 
 use super::references::{References, rollout_ns, tr_path};
-use super::{BadValue, ErrorList, FieldError, FieldPath};
+use super::{BadValue, ErrorList, FieldError, FieldPath, go_quote};
+
+/// Go's `%#v` of a `[]string`.
+fn go_string_slice(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
+}
 
 fn istio_path() -> FieldPath {
     FieldPath::new("spec")
@@ -438,7 +444,7 @@ pub(super) fn lookup_ingresses<'a>(
                     None if refs.known.ingresses => {
                         errs.push(FieldError::invalid(
                             tr_path().child(router).child(list_field),
-                            BadValue::json(names),
+                            BadValue::Go(go_string_slice(names)),
                             not_found(name),
                         ));
                         break;
