@@ -6,6 +6,7 @@ pub mod controller;
 pub mod crds;
 pub mod get;
 pub mod judge;
+pub mod lint;
 
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
 #[derive(Debug, Parser)]
@@ -33,6 +34,8 @@ pub enum Command {
     /// List rollouts (`list rollouts [-A] [--timestamps]`).
     #[command(subcommand)]
     List(get::run::ListCommand),
+    /// Check manifests offline: strict decoding, spec validation, references between them.
+    Lint(lint::LintArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -47,5 +50,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Controller(args) => controller::run(&args),
         Command::Get(cmd) => get::run::run_get(cmd),
         Command::List(cmd) => get::run::run_list(cmd),
+        Command::Lint(args) => lint::run(args),
     }
 }
