@@ -7,6 +7,7 @@ pub mod crds;
 pub mod get;
 pub mod judge;
 pub mod lint;
+pub mod analyze;
 
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
 #[derive(Debug, Parser)]
@@ -36,6 +37,9 @@ pub enum Command {
     List(get::run::ListCommand),
     /// Check manifests offline: strict decoding, spec validation, references between them.
     Lint(lint::LintArgs),
+    /// Run an AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun locally against live
+    /// metrics: measurements stream as they land; the exit code is the verdict.
+    Analyze(analyze::AnalyzeArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -51,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Get(cmd) => get::run::run_get(cmd),
         Command::List(cmd) => get::run::run_list(cmd),
         Command::Lint(args) => lint::run(args),
+        Command::Analyze(args) => analyze::run(args),
     }
 }

@@ -24,3 +24,4 @@ pub fn conformance_dir() -> Option<PathBuf> {
 
 pub mod argocd_health;
 pub mod world;
+pub mod prometheus;
