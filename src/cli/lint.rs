@@ -35,8 +35,8 @@ use crate::api::validate::{
 /// Arguments of `davy lint`.
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// A file to lint (`-` reads standard input); repeat to lint several files together.
-    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    /// Files to lint together (`-` reads standard input): `-f a.yaml -f b.yaml` or `-f a.yaml b.yaml`.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true, num_args = 1..)]
     pub files: Vec<String>,
     /// How to print the findings.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
