@@ -2,6 +2,7 @@
 //! simulator, demo app and traffic generator built on top of it.
 
 pub mod apiserver;
+pub mod command;
 pub mod demo_app;
 pub mod simulator;
 pub mod traffic;
