@@ -360,3 +360,101 @@ fn pause_durations_follow_upstream() {
     assert_eq!(bad.duration_seconds(), -1);
     assert!(bad.duration().is_err());
 }
+
+/// Every Davy document in YAML files under `dir`: (relative file, document index, document).
+fn davy_documents(dir: &Path) -> Vec<(String, usize, serde_json::Value)> {
+    let mut out = Vec::new();
+    for path in files_under(dir) {
+        if path.extension().and_then(|e| e.to_str()) != Some("yaml") {
+            continue;
+        }
+        let rel = path
+            .strip_prefix(dir)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Ok(docs) = serde_saphyr::from_multiple::<serde_json::Value>(&text) else {
+            continue;
+        };
+        for (i, doc) in docs.into_iter().enumerate() {
+            if davy_kind(&doc).is_some() {
+                out.push((rel.clone(), i, doc));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn controller_written_objects_round_trip_exactly() {
+    // Objects with status as upstream's controller wrote them (kubectl-argo-rollouts fixtures).
+    let Some(conformance) = common::conformance_dir() else {
+        return;
+    };
+    let docs = davy_documents(&conformance.join("vectors/get-rollout-golden/fixtures"));
+    let mut failures = Vec::new();
+    for (rel, i, doc) in &docs {
+        match DavyObject::from_value(doc) {
+            Ok(Some(obj)) => {
+                let out = obj.to_value().unwrap();
+                failures.extend(
+                    json_diff(doc, &out)
+                        .iter()
+                        .map(|d| format!("{rel} doc {i}: {d}")),
+                );
+                if DavyObject::from_value(&out).unwrap().as_ref() != Some(&obj) {
+                    failures.push(format!("{rel} doc {i}: second decode differs"));
+                }
+            }
+            other => failures.push(format!("{rel} doc {i}: {other:?}")),
+        }
+    }
+    println!("controller-written objects: {} round-tripped", docs.len());
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert_eq!(docs.len(), 16);
+}
+
+#[test]
+fn legacy_and_hand_written_objects_decode_leniently() {
+    // Argo CD's health-check test objects: old versions, nulls, numbers where strings belong.
+    let Some(conformance) = common::conformance_dir() else {
+        return;
+    };
+    let docs = davy_documents(&conformance.join("argocd-health"));
+    let mut failed = Vec::new();
+    for (rel, _, doc) in &docs {
+        if DavyObject::from_value(doc).is_err() {
+            failed.push(rel.clone());
+        }
+    }
+    println!(
+        "argocd-health objects: {} decoded, {} rejected",
+        docs.len() - failed.len(),
+        failed.len()
+    );
+    // `status.conditions: {}` is not a list: the API server would reject that object too.
+    assert_eq!(
+        failed,
+        vec!["Rollout/testdata/degraded_statusPhaseMessage.yaml".to_string()]
+    );
+    assert_eq!(docs.len(), 64);
+
+    let find = |name: &str| {
+        let (_, _, doc) = docs.iter().find(|(rel, _, _)| rel.ends_with(name)).unwrap();
+        DavyObject::from_value(doc).unwrap().unwrap()
+    };
+    let DavyObject::Rollout(retried) = find("actions/testdata/retried_rollout.yaml") else {
+        panic!("not a Rollout");
+    };
+    // `abort: null` reads as false, as Go reads it.
+    assert!(!retried.status.as_ref().unwrap().abort);
+    let DavyObject::AnalysisRun(pending) = find("AnalysisRun/testdata/pendingAnalysisRun.yaml")
+    else {
+        panic!("not an AnalysisRun");
+    };
+    assert_eq!(
+        pending.spec.metrics[0].interval.as_ref().unwrap().as_str(),
+        "10"
+    );
+}

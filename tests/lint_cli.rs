@@ -72,6 +72,15 @@ fn project_examples_are_clean() {
         (Some(0), String::new()),
         "all examples together"
     );
+    // Several files after one `-f` work too.
+    let mut args = vec!["lint".to_string(), "-f".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let o = davy(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        (o.status.code(), stdout(&o)),
+        (Some(0), String::new()),
+        "one -f, several files"
+    );
     println!("lint examples: {} files clean", files.len());
 }
 

@@ -4,6 +4,7 @@
 //! clock a parameter. `providers` talk to the outside world behind one trait; `runner` is the
 //! thin async executor that joins the two for the controller and `davy analyze`.
 
+pub mod judge;
 pub mod args;
 pub mod measure;
 pub mod metric_phase;

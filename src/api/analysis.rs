@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention, is_false, is_zero_i32,
+    AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention, is_default, is_false, is_zero_i32,
 };
 use super::duration::DurationString;
 use super::int_or_string::IntOrStr;
@@ -36,7 +36,7 @@ use super::providers::MetricProvider;
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateSpec {
     /// Metrics to measure.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub metrics: Vec<Metric>,
     /// Arguments; one without value or valueFrom must be supplied by the caller.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -95,7 +95,7 @@ impl From<AnalysisTemplateSpec> for ClusterAnalysisTemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     /// Unique name within the run.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Time between measurements (Go duration string).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -125,7 +125,7 @@ pub struct Metric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consecutive_success_limit: Option<IntOrStr>,
     /// Where the measurement comes from; exactly one provider.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub provider: MetricProvider,
 }
 
@@ -134,7 +134,7 @@ pub struct Metric {
 #[serde(rename_all = "camelCase")]
 pub struct Argument {
     /// Argument name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Literal value.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -161,10 +161,10 @@ pub struct ValueFrom {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Key in the Secret.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub key: String,
 }
 
@@ -186,7 +186,7 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunSpec {
     /// Metrics, copied from the templates with `{{args.x}}` placeholders unresolved.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub metrics: Vec<Metric>,
     /// Merged arguments.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -232,16 +232,28 @@ pub struct AnalysisRunStatus {
     )]
     pub phase: Option<AnalysisPhase>,
     /// Why the run is in this phase.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
     /// One entry per metric.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub metric_results: Vec<MetricResult>,
     /// Set at the first assessment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
-    /// Final phases of non-dry-run metrics (always written, as upstream).
-    #[serde(default)]
+    /// Final phases of non-dry-run metrics (omitted when all zero).
+    #[serde(
+        default,
+        skip_serializing_if = "is_default",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub run_summary: RunSummary,
     /// Final phases of dry-run metrics.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -256,19 +268,39 @@ pub struct AnalysisRunStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// Metrics counted.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub count: i32,
     /// Successful metrics.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub successful: i32,
     /// Failed metrics.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub failed: i32,
     /// Inconclusive metrics.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub inconclusive: i32,
     /// Errored metrics.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub error: i32,
 }
 
@@ -277,43 +309,87 @@ pub struct RunSummary {
 #[serde(rename_all = "camelCase")]
 pub struct MetricResult {
     /// Metric name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Metric phase.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub phase: AnalysisPhase,
     /// Most recent measurements (10 by default).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub measurements: Vec<Measurement>,
     /// Last measurement message when the phase changed.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
     /// successful + failed + inconclusive (errors excluded).
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub count: i32,
     /// Successful measurements.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub successful: i32,
     /// Failed measurements.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub failed: i32,
     /// Inconclusive measurements.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub inconclusive: i32,
     /// Errored measurements.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub error: i32,
     /// Errors in a row.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub consecutive_error: i32,
     /// Successes in a row.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub consecutive_success: i32,
     /// The metric runs in dry-run mode.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub dry_run: bool,
     /// Provider metadata (Prometheus: `ResolvedPrometheusQuery`).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -322,10 +398,14 @@ pub struct MetricResult {
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
     /// Measurement phase.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub phase: AnalysisPhase,
     /// Message (errors, "Metric Terminated").
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
     /// Start.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -334,10 +414,18 @@ pub struct Measurement {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// The measured value, rendered as text.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub value: String,
     /// Provider metadata (job name, warnings...).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub metadata: BTreeMap<String, String>,
     /// When to poll an in-flight measurement again.
     #[serde(skip_serializing_if = "Option::is_none")]

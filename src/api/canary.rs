@@ -74,10 +74,10 @@ pub struct CanaryStrategy {
 #[serde(rename_all = "camelCase")]
 pub struct PingPongSpec {
     /// Ping service name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub ping_service: String,
     /// Pong service name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub pong_service: String,
 }
 
@@ -86,10 +86,14 @@ pub struct PingPongSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaProgressThreshold {
     /// `Percent` or `Pod`.
-    #[serde(default, rename = "type")]
+    #[serde(
+        default,
+        rename = "type",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub type_: String,
     /// Percentage or pod count.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub value: i32,
 }
 
@@ -164,7 +168,7 @@ pub struct SetHeaderRoute {
 #[serde(rename_all = "camelCase")]
 pub struct HeaderRoutingMatch {
     /// Request header name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub header_name: String,
     /// How the header value matches.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -176,7 +180,7 @@ pub struct HeaderRoutingMatch {
 #[serde(rename_all = "camelCase")]
 pub struct SetMirrorRoute {
     /// Managed route name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Request matches; absent removes the route.
     #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
@@ -206,10 +210,11 @@ pub struct RouteMatch {
 #[serde(rename_all = "camelCase")]
 pub struct PluginStep {
     /// Plugin name as configured in `argo-rollouts-config`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Plugin configuration.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub config: Option<serde_json::Value>,
 }
@@ -219,7 +224,7 @@ pub struct PluginStep {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentStep {
     /// ReplicaSets to run.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub templates: Vec<RolloutExperimentTemplate>,
     /// How long the experiment runs (duration string).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -243,10 +248,10 @@ pub struct RolloutExperimentStep {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentTemplate {
     /// Template name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// `canary` or `stable`: whose pod template to use.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub spec_ref: String,
     /// Pods to run (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -279,10 +284,10 @@ pub struct TemplateService {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentStepAnalysisTemplateRef {
     /// Name of this analysis within the experiment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Template name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub template_name: String,
     /// Look the template up among ClusterAnalysisTemplates.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -28,7 +28,7 @@ pub type AnalysisRunMetadata = PodTemplateMetadata;
 #[serde(rename_all = "camelCase")]
 pub struct DryRun {
     /// Metric name pattern.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub metric_name: String,
 }
 
@@ -37,10 +37,10 @@ pub struct DryRun {
 #[serde(rename_all = "camelCase")]
 pub struct MeasurementRetention {
     /// Metric name pattern.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub metric_name: String,
     /// Measurements to keep.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub limit: i32,
 }
 
@@ -61,7 +61,7 @@ pub struct AnalysisTemplateRef {
 #[serde(rename_all = "camelCase")]
 pub struct FieldRef {
     /// Path of the field to read.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub field_path: String,
 }
 
@@ -102,4 +102,46 @@ pub(crate) fn is_zero_i32(v: &i32) -> bool {
 /// the zero time instead of failing).
 pub(crate) fn zero_time() -> Time {
     Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+}
+
+/// Decodes `null` as the type's default, as Go's JSON decoder leaves a non-pointer field at
+/// its zero value on `null` (`abort: null` written by old CLIs, `creationTimestamp: null`).
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Decodes a required timestamp, reading `null` as the zero time (Go semantics).
+pub(crate) fn null_as_zero_time<'de, D>(deserializer: D) -> Result<Time, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<Time>::deserialize(deserializer)?.unwrap_or_else(zero_time))
+}
+
+/// Decodes a string field that old objects may hold as a number (legacy `observedGeneration`).
+pub(crate) fn string_or_number<'de, D>(deserializer: D) -> Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(
+        match Option::<serde_json::Value>::deserialize(deserializer)? {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(other) => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a string, found {other}"
+                )));
+            }
+        },
+    )
+}
+
+/// Omits a value equal to its default (an empty status block).
+pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
 }

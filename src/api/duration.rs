@@ -182,10 +182,23 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
 }
 
 /// A duration as written in a manifest (`interval: 30s`), kept verbatim so it re-encodes as
-/// written; parse it with [`DurationString::to_duration`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// written; parse it with [`DurationString::to_duration`]. A bare number (`duration: 60`,
+/// seen in old manifests) decodes as its decimal text.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct DurationString(pub String);
+
+impl<'de> Deserialize<'de> for DurationString {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::String(s) => Ok(DurationString(s)),
+            serde_json::Value::Number(n) => Ok(DurationString(n.to_string())),
+            other => Err(serde::de::Error::custom(format!(
+                "expected a duration string, found {other}"
+            ))),
+        }
+    }
+}
 
 impl DurationString {
     /// The text as written.

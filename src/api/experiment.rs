@@ -32,7 +32,7 @@ use super::rollout_status::RolloutCondition;
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentSpec {
     /// ReplicaSets to run.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub templates: Vec<TemplateSpec>,
     /// How long to run once available (runs until terminated when absent).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -65,7 +65,7 @@ pub struct ExperimentSpec {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSpec {
     /// Template name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Pods (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -77,7 +77,7 @@ pub struct TemplateSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// Pod template.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub template: PodTemplateSpec,
     /// Generate a Service.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -89,10 +89,10 @@ pub struct TemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisTemplateRef {
     /// Name of the analysis within the experiment.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Template name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub template_name: String,
     /// Look the template up among ClusterAnalysisTemplates.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -117,19 +117,35 @@ pub struct ExperimentStatus {
     )]
     pub phase: Option<AnalysisPhase>,
     /// Why.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
     /// Per-template ReplicaSet state.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub template_statuses: Vec<TemplateStatus>,
     /// When all templates became available.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub available_at: Option<Time>,
     /// Conditions.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub conditions: Vec<RolloutCondition>,
     /// AnalysisRuns of the experiment.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub analysis_runs: Vec<ExperimentAnalysisRunStatus>,
 }
 
@@ -138,37 +154,53 @@ pub struct ExperimentStatus {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateStatus {
     /// Template name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Pods.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub replicas: i32,
     /// Updated pods.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub updated_replicas: i32,
     /// Ready pods.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub ready_replicas: i32,
     /// Available pods.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub available_replicas: i32,
     /// Hash-collision counter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collision_count: Option<i32>,
     /// Progressing, Running, Successful, Failed or Error.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub status: String,
     /// Why.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
     /// Last status change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
     /// Generated Service.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub service_name: String,
     /// Pod-template hash of the ReplicaSet.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub pod_template_hash: String,
 }
 
@@ -177,15 +209,19 @@ pub struct TemplateStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisRunStatus {
     /// Analysis name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// AnalysisRun name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub analysis_run: String,
     /// Its phase.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub phase: AnalysisPhase,
     /// Its message.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
 }

@@ -55,7 +55,8 @@ impl std::fmt::Display for JsonDifference {
 }
 
 /// Lists every path where `output` differs from `input`; empty when they are equal.
-/// Object key order is ignored; array order is not.
+/// Object key order is ignored; array order is not. A key whose value is `null` counts as
+/// absent (Go writes `creationTimestamp: null`; the API server prunes such nulls).
 pub fn json_diff(input: &Value, output: &Value) -> Vec<JsonDifference> {
     let mut out = Vec::new();
     diff_into(input, output, &mut String::new(), &mut out);
@@ -70,11 +71,15 @@ fn diff_into(input: &Value, output: &Value, path: &mut String, out: &mut Vec<Jso
                 push_key(path, key);
                 match b.get(key) {
                     Some(bv) => diff_into(av, bv, path, out),
+                    None if av.is_null() => {}
                     None => out.push(JsonDifference::Dropped { path: path.clone() }),
                 }
                 path.truncate(len);
             }
-            for key in b.keys().filter(|k| !a.contains_key(*k)) {
+            let added = b
+                .iter()
+                .filter(|(k, v)| !a.contains_key(*k) && !v.is_null());
+            for (key, _) in added {
                 let len = path.len();
                 push_key(path, key);
                 out.push(JsonDifference::Added { path: path.clone() });
@@ -130,8 +135,8 @@ mod tests {
 
     #[test]
     fn reports_dropped_added_and_changed_paths() {
-        let input = json!({"spec": {"a": 1, "b": [1, {"c": "x"}], "d/e": true}});
-        let output = json!({"spec": {"a": 1.0, "b": [1, {"c": "y"}], "f": null}});
+        let input = json!({"spec": {"a": 1, "b": [1, {"c": "x"}], "d/e": true, "n": null}});
+        let output = json!({"spec": {"a": 1.0, "b": [1, {"c": "y"}], "f": 2, "m": null}});
         let diffs: Vec<String> = json_diff(&input, &output)
             .iter()
             .map(ToString::to_string)

@@ -15,6 +15,7 @@ pub mod analysis;
 pub mod canary;
 pub mod common;
 pub mod consts;
+pub mod crd;
 pub mod defaults;
 pub mod duration;
 pub mod experiment;

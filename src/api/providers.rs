@@ -50,7 +50,8 @@ pub struct MetricProvider {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skywalking: Option<SkyWalkingMetric>,
     /// Metric plugin: plugin name → free configuration, kept verbatim.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub plugin: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -189,10 +190,10 @@ pub struct BasicAuth {
 #[serde(rename_all = "camelCase")]
 pub struct WebMetricHeader {
     /// Header name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub key: String,
     /// Header value.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub value: String,
 }
 
@@ -204,7 +205,7 @@ pub struct WebMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
     /// URL.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub url: String,
     /// Request headers.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -222,7 +223,8 @@ pub struct WebMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub insecure: Option<bool>,
     /// JSON body, kept verbatim (sets `Content-Type: application/json`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub json_body: Option<serde_json::Value>,
     /// OAuth2 (or other) authentication.
@@ -238,7 +240,7 @@ pub struct JobMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<PodTemplateMetadata>,
     /// The Job spec.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub spec: JobSpec,
 }
 
@@ -247,28 +249,28 @@ pub struct JobMetric {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaMetric {
     /// Kayenta URL.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub address: String,
     /// Application.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub application: String,
     /// Canary config name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub canary_config_name: String,
     /// Metrics account.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub metrics_account_name: String,
     /// Configuration account.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub configuration_account_name: String,
     /// Storage account.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub storage_account_name: String,
     /// Score thresholds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub threshold: KayentaThreshold,
     /// Scopes compared.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub scopes: Vec<KayentaScope>,
     /// Lookback window (newer upstream field).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -280,10 +282,10 @@ pub struct KayentaMetric {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaThreshold {
     /// Score at or above which the measurement is Successful.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub pass: i64,
     /// Score at or above which it is Inconclusive.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub marginal: i64,
 }
 
@@ -292,13 +294,13 @@ pub struct KayentaThreshold {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaScope {
     /// Scope name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Baseline scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub control_scope: ScopeDetail,
     /// Canary scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub experiment_scope: ScopeDetail,
 }
 
@@ -307,19 +309,19 @@ pub struct KayentaScope {
 #[serde(rename_all = "camelCase")]
 pub struct ScopeDetail {
     /// Scope.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub scope: String,
     /// Region.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub region: String,
     /// Step seconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub step: i64,
     /// Start time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub start: String,
     /// End time.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub end: String,
 }
 
@@ -385,7 +387,7 @@ pub struct NewRelicMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     /// NRQL query.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub query: String,
     /// Timeout in seconds (default 5).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -400,7 +402,7 @@ pub struct CloudWatchMetric {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<DurationString>,
     /// GetMetricData queries.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub metric_data_queries: Vec<CloudWatchMetricDataQuery>,
 }
 

@@ -63,8 +63,8 @@ pub struct RolloutSpec {
     /// Window in which a rollback is fast-tracked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindowSpec>,
-    /// Exactly one of canary or blueGreen (checked by validation).
-    #[serde(default, skip_serializing_if = "RolloutStrategy::is_empty")]
+    /// Exactly one of canary or blueGreen (checked by validation); always written, as Go does.
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub strategy: RolloutStrategy,
     /// Old ReplicaSets kept (default 10).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -149,7 +149,7 @@ impl RolloutStrategy {
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStrategy {
     /// Service switched to the new version at promotion (required).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub active_service: String,
     /// Service pointing at the new version before promotion.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -211,7 +211,7 @@ pub struct AntiAffinity {
 #[serde(rename_all = "camelCase")]
 pub struct PreferredDuringSchedulingIgnoredDuringExecution {
     /// Weight 1..100.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub weight: i32,
 }
 
@@ -257,7 +257,7 @@ pub struct RolloutAnalysisBackground {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunArgument {
     /// Argument name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Literal value.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,8 @@
 //! Unlike spec types, status types mirror upstream's Go encoding: plain values where Go has
 //! plain values, omitted when zero (`omitempty`), `Option` where Go has a pointer. The
 //! controller owns these objects, so encoding them the way upstream does keeps merge patches
-//! and diffs identical to upstream's.
+//! and diffs identical to upstream's. Decoding is as lenient as Go's: `null` reads as the zero
+//! value.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
@@ -18,34 +19,70 @@ use super::phase::{AnalysisPhase, PauseReason, RolloutPhase, empty_as_none};
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
     /// Abort requested (user) or decided (controller).
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub abort: bool,
     /// Why the controller paused; users clear the list to resume.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub pause_conditions: Vec<PauseCondition>,
     /// The controller added a pause condition (see spec §2).
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub controller_pause: bool,
     /// When the controller first reconciled the abort.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted_at: Option<Time>,
     /// Pod-template hash of the new ReplicaSet.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub current_pod_hash: String,
     /// Hash of `canary.steps`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub current_step_hash: String,
     /// Σ status.replicas of owned ReplicaSets.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub replicas: i32,
     /// status.replicas of the new ReplicaSet.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub updated_replicas: i32,
     /// Ready replicas.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub ready_replicas: i32,
     /// Available replicas.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub available_replicas: i32,
     /// Index of the step being executed; `len(steps)` when done; none without steps.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -54,31 +91,57 @@ pub struct RolloutStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub collision_count: Option<i32>,
     /// `metadata.generation` observed, as a decimal string.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::string_or_number"
+    )]
     pub observed_generation: String,
     /// Conditions (spec §2.3).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub conditions: Vec<RolloutCondition>,
-    /// Canary state (always written, as upstream does for this non-pointer struct).
-    #[serde(default)]
+    /// Canary state (always written, `{}` when empty, as upstream does for this struct).
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub canary: CanaryStatus,
-    /// Blue-green state (always written).
-    #[serde(default)]
+    /// Blue-green state (always written, like `canary`).
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub blue_green: BlueGreenStatus,
     /// Replicas receiving traffic, for the HPA (scale subresource); spelled `HPAReplicas`.
-    #[serde(rename = "HPAReplicas", default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        rename = "HPAReplicas",
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub hpa_replicas: i32,
     /// Selector of pods receiving traffic (`app=foo`), for the scale subresource.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub selector: String,
     /// Pod-template hash of the stable ReplicaSet (a hash, not a name).
-    #[serde(rename = "stableRS", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "stableRS",
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub stable_rs: String,
     /// Last `spec.restartAt` fully honoured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<Time>,
     /// Skip remaining steps, analysis and pauses.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub promote_full: bool,
     /// Phase (spec §2.2); an empty phase decodes as none.
     #[serde(
@@ -88,16 +151,28 @@ pub struct RolloutStatus {
     )]
     pub phase: Option<RolloutPhase>,
     /// Reason text for the phase.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
     /// Generation of the referenced workload observed.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::string_or_number"
+    )]
     pub workload_observed_generation: String,
     /// ALB load balancer and target groups.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alb: Option<AlbStatus>,
     /// ALB status per Ingress.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub albs: Vec<AlbStatus>,
     /// Timing of the current update (newer upstream field).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,7 +186,10 @@ pub struct PauseCondition {
     /// Why.
     pub reason: PauseReason,
     /// Since when.
-    #[serde(default = "zero_time")]
+    #[serde(
+        default = "zero_time",
+        deserialize_with = "super::common::null_as_zero_time"
+    )]
     pub start_time: Time,
 }
 
@@ -120,22 +198,32 @@ pub struct PauseCondition {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutCondition {
     /// Condition type (see `consts::condition_type`).
-    #[serde(rename = "type", default)]
+    #[serde(
+        rename = "type",
+        default,
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub status: String,
     /// Last time the condition was updated.
-    #[serde(default = "zero_time")]
+    #[serde(
+        default = "zero_time",
+        deserialize_with = "super::common::null_as_zero_time"
+    )]
     pub last_update_time: Time,
     /// Last time the status changed.
-    #[serde(default = "zero_time")]
+    #[serde(
+        default = "zero_time",
+        deserialize_with = "super::common::null_as_zero_time"
+    )]
     pub last_transition_time: Time,
     /// Machine-readable reason (see `consts::reason`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub reason: String,
     /// Human-readable message.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub message: String,
 }
 
@@ -150,16 +238,28 @@ pub struct CanaryStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
     /// Name of the running Experiment.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub current_experiment: String,
     /// Weights last written to the traffic router (traffic routing only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weights: Option<TrafficWeights>,
     /// `ping` or `pong`: which ping-pong service is stable.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub stable_ping_pong: String,
     /// Step plugin states.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub step_plugin_statuses: Vec<StepPluginStatus>,
 }
 
@@ -168,13 +268,17 @@ pub struct CanaryStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutAnalysisRunStatus {
     /// AnalysisRun name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Its phase.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub status: AnalysisPhase,
     /// Its message.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
 }
 
@@ -183,13 +287,17 @@ pub struct RolloutAnalysisRunStatus {
 #[serde(rename_all = "camelCase")]
 pub struct TrafficWeights {
     /// Canary destination.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub canary: WeightDestination,
     /// Stable destination.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub stable: WeightDestination,
     /// Experiment destinations.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub additional: Vec<WeightDestination>,
     /// Weight verified (ALB only); `false` blocks step completion.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -201,13 +309,21 @@ pub struct TrafficWeights {
 #[serde(rename_all = "camelCase")]
 pub struct WeightDestination {
     /// Weight (always written, even 0).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub weight: i32,
     /// Service receiving it.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub service_name: String,
     /// Pod-template hash behind the service.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub pod_template_hash: String,
 }
 
@@ -216,19 +332,27 @@ pub struct WeightDestination {
 #[serde(rename_all = "camelCase")]
 pub struct StepPluginStatus {
     /// Step index.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub index: i32,
     /// Plugin name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// `Run`, `Terminate` or `Abort`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub operation: String,
     /// `Running`, `Successful`, `Failed` or `Error`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub phase: String,
     /// Message.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub message: String,
     /// Start time.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -240,16 +364,29 @@ pub struct StepPluginStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// Backoff before the next attempt (duration string).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub backoff: String,
     /// Executions so far.
-    #[serde(default, skip_serializing_if = "is_zero_i32")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_zero_i32",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub executions: i32,
     /// The plugin is disabled.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub disabled: bool,
     /// Plugin-owned state, kept verbatim.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub status: Option<serde_json::Value>,
 }
@@ -259,13 +396,25 @@ pub struct StepPluginStatus {
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStatus {
     /// Hash the preview service selects.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub preview_selector: String,
     /// Hash the active service selects.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub active_selector: String,
     /// Preview ready to be scaled up once unpaused.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub scale_up_preview_check_point: bool,
     /// Pre-promotion AnalysisRun.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -280,16 +429,20 @@ pub struct BlueGreenStatus {
 #[serde(rename_all = "camelCase")]
 pub struct AlbStatus {
     /// Load balancer.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub load_balancer: AwsResourceRef,
     /// Canary target group.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub canary_target_group: AwsResourceRef,
     /// Stable target group.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub stable_target_group: AwsResourceRef,
     /// Ingress name.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub ingress: String,
 }
 
@@ -298,13 +451,13 @@ pub struct AlbStatus {
 #[serde(rename_all = "camelCase")]
 pub struct AwsResourceRef {
     /// Name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// ARN.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub arn: String,
     /// Full name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub full_name: String,
 }
 
@@ -325,6 +478,10 @@ pub struct RolloutDurationStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// Promoted, FastPromoted, Aborted, Superseded, RolledBack or FastRolledBack.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "super::common::null_as_default"
+    )]
     pub completion_status: String,
 }

@@ -39,7 +39,8 @@ pub struct RolloutTrafficRouting {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub apisix: Option<ApisixTrafficRouting>,
     /// Router plugins: plugin name → free configuration, kept verbatim.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    // `default` keeps the field optional in the schema: `schema_with` hides the Option.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub plugins: Option<serde_json::Map<String, serde_json::Value>>,
     /// Total weight (default 100; nginx and plugins only).
@@ -52,7 +53,7 @@ pub struct RolloutTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct ManagedRoute {
     /// Route name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
 }
 
@@ -76,7 +77,7 @@ pub struct IstioTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct IstioVirtualService {
     /// VirtualService name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// HTTP route names (omitted: the single HTTP route).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,13 +116,13 @@ pub struct TcpRoute {
 #[serde(rename_all = "camelCase")]
 pub struct IstioDestinationRule {
     /// DestinationRule name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Subset pointed at the canary.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub canary_subset_name: String,
     /// Subset pointed at the stable.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub stable_subset_name: String,
     /// Subsets left untouched.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -157,7 +158,7 @@ pub struct AlbTrafficRouting {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ingress: Option<String>,
     /// Port the action routes to (required).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub service_port: i32,
     /// Service in the Ingress that gets the action (default stableService).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,10 +179,10 @@ pub struct AlbTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct StickinessConfig {
     /// Enabled.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub enabled: bool,
     /// Stickiness duration.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub duration_seconds: i64,
 }
 
@@ -202,7 +203,7 @@ pub struct SmiTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct AmbassadorTrafficRouting {
     /// Mapping names.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub mappings: Vec<String>,
 }
 
@@ -223,7 +224,7 @@ pub struct AppMeshTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct AppMeshVirtualService {
     /// Name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Route names.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -235,10 +236,10 @@ pub struct AppMeshVirtualService {
 #[serde(rename_all = "camelCase")]
 pub struct AppMeshVirtualNodeGroup {
     /// Canary virtual node.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub canary_virtual_node_ref: AppMeshVirtualNodeReference,
     /// Stable virtual node.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub stable_virtual_node_ref: AppMeshVirtualNodeReference,
 }
 
@@ -247,7 +248,7 @@ pub struct AppMeshVirtualNodeGroup {
 #[serde(rename_all = "camelCase")]
 pub struct AppMeshVirtualNodeReference {
     /// VirtualNode name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
 }
 
@@ -256,7 +257,7 @@ pub struct AppMeshVirtualNodeReference {
 #[serde(rename_all = "camelCase")]
 pub struct TraefikTrafficRouting {
     /// TraefikService name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub weighted_traefik_service_name: String,
 }
 
@@ -274,7 +275,7 @@ pub struct ApisixTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct ApisixRoute {
     /// Route name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// HTTP rule names.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -35,8 +35,8 @@ use crate::api::validate::{
 /// Arguments of `davy lint`.
 #[derive(Debug, Args)]
 pub struct LintArgs {
-    /// A file to lint (`-` reads standard input); repeat to lint several files together.
-    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true)]
+    /// Files to lint together (`-` reads standard input): `-f a.yaml -f b.yaml` or `-f a.yaml b.yaml`.
+    #[arg(short = 'f', long = "filename", value_name = "FILE", required = true, num_args = 1..)]
     pub files: Vec<String>,
     /// How to print the findings.
     #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Text)]
@@ -340,7 +340,6 @@ fn unknown_fields(kind: &str, input: &Value, obj: &DavyObject) -> Vec<Vec<Seg>> 
     let Ok(encoded) = obj.to_value() else {
         return Vec::new();
     };
-    let schema = kind_schema(kind);
     json_diff(input, &encoded)
         .into_iter()
         .filter_map(|d| match d {
@@ -352,7 +351,8 @@ fn unknown_fields(kind: &str, input: &Value, obj: &DavyObject) -> Vec<Vec<Seg>> 
             if v.is_null() {
                 return false; // `key: null` means "unset" to Kubernetes too.
             }
-            !(is_zero(v) && schema.is_some_and(|s| schema_knows(s, s, segs, 0)))
+            // Zero values may be left out by the encoding: only the schema can tell.
+            !(is_zero(v) && kind_schema(kind).is_some_and(|s| schema_knows(s, s, segs, 0)))
         })
         .collect()
 }

@@ -1,1 +1,124 @@
-//! Placeholder; filled by its own issue.
+//! The controller process: kube-runtime watches that reconcile Rollouts through the pure
+//! rollout core ([`rollouts`]) and apply plans with the [`executor`], plus `/metrics` and
+//! `/healthz` ([`metrics`]).
+//!
+//! Not yet here: leader election (a single replica is assumed), the AnalysisRun reconciler
+//! (the analysis engine is on its own branch) and traffic routers (`SetTrafficWeight` is logged
+//! and skipped by the executor).
+
+pub mod executor;
+pub mod metrics;
+pub mod rollouts;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::controller::Controller;
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{AnalysisRun, Rollout};
+use metrics::Metrics;
+
+/// How the controller runs.
+#[derive(Debug, Clone, Default)]
+pub struct ControllerConfig {
+    /// Only this namespace; `None` watches all namespaces.
+    pub namespace: Option<String>,
+    /// Where to serve `/metrics` and `/healthz` (upstream: `:8090`); `None` serves nothing.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Failures that stop the controller.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The metrics listener could not bind.
+    #[error("metrics server on {addr}: {source}")]
+    Metrics {
+        /// The address.
+        addr: SocketAddr,
+        /// The bind error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Runs the controller until `shutdown` is cancelled, then lets in-flight reconciles finish.
+pub async fn run(
+    client: Client,
+    config: ControllerConfig,
+    shutdown: CancellationToken,
+) -> Result<(), ControllerError> {
+    let metrics = Arc::new(Metrics::default());
+    if let Some(addr) = config.metrics_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ControllerError::Metrics { addr, source })?;
+        tokio::spawn(serve_metrics(listener, metrics.clone(), shutdown.clone()));
+    }
+    let namespace = config.namespace.as_deref();
+    let ctx = Arc::new(rollouts::Context::new(client.clone(), metrics));
+    let rollout_api: Api<Rollout> = api(&client, namespace);
+    let controller = Controller::new(rollout_api, watcher::Config::default())
+        .owns(
+            api::<ReplicaSet>(&client, namespace),
+            watcher::Config::default(),
+        )
+        .owns(
+            api::<AnalysisRun>(&client, namespace),
+            watcher::Config::default(),
+        )
+        .watches(
+            api::<Service>(&client, namespace),
+            watcher::Config::default(),
+            rollouts::service_owner,
+        )
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
+        .run(rollouts::reconcile, rollouts::error_policy, ctx);
+    let mut controller = std::pin::pin!(controller);
+    while let Some(item) = controller.next().await {
+        if let Err(error) = item {
+            tracing::debug!(%error, "rollout controller");
+        }
+    }
+    Ok(())
+}
+
+/// Serves `/metrics` and `/healthz` until shutdown.
+async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) {
+    use axum::routing::get;
+    let router = axum::Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let metrics = metrics.clone();
+                async move { metrics.render() }
+            }),
+        );
+    if let Err(error) = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+    {
+        tracing::warn!(%error, "metrics server stopped");
+    }
+}

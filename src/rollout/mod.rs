@@ -1,8 +1,31 @@
-//! The rollout core: pure decisions about a canary Rollout (replica math, pod-template hash);
-//! no I/O and no clock.
+//! The rollout core: pure decisions about a canary Rollout. [`plan::plan`] turns an
+//! [`observed::Observed`] world and a time into a [`plan::Plan`] of writes; no I/O and no clock.
+//!
+//! Modules in pipeline order: `observed` (inputs and lookups), `context` (the pipeline),
+//! `replicaset`, `restart`, `services`, `weights`, `analysis`/`analysis_run`, `steps`,
+//! `pause`, `status`, `conditions`, `phase`; replica math in `replicas*`, hashes in `hash`.
 
+pub mod analysis;
+pub mod analysis_run;
+pub mod conditions;
+pub(crate) mod context;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod hash;
+pub mod observed;
+pub mod pause;
+pub mod phase;
+pub mod plan;
 pub mod replicas;
 pub mod replicas_basic;
 pub mod replicas_other;
 pub mod replicas_traffic;
+pub mod replicaset;
+pub mod restart;
+pub mod services;
+pub mod status;
+pub mod steps;
+pub mod weights;
+
+pub use observed::Observed;
+pub use plan::{Event, EventType, Plan, PlanError, TrafficWeight, Write, plan};

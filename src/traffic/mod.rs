@@ -1,1 +1,283 @@
-//! Placeholder; filled by its own issue.
+//! Traffic routers (spec §7): for a Rollout, the observed router objects and the desired
+//! traffic state, each router computes the objects it wants (pure); [`apply`] writes them.
+//!
+//! - `nginx`: the canary Ingress beside each stable Ingress (§7.1);
+//! - `smi`: the TrafficSplit (§7.2);
+//! - `istio`: VirtualService weights, DestinationRule subsets, managed header/mirror routes (§7.3);
+//! - `gateway`: Gateway API route weights as the `argoproj-labs/gatewayAPI` plugin sets them;
+//! - `services`: the stable/canary Service selector switch and its checks (§3.4).
+//!
+//! The caller (the rollout layer) decides the weight, the hashes and which managed routes to set
+//! or remove (§3.5); routers only turn that into objects, in upstream's order: remove managed
+//! routes, set the header route, set the mirror route, update hashes, set the weight.
+
+pub mod apply;
+pub mod error;
+pub mod gateway;
+pub mod istio;
+mod istio_routes;
+pub mod nginx;
+pub mod objects;
+pub mod services;
+pub mod smi;
+pub mod weights;
+
+#[cfg(test)]
+mod tests;
+
+use serde_json::{Value, json};
+
+use crate::api::consts::{API_VERSION, kind};
+use crate::api::rollout_status::WeightDestination;
+use crate::api::traffic_routing::RolloutTrafficRouting;
+use crate::api::{CanaryStrategy, Rollout, SetHeaderRoute, SetMirrorRoute};
+
+pub use apply::{ApplyFailure, FIELD_MANAGER, apply, observe};
+pub use error::TrafficError;
+pub use objects::{
+    DesiredObject, GatewayRouteKind, ObjectKey, Observed, Ownership, PlannedWrite, ResourceType,
+    RouterEvent, WriteAction, plan_write,
+};
+pub use smi::SmiApiVersion;
+pub use weights::{weight_status, weight_updated_event, weights_changed};
+
+/// The traffic state a Rollout wants now (chosen by the rollout layer, spec §3.5).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TrafficState {
+    /// Canary weight, out of 100 (out of `maxTrafficWeight` for nginx).
+    pub weight: i32,
+    /// Pod-template hash of the canary ReplicaSet ("" when none).
+    pub canary_hash: String,
+    /// Pod-template hash of the stable ReplicaSet ("" when none).
+    pub stable_hash: String,
+    /// Experiment destinations with their weights (taken from the stable share).
+    pub additional_destinations: Vec<WeightDestination>,
+    /// Remove every route listed in `trafficRouting.managedRoutes` (promotion, abort,
+    /// promote-full), before any header or mirror route below is applied.
+    pub remove_managed_routes: bool,
+    /// The current step's `setHeaderRoute` (only for revision > 1, as upstream).
+    pub header_route: Option<SetHeaderRoute>,
+    /// The current step's `setMirrorRoute` (only for revision > 1, as upstream).
+    pub mirror_route: Option<SetMirrorRoute>,
+}
+
+/// Controller-wide router settings (upstream command-line flags).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// `--traffic-split-api-version` (default `v1alpha1`).
+    pub smi_api_version: SmiApiVersion,
+    /// `--istio-api-version` (default `v1alpha3`).
+    pub istio_api_version: String,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            smi_api_version: SmiApiVersion::V1alpha1,
+            istio_api_version: "v1alpha3".to_string(),
+        }
+    }
+}
+
+/// Everything a router's pure function reads.
+#[derive(Clone, Copy, Debug)]
+pub struct RouterInput<'a> {
+    /// The Rollout.
+    pub rollout: &'a Rollout,
+    /// The router objects as observed.
+    pub observed: &'a Observed,
+    /// The desired traffic state.
+    pub state: &'a TrafficState,
+    /// Controller-wide settings.
+    pub config: &'a RouterConfig,
+}
+
+/// A traffic router configured on a Rollout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Router {
+    /// Istio VirtualService / DestinationRule.
+    Istio,
+    /// ingress-nginx canary Ingress.
+    Nginx,
+    /// SMI TrafficSplit.
+    Smi,
+    /// The `argoproj-labs/gatewayAPI` plugin.
+    GatewayApi,
+}
+
+impl Router {
+    /// Upstream's router type name (log and event wording).
+    pub fn name(self) -> &'static str {
+        match self {
+            Router::Istio => "Istio",
+            Router::Nginx => "Nginx",
+            Router::Smi => "SMI",
+            Router::GatewayApi => "GatewayAPI",
+        }
+    }
+
+    /// The objects this router reads: observe them and pass them in [`RouterInput::observed`].
+    pub fn watched(
+        self,
+        rollout: &Rollout,
+        config: &RouterConfig,
+    ) -> Result<Vec<(ResourceType, String, String)>, TrafficError> {
+        match self {
+            Router::Istio => istio::watched(rollout, config),
+            Router::Nginx => nginx::watched(rollout),
+            Router::Smi => smi::watched(rollout, config),
+            Router::GatewayApi => gateway::watched(rollout),
+        }
+    }
+
+    /// The objects this router wants for `input` (pure).
+    pub fn desired(self, input: &RouterInput<'_>) -> Result<Vec<DesiredObject>, TrafficError> {
+        match self {
+            Router::Istio => istio::desired(input),
+            Router::Nginx => nginx::desired(input),
+            Router::Smi => smi::desired(input),
+            Router::GatewayApi => gateway::desired(input),
+        }
+    }
+
+    /// Weight verification (upstream `VerifyWeight`): `None` = not applicable, which is what
+    /// every router here answers (only ALB verifies).
+    pub fn verify(self, _input: &RouterInput<'_>) -> Option<bool> {
+        None
+    }
+
+    /// Whether `setHeaderRoute` steps have an effect with this router.
+    pub fn supports_header_routes(self) -> bool {
+        matches!(self, Router::Istio | Router::GatewayApi)
+    }
+
+    /// Whether `setMirrorRoute` steps have an effect with this router.
+    pub fn supports_mirror_routes(self) -> bool {
+        matches!(self, Router::Istio)
+    }
+}
+
+/// Routers configured on `rollout`, in upstream's order (istio, nginx, smi, plugins); empty
+/// without traffic routing. Errors on a router (or router plugin) Davy does not implement.
+pub fn routers(rollout: &Rollout) -> Result<Vec<Router>, TrafficError> {
+    let Some(tr) = traffic_routing_opt(rollout) else {
+        return Ok(Vec::new());
+    };
+    // Silently skipping a router would leave traffic where it is while replicas move.
+    for (set, name) in [
+        (tr.alb.is_some(), "alb"),
+        (tr.ambassador.is_some(), "ambassador"),
+        (tr.app_mesh.is_some(), "appMesh"),
+        (tr.traefik.is_some(), "traefik"),
+        (tr.apisix.is_some(), "apisix"),
+    ] {
+        if set {
+            return Err(TrafficError::UnsupportedRouter(name));
+        }
+    }
+    let mut out = Vec::new();
+    if tr.istio.is_some() {
+        out.push(Router::Istio);
+    }
+    if tr.nginx.is_some() {
+        out.push(Router::Nginx);
+    }
+    if tr.smi.is_some() {
+        out.push(Router::Smi);
+    }
+    for name in tr.plugins.iter().flat_map(|p| p.keys()) {
+        if name == gateway::PLUGIN_NAME {
+            out.push(Router::GatewayApi);
+        } else {
+            return Err(TrafficError::UnsupportedPlugin(name.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The desired objects of every router of `rollout`, in router order.
+pub fn desired_all(
+    rollout: &Rollout,
+    observed: &Observed,
+    state: &TrafficState,
+    config: &RouterConfig,
+) -> Result<Vec<DesiredObject>, TrafficError> {
+    let input = RouterInput {
+        rollout,
+        observed,
+        state,
+        config,
+    };
+    let mut out = Vec::new();
+    for router in routers(rollout)? {
+        out.extend(router.desired(&input)?);
+    }
+    Ok(out)
+}
+
+/// The canary strategy of `rollout`.
+pub(crate) fn canary(rollout: &Rollout) -> Result<&CanaryStrategy, TrafficError> {
+    rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .ok_or(TrafficError::NotConfigured("canary strategy"))
+}
+
+fn traffic_routing_opt(rollout: &Rollout) -> Option<&RolloutTrafficRouting> {
+    rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()?
+        .traffic_routing
+        .as_ref()
+}
+
+/// `spec.strategy.canary.trafficRouting` of `rollout`.
+pub(crate) fn traffic_routing(rollout: &Rollout) -> Result<&RolloutTrafficRouting, TrafficError> {
+    traffic_routing_opt(rollout).ok_or(TrafficError::NotConfigured("trafficRouting"))
+}
+
+/// The Rollout's namespace ("default" when unset, as kubectl would have filled it in).
+pub(crate) fn namespace(rollout: &Rollout) -> String {
+    rollout
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| "default".to_string())
+}
+
+/// The Rollout's name.
+pub(crate) fn rollout_name(rollout: &Rollout) -> String {
+    rollout.metadata.name.clone().unwrap_or_default()
+}
+
+/// The controller owner reference to `rollout` (upstream `NewControllerRef`).
+pub(crate) fn controller_ref(rollout: &Rollout) -> Result<Value, TrafficError> {
+    let uid = rollout
+        .metadata
+        .uid
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .ok_or(TrafficError::MissingField("metadata.uid"))?;
+    Ok(json!({
+        "apiVersion": API_VERSION,
+        "kind": kind::ROLLOUT,
+        "name": rollout_name(rollout),
+        "uid": uid,
+        "controller": true,
+        "blockOwnerDeletion": true,
+    }))
+}
+
+/// A non-empty service name from the canary strategy, or `MissingField`.
+pub(crate) fn service_name<'a>(
+    name: &'a Option<String>,
+    field: &'static str,
+) -> Result<&'a str, TrafficError> {
+    name.as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or(TrafficError::MissingField(field))
+}

@@ -21,4 +21,7 @@ pub fn conformance_dir() -> Option<PathBuf> {
         None
     }
 }
+
+pub mod argocd_health;
+pub mod world;
 pub mod prometheus;

@@ -105,10 +105,9 @@ pub fn max_traffic_weight(canary: &CanaryStrategy) -> i32 {
 
 /// Rule 8 first half: maxSurge and maxUnavailable may not both resolve to zero.
 pub fn invalid_max_surge_max_unavailable(canary: &CanaryStrategy, path: &FieldPath) -> ErrorList {
-    let default = IntOrStr::Str("25%".into());
-    let surge = canary.max_surge.as_ref().unwrap_or(&default);
-    let unavailable = canary.max_unavailable.as_ref().unwrap_or(&default);
-    if int_or_percent_value(surge) == 0 && int_or_percent_value(unavailable) == 0 {
+    if int_or_percent_value(&canary.max_surge()) == 0
+        && int_or_percent_value(&canary.max_unavailable()) == 0
+    {
         let value = canary
             .max_surge
             .as_ref()

@@ -1,5 +1,6 @@
 //! Referenced-resource rules 19–22 of spec §9: the Services, AnalysisTemplates, Ingresses and
-//! Istio VirtualServices a Rollout names must exist and fit it.
+//! Istio VirtualServices a Rollout names must exist and fit it (the Ingress and VirtualService
+//! checks themselves are in `traffic.rs`).
 //!
 //! The objects come in a [`References`] value (filled from a cluster cache by the controller, or
 //! from the linted files by `davy lint`). Errors come in upstream's order: first the look-ups
@@ -236,7 +237,7 @@ struct TemplateGroup<'a> {
     args: &'a [AnalysisRunArgument],
 }
 
-fn rollout_ns(rollout: &Rollout) -> Option<&str> {
+pub(super) fn rollout_ns(rollout: &Rollout) -> Option<&str> {
     rollout.metadata.namespace.as_deref()
 }
 
@@ -280,7 +281,7 @@ fn analysis_refs(rollout: &Rollout) -> Vec<(AnalysisKind, &RolloutAnalysis)> {
     out
 }
 
-fn tr_path() -> FieldPath {
+pub(super) fn tr_path() -> FieldPath {
     FieldPath::new("spec")
         .child("strategy")
         .child("canary")
@@ -380,7 +381,7 @@ pub fn validate_rollout_references(rollout: &Rollout, refs: &References) -> Erro
             ));
         }
     }
-    let ingresses = lookup_ingresses(rollout, refs, &mut errs);
+    let ingresses = super::traffic::lookup_ingresses(rollout, refs, &mut errs);
     let virtual_services = super::traffic::lookup_virtual_services(rollout, refs, &mut errs);
 
     // Then the checks of what was found (upstream's ValidateRolloutReferencedResources).
@@ -392,7 +393,7 @@ pub fn validate_rollout_references(rollout: &Rollout, refs: &References) -> Erro
     }
     if let Some(c) = canary {
         for ing in &ingresses {
-            errs.extend(validate_ingress(c, ing));
+            errs.extend(super::traffic::validate_ingress(c, ing));
         }
     }
     for vs in &virtual_services {
@@ -489,7 +490,8 @@ fn selector_matches_role_metadata(
 /// passes no arguments at all).
 fn build_analysis_args(args: &[AnalysisRunArgument], rollout: &Rollout) -> Option<Vec<Argument>> {
     let mut out = Vec::new();
-    let rollout_json = serde_json::to_value(rollout).unwrap_or(Value::Null);
+    // Encoded only when an argument reads a non-metadata field.
+    let mut rollout_json = None;
     for arg in args {
         if arg.name.is_empty() {
             continue;
@@ -503,7 +505,12 @@ fn build_analysis_args(args: &[AnalysisRunArgument], rollout: &Rollout) -> Optio
                 (None, Some(fr)) if fr.field_path.starts_with("metadata") => {
                     extract_metadata_field(rollout, &fr.field_path).ok()?
                 }
-                (None, Some(fr)) => json_field(&rollout_json, &fr.field_path),
+                (None, Some(fr)) => {
+                    let root = rollout_json.get_or_insert_with(|| {
+                        serde_json::to_value(rollout).unwrap_or(Value::Null)
+                    });
+                    json_field(root, &fr.field_path)
+                }
                 (None, None) => String::new(),
             },
         };
@@ -676,146 +683,4 @@ fn stand_in_args(args: &[Argument]) -> Result<Vec<Argument>, ArgsError> {
             })
         })
         .collect()
-}
-
-/// Upstream's `HasRuleWithService` for v1 (`backend.service.name`) and v1beta1
-/// (`backend.serviceName`) Ingresses.
-pub fn ingress_has_rule_with_service(ingress: &Value, service: &str) -> bool {
-    let rules = ingress.pointer("/spec/rules").and_then(Value::as_array);
-    rules.into_iter().flatten().any(|rule| {
-        let paths = rule.pointer("/http/paths").and_then(Value::as_array);
-        paths.into_iter().flatten().any(|p| {
-            let v1 = p.pointer("/backend/service/name").and_then(Value::as_str);
-            let v1beta1 = p.pointer("/backend/serviceName").and_then(Value::as_str);
-            v1 == Some(service) || v1beta1 == Some(service)
-        })
-    })
-}
-
-fn lookup_ingresses<'a>(
-    rollout: &Rollout,
-    refs: &'a References,
-    errs: &mut ErrorList,
-) -> Vec<&'a Value> {
-    let ns = rollout_ns(rollout);
-    let mut found = Vec::new();
-    let Some(tr) = rollout
-        .spec
-        .strategy
-        .canary
-        .as_ref()
-        .and_then(|c| c.traffic_routing.as_ref())
-    else {
-        return found;
-    };
-    let (router, list_field, single_field, list, single) = if let Some(alb) = &tr.alb {
-        (
-            "alb",
-            "ingresses",
-            "ingress",
-            alb.ingresses.as_ref(),
-            alb.ingress.as_deref(),
-        )
-    } else if let Some(nginx) = &tr.nginx {
-        // Upstream spells the list's path `StableIngresses` here.
-        (
-            "nginx",
-            "StableIngresses",
-            "stableIngress",
-            nginx.stable_ingresses.as_ref(),
-            nginx.stable_ingress.as_deref(),
-        )
-    } else {
-        return found;
-    };
-    let not_found = |name: &str| format!("ingress.networking.k8s.io \"{name}\" not found");
-    match list {
-        Some(names) => {
-            for name in names {
-                match refs.ingress(ns, name) {
-                    Some(i) => found.push(i),
-                    None if refs.known.ingresses => {
-                        errs.push(FieldError::invalid(
-                            tr_path().child(router).child(list_field),
-                            BadValue::json(names),
-                            not_found(name),
-                        ));
-                        break;
-                    }
-                    None => {}
-                }
-            }
-        }
-        None => {
-            let name = single.unwrap_or("");
-            match refs.ingress(ns, name) {
-                Some(i) => found.push(i),
-                None if refs.known.ingresses && !name.is_empty() => errs.push(FieldError::invalid(
-                    tr_path().child(router).child(single_field),
-                    BadValue::str(name),
-                    not_found(name),
-                )),
-                None => {}
-            }
-        }
-    }
-    found
-}
-
-/// Upstream's `ValidateIngress`: the Ingress must route to the stable (or ALB root) service.
-fn validate_ingress(canary: &CanaryStrategy, ingress: &Value) -> ErrorList {
-    let Some(tr) = &canary.traffic_routing else {
-        return ErrorList::new();
-    };
-    let ing_name = ingress
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    let stable = canary.stable_service.as_deref().unwrap_or("");
-    let (path, service, name) = if let Some(nginx) = &tr.nginx {
-        let in_list = nginx
-            .stable_ingresses
-            .iter()
-            .flatten()
-            .any(|n| n == ing_name);
-        if in_list {
-            (
-                tr_path().child("nginx").child("stableIngresses"),
-                stable,
-                ing_name,
-            )
-        } else {
-            (
-                tr_path().child("nginx").child("stableIngress"),
-                stable,
-                nginx.stable_ingress.as_deref().unwrap_or(""),
-            )
-        }
-    } else if let Some(alb) = &tr.alb {
-        let service = alb
-            .root_service
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .unwrap_or(stable);
-        let in_list = alb.ingresses.iter().flatten().any(|n| n == ing_name);
-        if in_list {
-            (tr_path().child("alb").child("ingresses"), service, ing_name)
-        } else {
-            (
-                tr_path().child("alb").child("ingress"),
-                service,
-                alb.ingress.as_deref().unwrap_or(""),
-            )
-        }
-    } else {
-        return ErrorList::new();
-    };
-    if ingress_has_rule_with_service(ingress, service) {
-        return ErrorList::new();
-    }
-    vec![FieldError::invalid(
-        path,
-        BadValue::str(name),
-        format!("ingress `{ing_name}` has no rules using service {service} backend"),
-    )]
 }

@@ -32,7 +32,7 @@ fn template_is_empty(template: Option<&PodTemplateSpec>) -> bool {
 }
 
 fn revision_history_limit(rollout: &Rollout) -> i32 {
-    rollout.spec.revision_history_limit.unwrap_or(10)
+    rollout.spec.revision_history_limit()
 }
 
 /// `ValidateRollout`: every static rule (1–18), paths rooted at `spec`.
@@ -44,7 +44,7 @@ pub fn validate_rollout(rollout: &Rollout) -> ErrorList {
 pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
     let spec = &rollout.spec;
     let mut errs = ErrorList::new();
-    let replicas = spec.replicas.unwrap_or(1);
+    let replicas = spec.effective_replicas();
     errs.extend(nonnegative(i64::from(replicas), path.child("replicas")));
 
     let sel_path = path.child("selector");
@@ -92,7 +92,7 @@ pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
             &path.child("template"),
         ));
     }
-    let min_ready = spec.min_ready_seconds.unwrap_or(0);
+    let min_ready = spec.min_ready_seconds();
     errs.extend(nonnegative(
         i64::from(min_ready),
         path.child("minReadySeconds"),
@@ -101,7 +101,7 @@ pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
         i64::from(revision_history_limit(rollout)),
         path.child("revisionHistoryLimit"),
     ));
-    let deadline = spec.progress_deadline_seconds.unwrap_or(600);
+    let deadline = spec.progress_deadline_seconds();
     errs.extend(nonnegative(
         i64::from(deadline),
         path.child("progressDeadlineSeconds"),

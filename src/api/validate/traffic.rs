@@ -1,6 +1,7 @@
-//! Rule 22 of spec §9: the Istio VirtualServices a canary Rollout names must exist and hold
-//! routes that send traffic to both the stable and the canary service (or DestinationRule
-//! subsets). Texts follow upstream's `rollout/trafficrouting/istio` validation.
+//! Rules 21–22 of spec §9: the Ingresses of an nginx/ALB canary must exist and route to the
+//! stable (or ALB root) service; the Istio VirtualServices must exist and hold routes that send
+//! traffic to both the stable and the canary service (or DestinationRule subsets). Texts follow
+//! upstream's `validation_references.go` and `rollout/trafficrouting/istio`.
 //!
 //! A route destination's `host` matches a Service when it is the Service name or a longer DNS
 //! name starting with it (`stable.ns.svc.cluster.local`).
@@ -9,13 +10,20 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::api::canary::CanaryStrategy;
 use crate::api::rollout::Rollout;
 use crate::api::traffic_routing::{
     IstioDestinationRule, IstioVirtualService, RolloutTrafficRouting,
 };
 
-use super::references::References;
-use super::{BadValue, ErrorList, FieldError, FieldPath};
+use super::references::{References, rollout_ns, tr_path};
+use super::{BadValue, ErrorList, FieldError, FieldPath, go_quote};
+
+/// Go's `%#v` of a `[]string`.
+fn go_string_slice(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+    format!("[]string{{{}}}", quoted.join(", "))
+}
 
 fn istio_path() -> FieldPath {
     FieldPath::new("spec")
@@ -375,4 +383,146 @@ pub fn validate_virtual_service(rollout: &Rollout, vs: &Value) -> ErrorList {
         }
     }
     errs
+}
+
+/// Upstream's `HasRuleWithService` for v1 (`backend.service.name`) and v1beta1
+/// (`backend.serviceName`) Ingresses.
+pub fn ingress_has_rule_with_service(ingress: &Value, service: &str) -> bool {
+    let rules = ingress.pointer("/spec/rules").and_then(Value::as_array);
+    rules.into_iter().flatten().any(|rule| {
+        let paths = rule.pointer("/http/paths").and_then(Value::as_array);
+        paths.into_iter().flatten().any(|p| {
+            let v1 = p.pointer("/backend/service/name").and_then(Value::as_str);
+            let v1beta1 = p.pointer("/backend/serviceName").and_then(Value::as_str);
+            v1 == Some(service) || v1beta1 == Some(service)
+        })
+    })
+}
+
+pub(super) fn lookup_ingresses<'a>(
+    rollout: &Rollout,
+    refs: &'a References,
+    errs: &mut ErrorList,
+) -> Vec<&'a Value> {
+    let ns = rollout_ns(rollout);
+    let mut found = Vec::new();
+    let Some(tr) = rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.traffic_routing.as_ref())
+    else {
+        return found;
+    };
+    let (router, list_field, single_field, list, single) = if let Some(alb) = &tr.alb {
+        (
+            "alb",
+            "ingresses",
+            "ingress",
+            alb.ingresses.as_ref(),
+            alb.ingress.as_deref(),
+        )
+    } else if let Some(nginx) = &tr.nginx {
+        // Upstream spells the list's path `StableIngresses` here.
+        (
+            "nginx",
+            "StableIngresses",
+            "stableIngress",
+            nginx.stable_ingresses.as_ref(),
+            nginx.stable_ingress.as_deref(),
+        )
+    } else {
+        return found;
+    };
+    let not_found = |name: &str| format!("ingress.networking.k8s.io \"{name}\" not found");
+    match list {
+        Some(names) => {
+            for name in names {
+                match refs.ingress(ns, name) {
+                    Some(i) => found.push(i),
+                    None if refs.known.ingresses => {
+                        errs.push(FieldError::invalid(
+                            tr_path().child(router).child(list_field),
+                            BadValue::Go(go_string_slice(names)),
+                            not_found(name),
+                        ));
+                        break;
+                    }
+                    None => {}
+                }
+            }
+        }
+        None => {
+            let name = single.unwrap_or("");
+            match refs.ingress(ns, name) {
+                Some(i) => found.push(i),
+                None if refs.known.ingresses && !name.is_empty() => errs.push(FieldError::invalid(
+                    tr_path().child(router).child(single_field),
+                    BadValue::str(name),
+                    not_found(name),
+                )),
+                None => {}
+            }
+        }
+    }
+    found
+}
+
+/// Upstream's `ValidateIngress`: the Ingress must route to the stable (or ALB root) service.
+pub(super) fn validate_ingress(canary: &CanaryStrategy, ingress: &Value) -> ErrorList {
+    let Some(tr) = &canary.traffic_routing else {
+        return ErrorList::new();
+    };
+    let ing_name = ingress
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let stable = canary.stable_service.as_deref().unwrap_or("");
+    let (path, service, name) = if let Some(nginx) = &tr.nginx {
+        let in_list = nginx
+            .stable_ingresses
+            .iter()
+            .flatten()
+            .any(|n| n == ing_name);
+        if in_list {
+            (
+                tr_path().child("nginx").child("stableIngresses"),
+                stable,
+                ing_name,
+            )
+        } else {
+            (
+                tr_path().child("nginx").child("stableIngress"),
+                stable,
+                nginx.stable_ingress.as_deref().unwrap_or(""),
+            )
+        }
+    } else if let Some(alb) = &tr.alb {
+        let service = alb
+            .root_service
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(stable);
+        let in_list = alb.ingresses.iter().flatten().any(|n| n == ing_name);
+        if in_list {
+            (tr_path().child("alb").child("ingresses"), service, ing_name)
+        } else {
+            (
+                tr_path().child("alb").child("ingress"),
+                service,
+                alb.ingress.as_deref().unwrap_or(""),
+            )
+        }
+    } else {
+        return ErrorList::new();
+    };
+    if ingress_has_rule_with_service(ingress, service) {
+        return ErrorList::new();
+    }
+    vec![FieldError::invalid(
+        path,
+        BadValue::str(name),
+        format!("ingress `{ing_name}` has no rules using service {service} backend"),
+    )]
 }

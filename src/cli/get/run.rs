@@ -1,0 +1,215 @@
+//! Thin executors for `davy get rollout|experiment` and `davy list rollouts`: read the objects
+//! with a kube client from the kubeconfig, read the clock, and print what the pure renderers say.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use super::{
+    Colorizer, GetError, ListOptions, Objects, experiment_info, list::NO_RESOURCES,
+    render_experiment, render_rollout, render_rollout_list, rollout_info,
+};
+use crate::api::{AnalysisRun, Experiment, Rollout};
+
+/// Standard kubeconfig flags.
+#[derive(Debug, Clone, Args)]
+pub struct KubeArgs {
+    /// Path to the kubeconfig file.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Namespace (default: the context's).
+    #[arg(short = 'n', long)]
+    pub namespace: Option<String>,
+}
+
+/// `get` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum GetCommand {
+    /// Show a rollout's header and tree of revisions, ReplicaSets, pods and analysis.
+    #[command(visible_aliases = ["ro", "rollouts"])]
+    Rollout(GetArgs),
+    /// Show an experiment's tree.
+    #[command(visible_aliases = ["exp", "experiments"])]
+    Experiment(GetArgs),
+}
+
+/// Arguments of `get rollout|experiment`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// Object name.
+    pub name: String,
+    /// Re-render on changes until interrupted.
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+    /// No ANSI colours.
+    #[arg(long)]
+    pub no_color: bool,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// `list` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ListCommand {
+    /// List rollouts as a table.
+    #[command(visible_aliases = ["ro", "rollout"])]
+    Rollouts(ListArgs),
+}
+
+/// Arguments of `list rollouts`.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// All namespaces (adds a NAMESPACE column).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+    /// Prefix each row with the current time.
+    #[arg(long)]
+    pub timestamps: bool,
+    /// Only the rollout with this name.
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+async fn client(k: &KubeArgs) -> anyhow::Result<(Client, String)> {
+    let opts = KubeConfigOptions {
+        context: k.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let config = match &k.kubeconfig {
+        Some(path) => Config::from_custom_kubeconfig(Kubeconfig::read_from(path)?, &opts).await?,
+        None => Config::from_kubeconfig(&opts).await?,
+    };
+    let ns = k
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    Ok((Client::try_from(config)?, ns))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn colorizer(no_color: bool) -> Colorizer {
+    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    Colorizer {
+        enabled: !no_color && !dumb,
+    }
+}
+
+/// Screen clear written before each watch frame (`ESC[H ESC[2J`).
+const CLEAR: &str = "\x1b[H\x1b[2J";
+
+/// Runs `get …`; returns the exit code.
+pub fn run_get(cmd: GetCommand) -> anyhow::Result<i32> {
+    runtime()?.block_on(async move {
+        let (args, is_rollout) = match &cmd {
+            GetCommand::Rollout(a) => (a, true),
+            GetCommand::Experiment(a) => (a, false),
+        };
+        let (client, ns) = client(&args.kube).await?;
+        let color = colorizer(args.no_color);
+        loop {
+            let text = render_once(&client, &ns, &args.name, is_rollout, color).await?;
+            if args.watch {
+                print!("{CLEAR}{text}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            } else {
+                print!("{text}");
+                return Ok(0);
+            }
+        }
+    })
+}
+
+async fn render_once(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    is_rollout: bool,
+    color: Colorizer,
+) -> anyhow::Result<String> {
+    let lp = ListParams::default();
+    let rss = Api::<ReplicaSet>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await?
+        .items;
+    let pods = Api::<Pod>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await?
+        .items;
+    let exps = Api::<Experiment>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await?
+        .items;
+    let ars = Api::<AnalysisRun>::namespaced(client.clone(), ns)
+        .list(&lp)
+        .await?
+        .items;
+    let objs = Objects {
+        replica_sets: &rss,
+        pods: &pods,
+        experiments: &exps,
+        analysis_runs: &ars,
+    };
+    let now = Timestamp::now();
+    if is_rollout {
+        let ro = Api::<Rollout>::namespaced(client.clone(), ns)
+            .get_opt(name)
+            .await?
+            .ok_or_else(|| GetError::NotFound {
+                resource: "rollout",
+                name: name.to_string(),
+            })?;
+        Ok(render_rollout(&rollout_info(&ro, objs), now, color))
+    } else {
+        let exp = exps
+            .iter()
+            .find(|e| e.metadata.name.as_deref() == Some(name))
+            .ok_or_else(|| GetError::NotFound {
+                resource: "experiment",
+                name: name.to_string(),
+            })?;
+        Ok(render_experiment(&experiment_info(exp, objs), now, color))
+    }
+}
+
+/// Runs `list …`; returns the exit code.
+pub fn run_list(cmd: ListCommand) -> anyhow::Result<i32> {
+    let ListCommand::Rollouts(args) = cmd;
+    runtime()?.block_on(async move {
+        let (client, ns) = client(&args.kube).await?;
+        let api: Api<Rollout> = if args.all_namespaces {
+            Api::all(client)
+        } else {
+            Api::namespaced(client, &ns)
+        };
+        let mut items = api.list(&ListParams::default()).await?.items;
+        if let Some(n) = &args.name {
+            items.retain(|r| r.metadata.name.as_deref() == Some(n.as_str()));
+        }
+        let opts = ListOptions {
+            all_namespaces: args.all_namespaces,
+            timestamps: args.timestamps,
+        };
+        match render_rollout_list(&items, opts, Timestamp::now()) {
+            Some(text) => print!("{text}"),
+            None => eprintln!("{NO_RESOURCES}"),
+        }
+        Ok(0)
+    })
+}

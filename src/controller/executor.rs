@@ -1,0 +1,390 @@
+//! The thin executor of the rollout core: applies a [`Plan`]'s writes in order with a
+//! `kube::Client` and stops at the first failure (the next reconcile recomputes everything).
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::EventSource;
+use k8s_openapi::api::core::v1::{Event as KubeEvent, ObjectReference, Pod, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{Map, Value, json};
+
+use crate::api::consts::{annotation, label};
+use crate::api::{AnalysisRun, Rollout, RolloutStatus};
+use crate::rollout::{Event, Plan, Write};
+
+/// The field manager of every write the controller makes.
+pub const FIELD_MANAGER: &str = "davy-controller";
+
+/// The event source component, as upstream's controller reports it.
+pub const EVENT_COMPONENT: &str = "rollouts-controller";
+
+/// Why applying a plan stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// A request failed; `write` names the write that failed.
+    #[error("{write}: {source}")]
+    Kube {
+        /// A short description of the write.
+        write: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A value could not be encoded as JSON.
+    #[error("encoding {0}: {1}")]
+    Encode(String, serde_json::Error),
+    /// The Rollout has no namespace or name (never true for objects read from the API).
+    #[error("rollout without namespace or name")]
+    NoIdentity,
+}
+
+/// How applying a plan ended when nothing failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Every write was applied.
+    All,
+    /// An AnalysisRun already existed: the rest was skipped; reconcile again soon.
+    Requeue,
+}
+
+/// Applies `plan` for `rollout` (as observed: its status is the base of the status diff).
+pub async fn apply(
+    client: &Client,
+    rollout: &Rollout,
+    plan: &Plan,
+    now: DateTime<Utc>,
+) -> Result<Applied, ExecError> {
+    let namespace = rollout.namespace().ok_or(ExecError::NoIdentity)?;
+    let name = rollout.metadata.name.clone().ok_or(ExecError::NoIdentity)?;
+    let exec = Executor {
+        client,
+        rollout,
+        namespace: &namespace,
+        name: &name,
+        now,
+    };
+    for write in &plan.writes {
+        if exec.apply_one(write).await? == Applied::Requeue {
+            return Ok(Applied::Requeue);
+        }
+    }
+    Ok(Applied::All)
+}
+
+struct Executor<'a> {
+    client: &'a Client,
+    rollout: &'a Rollout,
+    namespace: &'a str,
+    name: &'a str,
+    now: DateTime<Utc>,
+}
+
+fn kube_err(write: impl Into<String>) -> impl FnOnce(kube::Error) -> ExecError {
+    let write = write.into();
+    move |source| ExecError::Kube { write, source }
+}
+
+fn status_code(error: &kube::Error) -> Option<u16> {
+    match error {
+        kube::Error::Api(status) => Some(status.code),
+        _ => None,
+    }
+}
+
+fn merge_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    }
+}
+
+fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PostParams::default()
+    }
+}
+
+impl Executor<'_> {
+    fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), self.namespace)
+    }
+
+    async fn merge<K>(&self, what: &str, name: &str, patch: Value) -> Result<(), ExecError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        self.api::<K>()
+            .patch(name, &merge_params(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(kube_err(format!("{what} {name}")))
+    }
+
+    async fn apply_one(&self, write: &Write) -> Result<Applied, ExecError> {
+        match write {
+            Write::CreateReplicaSet(rs) => {
+                let rs_name = rs.metadata.name.clone().unwrap_or_default();
+                match self.api::<ReplicaSet>().create(&post_params(), rs).await {
+                    Ok(_) => {}
+                    // The plan was made from a cache that had not seen our own create yet: the
+                    // next reconcile sees it (a foreign RS of that name is the plan's business).
+                    Err(error) if status_code(&error) == Some(409) => {
+                        return Ok(Applied::Requeue);
+                    }
+                    Err(error) => {
+                        return Err(kube_err(format!("create ReplicaSet {rs_name}"))(error));
+                    }
+                }
+            }
+            Write::UpdateReplicaSetAnnotations { name, annotations } => {
+                let patch = json!({"metadata": {"annotations": annotations}});
+                self.merge::<ReplicaSet>("annotate ReplicaSet", name, patch)
+                    .await?;
+            }
+            Write::ScaleReplicaSet {
+                name,
+                to,
+                annotations,
+                ..
+            } => {
+                let mut patch = json!({"spec": {"replicas": to}});
+                if !annotations.is_empty() {
+                    patch["metadata"] = json!({"annotations": annotations});
+                }
+                self.merge::<ReplicaSet>("scale ReplicaSet", name, patch)
+                    .await?;
+            }
+            Write::SetScaleDownDeadline { name, deadline } => {
+                let patch = json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: deadline}}});
+                self.merge::<ReplicaSet>("set scale-down deadline on", name, patch)
+                    .await?;
+            }
+            Write::ClearScaleDownDeadline { name } => {
+                let patch =
+                    json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: null}}});
+                self.merge::<ReplicaSet>("clear scale-down deadline on", name, patch)
+                    .await?;
+            }
+            Write::DeleteReplicaSet { name } => {
+                self.delete::<ReplicaSet>("delete ReplicaSet", name).await?;
+            }
+            Write::SetRolloutRevision { revision } => {
+                let patch = json!({"metadata": {"annotations": {annotation::REVISION: revision}}});
+                self.merge::<Rollout>("set revision of Rollout", self.name, patch)
+                    .await?;
+            }
+            Write::PatchRolloutSpecReplicas { replicas } => {
+                let patch = json!({"spec": {"replicas": replicas}});
+                self.merge::<Rollout>("set spec.replicas of Rollout", self.name, patch)
+                    .await?;
+            }
+            Write::PatchService {
+                name,
+                hash,
+                managed_by,
+            } => {
+                let mut patch = json!({"spec": {"selector": {label::POD_TEMPLATE_HASH: hash}}});
+                if let Some(rollout) = managed_by {
+                    patch["metadata"] =
+                        json!({"annotations": {annotation::MANAGED_BY_ROLLOUTS: rollout}});
+                }
+                self.merge::<Service>("patch Service", name, patch).await?;
+            }
+            Write::SetTrafficWeight(weight) => {
+                // TODO(traffic): the routers live on branch `traffic`, not merged here yet;
+                // until then traffic-routed Rollouts only get their ReplicaSets scaled.
+                tracing::warn!(
+                    rollout = self.name,
+                    weight = weight.weight,
+                    "traffic routing is not wired into the controller yet; weight not applied"
+                );
+            }
+            Write::CreateAnalysisRun(run) => {
+                match self.api::<AnalysisRun>().create(&post_params(), run).await {
+                    Ok(_) => {}
+                    Err(error) if status_code(&error) == Some(409) => {
+                        return Ok(Applied::Requeue);
+                    }
+                    Err(error) => {
+                        let run_name = run.metadata.name.clone().unwrap_or_default();
+                        return Err(kube_err(format!("create AnalysisRun {run_name}"))(error));
+                    }
+                }
+            }
+            Write::TerminateAnalysisRun { name } => {
+                let patch = json!({"spec": {"terminate": true}});
+                self.merge::<AnalysisRun>("terminate AnalysisRun", name, patch)
+                    .await?;
+            }
+            Write::DeleteAnalysisRun { name } => {
+                self.delete::<AnalysisRun>("delete AnalysisRun", name)
+                    .await?;
+            }
+            Write::EvictPod { name } => self.evict(name).await?,
+            Write::PatchStatus(status) => self.patch_status(status).await?,
+            Write::Event(event) => self.event(event).await?,
+        }
+        Ok(Applied::All)
+    }
+
+    async fn delete<K>(&self, what: &str, name: &str) -> Result<(), ExecError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        match self
+            .api::<K>()
+            .delete(name, &DeleteParams::background())
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Already gone is what we wanted.
+            Err(error) if status_code(&error) == Some(404) => Ok(()),
+            Err(error) => Err(kube_err(format!("{what} {name}"))(error)),
+        }
+    }
+
+    async fn evict(&self, name: &str) -> Result<(), ExecError> {
+        let pods = self.api::<Pod>();
+        match pods.evict(name, &EvictParams::default()).await {
+            Ok(_) => Ok(()),
+            // A disruption budget refused: not an error, the next reconcile retries.
+            Err(error) if status_code(&error) == Some(429) => Ok(()),
+            // No Eviction API (the sandbox) or the Pod is gone: plain delete.
+            Err(error) if status_code(&error) == Some(404) => {
+                self.delete::<Pod>("delete Pod", name).await
+            }
+            Err(error) => Err(kube_err(format!("evict Pod {name}"))(error)),
+        }
+    }
+
+    async fn patch_status(&self, status: &RolloutStatus) -> Result<(), ExecError> {
+        let old = serde_json::to_value(self.rollout.status.clone().unwrap_or_default())
+            .map_err(|error| ExecError::Encode("observed status".into(), error))?;
+        let new = serde_json::to_value(status)
+            .map_err(|error| ExecError::Encode("new status".into(), error))?;
+        let Some(diff) = merge_diff(&old, &new) else {
+            return Ok(());
+        };
+        let patch = json!({ "status": diff });
+        self.api::<Rollout>()
+            .patch_status(self.name, &merge_params(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(kube_err(format!("patch status of Rollout {}", self.name)))
+    }
+
+    async fn event(&self, event: &Event) -> Result<(), ExecError> {
+        let now = crate::rollout::observed::chrono_to_time(self.now);
+        // Named from the wall clock, not the plan's `now`: one plan often emits several events.
+        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+        let object = ObjectReference {
+            api_version: Some(crate::api::consts::API_VERSION.to_string()),
+            kind: Some("Rollout".to_string()),
+            name: Some(self.name.to_string()),
+            namespace: Some(self.namespace.to_string()),
+            uid: self.rollout.metadata.uid.clone(),
+            resource_version: self.rollout.metadata.resource_version.clone(),
+            ..ObjectReference::default()
+        };
+        let body = KubeEvent {
+            metadata: ObjectMeta {
+                // Upstream (client-go's recorder) names events `<object>.<hex nanoseconds>`.
+                name: Some(format!("{}.{nanos:x}", self.name)),
+                namespace: Some(self.namespace.to_string()),
+                ..ObjectMeta::default()
+            },
+            involved_object: object,
+            reason: Some(event.reason.clone()),
+            message: Some(event.message.clone()),
+            type_: Some(event.type_.as_str().to_string()),
+            count: Some(1),
+            first_timestamp: Some(now.clone()),
+            last_timestamp: Some(now),
+            event_time: None::<MicroTime>,
+            source: Some(EventSource {
+                component: Some(EVENT_COMPONENT.to_string()),
+                host: None,
+            }),
+            reporting_component: Some(EVENT_COMPONENT.to_string()),
+            ..KubeEvent::default()
+        };
+        match self.api::<KubeEvent>().create(&post_params(), &body).await {
+            Ok(_) => Ok(()),
+            // Two events in the same nanosecond (rare): the first one is enough.
+            Err(error) if status_code(&error) == Some(409) => Ok(()),
+            Err(error) => Err(kube_err(format!("create Event {}", event.reason))(error)),
+        }
+    }
+}
+
+/// The JSON merge patch (RFC 7386) turning `old` into `new`, or `None` when they are equal.
+/// Only changed keys are sent, so fields a user wrote meanwhile (`pauseConditions` cleared by a
+/// promote, `abort`) are not overwritten from this reconcile's stale copy.
+pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut patch = Map::new();
+            for (key, value) in new {
+                match old.get(key) {
+                    Some(before) => {
+                        if let Some(diff) = merge_diff(before, value) {
+                            patch.insert(key.clone(), diff);
+                        }
+                    }
+                    None if value.is_null() => {}
+                    None => {
+                        patch.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            for (key, value) in old {
+                if !new.contains_key(key) && !value.is_null() {
+                    patch.insert(key.clone(), Value::Null);
+                }
+            }
+            (!patch.is_empty()).then_some(Value::Object(patch))
+        }
+        // An object replaced by a scalar (or the other way) and arrays go whole.
+        (old, new) if old == new => None,
+        (_, new) => Some(new.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_diff_sends_only_changes_and_nulls_removed_keys() {
+        let old = json!({"a": 1, "b": {"c": 2, "d": 3}, "e": [1, 2], "f": "x"});
+        let new = json!({"a": 1, "b": {"c": 2, "d": 4}, "e": [1], "g": true});
+        assert_eq!(
+            merge_diff(&old, &new),
+            Some(json!({"b": {"d": 4}, "e": [1], "g": true, "f": null}))
+        );
+        assert_eq!(merge_diff(&old, &old), None);
+    }
+
+    #[test]
+    fn object_replaced_by_scalar_is_sent_whole() {
+        assert_eq!(
+            merge_diff(&json!({"a": {"b": 1}}), &json!({"a": 3})),
+            Some(json!({"a": 3}))
+        );
+    }
+}

@@ -1,0 +1,267 @@
+//! Deletion: finalizers, propagation policies (background, foreground, orphan), owner-reference
+//! garbage collection, namespace termination and delete-collection.
+//!
+//! The collector runs synchronously at the end of the write that triggered it, so dependents
+//! disappear right after their owner (in the same lock hold, with their own events) and tests
+//! need no waiting.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::error::ApiError;
+use super::resources::{GroupResource, ResourceDef};
+use super::rules::{self, meta_str};
+use super::selectors::{FieldSelector, LabelSelector};
+use super::store::{Deleted, GcTask, ObjKey, ObjRef, Propagation, State, WriteCtx, key_of};
+
+const FOREGROUND: &str = "foregroundDeletion";
+
+impl State {
+    /// Deletes one existing object under a propagation policy. Objects with finalizers are only
+    /// marked; the rest are removed and their dependents queued for the collector.
+    pub(super) fn delete_object(
+        &mut self,
+        def: &Arc<ResourceDef>,
+        key: ObjKey,
+        policy: Propagation,
+        now: DateTime<Utc>,
+    ) -> Deleted {
+        let Some(cur) = self.get(&def.gr, &key) else {
+            return Deleted::Removed(Arc::new(Value::Null));
+        };
+        let mut obj = (*cur).clone();
+        let uid = meta_str(&obj, "uid").unwrap_or_default().to_string();
+        let has_dependents = self.dependents.get(&uid).is_some_and(|d| !d.is_empty());
+        match policy {
+            Propagation::Orphan => self.orphan(&uid),
+            Propagation::Foreground if has_dependents => {
+                let mut fins = rules::finalizers(&obj);
+                if !fins.iter().any(|f| f == FOREGROUND) {
+                    fins.push(FOREGROUND.into());
+                    rules::set_finalizers(&mut obj, &fins);
+                }
+            }
+            _ => {}
+        }
+        if def.gr == GroupResource::new("", "namespaces") {
+            let ns = key.1.clone();
+            self.terminating.insert(ns.clone());
+            self.delete_namespace_contents(&ns, now);
+            if !self.namespace_empty(&ns) {
+                if let Some(m) = obj.as_object_mut() {
+                    m.insert("status".into(), json!({"phase": "Terminating"}));
+                }
+                rules::mark_deleting(def, &mut obj, now);
+                return Deleted::Marked(self.commit_update(def, key, &cur, obj));
+            }
+            self.terminating.remove(&ns);
+        }
+        if rules::finalizers(&obj).is_empty() {
+            return Deleted::Removed(self.remove(def, key, obj));
+        }
+        rules::mark_deleting(def, &mut obj, now);
+        let out = self.commit_update(def, key.clone(), &cur, obj);
+        if policy == Propagation::Foreground && has_dependents {
+            self.foreground
+                .insert(uid.clone(), (def.gr.clone(), key.0, key.1));
+            self.gc_queue.push_back(GcTask::Cascade {
+                owner_uid: uid,
+                foreground: true,
+            });
+        }
+        Deleted::Marked(out)
+    }
+
+    fn dependents_of(&self, owner_uid: &str) -> Vec<ObjRef> {
+        self.dependents
+            .get(owner_uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Orphan policy: dependents lose their reference to the owner and stay.
+    fn orphan(&mut self, owner_uid: &str) {
+        for (gr, ns, name) in self.dependents_of(owner_uid) {
+            self.drop_owner_ref(&gr, (ns, name), owner_uid);
+        }
+    }
+
+    fn drop_owner_ref(&mut self, gr: &GroupResource, key: ObjKey, owner_uid: &str) {
+        let (Some(def), Some(cur)) = (self.registry.get(gr), self.get(gr, &key)) else {
+            return;
+        };
+        let mut obj = (*cur).clone();
+        let refs: Vec<Value> = rules::owner_refs(&obj)
+            .into_iter()
+            .filter(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid))
+            .collect();
+        rules::set_meta(&mut obj, "ownerReferences", json!(refs));
+        if refs.is_empty()
+            && let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+        {
+            m.remove("ownerReferences");
+        }
+        self.commit_update(&def, key, &cur, obj);
+    }
+
+    /// Whether the owner an ownerReference names still exists with that uid.
+    fn owner_alive(&self, owner_ref: &Value, dependent_ns: &str) -> bool {
+        let s = |k: &str| owner_ref.get(k).and_then(Value::as_str).unwrap_or_default();
+        let group = s("apiVersion")
+            .rsplit_once('/')
+            .map(|(g, _)| g)
+            .unwrap_or_default();
+        let Some(def) = self
+            .registry
+            .all()
+            .find(|d| d.gr.group == group && d.kind == s("kind"))
+        else {
+            return false;
+        };
+        let key = key_of(def, Some(dependent_ns), s("name"));
+        self.get(&def.gr, &key)
+            .is_some_and(|o| meta_str(&o, "uid") == Some(s("uid")) && !rules::is_deleting(&o))
+    }
+
+    fn namespace_empty(&self, ns: &str) -> bool {
+        self.tables.iter().all(|(gr, _)| {
+            let namespaced = self.registry.get(gr).is_some_and(|d| d.namespaced);
+            !namespaced || self.range(gr, Some(ns), None).next().is_none()
+        })
+    }
+
+    fn delete_namespace_contents(&mut self, ns: &str, now: DateTime<Utc>) {
+        let grs: Vec<GroupResource> = self.tables.keys().cloned().collect();
+        for gr in grs {
+            let Some(def) = self.registry.get(&gr).filter(|d| d.namespaced) else {
+                continue;
+            };
+            let keys: Vec<ObjKey> = self
+                .range(&gr, Some(ns), None)
+                .filter(|o| !rules::is_deleting(o))
+                .map(|o| {
+                    (
+                        ns.to_string(),
+                        meta_str(o, "name").unwrap_or_default().to_string(),
+                    )
+                })
+                .collect();
+            for key in keys {
+                self.delete_object(&def, key, Propagation::Background, now);
+            }
+        }
+    }
+
+    /// Drains the collector's queue.
+    pub(super) fn run_gc(&mut self, now: DateTime<Utc>) {
+        while let Some(task) = self.gc_queue.pop_front() {
+            match task {
+                GcTask::Cascade {
+                    owner_uid,
+                    foreground,
+                } => self.cascade(&owner_uid, foreground, now),
+                GcTask::Released { owner_uid } => self.release(&owner_uid),
+                GcTask::NamespaceCheck(ns) => {
+                    if self.terminating.contains(&ns) && self.namespace_empty(&ns) {
+                        self.terminating.remove(&ns);
+                        let gr = GroupResource::new("", "namespaces");
+                        let key = (String::new(), ns);
+                        if let (Some(def), Some(cur)) =
+                            (self.registry.get(&gr), self.get(&gr, &key))
+                            && rules::finalizers(&cur).is_empty()
+                        {
+                            self.remove(&def, key, (*cur).clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn cascade(&mut self, owner_uid: &str, foreground: bool, now: DateTime<Utc>) {
+        for (gr, ns, name) in self.dependents_of(owner_uid) {
+            let key = (ns, name);
+            let (Some(def), Some(dep)) = (self.registry.get(&gr), self.get(&gr, &key)) else {
+                continue;
+            };
+            if rules::is_deleting(&dep) {
+                continue;
+            }
+            let other_owner = rules::owner_refs(&dep).iter().any(|r| {
+                r.get("uid").and_then(Value::as_str) != Some(owner_uid)
+                    && self.owner_alive(r, &key.0)
+            });
+            if other_owner {
+                self.drop_owner_ref(&gr, key, owner_uid);
+                continue;
+            }
+            let policy = if foreground {
+                Propagation::Foreground
+            } else {
+                Propagation::Background
+            };
+            self.delete_object(&def, key, policy, now);
+        }
+    }
+
+    /// A dependent went away: a foreground owner without dependents drops its finalizer.
+    fn release(&mut self, owner_uid: &str) {
+        let Some((gr, ns, name)) = self.foreground.get(owner_uid).cloned() else {
+            return;
+        };
+        if self
+            .dependents
+            .get(owner_uid)
+            .is_some_and(|s| !s.is_empty())
+        {
+            return;
+        }
+        self.foreground.remove(owner_uid);
+        let key = (ns, name);
+        if let (Some(def), Some(owner)) = (self.registry.get(&gr), self.get(&gr, &key)) {
+            let mut obj = (*owner).clone();
+            let fins: Vec<String> = rules::finalizers(&obj)
+                .into_iter()
+                .filter(|f| f != FOREGROUND)
+                .collect();
+            rules::set_finalizers(&mut obj, &fins);
+            self.commit_update(&def, key, &owner, obj);
+        }
+    }
+
+    /// DELETE on a collection: deletes every matching object (background propagation).
+    pub fn delete_collection(
+        &mut self,
+        def: &Arc<ResourceDef>,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        ctx: &WriteCtx,
+    ) -> Result<Vec<Arc<Value>>, ApiError> {
+        let keys: Vec<(ObjKey, Arc<Value>)> = self
+            .range(&def.gr, ns, None)
+            .filter(|o| labels.matches(o) && fields.matches(o))
+            .map(|o| {
+                let key = key_of(
+                    def,
+                    ns.or(meta_str(o, "namespace")),
+                    meta_str(o, "name").unwrap_or_default(),
+                );
+                (key, o.clone())
+            })
+            .collect();
+        if ctx.dry_run {
+            return Ok(keys.into_iter().map(|(_, o)| o).collect());
+        }
+        let mut out = Vec::new();
+        for (key, _) in keys {
+            match self.delete_object(def, key, Propagation::Background, ctx.now) {
+                Deleted::Removed(o) | Deleted::Marked(o) => out.push(o),
+            }
+        }
+        self.run_gc(ctx.now);
+        Ok(out)
+    }
+}

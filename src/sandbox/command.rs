@@ -1,0 +1,127 @@
+//! `davy sandbox`: the in-process API server on 127.0.0.1 with Davy's CRDs, optionally the
+//! workload simulator and the controller, until Ctrl-C or SIGTERM.
+//!
+//! It lives here rather than in `cli` because the sandbox layer sits below the CLI layer; the
+//! binary joins the two.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::controller::{ControllerConfig, run as run_controller};
+use crate::sandbox::apiserver::ApiServer;
+use crate::sandbox::simulator::{Simulator, SimulatorConfig};
+
+/// Arguments of `davy sandbox`.
+#[derive(Debug, clap::Args)]
+pub struct SandboxArgs {
+    /// Address to serve the Kubernetes API on; port 0 picks a free port (printed).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+    /// Write a kubeconfig for the sandbox here (default: a file in the temp directory).
+    #[arg(long)]
+    pub kubeconfig_out: Option<PathBuf>,
+    /// Run the workload simulator: ReplicaSets get Pods that become Ready, backed by demo apps.
+    #[arg(long)]
+    pub simulate_workloads: bool,
+    /// Run the Davy controller inside the sandbox.
+    #[arg(long)]
+    pub with_controller: bool,
+}
+
+/// Runs the sandbox until Ctrl-C or SIGTERM; returns the exit code.
+pub fn run(args: &SandboxArgs) -> anyhow::Result<i32> {
+    if !args.listen.ip().is_loopback() {
+        anyhow::bail!(
+            "--listen {}: the sandbox only serves on a loopback address (127.0.0.1 or [::1])",
+            args.listen
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(serve(args))
+}
+
+async fn serve(args: &SandboxArgs) -> anyhow::Result<i32> {
+    let server = ApiServer::new();
+    let crds = crate::api::crd::crd_values().context("generating Davy's CRDs")?;
+    server
+        .install_crds(crds)
+        .context("installing Davy's CRDs")?;
+    let handle = server
+        .serve(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let addr = handle.addr();
+    let kubeconfig = args.kubeconfig_out.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("davy-sandbox-{}.kubeconfig", addr.port()))
+    });
+    server
+        .write_kubeconfig(&kubeconfig, addr)
+        .with_context(|| format!("writing {}", kubeconfig.display()))?;
+
+    let shutdown = CancellationToken::new();
+    let simulator = args.simulate_workloads.then(|| {
+        Simulator::start(
+            server.client(),
+            SimulatorConfig {
+                demo_apps: true,
+                ..SimulatorConfig::default()
+            },
+        )
+    });
+    let controller = args.with_controller.then(|| {
+        let client = server.client();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let config = ControllerConfig {
+                namespace: None,
+                metrics_addr: None,
+            };
+            run_controller(client, config, stop).await
+        })
+    });
+
+    // The first line is for programs (the port is chosen at run time), the rest for people.
+    println!("sandbox API server listening on http://{addr}");
+    println!("kubeconfig written to {}", kubeconfig.display());
+    println!(
+        "try: kubectl --kubeconfig {} apply -f examples/rollouts-demo.yaml",
+        kubeconfig.display()
+    );
+    println!("stop with Ctrl-C");
+
+    wait_for_signal().await;
+    shutdown.cancel();
+    if let Some(task) = controller {
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => eprintln!("controller stopped with an error: {err}"),
+            Err(err) => eprintln!("controller task failed: {err}"),
+        }
+    }
+    if let Some(simulator) = simulator {
+        simulator.shutdown().await;
+    }
+    handle.shutdown().await;
+    server.shutdown();
+    println!("sandbox stopped");
+    Ok(0)
+}
+
+/// Ctrl-C or SIGTERM, whichever comes first.
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            // Without a SIGTERM handler Ctrl-C still ends the sandbox.
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

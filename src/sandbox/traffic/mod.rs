@@ -1,0 +1,20 @@
+//! The sandbox traffic generator: ingress-nginx's canary routing decision ([`routing`]), a
+//! bounded load loop that sends real requests to the demo apps ([`load`]), and the split read
+//! from the API: Services, their ready Pods' endpoints and the canary Ingress ([`cluster`]).
+//!
+//! The routing follows ingress-nginx: the `canary-by-header` header first, then the
+//! `canary-by-cookie` cookie, then `canary-weight` out of `canary-weight-total`; so the metrics an
+//! analysis reads come from real answers in the proportions a real ingress would produce.
+
+pub mod cluster;
+pub mod load;
+pub mod routing;
+
+pub use cluster::{SplitTargets, follow_split, resolve_split};
+pub use load::{
+    LoadConfig, LoadReport, Split, SplitSource, TaggedRequests, TrafficError, run_load,
+};
+pub use routing::{
+    Backend, CanaryRules, DEFAULT_ANNOTATION_PREFIX, DEFAULT_WEIGHT_TOTAL, HeaderPattern,
+    SplitMix64, choose_backend,
+};
