@@ -21,7 +21,22 @@ enum Verb {
 }
 
 fn main() {
-    let result = match Davy::parse().command {
+    let davy = match Davy::try_parse() {
+        Ok(davy) => davy,
+        Err(err) => {
+            // `davy analyze` promises sysexits' EX_USAGE (64) for usage errors, so scripts can
+            // tell them from a Failed verdict (1) or an Error (2); help and version still exit 0.
+            let analyze = std::env::args().nth(1).as_deref() == Some("analyze");
+            let code = if analyze && err.use_stderr() {
+                64
+            } else {
+                err.exit_code()
+            };
+            let _ = err.print();
+            std::process::exit(code);
+        }
+    };
+    let result = match davy.command {
         Verb::Cli(command) => davy::cli::run(davy::cli::Cli { command }),
         Verb::Sandbox(args) => davy::sandbox::command::run(&args),
     };

@@ -308,3 +308,29 @@ async fn templates_are_documented_and_name_their_required_args() {
         "every template checked (8 of the analysis engine, 1 judge)"
     );
 }
+
+/// A usage error of `davy analyze` (an unknown flag, a missing `-f`) exits 64, not clap's 2.
+#[test]
+fn analyze_usage_errors_exit_64() {
+    for args in [vec!["analyze", "--no-such-flag"], vec!["analyze", "--once"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_davy"))
+            .args(&args)
+            .output()
+            .expect("run davy");
+        assert_eq!(
+            out.status.code(),
+            Some(64),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            !out.stderr.is_empty(),
+            "{args:?}: the usage error is explained"
+        );
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_davy"))
+        .args(["analyze", "--help"])
+        .output()
+        .expect("run davy");
+    assert_eq!(help.status.code(), Some(0), "help is not an error");
+}
