@@ -5,7 +5,8 @@
 //! thin async executor that joins the two for the controller and `davy analyze`.
 
 pub mod judge;
-pub mod args;
+/// `{{args.x}}` substitution lives in the api layer so that validation and lint share it.
+pub use crate::api::args;
 pub mod measure;
 pub mod metric_phase;
 pub mod providers;

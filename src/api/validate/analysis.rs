@@ -14,7 +14,7 @@
 //!
 //! Messages are upstream's, verbatim (including the `startDelay` wording for `initialDelay`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use regex::Regex;
 
@@ -482,50 +482,25 @@ pub fn placeholder_tags(text: &str) -> Result<Vec<&str>, ArgsError> {
     Ok(tags)
 }
 
-/// Replaces every `{{ tag }}` (whitespace trimmed) by `lookup(tag)`, fasttemplate style; the
-/// last unknown tag is reported, as upstream does.
-fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, ArgsError> {
-    placeholder_tags(text)?;
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    let mut unresolved = None;
-    while let Some(start) = rest.find("{{") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}").unwrap_or(after.len());
-        let tag = &after[..end];
-        match lookup(tag.trim()) {
-            Some(v) => out.push_str(&v),
-            None => unresolved = Some(tag.to_string()),
-        }
-        rest = after.get(end + 2..).unwrap_or("");
-    }
-    out.push_str(rest);
-    match unresolved {
-        Some(tag) => Err(ArgsError::UnresolvedPlaceholder(tag)),
-        None => Ok(out),
-    }
-}
-
 /// Upstream's `ResolveMetricArgs`: substitutes `{{args.<name>}}` in every string of the metric
 /// (on its JSON encoding, each value escaped as a JSON string body). Every argument must have a
 /// value by now (secret-backed ones are filled in by the caller).
 pub fn resolve_metric_args(metric: &Metric, args: &[Argument]) -> Result<Metric, ArgsError> {
-    let mut values = BTreeMap::new();
-    for arg in args {
-        let Some(v) = &arg.value else {
-            return Err(ArgsError::NotSupplied(arg.name.clone()));
-        };
-        values.insert(format!("args.{}", arg.name), v.clone());
+    let values = crate::api::args::values(args);
+    crate::api::args::resolve_metric(metric, &values).map_err(from_render_error)
+}
+
+/// The shared renderer's errors in this module's terms (same upstream texts).
+fn from_render_error(err: crate::api::args::ArgsError) -> ArgsError {
+    use crate::api::args::ArgsError as Render;
+    match err {
+        Render::Unclosed { template, rest } => {
+            ArgsError::UnterminatedPlaceholder { template, rest }
+        }
+        Render::Unresolved { tag } => ArgsError::UnresolvedPlaceholder(tag),
+        Render::NotSupplied { name } => ArgsError::NotSupplied(name),
+        Render::Decode(text) => ArgsError::Decode(text),
     }
-    let json = serde_json::to_string(metric).map_err(|e| ArgsError::Decode(e.to_string()))?;
-    let resolved = substitute(&json, |tag| {
-        values.get(tag).map(|v| {
-            let quoted = serde_json::Value::String(v.clone()).to_string();
-            quoted[1..quoted.len() - 1].to_string()
-        })
-    })?;
-    serde_json::from_str(&resolved).map_err(|e| ArgsError::Decode(e.to_string()))
 }
 
 /// The placeholders of a template's metrics that name no declared argument, checked the way
@@ -617,9 +592,13 @@ mod tests {
     fn placeholders_are_substituted_and_unknown_ones_reported() {
         let tags = placeholder_tags("a {{args.x}} b {{ args.y }}").unwrap();
         assert_eq!(tags, vec!["args.x", " args.y "]);
-        let out = substitute("a {{ args.x }} b", |t| (t == "args.x").then(|| "1".into())).unwrap();
+        let x = [crate::api::args::ArgValue {
+            name: "x",
+            value: Some("1"),
+        }];
+        let out = crate::api::args::render("a {{ args.x }} b", &x, false).unwrap();
         assert_eq!(out, "a 1 b");
-        let err = substitute("{{args.a}} {{args.b}}", |_| None).unwrap_err();
+        let err = crate::api::args::render("{{args.a}} {{args.b}}", &[], false).unwrap_err();
         assert_eq!(err.to_string(), "failed to resolve {{args.b}}");
         assert!(matches!(
             placeholder_tags("x {{args.a"),
