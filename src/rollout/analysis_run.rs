@@ -2,15 +2,15 @@
 //! Rollout and its ReplicaSets, templates (namespaced, cluster, nested) flattened into one run
 //! spec, upstream's name, labels, annotations and ownerReference.
 //!
-//! The template flattening and argument merging here are a private copy of upstream's
-//! `NewAnalysisRunFromTemplates`; the `lint` branch has a public one in
-//! `api::validate::analysis` that should replace it once both are on main.
+//! The template flattening and argument merging are `api::validate::analysis`'s, shared with
+//! lint and `davy analyze`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use crate::api::consts::{label, pod_template_hash_value};
+use crate::api::validate::analysis::new_run_spec_from_templates;
 use crate::api::{
     AnalysisRun, AnalysisRunArgument, AnalysisRunSpec, AnalysisTemplateSpec, Argument, DryRun,
     MeasurementRetention, Rollout, RolloutAnalysis,
@@ -184,10 +184,10 @@ pub fn resolve_templates<'a>(
     Ok((found_namespaced, found_cluster))
 }
 
-/// Upstream `NewAnalysisRunFromTemplates` (spec §4.3): metrics flattened (namespaced first,
-/// unique names), template args merged (conflicting values rejected, a later value fills an
-/// unset one), the caller's values laid over the template's args (undeclared caller args are
-/// dropped), every arg resolved, dry-run and retention rules concatenated caller first.
+/// Upstream `NewAnalysisRunFromTemplates` (spec §4.3), shared with lint and `davy analyze`:
+/// metrics flattened (namespaced first, unique names), template args merged, the caller's values
+/// laid over the declared args, every arg resolved, dry-run and retention rules caller first.
+/// The error is upstream's text, which the Rollout shows.
 pub fn run_spec(
     namespaced: &[&AnalysisTemplateSpec],
     cluster: &[&AnalysisTemplateSpec],
@@ -195,89 +195,8 @@ pub fn run_spec(
     dry_run: &[DryRun],
     retention: &[MeasurementRetention],
 ) -> Result<AnalysisRunSpec, String> {
-    let all: Vec<&AnalysisTemplateSpec> = namespaced.iter().chain(cluster).copied().collect();
-    let mut metrics = Vec::new();
-    let mut names = BTreeSet::new();
-    for metric in all.iter().flat_map(|t| t.metrics.iter()) {
-        if !names.insert(metric.name.clone()) {
-            return Err(format!("two metrics have the same name '{}'", metric.name));
-        }
-        metrics.push(metric.clone());
-    }
-    let mut args: Vec<Argument> = Vec::new();
-    for arg in all.iter().flat_map(|t| t.args.iter().flatten()) {
-        match args.iter_mut().find(|known| known.name == arg.name) {
-            Some(known) => {
-                if let (Some(first), Some(second)) = (&known.value, &arg.value)
-                    && first != second
-                {
-                    return Err(format!(
-                        "Argument `{}` specified multiple times with different values: '{first}', '{second}'",
-                        arg.name
-                    ));
-                }
-                if known.value.is_none() && known.value_from.is_none() {
-                    *known = arg.clone();
-                }
-            }
-            None => args.push(arg.clone()),
-        }
-    }
-    for given in caller_args {
-        if let Some(target) = args.iter_mut().find(|known| known.name == given.name) {
-            if given.value.is_some() {
-                target.value = given.value.clone();
-            } else if given.value_from.is_some() {
-                target.value_from = given.value_from.clone();
-            }
-        }
-    }
-    if let Some(missing) = args
-        .iter()
-        .find(|arg| arg.value.is_none() && arg.value_from.is_none())
-    {
-        return Err(format!("args.{} was not resolved", missing.name));
-    }
-    let dry_run: Vec<DryRun> = dry_run
-        .iter()
-        .cloned()
-        .chain(all.iter().flat_map(|t| t.dry_run.iter().flatten().cloned()))
-        .collect();
-    unique(
-        dry_run.iter().map(|rule| rule.metric_name.as_str()),
-        "dryRun",
-    )?;
-    let retention: Vec<MeasurementRetention> = retention
-        .iter()
-        .cloned()
-        .chain(
-            all.iter()
-                .flat_map(|t| t.measurement_retention.iter().flatten().cloned()),
-        )
-        .collect();
-    unique(
-        retention.iter().map(|rule| rule.metric_name.as_str()),
-        "measurementRetention",
-    )?;
-    Ok(AnalysisRunSpec {
-        metrics,
-        args: (!args.is_empty()).then_some(args),
-        dry_run: (!dry_run.is_empty()).then_some(dry_run),
-        measurement_retention: (!retention.is_empty()).then_some(retention),
-        ..AnalysisRunSpec::default()
-    })
-}
-
-fn unique<'a>(names: impl Iterator<Item = &'a str>, what: &str) -> Result<(), String> {
-    let mut seen = BTreeSet::new();
-    for name in names {
-        if !seen.insert(name) {
-            return Err(format!(
-                "two {what} rules have the same metricName '{name}'"
-            ));
-        }
-    }
-    Ok(())
+    new_run_spec_from_templates(namespaced, cluster, caller_args, dry_run, retention)
+        .map_err(|e| e.to_string())
 }
 
 /// Upstream `IsSemanticallyEqual`: runs are the same when metrics, args, dry-run and retention
