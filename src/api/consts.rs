@@ -378,3 +378,10 @@ pub mod template_status {
     /// Error.
     pub const ERROR: &str = "Error";
 }
+
+/// Davy's own annotation keys (features beyond upstream; upstream ignores them).
+pub mod davy_annotation {
+    /// On a Rollout: the promotion windows, a YAML or JSON list of
+    /// `{schedule, duration, kind?, timeZone?}` (see `docs/promotion-windows.md`).
+    pub const PROMOTION_WINDOWS: &str = "davy.dev/promotion-windows";
+}

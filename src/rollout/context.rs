@@ -62,6 +62,10 @@ pub(crate) struct Ctx<'a> {
     pub runs: RunState,
     /// Current `rollouts-pod-template-hash` selector of each referenced Service.
     pub selectors: BTreeMap<String, String>,
+    /// The promotion windows of the Rollout (Davy's `davy.dev/promotion-windows`), if any.
+    pub windows: Option<super::windows::PromotionWindows>,
+    /// Set when a window held a completed step: the phase message that says until when.
+    pub window_wait: Option<String>,
     /// The plan being built.
     pub plan: Plan,
 }
@@ -130,6 +134,8 @@ impl<'a> Ctx<'a> {
             pause,
             new_status,
             selectors,
+            windows: None,
+            window_wait: None,
             plan: Plan::default(),
         })
     }

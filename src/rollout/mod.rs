@@ -3,7 +3,8 @@
 //!
 //! Modules in pipeline order: `observed` (inputs and lookups), `context` (the pipeline),
 //! `replicaset`, `restart`, `services`, `weights`, `analysis`/`analysis_run`, `steps`,
-//! `pause`, `status`, `conditions`, `phase`; replica math in `replicas*`, hashes in `hash`.
+//! `pause`, `status`, `conditions`, `phase`; replica math in `replicas*`, hashes in `hash`;
+//! Davy's promotion windows (annotation format and clock arithmetic) in `windows`.
 
 pub mod analysis;
 pub mod analysis_run;
@@ -26,6 +27,7 @@ pub mod services;
 pub mod status;
 pub mod steps;
 pub mod weights;
+pub mod windows;
 
 pub use observed::Observed;
 pub use plan::{Event, EventType, Plan, PlanError, TrafficWeight, Write, plan};

@@ -224,6 +224,8 @@ impl Plan {
 /// scaling event ⇒ ReplicaSets and status only; template/steps change ⇒ status reset only;
 /// otherwise revision sync and ReplicaSet creation, restarts, history cleanup, Services,
 /// traffic, analysis, then at most one ReplicaSet scaled, pause steps, and the status.
+/// Davy's promotion windows (`davy.dev/promotion-windows`) may hold a completed pause or
+/// analysis step; an invalid window annotation is an invalid spec.
 /// Blue-green Rollouts (and Rollouts without a strategy) give an empty plan.
 pub fn plan(observed: &Observed, now: DateTime<Utc>) -> Plan {
     if observed.rollout.metadata.deletion_timestamp.is_some() {
@@ -235,6 +237,14 @@ pub fn plan(observed: &Observed, now: DateTime<Utc>) -> Plan {
     let Some(mut ctx) = Ctx::new(observed, now) else {
         return Plan::default();
     };
+    // An unreadable promotion-window annotation is an invalid spec like any other: guessing
+    // what the user meant could promote at a forbidden time.
+    match super::windows::of_rollout(&observed.rollout) {
+        Ok(windows) => ctx.windows = windows,
+        Err(error) => {
+            return super::status::invalid_spec_plan_for(observed, &error.to_string(), now);
+        }
+    }
     ctx.reconcile();
     ctx.plan
 }

@@ -16,7 +16,7 @@ use super::plan::{EventType, Plan, PlanError, Write};
 use super::replicas_other::ScaleDownDeadline;
 use super::steps::{current_step, is_indefinite_step, step_count, step_string};
 use crate::api::consts::{condition_status, condition_type, event_reason, reason};
-use crate::api::{PauseReason, RolloutCondition, RolloutStatus};
+use crate::api::{CanaryStep, PauseReason, RolloutCondition, RolloutPhase, RolloutStatus};
 
 /// `app=foo,tier=web`: the Rollout selector as `metav1.FormatLabelSelector` writes it (for the
 /// scale subresource).
@@ -127,6 +127,7 @@ pub(crate) fn sync_canary(ctx: &mut Ctx<'_>) {
     if let (Some(step), Some(current)) = (step, index)
         && current < count
         && ctx.completed_current_step()
+        && !held_by_window(ctx, step)
     {
         let text = step_string(step);
         let next = current + 1;
@@ -141,6 +142,27 @@ pub(crate) fn sync_canary(ctx: &mut Ctx<'_>) {
     }
     status.current_step_index = index;
     finish(ctx, status);
+}
+
+/// Davy's promotion windows: outside every window a completed pause or analysis step stays
+/// current (other steps still advance, aborts and `promoteFull` are not held); the phase says
+/// when the next window opens and the reconcile comes back then.
+fn held_by_window(ctx: &mut Ctx<'_>, step: &CanaryStep) -> bool {
+    let Some(windows) = ctx.windows.as_ref() else {
+        return false;
+    };
+    if ctx.prev.promote_full
+        || (step.pause.is_none() && step.analysis.is_none())
+        || windows.is_open(ctx.now)
+    {
+        return false;
+    }
+    let next = windows.next_open(ctx.now);
+    if let Some(next) = next {
+        ctx.plan.requeue(next - ctx.now);
+    }
+    ctx.window_wait = Some(super::windows::waiting_message(next));
+    true
 }
 
 /// Upstream `resetRolloutStatus`: a new revision starts from step 0 with no pause, abort,
@@ -269,13 +291,26 @@ fn replica_failure(ctx: &Ctx<'_>) -> Option<RolloutCondition> {
 /// only when something changed, the pause/resume events, and the progress-deadline requeue.
 fn persist(ctx: &mut Ctx<'_>, mut status: RolloutStatus) {
     ctx.pause.apply(&ctx.prev, &mut status, &ctx.now_time);
+    if ctx.window_wait.is_some() && status.pause_conditions.is_empty() && ctx.prev.controller_pause
+    {
+        // A user resume held by a promotion window stays a resume until the window opens:
+        // without the marker the next reconcile would pause the step again.
+        status.controller_pause = true;
+    }
     if ctx.ro.spec.workload_ref.is_none() {
         status.workload_observed_generation = String::new();
     } else {
         status.workload_observed_generation = ctx.prev.workload_observed_generation.clone();
     }
     status.observed_generation = ctx.generation().to_string();
-    let (phase, message) = rollout_phase(&ctx.ro.spec, &status);
+    let (mut phase, mut message) = rollout_phase(&ctx.ro.spec, &status);
+    if let Some(wait) = ctx.window_wait.as_ref()
+        && phase != RolloutPhase::Degraded
+    {
+        // Argo CD reads Paused as Suspended: waiting for a time, not stuck.
+        phase = RolloutPhase::Paused;
+        message = wait.clone();
+    }
     status.phase = Some(phase);
     status.message = message;
     requeue_stuck(ctx, &status);
@@ -353,12 +388,17 @@ pub(crate) fn patch_conditions(ctx: &mut Ctx<'_>, updates: Vec<RolloutCondition>
 /// An invalid spec (spec §2.3 `InvalidSpec`): only the condition, the observed generation and
 /// the phase are written; nothing else is reconciled.
 pub fn invalid_spec_plan(obs: &Observed, now: DateTime<Utc>) -> Plan {
+    let error = obs.validation_errors.first().cloned().unwrap_or_default();
+    invalid_spec_plan_for(obs, &error, now)
+}
+
+/// [`invalid_spec_plan`] for this error (e.g. an invalid `davy.dev/promotion-windows`).
+pub fn invalid_spec_plan_for(obs: &Observed, error: &str, now: DateTime<Utc>) -> Plan {
     let mut plan = Plan::default();
     let ro = &obs.rollout;
     let observed = status_of(ro);
     let name = ro.metadata.name.clone().unwrap_or_default();
-    let error = obs.validation_errors.first().cloned().unwrap_or_default();
-    let text = conditions::invalid_spec_message(&name, &error);
+    let text = conditions::invalid_spec_message(&name, error);
     let mut status = observed.clone();
     let unchanged =
         conditions::get(&status, condition_type::INVALID_SPEC).is_some_and(|c| c.message == text);
