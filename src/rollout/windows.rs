@@ -122,12 +122,13 @@ pub fn parse(text: &str) -> Result<PromotionWindows, WindowError> {
     }
     let value: Value = serde_saphyr::from_str(text).map_err(|error| {
         let error = error.to_string();
+        let first = error.lines().next().unwrap_or_default();
         WindowError::Invalid {
             field: root.clone(),
             value: text.to_string(),
             detail: format!(
                 "not YAML or JSON: {}",
-                error.lines().next().unwrap_or_default()
+                first.strip_prefix("error: ").unwrap_or(first)
             ),
         }
     })?;
