@@ -205,6 +205,9 @@ fn is_open_and_next_open_across_window_edges() {
     let longer_than_period = r#"[{"schedule": "0 * * * *", "duration": "2h"}]"#;
     let never = r#"[{"schedule": "0 0 30 2 *", "duration": "1h"}]"#;
     let deny_only = r#"[{"kind": "deny", "schedule": "0 0 * * 6", "duration": "24h"}]"#;
+    let weekend_through_seven = r#"[{"schedule": "0 9 * * 5-7", "duration": "1h"}]"#;
+    let every_other_day = r#"[{"schedule": "0 9 * * */2", "duration": "1h"}]"#;
+    let named_days = r#"[{"schedule": "30 8 * * MON-FRI", "duration": "1h"}]"#;
     // (windows, now, open, next open)
     let cases: Vec<(&str, &str, bool, Option<&str>)> = vec![
         (
@@ -393,6 +396,48 @@ fn is_open_and_next_open_across_window_edges() {
             "2026-11-28T10:00:00Z",
             false,
             Some("2026-11-29T00:00:00Z"),
+        ),
+        (
+            weekend_through_seven,
+            "2026-11-26T10:00:00Z",
+            false,
+            Some("2026-11-27T09:00:00Z"),
+        ),
+        (
+            weekend_through_seven,
+            "2026-11-28T10:00:00Z",
+            false,
+            Some("2026-11-29T09:00:00Z"),
+        ),
+        (
+            weekend_through_seven,
+            "2026-11-29T10:00:00Z",
+            false,
+            Some("2026-12-04T09:00:00Z"),
+        ),
+        (
+            every_other_day,
+            "2026-11-26T10:00:00Z",
+            false,
+            Some("2026-11-28T09:00:00Z"),
+        ),
+        (
+            every_other_day,
+            "2026-11-28T10:00:00Z",
+            false,
+            Some("2026-11-29T09:00:00Z"),
+        ),
+        (
+            named_days,
+            "2026-11-26T08:00:00Z",
+            false,
+            Some("2026-11-26T08:30:00Z"),
+        ),
+        (
+            named_days,
+            "2026-11-28T08:00:00Z",
+            false,
+            Some("2026-11-30T08:30:00Z"),
         ),
     ];
     let mut failures = Vec::new();
