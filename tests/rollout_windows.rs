@@ -506,6 +506,9 @@ fn a_resumed_pause_waits_for_the_window_and_says_when() {
     assert_eq!(status.message, WAITING);
     assert_eq!(world.health(), health("Suspended", WAITING));
     assert_eq!(sizes(&world, &yellow, &blue), (1, 2));
+    // The resume is remembered, not undone: no pause condition comes back.
+    assert!(status.pause_conditions.is_empty());
+    assert!(status.controller_pause);
     // Come back exactly when the window opens (Friday 18:00 → Monday 09:00 = 63 h).
     assert_eq!(
         plans.last().and_then(|plan| plan.requeue_after),
