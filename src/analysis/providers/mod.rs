@@ -8,6 +8,7 @@
 
 pub mod http;
 pub mod job;
+pub mod judge;
 pub mod kube_jsonpath;
 pub mod prometheus;
 pub mod prometheus_result;
@@ -112,7 +113,8 @@ pub type PluginFactory =
 
 /// Chooses the provider of a metric. Holds what providers need from outside: the Job client
 /// (in a cluster), the pod lister of the scrape provider, the default Prometheus address and
-/// the `provider.plugin` factories by name (`davy/scrape` is registered by default).
+/// the `provider.plugin` factories by name (`davy/scrape` and `davy/judge` are registered by
+/// default).
 #[derive(Clone, Default)]
 pub struct Registry {
     jobs: Option<Arc<dyn job::JobClient>>,
@@ -146,6 +148,9 @@ impl Registry {
         registry
             .plugins
             .insert(scrape::PLUGIN_NAME.to_string(), scrape::factory(pods));
+        registry
+            .plugins
+            .insert(judge::PLUGIN_NAME.to_string(), judge::factory());
         registry
     }
 

@@ -1,0 +1,708 @@
+//! The `davy/judge` metric plugin: fetches a baseline and a canary sample per configured
+//! metric with Prometheus range queries (one query per scope), judges each pair with the pure
+//! statistical judge ([`crate::analysis::judge`]) and returns the summary score as the
+//! measurement value. Configured as `provider.plugin: {"davy/judge": {...}}`; the fields are
+//! documented in `docs/judge.md`.
+//!
+//! Pure parts (configuration, sample extraction, scorecard → measurement) are separate
+//! functions so they are tested without a server; the provider only adds the queries.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::future::{BoxFuture, join_all};
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Deserializer};
+use serde_json::Value as Json;
+
+use crate::analysis::judge::score::{ScoreClassification, classify_score};
+use crate::analysis::judge::{
+    Classification, MetricConfig, MetricJudgement, Scorecard, ScoredMetric, Thresholds, classify,
+    score,
+};
+use crate::api::duration::parse_go_duration;
+use crate::api::providers::PrometheusMetric;
+use crate::api::{AnalysisPhase, Measurement, Metric};
+use crate::expr::format_sample_value;
+
+use super::prometheus::PrometheusProvider;
+use super::{MeasureContext, PluginFactory, Provider, ProviderError, errored, started};
+
+/// The plugin name under `provider.plugin`.
+pub const PLUGIN_NAME: &str = "davy/judge";
+/// `lookback` when neither the config nor the metric's `interval` gives one.
+pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(600);
+/// `step` when the config gives none.
+pub const DEFAULT_STEP: Duration = Duration::from_secs(30);
+/// Keys of a judged metric that belong to the provider rather than to [`MetricConfig`].
+const PROVIDER_KEYS: &[&str] = &["name", "queries", "weight"];
+
+/// Accepts `30` or `"30"`: template arguments always render as strings.
+fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    match Option::<Json>::deserialize(d)? {
+        None | Some(Json::Null) => Ok(None),
+        Some(Json::Number(n)) => Ok(n.as_f64()),
+        Some(Json::String(s)) => s
+            .trim()
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{s:?} is not a number"))),
+        Some(other) => Err(serde::de::Error::custom(format!("{other} is not a number"))),
+    }
+}
+
+/// `prometheus:` — the server both scopes are queried on.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrometheusConfig {
+    address: String,
+    /// Seconds (default 30, as the prometheus provider).
+    #[serde(default, deserialize_with = "number_or_string")]
+    timeout: Option<f64>,
+}
+
+/// `thresholds:` — summary score → measurement phase.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThresholdsConfig {
+    #[serde(deserialize_with = "number_or_string")]
+    pass: Option<f64>,
+    #[serde(deserialize_with = "number_or_string")]
+    marginal: Option<f64>,
+}
+
+/// `queries:` of one metric.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Queries {
+    baseline: String,
+    canary: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    prometheus: PrometheusConfig,
+    #[serde(default)]
+    lookback: Option<String>,
+    #[serde(default)]
+    step: Option<String>,
+    #[serde(default)]
+    thresholds: Option<ThresholdsConfig>,
+    metrics: Vec<serde_json::Map<String, Json>>,
+}
+
+/// One judged metric: its name (also its group), its two queries, weight and judge options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgedMetric {
+    pub name: String,
+    pub baseline_query: String,
+    pub canary_query: String,
+    /// Group weight in percent; `None` shares what the explicit weights leave of 100.
+    pub weight: Option<f64>,
+    pub config: MetricConfig,
+}
+
+/// The parsed plugin configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeConfig {
+    pub address: String,
+    pub timeout: Duration,
+    /// `None`: the metric's `interval`, else [`DEFAULT_LOOKBACK`].
+    pub lookback: Option<Duration>,
+    pub step: Duration,
+    pub thresholds: Thresholds,
+    pub metrics: Vec<JudgedMetric>,
+}
+
+fn config_error(message: impl std::fmt::Display) -> ProviderError {
+    ProviderError::Config(format!("{PLUGIN_NAME}: {message}"))
+}
+
+fn duration_field(name: &str, text: Option<&str>) -> Result<Option<Duration>, ProviderError> {
+    match text.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(None),
+        Some(t) => match parse_go_duration(t) {
+            Ok(d) if !d.is_zero() => Ok(Some(d)),
+            Ok(_) => Err(config_error(format!("{name} must be positive"))),
+            Err(e) => Err(config_error(format!("invalid {name}: {e}"))),
+        },
+    }
+}
+
+/// Parses and checks the plugin configuration (after `{{args.*}}` substitution).
+pub fn parse_config(config: &Json) -> Result<JudgeConfig, ProviderError> {
+    let raw: RawConfig = serde_json::from_value(config.clone()).map_err(config_error)?;
+    if raw.prometheus.address.trim().is_empty() {
+        return Err(config_error("prometheus.address is required"));
+    }
+    let timeout = match raw.prometheus.timeout {
+        None => 30.0,
+        Some(t) if t.is_finite() && t > 0.0 => t,
+        Some(t) => {
+            return Err(config_error(format!(
+                "prometheus.timeout {t} must be positive"
+            )));
+        }
+    };
+    let defaults = Thresholds {
+        pass: 75.0,
+        marginal: 50.0,
+    };
+    let thresholds = match raw.thresholds {
+        None => defaults,
+        Some(t) => Thresholds {
+            pass: t.pass.unwrap_or(defaults.pass),
+            marginal: t.marginal.unwrap_or(defaults.marginal),
+        },
+    };
+    if thresholds.marginal > thresholds.pass {
+        return Err(config_error(format!(
+            "thresholds.marginal ({}) is above thresholds.pass ({})",
+            thresholds.marginal, thresholds.pass
+        )));
+    }
+    if raw.metrics.is_empty() {
+        return Err(config_error("metrics: at least one metric is required"));
+    }
+    let known: Vec<String> = match serde_json::to_value(MetricConfig::default()) {
+        Ok(Json::Object(map)) => map.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
+    let mut metrics: Vec<JudgedMetric> = Vec::new();
+    for (index, entry) in raw.metrics.iter().enumerate() {
+        let name = entry
+            .get("name")
+            .and_then(Json::as_str)
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| config_error(format!("metrics[{index}]: name is required")))?
+            .to_string();
+        let what = |m: &str| config_error(format!("metric {name:?}: {m}"));
+        if metrics.iter().any(|m| m.name == name) {
+            return Err(what("duplicate name"));
+        }
+        let mut options = serde_json::Map::new();
+        for (key, value) in entry {
+            if PROVIDER_KEYS.contains(&key.as_str()) {
+                continue;
+            }
+            if !known.contains(key) {
+                return Err(what(&format!("unknown field {key:?}")));
+            }
+            options.insert(key.clone(), value.clone());
+        }
+        let queries: Queries = entry
+            .get("queries")
+            .cloned()
+            .ok_or_else(|| what("queries.baseline and queries.canary are required"))
+            .and_then(|q| serde_json::from_value(q).map_err(|e| what(&format!("queries: {e}"))))?;
+        #[derive(Deserialize)]
+        struct Weight(#[serde(deserialize_with = "number_or_string")] Option<f64>);
+        let weight = match entry.get("weight") {
+            None => None,
+            Some(w) => serde_json::from_value::<Weight>(w.clone())
+                .map_err(|e| what(&format!("weight: {e}")))?
+                .0
+                .filter(|w| w.is_finite() && *w >= 0.0)
+                .map(Some)
+                .ok_or_else(|| what("weight must be a number ≥ 0"))?,
+        };
+        let config: MetricConfig =
+            serde_json::from_value(Json::Object(options)).map_err(|e| what(&e.to_string()))?;
+        metrics.push(JudgedMetric {
+            name,
+            baseline_query: queries.baseline,
+            canary_query: queries.canary,
+            weight,
+            config,
+        });
+    }
+    Ok(JudgeConfig {
+        address: raw.prometheus.address,
+        timeout: Duration::from_secs_f64(timeout),
+        lookback: duration_field("lookback", raw.lookback.as_deref())?,
+        step: duration_field("step", raw.step.as_deref())?.unwrap_or(DEFAULT_STEP),
+        thresholds,
+        metrics,
+    })
+}
+
+/// Every sample of every series of a range-query answer (`data` of the API envelope). PromQL
+/// infinities (x/0) become NaN so the metric's NaN strategy decides about them. `Err` when the
+/// answer holds no sample at all: in Prometheus that means the query matched nothing (a wrong
+/// label, a hash with no pods yet), not "no traffic" — 0/0 still yields NaN samples.
+pub fn range_samples(data: &Json) -> Result<Vec<f64>, String> {
+    let kind = data.get("resultType").and_then(Json::as_str).unwrap_or("");
+    if kind != "matrix" {
+        return Err(format!("expected a range vector (matrix), got {kind:?}"));
+    }
+    let mut samples = Vec::new();
+    for series in data
+        .get("result")
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for point in series
+            .get("values")
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let text = point.get(1).and_then(Json::as_str).unwrap_or("");
+            let value = text
+                .parse::<f64>()
+                .map_err(|_| format!("sample value {text:?} is not a number"))?;
+            samples.push(if value.is_finite() { value } else { f64::NAN });
+        }
+    }
+    if samples.is_empty() {
+        return Err("the query returned no samples".to_string());
+    }
+    Ok(samples)
+}
+
+/// The measurement phase of a summary score (Kayenta provider: ≥ pass Successful, ≥ marginal
+/// Inconclusive, else Failed).
+pub fn phase_of_score(score: f64, thresholds: Thresholds) -> AnalysisPhase {
+    match classify_score(score, thresholds) {
+        ScoreClassification::Pass => AnalysisPhase::Successful,
+        ScoreClassification::Marginal => AnalysisPhase::Inconclusive,
+        ScoreClassification::Fail => AnalysisPhase::Failed,
+    }
+}
+
+/// Judges every metric's samples (`(baseline, canary)` in config order) and scores them.
+pub fn judge_all(
+    config: &JudgeConfig,
+    samples: &[(Vec<f64>, Vec<f64>)],
+) -> (Vec<MetricJudgement>, Scorecard) {
+    let judgements: Vec<MetricJudgement> = config
+        .metrics
+        .iter()
+        .zip(samples)
+        .map(|(m, (baseline, canary))| classify(baseline, canary, &m.config))
+        .collect();
+    let scored: Vec<ScoredMetric> = config
+        .metrics
+        .iter()
+        .zip(&judgements)
+        .map(|(m, j)| ScoredMetric::new(&m.name, std::slice::from_ref(&m.name), m.config.muted, j))
+        .collect();
+    let weights: BTreeMap<String, f64> = config
+        .metrics
+        .iter()
+        .filter_map(|m| m.weight.map(|w| (m.name.clone(), w)))
+        .collect();
+    let card = score(&scored, &weights, config.thresholds);
+    (judgements, card)
+}
+
+fn number(value: f64) -> String {
+    format_sample_value(value)
+}
+
+/// Completes `measurement` from the judgements: value = score, phase by the thresholds,
+/// metadata `score`, `classification`, `reason` and per metric `<name>.classification`,
+/// `.reason`, `.pValue`, `.estimate`, `.ciLow`, `.ciHigh`, `.meanRatio`, `.cles`,
+/// `.baselineCount`, `.canaryCount` (the numbers only when computed). A non-Successful
+/// measurement's message says why.
+pub fn complete(
+    mut measurement: Measurement,
+    config: &JudgeConfig,
+    judgements: &[MetricJudgement],
+    card: &Scorecard,
+) -> Measurement {
+    measurement.phase = phase_of_score(card.score, config.thresholds);
+    measurement.value = number(card.score);
+    let meta = &mut measurement.metadata;
+    meta.insert("score".into(), number(card.score));
+    meta.insert(
+        "classification".into(),
+        format!("{:?}", card.classification),
+    );
+    if let Some(reason) = &card.reason {
+        meta.insert("reason".into(), reason.clone());
+    }
+    for (m, j) in config.metrics.iter().zip(judgements) {
+        let key = |field: &str| format!("{}.{field}", m.name);
+        meta.insert(key("classification"), j.classification.as_str().into());
+        if !j.reason.is_empty() {
+            meta.insert(key("reason"), j.reason.clone());
+        }
+        if let Some(s) = &j.statistics {
+            meta.insert(key("pValue"), number(s.p_value));
+            meta.insert(key("estimate"), number(s.estimate));
+            meta.insert(key("ciLow"), number(s.ci_low));
+            meta.insert(key("ciHigh"), number(s.ci_high));
+        }
+        if let Some(r) = j.mean_ratio {
+            meta.insert(key("meanRatio"), number(r));
+        }
+        if let Some(c) = j.cles {
+            meta.insert(key("cles"), number(c));
+        }
+        let count = |d: &Option<crate::analysis::judge::transform::Descriptive>| {
+            d.as_ref().map_or(0, |d| d.count).to_string()
+        };
+        meta.insert(key("baselineCount"), count(&j.baseline));
+        meta.insert(key("canaryCount"), count(&j.canary));
+    }
+    if measurement.phase != AnalysisPhase::Successful {
+        let flagged: Vec<String> = config
+            .metrics
+            .iter()
+            .zip(judgements)
+            .filter(|(m, j)| !m.config.muted && j.classification != Classification::Pass)
+            .map(|(m, j)| format!("{} {}", m.name, j.classification.as_str()))
+            .collect();
+        let mut message = format!("score {}", number(card.score));
+        if let Some(reason) = &card.reason {
+            message.push_str(&format!(" ({reason})"));
+        }
+        if !flagged.is_empty() {
+            message.push_str(&format!(": {}", flagged.join(", ")));
+        }
+        measurement.message = message;
+    }
+    measurement
+}
+
+/// One scope's query of one metric.
+#[derive(Debug, Clone)]
+struct ScopeQuery {
+    metric: String,
+    scope: &'static str,
+    provider: PrometheusProvider,
+}
+
+/// The `davy/judge` provider.
+#[derive(Debug, Clone)]
+pub struct JudgeProvider {
+    config: JudgeConfig,
+    /// `(baseline, canary)` per metric, in config order.
+    queries: Vec<(ScopeQuery, ScopeQuery)>,
+}
+
+impl JudgeProvider {
+    /// Parses the configuration and builds one Prometheus client per query.
+    pub fn new(config: &Json) -> Result<JudgeProvider, ProviderError> {
+        let config = parse_config(config)?;
+        let build = |metric: &JudgedMetric, scope: &'static str, query: &str| {
+            let spec = PrometheusMetric {
+                address: Some(config.address.clone()),
+                query: Some(query.to_string()),
+                timeout: Some(config.timeout.as_secs().max(1) as i64),
+                ..PrometheusMetric::default()
+            };
+            PrometheusProvider::new(&spec, None)
+                .map(|provider| ScopeQuery {
+                    metric: metric.name.clone(),
+                    scope,
+                    provider,
+                })
+                .map_err(config_error)
+        };
+        let queries = config
+            .metrics
+            .iter()
+            .map(|m| {
+                Ok((
+                    build(m, "baseline", &m.baseline_query)?,
+                    build(m, "canary", &m.canary_query)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ProviderError>>()?;
+        Ok(JudgeProvider { config, queries })
+    }
+
+    /// The window: `lookback`, else the metric's interval, else [`DEFAULT_LOOKBACK`].
+    fn lookback(&self, metric: &Metric) -> Duration {
+        self.config
+            .lookback
+            .or_else(|| {
+                metric
+                    .interval
+                    .as_ref()
+                    .filter(|i| !i.is_empty())
+                    .and_then(|i| i.to_go_duration().ok())
+                    .filter(|d| !d.is_zero())
+            })
+            .unwrap_or(DEFAULT_LOOKBACK)
+    }
+
+    async fn fetch(
+        &self,
+        q: &ScopeQuery,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> Result<Vec<f64>, String> {
+        let answer = q
+            .provider
+            .range(start, end, self.config.step)
+            .await
+            .and_then(|answer| range_samples(&answer.data));
+        answer.map_err(|e| format!("metric {:?}, {} query: {e}", q.metric, q.scope))
+    }
+
+    async fn measure(&self, ctx: &MeasureContext, metric: &Metric) -> Measurement {
+        let measurement = started(ctx);
+        let end = ctx.now;
+        let lookback =
+            SignedDuration::try_from(self.lookback(metric)).unwrap_or(SignedDuration::ZERO);
+        let start = end.checked_sub(lookback).unwrap_or(end);
+        let fetches = self.queries.iter().map(|(b, c)| async move {
+            let (baseline, canary) =
+                futures::join!(self.fetch(b, start, end), self.fetch(c, start, end));
+            Ok::<_, String>((baseline?, canary?))
+        });
+        let mut samples = Vec::with_capacity(self.queries.len());
+        let mut errors = Vec::new();
+        for result in join_all(fetches).await {
+            match result {
+                Ok(pair) => samples.push(pair),
+                Err(e) => errors.push(e),
+            }
+        }
+        if !errors.is_empty() {
+            return errored(measurement, errors.join("; "));
+        }
+        let (judgements, card) = judge_all(&self.config, &samples);
+        complete(measurement, &self.config, &judgements, &card)
+    }
+}
+
+impl Provider for JudgeProvider {
+    fn kind(&self) -> &'static str {
+        "DavyJudge"
+    }
+
+    fn run<'a>(
+        &'a self,
+        ctx: &'a MeasureContext,
+        metric: &'a Metric,
+    ) -> BoxFuture<'a, Measurement> {
+        Box::pin(self.measure(ctx, metric))
+    }
+}
+
+/// The factory registered under [`PLUGIN_NAME`].
+pub fn factory() -> PluginFactory {
+    std::sync::Arc::new(|config| {
+        JudgeProvider::new(config).map(|p| Box::new(p) as Box<dyn Provider>)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config() -> Json {
+        json!({
+            "prometheus": {"address": "http://127.0.0.1:9090", "timeout": "5"},
+            "lookback": "20s",
+            "step": "1s",
+            "thresholds": {"pass": 95, "marginal": 75},
+            "metrics": [
+                {"name": "errors", "queries": {"baseline": "b", "canary": "c"},
+                 "weight": 70, "direction": "increase", "critical": true},
+                {"name": "latency", "queries": {"baseline": "b2", "canary": "c2"}}
+            ]
+        })
+    }
+
+    fn thresholds() -> Thresholds {
+        Thresholds {
+            pass: 95.0,
+            marginal: 75.0,
+        }
+    }
+
+    #[test]
+    fn score_to_phase() {
+        let cases = [
+            (100.0, AnalysisPhase::Successful),
+            (95.0, AnalysisPhase::Successful),
+            (94.99, AnalysisPhase::Inconclusive),
+            (75.0, AnalysisPhase::Inconclusive),
+            (74.99, AnalysisPhase::Failed),
+            (0.0, AnalysisPhase::Failed),
+        ];
+        for (score, phase) in cases {
+            assert_eq!(phase_of_score(score, thresholds()), phase, "score {score}");
+        }
+    }
+
+    #[test]
+    fn parses_the_documented_config() {
+        let c = parse_config(&config()).unwrap();
+        assert_eq!(c.address, "http://127.0.0.1:9090");
+        assert_eq!(c.timeout, Duration::from_secs(5));
+        assert_eq!(c.lookback, Some(Duration::from_secs(20)));
+        assert_eq!(c.step, Duration::from_secs(1));
+        assert_eq!(c.thresholds, thresholds());
+        assert_eq!(c.metrics.len(), 2);
+        assert_eq!(c.metrics[0].weight, Some(70.0));
+        assert_eq!(c.metrics[0].baseline_query, "b");
+        assert_eq!(c.metrics[0].canary_query, "c");
+        assert!(c.metrics[0].config.critical);
+        assert_eq!(c.metrics[1].weight, None);
+        assert_eq!(c.metrics[1].config, MetricConfig::default());
+    }
+
+    #[test]
+    fn defaults_and_config_errors() {
+        let c = parse_config(&json!({
+            "prometheus": {"address": "http://p:9090"},
+            "metrics": [{"name": "m", "queries": {"baseline": "b", "canary": "c"}}]
+        }))
+        .unwrap();
+        assert_eq!(c.timeout, Duration::from_secs(30));
+        assert_eq!(c.lookback, None);
+        assert_eq!(c.step, DEFAULT_STEP);
+        assert_eq!(
+            c.thresholds,
+            Thresholds {
+                pass: 75.0,
+                marginal: 50.0
+            }
+        );
+        let err = |mutate: &dyn Fn(&mut Json)| {
+            let mut c = config();
+            mutate(&mut c);
+            parse_config(&c).unwrap_err().to_string()
+        };
+        assert_eq!(
+            err(&|c| c["metrics"][0]["colour"] = json!("red")),
+            "davy/judge: metric \"errors\": unknown field \"colour\""
+        );
+        assert_eq!(
+            err(&|c| c["metrics"][1]["name"] = json!("errors")),
+            "davy/judge: metric \"errors\": duplicate name"
+        );
+        assert_eq!(
+            err(&|c| c["step"] = json!("0s")),
+            "davy/judge: step must be positive"
+        );
+        assert_eq!(
+            err(&|c| c["prometheus"]["address"] = json!("")),
+            "davy/judge: prometheus.address is required"
+        );
+        assert_eq!(
+            err(&|c| c["thresholds"]["marginal"] = json!(99)),
+            "davy/judge: thresholds.marginal (99) is above thresholds.pass (95)"
+        );
+        assert_eq!(
+            err(&|c| c["metrics"] = json!([])),
+            "davy/judge: metrics: at least one metric is required"
+        );
+        assert!(
+            err(&|c| c["metrics"][0]["queries"] = json!({"baseline": "b"}))
+                .starts_with("davy/judge: metric \"errors\": queries: missing field `canary`"),
+        );
+    }
+
+    #[test]
+    fn samples_of_every_series_with_infinities_as_nan() {
+        let data = json!({"resultType": "matrix", "result": [
+            {"metric": {"a": "1"}, "values": [[1, "1.5"], [2, "NaN"]]},
+            {"metric": {"a": "2"}, "values": [[1, "+Inf"], [2, "2"]]}
+        ]});
+        let s = range_samples(&data).unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[0], 1.5);
+        assert!(s[1].is_nan());
+        assert!(s[2].is_nan());
+        assert_eq!(s[3], 2.0);
+        let empty = json!({"resultType": "matrix", "result": []});
+        assert_eq!(
+            range_samples(&empty).unwrap_err(),
+            "the query returned no samples"
+        );
+        let vector = json!({"resultType": "vector", "result": []});
+        assert_eq!(
+            range_samples(&vector).unwrap_err(),
+            "expected a range vector (matrix), got \"vector\""
+        );
+    }
+
+    fn baseline() -> Vec<f64> {
+        vec![
+            0.98, 1.05, 0.91, 1.12, 1.00, 0.95, 1.08, 0.89, 1.03, 0.97, 1.10, 0.93, 1.01, 1.06,
+            0.99, 0.92, 1.04, 1.09, 0.96, 1.02,
+        ]
+    }
+
+    #[test]
+    fn a_critical_high_metric_fails_with_its_numbers_in_metadata() {
+        let c = parse_config(&config()).unwrap();
+        let canary: Vec<f64> = baseline().iter().map(|v| v * 1.3).collect();
+        let samples = vec![(baseline(), canary), (baseline(), baseline())];
+        let (judgements, card) = judge_all(&c, &samples);
+        assert_eq!(judgements[0].classification, Classification::High);
+        assert_eq!(judgements[1].classification, Classification::Pass);
+        assert_eq!(card.score, 0.0);
+        let m = complete(Measurement::default(), &c, &judgements, &card);
+        assert_eq!(m.phase, AnalysisPhase::Failed);
+        assert_eq!(m.value, "0");
+        assert_eq!(
+            m.message,
+            "score 0 (Canary Failed: critical metric(s) errors): errors High"
+        );
+        assert_eq!(m.metadata["errors.classification"], "High");
+        assert_eq!(m.metadata["latency.classification"], "Pass");
+        assert_eq!(m.metadata["errors.baselineCount"], "20");
+        assert_eq!(m.metadata["classification"], "Fail");
+        let stats = judgements[0].statistics.as_ref().unwrap();
+        assert_eq!(
+            m.metadata["errors.pValue"],
+            format_sample_value(stats.p_value)
+        );
+        assert_eq!(
+            m.metadata["errors.ciLow"],
+            format_sample_value(stats.ci_low)
+        );
+        assert_eq!(
+            m.metadata["errors.ciHigh"],
+            format_sample_value(stats.ci_high)
+        );
+        assert_eq!(
+            m.metadata["errors.meanRatio"],
+            format_sample_value(judgements[0].mean_ratio.unwrap())
+        );
+    }
+
+    #[test]
+    fn a_non_critical_high_metric_weighs_the_score_down() {
+        let mut raw = config();
+        raw["metrics"][0]["critical"] = json!(false);
+        let c = parse_config(&raw).unwrap();
+        let canary: Vec<f64> = baseline().iter().map(|v| v * 1.3).collect();
+        // errors (weight 70) High, latency (the remaining 30) Pass: score 30 → Failed.
+        let (j, card) = judge_all(
+            &c,
+            &[(baseline(), canary.clone()), (baseline(), baseline())],
+        );
+        let m = complete(Measurement::default(), &c, &j, &card);
+        assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Failed, "30"));
+        assert_eq!(m.message, "score 30: errors High");
+        // The other way round: latency High, errors Pass: score 70 → Failed below 75.
+        let (j, card) = judge_all(&c, &[(baseline(), baseline()), (baseline(), canary)]);
+        let m = complete(Measurement::default(), &c, &j, &card);
+        assert_eq!((m.phase, m.value.as_str()), (AnalysisPhase::Failed, "70"));
+        // With marginal 70 the same score is Inconclusive.
+        raw["thresholds"]["marginal"] = json!(70);
+        let c = parse_config(&raw).unwrap();
+        let m = complete(Measurement::default(), &c, &j, &card);
+        assert_eq!(m.phase, AnalysisPhase::Inconclusive);
+        // Equal samples: 100, Successful, no message.
+        let (j, card) = judge_all(&c, &[(baseline(), baseline()), (baseline(), baseline())]);
+        let m = complete(Measurement::default(), &c, &j, &card);
+        assert_eq!(
+            (m.phase, m.value.as_str()),
+            (AnalysisPhase::Successful, "100")
+        );
+        assert_eq!(m.message, "");
+    }
+}
