@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 pub mod controller;
 pub mod crds;
 pub mod get;
+pub mod install;
 pub mod judge;
 pub mod lint;
 pub mod analyze;
@@ -40,6 +41,9 @@ pub enum Command {
     /// Run an AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun locally against live
     /// metrics: measurements stream as they land; the exit code is the verdict.
     Analyze(analyze::AnalyzeArgs),
+    /// Print the install manifests (CRDs, RBAC, controller Deployment, metrics Service) for
+    /// `kubectl apply -f -`.
+    Install(install::InstallArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -56,5 +60,6 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::List(cmd) => get::run::run_list(cmd),
         Command::Lint(args) => lint::run(args),
         Command::Analyze(args) => analyze::run(args),
+        Command::Install(args) => install::run(&args),
     }
 }
