@@ -36,12 +36,14 @@ pub const RULES: &[Rule] = &[
     ("argoproj.io", &["rollouts"], &["list", "watch", "patch"]),
     ("argoproj.io", &["rollouts/status"], &["patch"]),
     // controller/mod.rs owns AnalysisRuns; executor creates, terminates (patch) and deletes
-    // them; the AnalysisRun status has no subresource, so status writes are patches too.
+    // them; the AnalysisRun reconciler watches them too and writes their status (a patch of
+    // the object, or of the status subresource where the CRD serves one).
     (
         "argoproj.io",
         &["analysisruns"],
         &["list", "watch", "create", "patch", "delete"],
     ),
+    ("argoproj.io", &["analysisruns/status"], &["patch"]),
     // controller/rollouts.rs lists the templates a Rollout references.
     (
         "argoproj.io",
@@ -62,7 +64,8 @@ pub const RULES: &[Rule] = &[
     ("", &["pods/eviction"], &["create"]),
     // executor records Events on Rollouts.
     ("", &["events"], &["create", "patch"]),
-    // analysis/runner.rs reads a Secret by name for `valueFrom.secretKeyRef` arguments.
+    // analysis/runner.rs reads a Secret by name for `valueFrom.secretKeyRef` arguments
+    // (never lists or watches them).
     ("", &["secrets"], &["get"]),
     // analysis/providers/job.rs runs `job` metrics.
     ("batch", &["jobs"], &["get", "list", "create", "delete"]),
