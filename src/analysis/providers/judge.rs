@@ -65,9 +65,9 @@ struct PrometheusConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ThresholdsConfig {
-    #[serde(deserialize_with = "number_or_string")]
+    #[serde(default, deserialize_with = "number_or_string")]
     pass: Option<f64>,
-    #[serde(deserialize_with = "number_or_string")]
+    #[serde(default, deserialize_with = "number_or_string")]
     marginal: Option<f64>,
 }
 
@@ -568,6 +568,19 @@ mod tests {
                 marginal: 50.0
             }
         );
+        // One threshold given, the other defaulted; numbers may come as strings (arguments).
+        let mut partial = config();
+        partial["thresholds"] = json!({"pass": "90"});
+        partial["metrics"][0]["weight"] = json!("60");
+        let c = parse_config(&partial).unwrap();
+        assert_eq!(
+            c.thresholds,
+            Thresholds {
+                pass: 90.0,
+                marginal: 50.0
+            }
+        );
+        assert_eq!(c.metrics[0].weight, Some(60.0));
         let err = |mutate: &dyn Fn(&mut Json)| {
             let mut c = config();
             mutate(&mut c);
