@@ -64,13 +64,16 @@ pub struct Request {
 pub struct RequestLog(Arc<Mutex<Vec<Request>>>);
 
 impl RequestLog {
-    /// Requests so far matching `method` whose path contains `fragment`.
+    /// Requests so far matching `method` whose path contains `fragment`, except the watchers'
+    /// requests (watches, and their initial lists, which are paged with `limit=`), so a count of
+    /// lists is a count of reconciles.
     pub fn count(&self, method: &str, fragment: &str) -> usize {
         self.0
             .lock()
             .unwrap()
             .iter()
             .filter(|r| r.method == method && r.path.contains(fragment))
+            .filter(|r| !r.path.contains("watch=true") && !r.path.contains("limit="))
             .count()
     }
 
