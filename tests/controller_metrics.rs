@@ -6,7 +6,10 @@ mod support;
 
 use std::net::SocketAddr;
 
+use davy::api::AnalysisTemplate;
 use davy::controller::ControllerConfig;
+use kube::Api;
+use kube::api::PostParams;
 use prometheus_parse::{Sample, Scrape, Value as PromValue};
 use serde_json::json;
 use support::{Controller, NS, Sandbox, canary_rollout, describe, eventually, rollout};
@@ -186,6 +189,84 @@ async fn metrics_endpoint_serves_upstream_names_labels_and_values() {
         .expect("healthz body");
     assert_eq!(health, "ok");
 
+    controller.stop().await.expect("controller");
+    sandbox.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_serves_the_step_analysis_run() {
+    let sandbox = Sandbox::start().await;
+    let template: AnalysisTemplate = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": "never-measured", "namespace": NS},
+        "spec": {"metrics": [{"name": "ok", "interval": "10s",
+                              "provider": {"web": {"url": "http://127.0.0.1:9/"}}}]}
+    }))
+    .expect("template");
+    Api::<AnalysisTemplate>::namespaced(sandbox.client.clone(), NS)
+        .create(&PostParams::default(), &template)
+        .await
+        .expect("create template");
+    let addr = free_addr();
+    let controller = Controller::start(
+        sandbox.client.clone(),
+        ControllerConfig {
+            namespace: Some(NS.to_string()),
+            metrics_addr: Some(addr),
+            leader_election: None,
+        },
+    );
+    let steps = json!([
+        {"setWeight": 50},
+        {"analysis": {"templates": [{"templateName": "never-measured"}]}}
+    ]);
+    sandbox
+        .create(&rollout(canary_rollout("judged", 2, steps, "app:v1")))
+        .await;
+    sandbox.healthy("judged").await;
+    sandbox.set_image("judged", "app:v2").await;
+    let run = eventually("the step AnalysisRun", || async {
+        let status = sandbox.status("judged").await;
+        status["canary"]["currentStepAnalysisRunStatus"]["name"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| describe(&status))
+    })
+    .await;
+    let id = [("namespace", NS), ("name", run.as_str())];
+    // The run has no status (no AnalysisRun reconciler here): phase "" and metrics Pending.
+    let samples = eventually("/metrics to show the run", || async {
+        let samples = scrape(addr).await?;
+        value(
+            &samples,
+            "analysis_run_info",
+            &[id[0], id[1], ("phase", "")],
+        )?;
+        Ok(samples)
+    })
+    .await;
+    let get = |metric: &str, labels: &[(&str, &str)]| value(&samples, metric, labels).unwrap();
+    assert_eq!(
+        label_names(&samples, "analysis_run_info"),
+        ["name", "namespace", "phase"]
+    );
+    assert_eq!(
+        get("analysis_run_phase", &[id[0], id[1], ("phase", "Pending")]),
+        1.0
+    );
+    assert_eq!(
+        get("analysis_run_phase", &[id[0], id[1], ("phase", "Running")]),
+        0.0
+    );
+    let metric = [id[0], id[1], ("metric", "ok"), ("type", "Web")];
+    assert_eq!(get("analysis_run_metric_type", &metric), 1.0);
+    let mut pending = metric.to_vec();
+    pending.extend([("dry_run", "false"), ("phase", "Pending")]);
+    assert_eq!(get("analysis_run_metric_phase", &pending), 1.0);
+    assert_eq!(
+        label_names(&samples, "analysis_run_metric_phase"),
+        ["dry_run", "metric", "name", "namespace", "phase", "type"]
+    );
     controller.stop().await.expect("controller");
     sandbox.stop().await;
 }
