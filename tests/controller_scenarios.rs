@@ -246,6 +246,20 @@ async fn undo_within_the_rollback_window_skips_the_steps() {
     sandbox.stop().await;
 }
 
+/// Ready and not terminating.
+fn is_ready(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_none()
+        && pod
+            .status
+            .as_ref()
+            .and_then(|status| status.conditions.as_ref())
+            .is_some_and(|conditions| {
+                conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.status == "True")
+            })
+}
+
 async fn pods_of(sandbox: &Sandbox, app: &str) -> Vec<Pod> {
     let pods: Api<Pod> = Api::namespaced(sandbox.client.clone(), NS);
     pods.list(&ListParams::default().labels(&format!("app={app}")))
@@ -277,6 +291,28 @@ async fn restart_replaces_every_pod_and_records_restarted_at() {
         .collect();
     assert_eq!(before.len(), 3);
 
+    // Watch readiness meanwhile: one pod at a time (maxUnavailable 0 ⇒ concurrency 1), so at
+    // least 2 of 3 pods stay ready throughout. (Polling may miss a dip, never invent one.)
+    let watching = tokio_util::sync::CancellationToken::new();
+    let fewest_ready = tokio::spawn({
+        let client = sandbox.client.clone();
+        let stop = watching.clone();
+        async move {
+            let pods: Api<Pod> = Api::namespaced(client, NS);
+            let mut fewest = usize::MAX;
+            while !stop.is_cancelled() {
+                let list = pods
+                    .list(&ListParams::default().labels("app=restart"))
+                    .await
+                    .expect("pods");
+                let ready = list.items.iter().filter(|pod| is_ready(pod)).count();
+                fewest = fewest.min(ready);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            fewest
+        }
+    });
+
     // `kubectl argo rollouts restart --in 1s`: restartAt = now + 1 s, whole seconds, UTC. (With
     // `--in 0s` a pod created in the same second would not count as older than the restart.)
     let restart_at = (chrono::Utc::now() + chrono::Duration::seconds(1))
@@ -305,6 +341,9 @@ async fn restart_replaces_every_pod_and_records_restarted_at() {
         }
     })
     .await;
+    watching.cancel();
+    let fewest = fewest_ready.await.expect("poller");
+    assert_eq!(fewest, 2, "ready pods dipped below 2 (or never to 2)");
     let status = sandbox.status("restart").await;
     assert_eq!(
         status["stableRS"],
