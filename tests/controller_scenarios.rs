@@ -356,11 +356,11 @@ async fn restart_replaces_every_pod_and_records_restarted_at() {
 }
 
 /// A Rollout whose update never becomes available (the simulator's pull-error marker) with a
-/// 2 s progress deadline.
+/// 3 s progress deadline.
 async fn stuck_update(sandbox: &Sandbox, name: &str, abort: bool) -> (String, String) {
     let steps = json!([{"setWeight": 50}, {"pause": {}}]);
     let mut spec = canary_rollout(name, 2, steps, "app:v1");
-    spec["spec"]["progressDeadlineSeconds"] = json!(2);
+    spec["spec"]["progressDeadlineSeconds"] = json!(3);
     if abort {
         spec["spec"]["progressDeadlineAbort"] = json!(true);
     }
