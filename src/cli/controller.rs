@@ -1,12 +1,16 @@
-//! `davy controller`: runs the Rollout controller against a cluster until Ctrl-C.
+//! `davy controller`: runs the Rollout controller against a cluster until Ctrl-C, reconciling
+//! only while it holds the leader Lease (upstream's `--leader-elect` flags, spec §10.1).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-use crate::controller::{ControllerConfig, run as run_controller};
+use crate::api::duration::parse_go_duration;
+use crate::controller::leader::{self, LeaderElection, LeaseTiming};
+use crate::controller::{ControllerConfig, ControllerError, run as run_controller};
 
 /// Arguments of `davy controller`.
 #[derive(Debug, clap::Args)]
@@ -20,9 +24,51 @@ pub struct ControllerArgs {
     /// Serve `/metrics` and `/healthz` on this address.
     #[arg(long, default_value = "0.0.0.0:8090")]
     pub metrics_addr: SocketAddr,
+    /// Elect a leader through a Lease so that only one replica reconciles
+    /// (`--leader-elect=false` to turn it off).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true")]
+    pub leader_elect: bool,
+    /// Namespace of the `argo-rollouts-controller-lock` Lease (default: `POD_NAMESPACE`, else
+    /// the service account's namespace, else `argo-rollouts`).
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
+    /// How long a follower waits before taking over a lease that is not renewed.
+    #[arg(long, default_value = "15s", value_parser = go_duration)]
+    pub leader_election_lease_duration: Duration,
+    /// How long the leader retries renewing before it gives up.
+    #[arg(long, default_value = "10s", value_parser = go_duration)]
+    pub leader_election_renew_deadline: Duration,
+    /// Time between election attempts.
+    #[arg(long, default_value = "2s", value_parser = go_duration)]
+    pub leader_election_retry_period: Duration,
 }
 
-/// Builds a client and runs the controller until Ctrl-C.
+fn go_duration(text: &str) -> Result<Duration, String> {
+    parse_go_duration(text).map_err(|error| error.to_string())
+}
+
+impl ControllerArgs {
+    /// The Lease settings, or `None` with `--leader-elect=false`.
+    pub fn leader_election(&self) -> Option<LeaderElection> {
+        self.leader_elect.then(|| LeaderElection {
+            timing: LeaseTiming {
+                lease_duration: self.leader_election_lease_duration,
+                renew_deadline: self.leader_election_renew_deadline,
+                retry_period: self.leader_election_retry_period,
+            },
+            ..LeaderElection::new(
+                self.leader_election_namespace
+                    .clone()
+                    .unwrap_or_else(leader::default_namespace),
+            )
+        })
+    }
+}
+
+/// Builds a client and runs the controller until Ctrl-C (exit 0), or until the leader lease is
+/// lost (exit 1, as upstream's process ends: the pod restarts and campaigns afresh, with
+/// nothing left over from the term it lost).
 pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async {
@@ -52,8 +98,66 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
         let config = ControllerConfig {
             namespace: args.namespace.clone(),
             metrics_addr: Some(args.metrics_addr),
+            leader_election: args.leader_election(),
         };
-        run_controller(client, config, shutdown).await?;
-        Ok(0)
+        match run_controller(client, config, shutdown).await {
+            Ok(()) => Ok(0),
+            Err(error @ ControllerError::LeaderLost(_)) => {
+                eprintln!("davy controller: {error}");
+                Ok(1)
+            }
+            Err(error) => Err(error.into()),
+        }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    fn parse(args: &[&str]) -> ControllerArgs {
+        Cli::try_parse_from(std::iter::once("davy").chain(args.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn leader_election_is_on_by_default_with_upstream_durations() {
+        let election = parse(&["--leader-election-namespace", "ops"])
+            .leader_election()
+            .unwrap();
+        assert_eq!(election.namespace, "ops");
+        assert_eq!(election.lock_name, "argo-rollouts-controller-lock");
+        assert_eq!(election.timing, LeaseTiming::default());
+        assert_eq!(election.timing.lease_duration, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn leader_elect_false_turns_it_off_and_durations_parse_go_syntax() {
+        assert!(parse(&["--leader-elect=false"]).leader_election().is_none());
+        assert!(parse(&["--leader-elect"]).leader_election().is_some());
+        let election = parse(&[
+            "--leader-election-namespace=ops",
+            "--leader-election-lease-duration=1m",
+            "--leader-election-renew-deadline=30s",
+            "--leader-election-retry-period=500ms",
+        ])
+        .leader_election()
+        .unwrap();
+        assert_eq!(
+            election.timing,
+            LeaseTiming {
+                lease_duration: Duration::from_secs(60),
+                renew_deadline: Duration::from_secs(30),
+                retry_period: Duration::from_millis(500),
+            }
+        );
+    }
 }

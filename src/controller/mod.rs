@@ -2,11 +2,15 @@
 //! rollout core ([`rollouts`]) and apply plans with the [`executor`], plus `/metrics` and
 //! `/healthz` ([`metrics`]).
 //!
-//! Not yet here: leader election (a single replica is assumed), the AnalysisRun reconciler
+//! With [`ControllerConfig::leader_election`] only the holder of the Lease reconciles
+//! ([`leader`]); `/metrics` and `/healthz` are served either way.
+//!
+//! Not yet here: the AnalysisRun reconciler
 //! (the analysis engine is on its own branch) and traffic routers (`SetTrafficWeight` is logged
 //! and skipped by the executor).
 
 pub mod executor;
+pub mod leader;
 pub mod metrics;
 pub mod rollouts;
 
@@ -31,6 +35,8 @@ pub struct ControllerConfig {
     pub namespace: Option<String>,
     /// Where to serve `/metrics` and `/healthz` (upstream: `:8090`); `None` serves nothing.
     pub metrics_addr: Option<SocketAddr>,
+    /// Campaign for this Lease and reconcile only while holding it; `None` reconciles at once.
+    pub leader_election: Option<leader::LeaderElection>,
 }
 
 /// Failures that stop the controller.
@@ -45,6 +51,9 @@ pub enum ControllerError {
         #[source]
         source: std::io::Error,
     },
+    /// The leader lease was lost; the reconcilers were stopped.
+    #[error(transparent)]
+    LeaderLost(#[from] leader::LeaderError),
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
@@ -71,7 +80,26 @@ pub async fn run(
             .map_err(|source| ControllerError::Metrics { addr, source })?;
         tokio::spawn(serve_metrics(listener, metrics.clone(), shutdown.clone()));
     }
-    let namespace = config.namespace.as_deref();
+    match config.leader_election {
+        Some(election) => {
+            let namespace = config.namespace;
+            leader::run_elected(client.clone(), election, shutdown, move |leading| {
+                run_reconcilers(client, namespace, metrics, leading)
+            })
+            .await?
+        }
+        None => run_reconcilers(client, config.namespace, metrics, shutdown).await,
+    }
+}
+
+/// Runs the reconcilers until `shutdown` is cancelled, then lets in-flight reconciles finish.
+async fn run_reconcilers(
+    client: Client,
+    namespace: Option<String>,
+    metrics: Arc<Metrics>,
+    shutdown: CancellationToken,
+) -> Result<(), ControllerError> {
+    let namespace = namespace.as_deref();
     let ctx = Arc::new(rollouts::Context::new(client.clone(), metrics));
     let rollout_api: Api<Rollout> = api(&client, namespace);
     let controller = Controller::new(rollout_api, watcher::Config::default())

@@ -186,6 +186,10 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     ctx.metrics
         .observe_rollout(&observed.rollout, decided.status());
     let applied = executor::apply(&ctx.client, rollout, &decided, now).await?;
+    if applied == Applied::All {
+        ctx.metrics
+            .observe_applied(rollout, &observed.analysis_runs, &decided);
+    }
     if let Some(error) = &decided.error {
         tracing::warn!(rollout = %rollout.name_any(), %error, "reconcile stopped");
     }

@@ -75,9 +75,12 @@ async fn serve(args: &SandboxArgs) -> anyhow::Result<i32> {
         let client = server.client();
         let stop = shutdown.clone();
         tokio::spawn(async move {
+            // One in-process controller and no other candidate: a Lease would only delay the
+            // start (a `davy controller` pointed at the sandbox elects in its own namespace).
             let config = ControllerConfig {
                 namespace: None,
                 metrics_addr: None,
+                leader_election: None,
             };
             run_controller(client, config, stop).await
         })

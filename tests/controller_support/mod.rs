@@ -1,0 +1,322 @@
+//! What the controller test files share (included with `#[path]`): an in-process sandbox API
+//! server with the workload simulator, controllers started and stopped by token, clients that
+//! log the requests they send, Rollout builders and a polling `eventually`.
+
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use davy::api::Rollout;
+use davy::controller::{ControllerConfig, ControllerError, run};
+use davy::sandbox::apiserver::ApiServer;
+use davy::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+/// How long any condition may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+/// The namespace every test works in.
+pub const NS: &str = "default";
+
+/// Polls `check` until it yields a value or [`DEADLINE`] passes (then fails with `what` and the
+/// last state `check` described).
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let last = match check().await {
+            Ok(value) => return value,
+            Err(last) => last,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Davy's CRDs, generated once per test binary: schema generation takes seconds in a debug
+/// build and every test of the binary needs the same values.
+pub fn crds() -> &'static [Value] {
+    static CRDS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
+    CRDS.get_or_init(|| davy::api::crd::crd_values().expect("crds"))
+}
+
+/// One request a logging client sent: method and path with query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `PATCH`, ...
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+}
+
+/// The requests a client sent, shared with the test.
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<Request>>>);
+
+impl RequestLog {
+    /// Requests so far matching `method` whose path contains `fragment`, except the watchers'
+    /// requests (watches, and their initial lists, which are paged with `limit=`), so a count of
+    /// lists is a count of reconciles.
+    pub fn count(&self, method: &str, fragment: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method == method && r.path.contains(fragment))
+            .filter(|r| !r.path.contains("watch=true") && !r.path.contains("limit="))
+            .count()
+    }
+
+    /// Writes (POST, PUT, PATCH, DELETE) so far, except to Leases.
+    pub fn writes_except_leases(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.method != "GET" && !r.path.contains("/leases"))
+            .count()
+    }
+}
+
+/// The sandbox: API server with Davy's CRDs and the workload simulator.
+pub struct Sandbox {
+    /// The API server.
+    pub server: ApiServer,
+    /// A client for the test itself.
+    pub client: Client,
+    simulator: Option<SimulatorHandle>,
+}
+
+impl Sandbox {
+    /// Starts the server and the simulator (pods ready after 100 ms).
+    pub async fn start() -> Sandbox {
+        let server = ApiServer::new();
+        server.install_crds(crds().to_vec()).expect("install crds");
+        let client = server.client();
+        let simulator = Simulator::start(
+            client.clone(),
+            SimulatorConfig {
+                namespace: Some(NS.to_string()),
+                pod_ready_delay: Duration::from_millis(100),
+                ..SimulatorConfig::default()
+            },
+        );
+        Sandbox {
+            server,
+            client,
+            simulator: Some(simulator),
+        }
+    }
+
+    /// A client whose requests are recorded in the returned log.
+    pub fn logging_client(&self) -> (Client, RequestLog) {
+        let log = RequestLog::default();
+        let record = log.clone();
+        let service = tower::ServiceBuilder::new()
+            .map_request(move |req: http::Request<kube::client::Body>| {
+                let path = req
+                    .uri()
+                    .path_and_query()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                record.0.lock().unwrap().push(Request {
+                    method: req.method().to_string(),
+                    path,
+                });
+                req
+            })
+            .service(self.server.service());
+        (Client::new(service, NS), log)
+    }
+
+    /// Stops the simulator.
+    pub async fn stop(mut self) {
+        if let Some(simulator) = self.simulator.take() {
+            simulator.shutdown().await;
+        }
+    }
+
+    /// The Rollouts API.
+    pub fn rollouts(&self) -> Api<Rollout> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// The ReplicaSets API.
+    pub fn replica_sets(&self) -> Api<ReplicaSet> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// The Rollout as JSON.
+    pub async fn rollout_json(&self, name: &str) -> Value {
+        let rollout = self.rollouts().get(name).await.expect("get rollout");
+        serde_json::to_value(rollout).expect("rollout json")
+    }
+
+    /// The Rollout's status as JSON.
+    pub async fn status(&self, name: &str) -> Value {
+        self.rollout_json(name).await["status"].clone()
+    }
+
+    /// Creates a Rollout.
+    pub async fn create(&self, rollout: &Rollout) {
+        self.rollouts()
+            .create(&PostParams::default(), rollout)
+            .await
+            .expect("create rollout");
+    }
+
+    /// Merge-patches the Rollout's spec (or metadata).
+    pub async fn patch(&self, name: &str, patch: Value) {
+        self.rollouts()
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .expect("patch rollout");
+    }
+
+    /// Merge-patches the Rollout's status subresource, as the CLI does.
+    pub async fn patch_status(&self, name: &str, status: Value) {
+        self.rollouts()
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .expect("patch rollout status");
+    }
+
+    /// Sets the first container's image.
+    pub async fn set_image(&self, name: &str, image: &str) {
+        let patch: json_patch::Patch = serde_json::from_value(json!([{
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/image",
+            "value": image
+        }]))
+        .expect("patch");
+        self.rollouts()
+            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await
+            .expect("set image");
+    }
+
+    /// `spec.replicas` of the ReplicaSet with pod-template hash `hash`.
+    pub async fn rs_replicas(&self, hash: &str) -> Option<i32> {
+        let list = self
+            .replica_sets()
+            .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
+            .await
+            .expect("list rs");
+        list.items
+            .first()
+            .and_then(|rs| rs.spec.as_ref().and_then(|spec| spec.replicas))
+    }
+
+    /// Waits until the Rollout is Healthy with a stable RS; returns the stable hash.
+    pub async fn healthy(&self, name: &str) -> String {
+        eventually("the Rollout to become Healthy", || async {
+            let status = self.status(name).await;
+            let stable = status["stableRS"].as_str().unwrap_or_default().to_string();
+            if status["phase"] == "Healthy"
+                && !stable.is_empty()
+                && status["currentPodHash"] == stable.as_str()
+            {
+                Ok(stable)
+            } else {
+                Err(describe(&status))
+            }
+        })
+        .await
+    }
+}
+
+/// A running controller.
+pub struct Controller {
+    /// Cancelling this stops it.
+    pub shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), ControllerError>>,
+}
+
+impl Controller {
+    /// Starts `davy::controller::run` with `config` on `client`.
+    pub fn start(client: Client, config: ControllerConfig) -> Controller {
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run(client, config, shutdown.clone()));
+        Controller { shutdown, task }
+    }
+
+    /// Starts a controller for [`NS`] without leader election or metrics.
+    pub fn plain(client: Client) -> Controller {
+        Controller::start(
+            client,
+            ControllerConfig {
+                namespace: Some(NS.to_string()),
+                metrics_addr: None,
+                leader_election: None,
+            },
+        )
+    }
+
+    /// Cancels it and returns how `run` ended.
+    pub async fn stop(self) -> Result<(), ControllerError> {
+        self.shutdown.cancel();
+        self.task.await.expect("controller task")
+    }
+
+    /// Waits for `run` to end by itself.
+    pub async fn join(self) -> Result<(), ControllerError> {
+        self.task.await.expect("controller task")
+    }
+
+    /// Whether `run` has returned.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+/// A canary Rollout `name` (label `app: <name>`) with `replicas`, `steps` and `image`.
+pub fn canary_rollout(name: &str, replicas: i32, steps: Value, image: &str) -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {"canary": {"steps": steps}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image}]}
+            }
+        }
+    })
+}
+
+/// Parses a Rollout.
+pub fn rollout(value: Value) -> Rollout {
+    serde_json::from_value(value).expect("rollout")
+}
+
+/// A one-line summary of a status for timeout messages.
+pub fn describe(status: &Value) -> String {
+    format!(
+        "phase={} message={} step={} stable={} current={} pause={} abort={}",
+        status["phase"],
+        status["message"],
+        status["currentStepIndex"],
+        status["stableRS"],
+        status["currentPodHash"],
+        status["pauseConditions"],
+        status["abort"]
+    )
+}
