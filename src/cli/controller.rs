@@ -1,32 +1,28 @@
 //! `davy controller`: runs the Rollout controller against a cluster until Ctrl-C.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::cli::kube::KubeArgs;
 use crate::controller::{ControllerConfig, run as run_controller};
 
 /// Arguments of `davy controller`.
 #[derive(Debug, clap::Args)]
 pub struct ControllerArgs {
-    /// Kubeconfig file (default: in-cluster config, then `$KUBECONFIG` / `~/.kube/config`).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
     /// Serve `/metrics` and `/healthz` on this address.
     #[arg(long, default_value = "0.0.0.0:8090")]
     pub metrics_addr: SocketAddr,
 }
 
-/// Builds a client and runs the controller until Ctrl-C.
-pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
+/// Builds a client and runs the controller until Ctrl-C. The global `--kubeconfig` picks the
+/// cluster (default: in-cluster config, then `$KUBECONFIG` / `~/.kube/config`); the global
+/// `-n` restricts it to one namespace (default: all namespaces).
+pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async {
-        let client = match &args.kubeconfig {
+        let client = match &kube_args.kubeconfig {
             Some(path) => {
                 let kubeconfig = kube::config::Kubeconfig::read_from(path)
                     .with_context(|| format!("reading {}", path.display()))?;
@@ -50,7 +46,7 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
             on_signal.cancel();
         });
         let config = ControllerConfig {
-            namespace: args.namespace.clone(),
+            namespace: kube_args.namespace.clone(),
             metrics_addr: Some(args.metrics_addr),
         };
         run_controller(client, config, shutdown).await?;
