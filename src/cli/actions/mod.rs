@@ -32,6 +32,11 @@ pub fn go_duration(text: &str) -> Result<Duration, String> {
     crate::api::parse_go_duration(text).map_err(|e| e.to_string())
 }
 
+/// Checks a Go duration and keeps its text (upstream prints `--in` back as typed).
+pub fn go_duration_text(text: &str) -> Result<String, String> {
+    go_duration(text).map(|_| text.to_string())
+}
+
 /// `set` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum SetCommand {
@@ -116,9 +121,9 @@ pub struct RestartArgs {
     /// Rollout name.
     #[arg(value_name = "ROLLOUT_NAME")]
     pub name: String,
-    /// Amount of time before a restart (e.g. 30s, 5m, 1h).
-    #[arg(short = 'i', long = "in", value_name = "DURATION", value_parser = go_duration)]
-    pub delay: Option<Duration>,
+    /// Amount of time before a restart (e.g. 30s, 5m, 1h); echoed as given.
+    #[arg(short = 'i', long = "in", value_name = "DURATION", value_parser = go_duration_text)]
+    pub delay: Option<String>,
 }
 
 /// Arguments of `undo`.

@@ -177,38 +177,15 @@ pub fn run_restart(args: RestartArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
         let api = rollouts(&k);
         // Upstream reads the rollout first, so a missing one fails before any write.
         api.get(&args.name).await?;
-        let delay = args.delay.unwrap_or_default();
+        let text = args.delay.unwrap_or_else(|| "0s".to_string());
+        let delay = super::go_duration(&text).map_err(CliError::Usage)?;
         let body = restart_patch(chrono::Utc::now(), delay);
         let ro = api
             .patch(&args.name, &params(), &Patch::Merge(&body))
             .await?;
-        let shown = match args.delay {
-            Some(_) => humantime_like(delay),
-            None => "0s".to_string(),
-        };
-        println!("rollout '{}' restarts in {shown}", name_of(&ro, &args.name));
+        println!("rollout '{}' restarts in {text}", name_of(&ro, &args.name));
         Ok(0)
     })
-}
-
-/// Upstream echoes the `--in` text as given; clap hands us a parsed duration, so print it back
-/// in Go's `time.Duration` style (`30s`, `5m0s`, `1h0m0s`).
-fn humantime_like(d: Duration) -> String {
-    let total = d.as_secs();
-    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-    let frac = d.subsec_millis();
-    let secs = if frac > 0 {
-        format!("{s}.{frac:03}").trim_end_matches('0').to_string() + "s"
-    } else {
-        format!("{s}s")
-    };
-    if h > 0 {
-        format!("{h}h{m}m{secs}")
-    } else if m > 0 {
-        format!("{m}m{secs}")
-    } else {
-        secs
-    }
 }
 
 /// `set image NAME CONTAINER=IMAGE`.
@@ -514,18 +491,5 @@ pub fn render_object<T: serde::Serialize>(
             let value = to_json(obj)?;
             serde_saphyr::to_string(&value).map_err(|e| CliError::Failed(e.to_string()))
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn restart_delay_prints_like_go() {
-        assert_eq!(humantime_like(Duration::from_secs(30)), "30s");
-        assert_eq!(humantime_like(Duration::from_secs(300)), "5m0s");
-        assert_eq!(humantime_like(Duration::from_secs(3900)), "1h5m0s");
-        assert_eq!(humantime_like(Duration::from_millis(1500)), "1.5s");
     }
 }
