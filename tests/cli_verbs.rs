@@ -586,3 +586,44 @@ fn get_and_list_print_objects_as_json_and_yaml() {
     assert_eq!(list["kind"], "List");
     assert_eq!(list["items"][0]["metadata"]["name"], "r");
 }
+
+#[test]
+fn set_image_retries_conflicts_and_forbidden_is_reported() {
+    let env = Env::start();
+    env.rollout("r", json!({}));
+    // Two 409s, then the third attempt lands (upstream retries up to 5 times).
+    env.server.faults().force_conflicts(2);
+    let out = env.davy(&["set", "image", "r", "www=nginx:7"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "rollout \"r\" image updated\n"),
+        "{}",
+        out.stderr
+    );
+    let spec = &env.get(&env.rollouts(), "r")["spec"]["template"]["spec"];
+    assert_eq!(spec["containers"][0]["image"], "nginx:7");
+    assert_eq!(env.server.faults().stats().conflicts, 2);
+
+    // Endless conflicts: the fifth one is the error.
+    env.server.faults().force_conflicts(100);
+    let out = env.davy(&["set", "image", "r", "www=nginx:8"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .starts_with("Error: Operation cannot be fulfilled on rollouts.argoproj.io \"r\""),
+        "{}",
+        out.stderr
+    );
+    env.server.faults().clear();
+
+    // A refused write prints the server's message and exits 1.
+    env.server.faults().set_error_code(403);
+    env.server
+        .faults()
+        .set_error_rate_for(davy::sandbox::apiserver::Verb::Patch, 1.0);
+    let out = env.davy(&["pause", "r"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str(), out.stderr.as_str()),
+        (1, "", "Error: injected fault: Patch failed\n")
+    );
+}
