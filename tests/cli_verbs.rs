@@ -28,15 +28,20 @@ struct Out {
 
 impl Env {
     fn start() -> Env {
+        Env::start_with(|_| {})
+    }
+
+    /// A sandbox whose CRDs `edit` may change first (e.g. to drop a subresource).
+    fn start_with(edit: impl Fn(&mut Value)) -> Env {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let server = ApiServer::new();
-        server
-            .install_crds(davy::api::crd::crd_values().unwrap())
-            .unwrap();
+        let mut crds = davy::api::crd::crd_values().unwrap();
+        crds.iter_mut().for_each(&edit);
+        server.install_crds(crds).unwrap();
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let http = runtime.block_on(server.serve(addr)).unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -625,5 +630,69 @@ fn set_image_retries_conflicts_and_forbidden_is_reported() {
     assert_eq!(
         (out.code, out.stdout.as_str(), out.stderr.as_str()),
         (1, "", "Error: injected fault: Patch failed\n")
+    );
+}
+
+#[test]
+fn status_patches_fall_back_to_the_main_resource_without_the_subresource() {
+    // A Rollout CRD without the status subresource (Argo Rollouts v0.9 era): the status patch
+    // answers 404 and the same body goes to the main resource.
+    let env = Env::start_with(|crd| {
+        if crd["metadata"]["name"] == "rollouts.argoproj.io" {
+            for version in crd["spec"]["versions"].as_array_mut().unwrap() {
+                version["subresources"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("status");
+            }
+        }
+    });
+    env.rollout("r", json!({}));
+    let out = env.davy(&["abort", "r"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "rollout 'r' aborted\n"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.get(&env.rollouts(), "r")["status"]["abort"], true);
+    // promote: the unified spec+status patch replaces the spec one.
+    let out = env.davy(&["promote", "r"]);
+    assert_eq!(out.stdout, "rollout 'r' promoted\n", "{}", out.stderr);
+    let ro = env.get(&env.rollouts(), "r");
+    assert_eq!(ro["spec"]["paused"], false);
+    assert_eq!(ro["status"]["currentStepIndex"], 1);
+}
+
+#[test]
+fn create_analysisrun_from_a_file() {
+    let env = Env::start();
+    let file = env.dir.path().join("template.yaml");
+    std::fs::write(
+        &file,
+        "apiVersion: argoproj.io/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: local}\n\
+         spec:\n  args: [{name: service}]\n  metrics: [{name: up, provider: {web: {url: 'http://{{args.service}}/'}}}]\n",
+    )
+    .unwrap();
+    let out = env.davy(&[
+        "create",
+        "analysisrun",
+        "--from-file",
+        file.to_str().unwrap(),
+        "-a",
+        "service=api",
+        "--name",
+        "from-file",
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "analysisrun.argoproj.io/from-file created\n"),
+        "{}",
+        out.stderr
+    );
+    let runs = env.api("argoproj.io", "v1alpha1", "AnalysisRun", "analysisruns");
+    assert_eq!(
+        env.get(&runs, "from-file")["spec"]["args"],
+        json!([{"name": "service", "value": "api"}])
     );
 }
