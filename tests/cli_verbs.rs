@@ -696,3 +696,52 @@ fn create_analysisrun_from_a_file() {
         json!([{"name": "service", "value": "api"}])
     );
 }
+
+#[test]
+fn undo_with_a_workload_ref_patches_the_deployment() {
+    let env = Env::start();
+    let deployments = env.api("apps", "v1", "Deployment", "deployments");
+    let template = |image: &str| json!({"metadata": {"labels": {"app": "w"}}, "spec": {"containers": [{"name": "www", "image": image}]}});
+    env.create(
+        &deployments,
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d", "namespace": "default"},
+               "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "w"}}, "template": template("nginx:2")}}),
+    );
+    let ro = env.create(
+        &env.rollouts(),
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "w", "namespace": "default"},
+               "spec": {"selector": {"matchLabels": {"app": "w"}},
+                        "workloadRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"},
+                        "strategy": {"canary": {}}}}),
+    );
+    let uid = ro["metadata"]["uid"].as_str().unwrap().to_string();
+    let replica_sets = env.api("apps", "v1", "ReplicaSet", "replicasets");
+    for (rev, image) in [(1, "nginx:1"), (2, "nginx:2")] {
+        let mut t = template(image);
+        t["metadata"]["labels"]["rollouts-pod-template-hash"] = json!(format!("h{rev}"));
+        env.create(
+            &replica_sets,
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                   "metadata": {"name": format!("w-h{rev}"), "namespace": "default", "labels": t["metadata"]["labels"],
+                                "annotations": {"rollout.argoproj.io/revision": rev.to_string()},
+                                "ownerReferences": [{"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "w", "uid": uid, "controller": true}]},
+                   "spec": {"replicas": 0, "selector": {"matchLabels": t["metadata"]["labels"]}, "template": t}}),
+        );
+    }
+    let out = env.davy(&["undo", "w"]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "rollout 'w' undo\n"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        env.get(&deployments, "d")["spec"]["template"],
+        template("nginx:1")
+    );
+    // The Rollout itself still has no template.
+    assert_eq!(
+        env.get(&env.rollouts(), "w")["spec"]["template"],
+        Value::Null
+    );
+}

@@ -15,7 +15,8 @@ use super::patches::{
 };
 use super::status::{Outcome, TIMEOUT_MESSAGE, degraded_message, once_line, outcome, watch_line};
 use super::undo::{
-    Revision, equal_ignore_hash, pick_revision, restore_patch, revision_of, skipped_message,
+    Revision, UndoTarget, equal_ignore_hash, pick_revision, restore_patch, revision_of,
+    selector_query, skipped_message, undo_target,
 };
 use super::{
     AnalysisRunNames, CreateCommand, CreateRunArgs, NamesArgs, ObjectFormat, PromoteArgs,
@@ -309,14 +310,7 @@ pub fn run_undo(args: UndoArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
             .spec
             .selector
             .as_ref()
-            .and_then(|s| s.match_labels.as_ref())
-            .map(|labels| {
-                labels
-                    .iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })
+            .map(selector_query)
             .unwrap_or_default();
         let list = rs_api
             .list(&ListParams::default().labels(&selector))
@@ -350,15 +344,36 @@ pub fn run_undo(args: UndoArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
                     args.to_revision
                 ))
             })?;
-        api.patch(&args.name, &params(), &Patch::<()>::Json(patch))
-            .await
-            .map_err(|e| {
-                CliError::Failed(format!(
-                    "failed restoring revision {}: {}",
-                    args.to_revision,
-                    CliError::from(e)
-                ))
-            })?;
+        let workload = ro.spec.workload_ref.as_ref();
+        let target = undo_target(
+            workload.and_then(|w| w.kind.as_deref()),
+            workload.and_then(|w| w.name.as_deref()),
+        )?;
+        let sent = match target {
+            UndoTarget::Rollout => api
+                .patch(&args.name, &params(), &Patch::<()>::Json(patch))
+                .await
+                .map(drop),
+            UndoTarget::Workload {
+                group,
+                kind,
+                plural,
+                name,
+            } => {
+                // apps/v1 and core v1 are the only versions of these kinds.
+                dynamic_api(&k, group, "v1", kind, plural)
+                    .patch(&name, &params(), &Patch::<()>::Json(patch))
+                    .await
+                    .map(drop)
+            }
+        };
+        sent.map_err(|e| {
+            CliError::Failed(format!(
+                "failed restoring revision {}: {}",
+                args.to_revision,
+                CliError::from(e)
+            ))
+        })?;
         println!("rollout '{}' undo", name_of(&ro, &args.name));
         Ok(0)
     })

@@ -72,7 +72,8 @@ pub fn without_hash(template: &Value) -> Value {
 /// equals the one in `target`; fields `current` leaves unset (null, "", [], {}) are ignored,
 /// because the API server defaults ReplicaSet templates but not Rollout templates.
 pub fn equal_ignore_hash(current: &Value, target: &Value) -> bool {
-    derivative(&without_hash(current), &without_hash(target))
+    // A Rollout without a template (workloadRef) never matches, as upstream's `found` check.
+    !current.is_null() && derivative(&without_hash(current), &without_hash(target))
 }
 
 fn derivative(a: &Value, b: &Value) -> bool {
@@ -89,6 +90,76 @@ fn derivative(a: &Value, b: &Value) -> bool {
             .all(|(k, v)| derivative(v, y.get(k).unwrap_or(&Value::Null))),
         _ => a == b,
     }
+}
+
+/// Where the restored template goes: the Rollout itself, or the workload its `workloadRef`
+/// names (upstream `undoWorkloadRef`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoTarget {
+    /// `spec.template` of the Rollout.
+    Rollout,
+    /// `spec.template` of this object (`(group, version, kind, plural, name)`).
+    Workload {
+        /// API group ("" for core).
+        group: &'static str,
+        /// Kind.
+        kind: &'static str,
+        /// Plural resource.
+        plural: &'static str,
+        /// Object name.
+        name: String,
+    },
+}
+
+/// Upstream's choice by `workloadRef.kind`: Deployment, ReplicaSet or PodTemplate; anything
+/// else is `workload of type X is not supported`.
+pub fn undo_target(
+    workload_kind: Option<&str>,
+    workload_name: Option<&str>,
+) -> Result<UndoTarget, CliError> {
+    let Some(kind) = workload_kind else {
+        return Ok(UndoTarget::Rollout);
+    };
+    let name = workload_name.unwrap_or_default().to_string();
+    let (group, kind, plural) = match kind {
+        "Deployment" => ("apps", "Deployment", "deployments"),
+        "ReplicaSet" => ("apps", "ReplicaSet", "replicasets"),
+        "PodTemplate" => ("", "PodTemplate", "podtemplates"),
+        other => {
+            return Err(CliError::Usage(format!(
+                "workload of type {other} is not supported"
+            )));
+        }
+    };
+    Ok(UndoTarget::Workload {
+        group,
+        kind,
+        plural,
+        name,
+    })
+}
+
+/// A label selector in the `labelSelector` query syntax (`a=b,c in (d,e),!f`), as
+/// apimachinery's `LabelSelectorAsSelector` renders it.
+pub fn selector_query(
+    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
+) -> String {
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for req in selector.match_expressions.iter().flatten() {
+        let values = req.values.clone().unwrap_or_default().join(",");
+        parts.push(match req.operator.as_str() {
+            "In" => format!("{} in ({values})", req.key),
+            "NotIn" => format!("{} notin ({values})", req.key),
+            "Exists" => req.key.clone(),
+            _ => format!("!{}", req.key),
+        });
+    }
+    parts.join(",")
 }
 
 /// The JSON patch that restores `template` (hash label removed) into `spec.template`.
@@ -147,5 +218,33 @@ mod tests {
         assert_eq!(patch[0]["path"], "/spec/template");
         assert_eq!(patch[0]["value"]["metadata"]["labels"], json!({"app": "x"}));
         assert_eq!(revision_of(None), Some(0));
+        assert!(!equal_ignore_hash(&Value::Null, &rev(1, "a").template));
+    }
+
+    #[test]
+    fn workload_targets_and_selectors() {
+        assert_eq!(undo_target(None, None).unwrap(), UndoTarget::Rollout);
+        assert_eq!(
+            undo_target(Some("Deployment"), Some("d")).unwrap(),
+            UndoTarget::Workload {
+                group: "apps",
+                kind: "Deployment",
+                plural: "deployments",
+                name: "d".into()
+            }
+        );
+        assert_eq!(
+            undo_target(Some("StatefulSet"), Some("s"))
+                .unwrap_err()
+                .to_string(),
+            "workload of type StatefulSet is not supported"
+        );
+        let selector = serde_json::from_value(json!({
+            "matchLabels": {"app": "x"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
+                                 {"key": "gone", "operator": "DoesNotExist"}]
+        }))
+        .unwrap();
+        assert_eq!(selector_query(&selector), "app=x,tier in (a,b),!gone");
     }
 }
