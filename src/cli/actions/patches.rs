@@ -127,7 +127,11 @@ pub fn terminate_patch() -> Value {
 /// `restart [--in D]`: `spec.restartAt` = now + D in RFC 3339 UTC, whole seconds (Go's
 /// `time.RFC3339`).
 pub fn restart_patch(now: DateTime<Utc>, delay: std::time::Duration) -> Value {
-    let at = now + chrono::Duration::from_std(delay).unwrap_or(chrono::TimeDelta::MAX);
+    // An absurd `--in` saturates at the latest representable time instead of overflowing.
+    let at = chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC);
     json!({"spec": {"restartAt": at.to_rfc3339_opts(SecondsFormat::Secs, true)}})
 }
 
