@@ -1,8 +1,9 @@
 //! The `davy` binary: parse arguments, run the command, exit with its code.
 //!
 //! The sandbox layer sits below the CLI layer, so its command is joined to the CLI's verbs here.
+//! Invoked as `kubectl-davy` (kubectl plugin mode) the program names itself `kubectl davy`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
 #[derive(Debug, Parser)]
@@ -10,6 +11,8 @@ use clap::{Parser, Subcommand};
 struct Davy {
     #[command(subcommand)]
     command: Verb,
+    #[command(flatten)]
+    kube: davy::cli::kube::KubeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -20,8 +23,18 @@ enum Verb {
     Sandbox(davy::sandbox::command::SandboxArgs),
 }
 
+/// The command tree, named as the program was invoked (`davy` or `kubectl davy`).
+fn app(program: &'static str) -> clap::Command {
+    Davy::command().name(program).bin_name(program)
+}
+
 fn main() {
-    let davy = match Davy::try_parse() {
+    let argv0 = std::env::args_os().next();
+    let program = davy::cli::plugin::display_name(argv0.as_deref());
+    let parsed = app(program)
+        .try_get_matches()
+        .and_then(|m| Davy::from_arg_matches(&m));
+    let davy = match parsed {
         Ok(davy) => davy,
         Err(err) => {
             // `davy analyze` promises sysexits' EX_USAGE (64) for usage errors, so scripts can
@@ -37,14 +50,20 @@ fn main() {
         }
     };
     let result = match davy.command {
-        Verb::Cli(command) => davy::cli::run(davy::cli::Cli { command }),
+        Verb::Cli(command) => davy::cli::run(davy::cli::Cli {
+            command,
+            kube: davy.kube,
+            program: program.to_string(),
+            app: app(program),
+        }),
         Verb::Sandbox(args) => davy::sandbox::command::run(&args),
     };
     match result {
         Ok(code) => std::process::exit(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
-            std::process::exit(2);
+            // Cobra's prefix, as the upstream plugin prints errors.
+            eprintln!("Error: {err:#}");
+            std::process::exit(davy::cli::error_exit_code(&err));
         }
     }
 }

@@ -2,25 +2,19 @@
 //! only while it holds the leader Lease (upstream's `--leader-elect` flags, spec §10.1).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::duration::parse_go_duration;
+use crate::cli::kube::KubeArgs;
 use crate::controller::leader::{self, LeaderElection, LeaseTiming};
 use crate::controller::{ControllerConfig, ControllerError, run as run_controller};
 
 /// Arguments of `davy controller`.
 #[derive(Debug, clap::Args)]
 pub struct ControllerArgs {
-    /// Kubeconfig file (default: in-cluster config, then `$KUBECONFIG` / `~/.kube/config`).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
     /// Serve `/metrics` and `/healthz` on this address.
     #[arg(long, default_value = "0.0.0.0:8090")]
     pub metrics_addr: SocketAddr,
@@ -68,11 +62,13 @@ impl ControllerArgs {
 
 /// Builds a client and runs the controller until Ctrl-C (exit 0), or until the leader lease is
 /// lost (exit 1, as upstream's process ends: the pod restarts and campaigns afresh, with
-/// nothing left over from the term it lost).
-pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
+/// nothing left over from the term it lost). The global `--kubeconfig` picks the cluster
+/// (default: in-cluster config, then `$KUBECONFIG` / `~/.kube/config`); the global `-n`
+/// restricts it to one namespace (default: all namespaces).
+pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async {
-        let client = match &args.kubeconfig {
+        let client = match &kube_args.kubeconfig {
             Some(path) => {
                 let kubeconfig = kube::config::Kubeconfig::read_from(path)
                     .with_context(|| format!("reading {}", path.display()))?;
@@ -96,7 +92,7 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
             on_signal.cancel();
         });
         let config = ControllerConfig {
-            namespace: args.namespace.clone(),
+            namespace: kube_args.namespace.clone(),
             metrics_addr: Some(args.metrics_addr),
             leader_election: args.leader_election(),
         };

@@ -241,17 +241,16 @@ pub fn install_yaml(namespace: &str, image: &str) -> Result<String, InstallError
 /// Arguments of `davy install`.
 #[derive(Debug, clap::Args)]
 pub struct InstallArgs {
-    /// Namespace of the controller (created by the output).
-    #[arg(long, short = 'n', default_value = DEFAULT_NAMESPACE)]
-    pub namespace: String,
     /// Controller image (default: this version's release image).
     #[arg(long)]
     pub image: Option<String>,
 }
 
-/// Prints the install YAML.
-pub fn run(args: &InstallArgs) -> anyhow::Result<i32> {
+/// Prints the install YAML. The global `-n/--namespace` names the controller's namespace
+/// (created by the output; default [`DEFAULT_NAMESPACE`]).
+pub fn run(args: &InstallArgs, kube: &crate::cli::kube::KubeArgs) -> anyhow::Result<i32> {
     let image = args.image.clone().unwrap_or_else(default_image);
-    print!("{}", install_yaml(&args.namespace, &image)?);
+    let namespace = kube.namespace.as_deref().unwrap_or(DEFAULT_NAMESPACE);
+    print!("{}", install_yaml(namespace, &image)?);
     Ok(0)
 }

@@ -1,28 +1,36 @@
 //! Command-line interface: one module per verb group; `main.rs` only calls [`run`].
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 
+pub mod actions;
+pub mod analyze;
 pub mod controller;
 pub mod crds;
 pub mod get;
 pub mod install;
 pub mod judge;
+pub mod kube;
 pub mod lint;
-pub mod analyze;
+pub mod plugin;
 
-/// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
-#[derive(Debug, Parser)]
-#[command(name = "davy", version, about)]
+/// A parsed command line and what the binary knows about how it was invoked.
+#[derive(Debug)]
 pub struct Cli {
-    #[command(subcommand)]
+    /// The verb.
     pub command: Command,
+    /// The global kubeconfig flags (before or after the verb).
+    pub kube: kube::KubeArgs,
+    /// How the program is named in help and completion (`davy`, `kubectl davy`).
+    pub program: String,
+    /// The whole command tree, for `completion`.
+    pub app: clap::Command,
 }
 
 /// Every verb Davy understands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print the Davy version.
-    Version,
+    /// Print the Davy version (`--short` for the first line only).
+    Version(plugin::VersionArgs),
     /// Print the CustomResourceDefinitions (Rollout, AnalysisTemplate, ClusterAnalysisTemplate,
     /// AnalysisRun, Experiment) as multi-document YAML.
     Crds,
@@ -36,6 +44,30 @@ pub enum Command {
     /// List rollouts (`list rollouts [-A] [--timestamps]`).
     #[command(subcommand)]
     List(get::run::ListCommand),
+    /// Update a rollout's container image (`set image NAME CONTAINER=IMAGE`).
+    #[command(subcommand)]
+    Set(actions::SetCommand),
+    /// Promote a paused rollout to its next step (`--full`: skip all steps, pauses, analysis).
+    Promote(actions::PromoteArgs),
+    /// Abort a rollout: back to the stable version (spec.template still holds the new one).
+    Abort(actions::NamesArgs),
+    /// Retry an aborted rollout or a failed experiment.
+    #[command(subcommand)]
+    Retry(actions::RetryCommand),
+    /// Pause a rollout (`spec.paused: true`).
+    Pause(actions::NamesArgs),
+    /// Restart the pods of a rollout, now or `--in` a duration.
+    Restart(actions::RestartArgs),
+    /// Roll back to the previous revision (or `--to-revision N`).
+    Undo(actions::UndoArgs),
+    /// Watch a rollout until Healthy (exit 0), Degraded or the timeout (exit 1).
+    Status(actions::StatusArgs),
+    /// Create an AnalysisRun from a template (`create analysisrun --from TEMPLATE`).
+    #[command(subcommand)]
+    Create(actions::CreateCommand),
+    /// Terminate an AnalysisRun or Experiment.
+    #[command(subcommand)]
+    Terminate(actions::TerminateCommand),
     /// Check manifests offline: strict decoding, spec validation, references between them.
     Lint(lint::LintArgs),
     /// Run an AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun locally against live
@@ -44,22 +76,51 @@ pub enum Command {
     /// Print the install manifests (CRDs, RBAC, controller Deployment, metrics Service) for
     /// `kubectl apply -f -`.
     Install(install::InstallArgs),
+    /// Write a shell completion script (bash, zsh, fish, powershell) to stdout.
+    Completion(plugin::CompletionArgs),
+    /// Install Davy as a kubectl plugin: a `kubectl-davy` symlink to this executable.
+    InstallPlugin(plugin::InstallPluginArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> anyhow::Result<i32> {
-    match cli.command {
-        Command::Version => {
-            println!("davy {}", env!("CARGO_PKG_VERSION"));
-            Ok(0)
-        }
+    let Cli {
+        command,
+        kube,
+        program,
+        mut app,
+    } = cli;
+    match command {
+        Command::Version(args) => plugin::version(&args, &program),
         Command::Crds => crds::run(),
         Command::Judge(args) => judge::run(&args),
-        Command::Controller(args) => controller::run(&args),
-        Command::Get(cmd) => get::run::run_get(cmd),
-        Command::List(cmd) => get::run::run_list(cmd),
+        Command::Controller(args) => controller::run(&args, &kube),
+        Command::Get(cmd) => get::run::run_get(cmd, &kube),
+        Command::List(cmd) => get::run::run_list(cmd, &kube),
+        Command::Set(cmd) => actions::run_set(cmd, &kube),
+        Command::Promote(args) => actions::run_promote(args, &kube),
+        Command::Abort(args) => actions::run_abort(args, &kube),
+        Command::Retry(cmd) => actions::run_retry(cmd, &kube),
+        Command::Pause(args) => actions::run_pause(args, &kube),
+        Command::Restart(args) => actions::run_restart(args, &kube),
+        Command::Undo(args) => actions::run_undo(args, &kube),
+        Command::Status(args) => actions::run_status(args, &kube),
+        Command::Create(cmd) => actions::run_create(cmd, &kube),
+        Command::Terminate(cmd) => actions::run_terminate(cmd, &kube),
         Command::Lint(args) => lint::run(args),
         Command::Analyze(args) => analyze::run(args),
-        Command::Install(args) => install::run(&args),
+        Command::Install(args) => install::run(&args, &kube),
+        Command::Completion(args) => plugin::completion(&args, &mut app, &program),
+        Command::InstallPlugin(args) => plugin::install(&args),
+    }
+}
+
+/// The exit code for an error: 1 for the cluster-facing verbs (as the upstream plugin exits on
+/// any error), 2 for the rest (unchanged for `lint`, `judge`, `analyze`, `sandbox`).
+pub fn error_exit_code(err: &anyhow::Error) -> i32 {
+    if err.chain().any(|e| e.is::<kube::CliError>()) {
+        1
+    } else {
+        2
     }
 }

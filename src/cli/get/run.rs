@@ -1,36 +1,23 @@
 //! Thin executors for `davy get rollout|experiment` and `davy list rollouts`: read the objects
 //! with a kube client from the kubeconfig, read the clock, and print what the pure renderers say.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
+use kube::Client;
 use kube::api::{Api, ListParams};
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Client, Config};
 
 use super::{
     Colorizer, GetError, ListOptions, Objects, experiment_info, list::NO_RESOURCES,
     render_experiment, render_rollout, render_rollout_list, rollout_info,
 };
 use crate::api::{AnalysisRun, Experiment, Rollout};
-
-/// Standard kubeconfig flags.
-#[derive(Debug, Clone, Args)]
-pub struct KubeArgs {
-    /// Path to the kubeconfig file.
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use.
-    #[arg(long)]
-    pub context: Option<String>,
-    /// Namespace (default: the context's).
-    #[arg(short = 'n', long)]
-    pub namespace: Option<String>,
-}
+use crate::cli::actions::ObjectFormat;
+use crate::cli::actions::run::render_object;
+use crate::cli::kube::{CliError, KubeArgs, connect};
 
 /// `get` subcommands.
 #[derive(Debug, Subcommand)]
@@ -54,8 +41,9 @@ pub struct GetArgs {
     /// No ANSI colours.
     #[arg(long)]
     pub no_color: bool,
-    #[command(flatten)]
-    pub kube: KubeArgs,
+    /// Print the object as json or yaml instead of the tree (rollouts only).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<ObjectFormat>,
 }
 
 /// `list` subcommands.
@@ -78,24 +66,26 @@ pub struct ListArgs {
     /// Only the rollout with this name.
     #[arg(long)]
     pub name: Option<String>,
-    #[command(flatten)]
-    pub kube: KubeArgs,
+    /// Print a `List` of the rollouts as json or yaml instead of the table.
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<ObjectFormat>,
+}
+
+/// The lister's not-found text (`rollout.argoproj.io "x" not found`, as upstream's informer
+/// lister words it), exiting 1 like every cluster error.
+fn not_found(resource: &'static str, name: &str) -> CliError {
+    CliError::Api(
+        GetError::NotFound {
+            resource,
+            name: name.to_string(),
+        }
+        .to_string(),
+    )
 }
 
 async fn client(k: &KubeArgs) -> anyhow::Result<(Client, String)> {
-    let opts = KubeConfigOptions {
-        context: k.context.clone(),
-        ..KubeConfigOptions::default()
-    };
-    let config = match &k.kubeconfig {
-        Some(path) => Config::from_custom_kubeconfig(Kubeconfig::read_from(path)?, &opts).await?,
-        None => Config::from_kubeconfig(&opts).await?,
-    };
-    let ns = k
-        .namespace
-        .clone()
-        .unwrap_or_else(|| config.default_namespace.clone());
-    Ok((Client::try_from(config)?, ns))
+    let kube = connect(k).await?;
+    Ok((kube.client, kube.namespace))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -115,13 +105,21 @@ fn colorizer(no_color: bool) -> Colorizer {
 const CLEAR: &str = "\x1b[H\x1b[2J";
 
 /// Runs `get …`; returns the exit code.
-pub fn run_get(cmd: GetCommand) -> anyhow::Result<i32> {
+pub fn run_get(cmd: GetCommand, kube: &KubeArgs) -> anyhow::Result<i32> {
     runtime()?.block_on(async move {
         let (args, is_rollout) = match &cmd {
             GetCommand::Rollout(a) => (a, true),
             GetCommand::Experiment(a) => (a, false),
         };
-        let (client, ns) = client(&args.kube).await?;
+        let (client, ns) = client(kube).await?;
+        if let (Some(format), true) = (args.output, is_rollout) {
+            let ro = Api::<Rollout>::namespaced(client, &ns)
+                .get(&args.name)
+                .await
+                .map_err(CliError::from)?;
+            print!("{}", render_object(&ro, format)?);
+            return Ok(0);
+        }
         let color = colorizer(args.no_color);
         loop {
             let text = render_once(&client, &ns, &args.name, is_rollout, color).await?;
@@ -146,19 +144,23 @@ async fn render_once(
     let lp = ListParams::default();
     let rss = Api::<ReplicaSet>::namespaced(client.clone(), ns)
         .list(&lp)
-        .await?
+        .await
+        .map_err(CliError::from)?
         .items;
     let pods = Api::<Pod>::namespaced(client.clone(), ns)
         .list(&lp)
-        .await?
+        .await
+        .map_err(CliError::from)?
         .items;
     let exps = Api::<Experiment>::namespaced(client.clone(), ns)
         .list(&lp)
-        .await?
+        .await
+        .map_err(CliError::from)?
         .items;
     let ars = Api::<AnalysisRun>::namespaced(client.clone(), ns)
         .list(&lp)
-        .await?
+        .await
+        .map_err(CliError::from)?
         .items;
     let objs = Objects {
         replica_sets: &rss,
@@ -170,37 +172,41 @@ async fn render_once(
     if is_rollout {
         let ro = Api::<Rollout>::namespaced(client.clone(), ns)
             .get_opt(name)
-            .await?
-            .ok_or_else(|| GetError::NotFound {
-                resource: "rollout",
-                name: name.to_string(),
-            })?;
+            .await
+            .map_err(CliError::from)?
+            .ok_or_else(|| not_found("rollout", name))?;
         Ok(render_rollout(&rollout_info(&ro, objs), now, color))
     } else {
         let exp = exps
             .iter()
             .find(|e| e.metadata.name.as_deref() == Some(name))
-            .ok_or_else(|| GetError::NotFound {
-                resource: "experiment",
-                name: name.to_string(),
-            })?;
+            .ok_or_else(|| not_found("experiment", name))?;
         Ok(render_experiment(&experiment_info(exp, objs), now, color))
     }
 }
 
 /// Runs `list …`; returns the exit code.
-pub fn run_list(cmd: ListCommand) -> anyhow::Result<i32> {
+pub fn run_list(cmd: ListCommand, kube: &KubeArgs) -> anyhow::Result<i32> {
     let ListCommand::Rollouts(args) = cmd;
     runtime()?.block_on(async move {
-        let (client, ns) = client(&args.kube).await?;
+        let (client, ns) = client(kube).await?;
         let api: Api<Rollout> = if args.all_namespaces {
             Api::all(client)
         } else {
             Api::namespaced(client, &ns)
         };
-        let mut items = api.list(&ListParams::default()).await?.items;
+        let mut items = api
+            .list(&ListParams::default())
+            .await
+            .map_err(CliError::from)?
+            .items;
         if let Some(n) = &args.name {
             items.retain(|r| r.metadata.name.as_deref() == Some(n.as_str()));
+        }
+        if let Some(format) = args.output {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+            print!("{}", render_object(&list, format)?);
+            return Ok(0);
         }
         let opts = ListOptions {
             all_namespaces: args.all_namespaces,
