@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use common::argocd_health::rollout_health;
+use common::argocd_health::{analysis_run_health, rollout_health};
 
 const DEADLINE: Duration = Duration::from_secs(90);
 const NS: &str = "default";
@@ -467,6 +467,14 @@ async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
     let runs = world.analysis_runs().await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["status"]["phase"], "Failed", "{}", runs[0]);
+    let run_health = analysis_run_health(&runs[0]).expect("run health");
+    assert_eq!(run_health.status, "Degraded");
+    assert_eq!(
+        run_health.message,
+        "Metric \"scrape-success-rate\" assessed Failed due to failed (1) > failureLimit (0)"
+    );
+    let measurement = &runs[0]["status"]["metricResults"][0]["measurements"][0];
+    assert_eq!(measurement["phase"], "Failed", "{measurement}");
     let health = rollout_health(&world.rollout_json().await);
     assert_eq!(health.status, "Degraded");
     assert_eq!(health.message, message);
@@ -616,5 +624,29 @@ async fn header_routing_example_sends_tagged_requests_to_one_canary_pod() {
     assert_eq!(status["pauseConditions"][0]["reason"], "CanaryPauseStep");
     assert_eq!(status["stableRS"], blue.as_str());
     assert_eq!(world.rs_replicas(&yellow).await, Some(1));
+
+    // An edit of the stable Ingress reaches the canary Ingress (the Ingress watch reconciles
+    // the paused Rollout that names it).
+    let ingresses: Api<Ingress> = Api::namespaced(world.client.clone(), NS);
+    let host = json!([{"op": "replace", "path": "/spec/rules/0/host", "value": "other.local"}]);
+    let host: json_patch::Patch = serde_json::from_value(host).expect("patch");
+    ingresses
+        .patch(
+            "user-profile-ingress",
+            &PatchParams::default(),
+            &Patch::Json::<()>(host),
+        )
+        .await
+        .expect("edit stable ingress");
+    eventually("the canary Ingress to follow the stable host", || async {
+        let ingress = world.canary_ingress().await.unwrap_or_default();
+        let host = &ingress["spec"]["rules"][0]["host"];
+        if host == "other.local" {
+            Ok(())
+        } else {
+            Err(host.to_string())
+        }
+    })
+    .await;
     world.stop().await;
 }

@@ -1,7 +1,8 @@
 //! The AnalysisRun reconciler: reads the run fresh, takes the due measurements through the
 //! analysis [`Runner`] (real Job client, pod lister and Secrets), writes the new status back
-//! with a merge patch of the object (the CRD has no status subresource) when it changed, records the run's events and requeues at the next due
-//! measurement.
+//! with a merge patch of the object (the CRD has no status subresource) when it changed,
+//! records the run's events and requeues at the next due measurement. Completed runs are
+//! deleted when their `ttlStrategy` expires.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
@@ -19,7 +20,7 @@ use super::executor::{FIELD_MANAGER, merge_diff, record_event};
 use crate::analysis::providers::Registry;
 use crate::analysis::providers::job::KubeJobClient;
 use crate::analysis::providers::scrape::KubePodLister;
-use crate::analysis::reconcile::Step;
+use crate::analysis::reconcile::{Step, ttl_deadline};
 use crate::analysis::runner::{KubeSecrets, Runner};
 use crate::api::AnalysisRun;
 use crate::rollout::EventType;
@@ -42,6 +43,15 @@ pub enum RunError {
     /// Writing the status failed.
     #[error("patch status of AnalysisRun {name}: {source}")]
     PatchStatus {
+        /// The run.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Deleting a run past its TTL failed.
+    #[error("deleting expired AnalysisRun {name}: {source}")]
+    Delete {
         /// The run.
         name: String,
         /// The API error.
@@ -122,7 +132,7 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Run
     };
     let clock = Timestamp::now;
     let Some(step) = ctx.runner.reconcile(&run, &clock).await else {
-        return Ok(Action::await_change());
+        return expire(&api, &run).await;
     };
     write_status(&api, &run, &step).await?;
     for event in &step.events {
@@ -142,6 +152,24 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Run
         .await?;
     }
     Ok(requeue_at(step.next_reconcile, Timestamp::now()))
+}
+
+/// A completed run: deleted once its `ttlStrategy` deadline passed, else looked at again then.
+async fn expire(api: &Api<AnalysisRun>, run: &AnalysisRun) -> Result<Action, RunError> {
+    let Some(deadline) = ttl_deadline(run) else {
+        return Ok(Action::await_change());
+    };
+    let now = Timestamp::now();
+    if deadline > now {
+        return Ok(requeue_at(Some(deadline), now));
+    }
+    let name = run.name_any();
+    match api.delete(&name, &DeleteParams::background()).await {
+        Ok(_) => Ok(Action::await_change()),
+        // Already gone is what we wanted.
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Action::await_change()),
+        Err(source) => Err(RunError::Delete { name, source }),
+    }
 }
 
 /// When to reconcile again for `next` (a due measurement), seen at `now`.

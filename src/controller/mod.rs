@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::controller::Controller;
@@ -103,6 +104,8 @@ pub async fn run(
         api::<AnalysisRun>(&client, namespace),
         watcher::Config::default(),
     )
+    // A measurement Job finishing resumes its run without waiting for the poll.
+    .owns(api::<Job>(&client, namespace), watcher::Config::default())
     .graceful_shutdown_on(shutdown.clone().cancelled_owned())
     .run(analysisruns::reconcile, analysisruns::error_policy, run_ctx);
     futures::join!(
