@@ -95,9 +95,12 @@ impl World {
             let client = client.clone();
             let shutdown = shutdown.clone();
             async move {
+                // Fields added later (leader election...) keep their defaults.
+                #[allow(clippy::needless_update)]
                 let config = ControllerConfig {
                     namespace: Some(NS.to_string()),
                     metrics_addr,
+                    ..ControllerConfig::default()
                 };
                 run(client, config, shutdown).await.expect("controller");
             }

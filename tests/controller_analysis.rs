@@ -87,7 +87,7 @@ impl World {
             async move {
                 let config = ControllerConfig {
                     namespace: Some(NS.to_string()),
-                    metrics_addr: None,
+                    ..ControllerConfig::default()
                 };
                 run(client, config, shutdown).await.expect("controller");
             }
