@@ -6,6 +6,7 @@
 //! (the analysis engine is on its own branch) and traffic routers (`SetTrafficWeight` is logged
 //! and skipped by the executor).
 
+pub mod alerts;
 pub mod executor;
 pub mod metrics;
 pub mod rollouts;
