@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
+use crate::controller::alerts::AlertWebhookConfig;
+use crate::controller::alerts::matching::LabelNames;
 use crate::controller::{ControllerConfig, run as run_controller};
 
 /// Arguments of `davy controller`.
@@ -20,10 +22,46 @@ pub struct ControllerArgs {
     /// Serve `/metrics` and `/healthz` on this address.
     #[arg(long, default_value = "0.0.0.0:8090")]
     pub metrics_addr: SocketAddr,
+    /// Serve the Alertmanager webhook receiver (`POST /webhooks/alertmanager`) on this address
+    /// (default: off).
+    #[arg(long, value_name = "ADDR", requires = "alert_webhook_token_file")]
+    pub alert_webhook_listen: Option<SocketAddr>,
+    /// File holding the bearer token Alertmanager must send (its `http_config.authorization.credentials_file`).
+    #[arg(long, value_name = "FILE")]
+    pub alert_webhook_token_file: Option<PathBuf>,
+    /// Alert label naming the Rollout to abort.
+    #[arg(long, default_value = "rollout")]
+    pub alert_rollout_label: String,
+    /// Alert label naming the Rollout's namespace.
+    #[arg(long, default_value = "namespace")]
+    pub alert_namespace_label: String,
+}
+
+/// The webhook receiver configuration from the flags, reading the token file.
+fn alert_webhook(args: &ControllerArgs) -> anyhow::Result<Option<AlertWebhookConfig>> {
+    let (Some(listen), Some(path)) = (args.alert_webhook_listen, &args.alert_webhook_token_file)
+    else {
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the alert webhook token {}", path.display()))?;
+    let token = token.trim();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the alert webhook token file {} is empty",
+        path.display()
+    );
+    let mut config = AlertWebhookConfig::new(listen, token);
+    config.labels = LabelNames {
+        rollout: args.alert_rollout_label.clone(),
+        namespace: args.alert_namespace_label.clone(),
+    };
+    Ok(Some(config))
 }
 
 /// Builds a client and runs the controller until Ctrl-C.
 pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
+    let alert_webhook = alert_webhook(args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async {
         let client = match &args.kubeconfig {
@@ -52,6 +90,7 @@ pub fn run(args: &ControllerArgs) -> anyhow::Result<i32> {
         let config = ControllerConfig {
             namespace: args.namespace.clone(),
             metrics_addr: Some(args.metrics_addr),
+            alert_webhook,
         };
         run_controller(client, config, shutdown).await?;
         Ok(0)

@@ -1,6 +1,6 @@
 //! The controller process: kube-runtime watches that reconcile Rollouts through the pure
 //! rollout core ([`rollouts`]) and apply plans with the [`executor`], plus `/metrics` and
-//! `/healthz` ([`metrics`]).
+//! `/healthz` ([`metrics`]), and the optional Alertmanager webhook receiver ([`alerts`]).
 //!
 //! Not yet here: leader election (a single replica is assumed), the AnalysisRun reconciler
 //! (the analysis engine is on its own branch) and traffic routers (`SetTrafficWeight` is logged
@@ -32,11 +32,22 @@ pub struct ControllerConfig {
     pub namespace: Option<String>,
     /// Where to serve `/metrics` and `/healthz` (upstream: `:8090`); `None` serves nothing.
     pub metrics_addr: Option<SocketAddr>,
+    /// The Alertmanager webhook receiver; `None` (the default) serves none.
+    pub alert_webhook: Option<alerts::AlertWebhookConfig>,
 }
 
 /// Failures that stop the controller.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
+    /// The alert webhook listener could not bind.
+    #[error("alert webhook receiver on {addr}: {source}")]
+    AlertWebhook {
+        /// The address.
+        addr: SocketAddr,
+        /// The bind error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The metrics listener could not bind.
     #[error("metrics server on {addr}: {source}")]
     Metrics {
@@ -71,6 +82,18 @@ pub async fn run(
             .await
             .map_err(|source| ControllerError::Metrics { addr, source })?;
         tokio::spawn(serve_metrics(listener, metrics.clone(), shutdown.clone()));
+    }
+    if let Some(webhook) = config.alert_webhook.clone() {
+        let addr = webhook.listen;
+        alerts::start(
+            client.clone(),
+            config.namespace.clone(),
+            webhook,
+            metrics.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| ControllerError::AlertWebhook { addr, source })?;
     }
     let namespace = config.namespace.as_deref();
     let ctx = Arc::new(rollouts::Context::new(client.clone(), metrics));

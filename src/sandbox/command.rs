@@ -78,6 +78,7 @@ async fn serve(args: &SandboxArgs) -> anyhow::Result<i32> {
             let config = ControllerConfig {
                 namespace: None,
                 metrics_addr: None,
+                ..ControllerConfig::default()
             };
             run_controller(client, config, stop).await
         })
