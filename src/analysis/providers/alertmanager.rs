@@ -91,11 +91,8 @@ impl AlertmanagerProvider {
             Matchers::One(one) => vec![one],
             Matchers::Many(many) => many,
         };
-        let matchers: Vec<String> = matchers
-            .into_iter()
-            .map(|m| m.trim().to_string())
-            .filter(|m| !m.is_empty())
-            .collect();
+        // Alertmanager's `filter` parameter takes one matcher each.
+        let matchers: Vec<String> = matchers.iter().flat_map(|m| split_matchers(m)).collect();
         if matchers.is_empty() {
             // Without a matcher every alert would fail the metric.
             return Err(invalid("matchers must not be empty".to_string()));
@@ -177,6 +174,38 @@ impl Provider for AlertmanagerProvider {
             }
         })
     }
+}
+
+/// Splits `{a="x,y", b=~"z"}` into `a="x,y"` and `b=~"z"`: on commas outside double quotes,
+/// without the optional braces.
+pub fn split_matchers(text: &str) -> Vec<String> {
+    let text = text.trim();
+    let text = text
+        .strip_prefix('{')
+        .and_then(|rest| rest.strip_suffix('}'))
+        .unwrap_or(text);
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let (mut quoted, mut escaped) = (false, false);
+    for c in text.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
+        .into_iter()
+        .map(|part| part.trim().to_string())
+        .filter(|part| !part.is_empty())
+        .collect()
 }
 
 /// The [`PluginFactory`] registered under [`PLUGIN_NAME`].
