@@ -79,6 +79,8 @@ impl World {
             let client = client.clone();
             let shutdown = shutdown.clone();
             async move {
+                // Other fields may be added by other features: keep their defaults.
+                #[allow(clippy::needless_update)]
                 let config = ControllerConfig {
                     namespace: Some(NS.to_string()),
                     metrics_addr: Some(metrics),
