@@ -71,6 +71,7 @@ impl World {
                 let config = ControllerConfig {
                     namespace: Some(NS.to_string()),
                     metrics_addr: None,
+                    ..ControllerConfig::default()
                 };
                 run(client, config, shutdown).await.expect("controller");
             }
