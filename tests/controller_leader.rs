@@ -24,6 +24,7 @@ fn elected(identity: &str, timing: LeaseTiming) -> ControllerConfig {
             identity: identity.to_string(),
             timing,
         }),
+        alert_webhook: None,
     }
 }
 

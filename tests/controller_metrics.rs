@@ -71,6 +71,7 @@ async fn metrics_endpoint_serves_upstream_names_labels_and_values() {
             namespace: Some(NS.to_string()),
             metrics_addr: Some(addr),
             leader_election: None,
+            alert_webhook: None,
         },
     );
     let steps = json!([{"setWeight": 50}, {"pause": {}}]);
@@ -214,6 +215,7 @@ async fn metrics_endpoint_serves_the_step_analysis_run() {
             namespace: Some(NS.to_string()),
             metrics_addr: Some(addr),
             leader_election: None,
+            alert_webhook: None,
         },
     );
     let steps = json!([

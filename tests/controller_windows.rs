@@ -71,7 +71,7 @@ impl World {
                 let config = ControllerConfig {
                     namespace: Some(NS.to_string()),
                     metrics_addr: None,
-                    leader_election: None,
+                    ..ControllerConfig::default()
                 };
                 run(client, config, shutdown).await.expect("controller");
             }

@@ -2,6 +2,7 @@
 //! only while it holds the leader Lease (upstream's `--leader-elect` flags, spec §10.1).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -9,6 +10,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::duration::parse_go_duration;
 use crate::cli::kube::KubeArgs;
+use crate::controller::alerts::AlertWebhookConfig;
+use crate::controller::alerts::matching::LabelNames;
 use crate::controller::leader::{self, LeaderElection, LeaseTiming};
 use crate::controller::{ControllerConfig, ControllerError, run as run_controller};
 
@@ -36,6 +39,19 @@ pub struct ControllerArgs {
     /// Time between election attempts.
     #[arg(long, default_value = "2s", value_parser = go_duration)]
     pub leader_election_retry_period: Duration,
+    /// Serve the Alertmanager webhook receiver (`POST /webhooks/alertmanager`) on this address
+    /// (default: off).
+    #[arg(long, value_name = "ADDR", requires = "alert_webhook_token_file")]
+    pub alert_webhook_listen: Option<SocketAddr>,
+    /// File holding the bearer token Alertmanager must send (its `http_config.authorization.credentials_file`).
+    #[arg(long, value_name = "FILE")]
+    pub alert_webhook_token_file: Option<PathBuf>,
+    /// Alert label naming the Rollout to abort.
+    #[arg(long, default_value = "rollout")]
+    pub alert_rollout_label: String,
+    /// Alert label naming the Rollout's namespace.
+    #[arg(long, default_value = "namespace")]
+    pub alert_namespace_label: String,
 }
 
 fn go_duration(text: &str) -> Result<Duration, String> {
@@ -60,12 +76,35 @@ impl ControllerArgs {
     }
 }
 
+/// The webhook receiver configuration from the flags, reading the token file.
+fn alert_webhook(args: &ControllerArgs) -> anyhow::Result<Option<AlertWebhookConfig>> {
+    let (Some(listen), Some(path)) = (args.alert_webhook_listen, &args.alert_webhook_token_file)
+    else {
+        return Ok(None);
+    };
+    let token = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the alert webhook token {}", path.display()))?;
+    let token = token.trim();
+    anyhow::ensure!(
+        !token.is_empty(),
+        "the alert webhook token file {} is empty",
+        path.display()
+    );
+    let mut config = AlertWebhookConfig::new(listen, token);
+    config.labels = LabelNames {
+        rollout: args.alert_rollout_label.clone(),
+        namespace: args.alert_namespace_label.clone(),
+    };
+    Ok(Some(config))
+}
+
 /// Builds a client and runs the controller until Ctrl-C (exit 0), or until the leader lease is
 /// lost (exit 1, as upstream's process ends: the pod restarts and campaigns afresh, with
 /// nothing left over from the term it lost). The global `--kubeconfig` picks the cluster
 /// (default: in-cluster config, then `$KUBECONFIG` / `~/.kube/config`); the global `-n`
 /// restricts it to one namespace (default: all namespaces).
 pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
+    let alert_webhook = alert_webhook(args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async {
         let client = match &kube_args.kubeconfig {
@@ -95,6 +134,7 @@ pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
             namespace: kube_args.namespace.clone(),
             metrics_addr: Some(args.metrics_addr),
             leader_election: args.leader_election(),
+            alert_webhook,
         };
         match run_controller(client, config, shutdown).await {
             Ok(()) => Ok(0),

@@ -1,11 +1,13 @@
 //! The controller process: kube-runtime watches that reconcile Rollouts through the pure
 //! rollout core ([`rollouts`]) and apply plans with the [`executor`] (ReplicaSets, Services,
 //! AnalysisRuns and traffic routers), AnalysisRuns through the analysis runner
-//! ([`analysisruns`]), plus `/metrics` and `/healthz` ([`metrics`]).
+//! ([`analysisruns`]), plus `/metrics` and `/healthz` ([`metrics`]), and the optional
+//! Alertmanager webhook receiver ([`alerts`]).
 //!
 //! With [`ControllerConfig::leader_election`] only the holder of the Lease reconciles
 //! ([`leader`]); `/metrics` and `/healthz` are served either way.
 
+pub mod alerts;
 pub mod analysisruns;
 pub mod executor;
 pub mod leader;
@@ -37,11 +39,22 @@ pub struct ControllerConfig {
     pub metrics_addr: Option<SocketAddr>,
     /// Campaign for this Lease and reconcile only while holding it; `None` reconciles at once.
     pub leader_election: Option<leader::LeaderElection>,
+    /// The Alertmanager webhook receiver; `None` (the default) serves none.
+    pub alert_webhook: Option<alerts::AlertWebhookConfig>,
 }
 
 /// Failures that stop the controller.
 #[derive(Debug, thiserror::Error)]
 pub enum ControllerError {
+    /// The alert webhook listener could not bind.
+    #[error("alert webhook receiver on {addr}: {source}")]
+    AlertWebhook {
+        /// The address.
+        addr: SocketAddr,
+        /// The bind error.
+        #[source]
+        source: std::io::Error,
+    },
     /// The metrics listener could not bind.
     #[error("metrics server on {addr}: {source}")]
     Metrics {
@@ -79,6 +92,18 @@ pub async fn run(
             .await
             .map_err(|source| ControllerError::Metrics { addr, source })?;
         tokio::spawn(serve_metrics(listener, metrics.clone(), shutdown.clone()));
+    }
+    if let Some(webhook) = config.alert_webhook.clone() {
+        let addr = webhook.listen;
+        alerts::start(
+            client.clone(),
+            config.namespace.clone(),
+            webhook,
+            metrics.clone(),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(|source| ControllerError::AlertWebhook { addr, source })?;
     }
     match config.leader_election {
         Some(election) => {

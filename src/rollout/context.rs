@@ -116,6 +116,16 @@ impl<'a> Ctx<'a> {
         if observed.abort && observed.stable_rs == observed.current_pod_hash {
             pause.remove_abort();
         }
+        if observed.abort
+            && let Some(reason) = ro
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|annotations| annotations.get(super::pause::ABORT_REASON_ANNOTATION))
+                .filter(|reason| !reason.is_empty())
+        {
+            pause.note_abort_reason(reason);
+        }
         Some(Ctx {
             obs,
             ro,

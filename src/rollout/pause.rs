@@ -6,6 +6,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::{PauseCondition, PauseReason, RolloutStatus};
 
+/// Rollout annotation giving the reason of an abort requested from outside (Davy's alert
+/// receiver sets it just before `status.abort: true`; a user may set it before
+/// `kubectl argo rollouts abort`). It is appended to the `RolloutAborted` message when the abort
+/// is first recorded, unless the controller decided the abort itself (analysis, deadline).
+pub const ABORT_REASON_ANNOTATION: &str = "davy.dev/abort-reason";
+
 /// Pause/abort changes decided during one reconcile.
 #[derive(Debug, Clone, Default)]
 pub struct PauseContext {
@@ -42,6 +48,17 @@ impl PauseContext {
     pub fn add_abort(&mut self, message: impl Into<String>) {
         self.add_abort = true;
         self.abort_message = message.into();
+    }
+
+    /// Gives a requested abort its reason (the [`ABORT_REASON_ANNOTATION`]) without deciding
+    /// an abort: the observed `status.abort` still decides; a reason set by [`add_abort`]
+    /// wins.
+    ///
+    /// [`add_abort`]: PauseContext::add_abort
+    pub fn note_abort_reason(&mut self, reason: &str) {
+        if self.abort_message.is_empty() {
+            self.abort_message = reason.to_string();
+        }
     }
 
     /// Lifts any abort (promotion, new revision, fully promoted).
@@ -230,5 +247,74 @@ mod tests {
         clear.apply(&observed, &mut cleared, &at(3));
         assert!(cleared.pause_conditions.is_empty());
         assert!(!cleared.controller_pause);
+    }
+
+    /// The abort-reason annotation reaches the `RolloutAborted` message (and so the phase
+    /// message) of a user-requested abort; without it the message is upstream's.
+    #[test]
+    fn abort_reason_annotation_is_appended_to_the_aborted_message() {
+        use crate::rollout::fixtures::{new_hash, replica_set, rollout, world};
+        let hash = new_hash();
+        let message_for = |reason: Option<&str>| {
+            let mut ro = rollout(
+                2,
+                serde_json::json!([{"setWeight": 50}, {"pause": {}}]),
+                false,
+                serde_json::json!({"abort": true, "stableRS": "old", "currentPodHash": hash,
+                                   "currentStepIndex": 1}),
+            );
+            if let Some(reason) = reason {
+                ro.metadata
+                    .annotations
+                    .get_or_insert_default()
+                    .insert(ABORT_REASON_ANNOTATION.to_string(), reason.to_string());
+            }
+            let mut replica_sets = vec![
+                replica_set("old", 1, 1, 1, 0),
+                replica_set(&hash, 1, 1, 2, 10),
+            ];
+            for rs in &mut replica_sets {
+                // Sized for the Rollout's 2 replicas: no scaling event.
+                rs.metadata.annotations.get_or_insert_default().insert(
+                    "rollout.argoproj.io/desired-replicas".to_string(),
+                    "2".to_string(),
+                );
+            }
+            let observed = world(ro, replica_sets);
+            let plan = crate::rollout::plan(&observed, crate::rollout::fixtures::at(100));
+            let status = plan.status().cloned().unwrap_or_default();
+            let progressing = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Progressing")
+                .map(|c| (c.reason.clone(), c.message.clone()));
+            (progressing, status.message)
+        };
+        assert_eq!(
+            message_for(Some(
+                "Aborted by alert HighErrorRate (fingerprint 1a2b3c4d5e6f7a8b)"
+            )),
+            (
+                Some((
+                    "RolloutAborted".to_string(),
+                    "Rollout aborted update to revision 2: Aborted by alert HighErrorRate \
+                     (fingerprint 1a2b3c4d5e6f7a8b)"
+                        .to_string()
+                )),
+                "RolloutAborted: Rollout aborted update to revision 2: Aborted by alert \
+                 HighErrorRate (fingerprint 1a2b3c4d5e6f7a8b)"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            message_for(None),
+            (
+                Some((
+                    "RolloutAborted".to_string(),
+                    "Rollout aborted update to revision 2".to_string()
+                )),
+                "RolloutAborted: Rollout aborted update to revision 2".to_string()
+            )
+        );
     }
 }

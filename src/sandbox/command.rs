@@ -80,7 +80,7 @@ async fn serve(args: &SandboxArgs) -> anyhow::Result<i32> {
             let config = ControllerConfig {
                 namespace: None,
                 metrics_addr: None,
-                leader_election: None,
+                ..ControllerConfig::default()
             };
             run_controller(client, config, stop).await
         })

@@ -25,3 +25,4 @@ pub fn conformance_dir() -> Option<PathBuf> {
 pub mod argocd_health;
 pub mod world;
 pub mod prometheus;
+pub mod alertmanager;

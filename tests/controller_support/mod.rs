@@ -262,6 +262,7 @@ impl Controller {
                 namespace: Some(NS.to_string()),
                 metrics_addr: None,
                 leader_election: None,
+                alert_webhook: None,
             },
         )
     }

@@ -6,6 +6,7 @@
 //! they never decide phases beyond one measurement. The time of a measurement comes from the
 //! [`MeasureContext`], so backtests can run them on a virtual clock.
 
+pub mod alertmanager;
 pub mod http;
 pub mod job;
 pub mod judge;
@@ -113,8 +114,8 @@ pub type PluginFactory =
 
 /// Chooses the provider of a metric. Holds what providers need from outside: the Job client
 /// (in a cluster), the pod lister of the scrape provider, the default Prometheus address and
-/// the `provider.plugin` factories by name (`davy/scrape` and `davy/judge` are registered by
-/// default).
+/// the `provider.plugin` factories by name (`davy/scrape`, `davy/judge` and `davy/alertmanager`
+/// are registered by default).
 #[derive(Clone, Default)]
 pub struct Registry {
     jobs: Option<Arc<dyn job::JobClient>>,
@@ -148,6 +149,10 @@ impl Registry {
         registry
             .plugins
             .insert(scrape::PLUGIN_NAME.to_string(), scrape::factory(pods));
+        registry.plugins.insert(
+            alertmanager::PLUGIN_NAME.to_string(),
+            alertmanager::factory(),
+        );
         registry
             .plugins
             .insert(judge::PLUGIN_NAME.to_string(), judge::factory());
