@@ -18,6 +18,9 @@ enum Verb {
     Cli(davy::cli::Command),
     /// Run the in-process Kubernetes API server (and optionally the simulator and controller).
     Sandbox(davy::sandbox::command::SandboxArgs),
+    /// The seed's story on the embedded sandbox: a canary that passes its analysis and is
+    /// promoted, then one that fails it and is aborted. No cluster needed.
+    Demo(davy::sandbox::demo::DemoArgs),
 }
 
 fn main() {
@@ -39,6 +42,7 @@ fn main() {
     let result = match davy.command {
         Verb::Cli(command) => davy::cli::run(davy::cli::Cli { command }),
         Verb::Sandbox(args) => davy::sandbox::command::run(&args),
+        Verb::Demo(args) => davy::sandbox::demo::run(&args),
     };
     match result {
         Ok(code) => std::process::exit(code),
