@@ -1,5 +1,6 @@
 //! The thin executor of the rollout core: applies a [`Plan`]'s writes in order with a
 //! `kube::Client` and stops at the first failure (the next reconcile recomputes everything).
+//! `SetTrafficWeight` goes through the traffic routers ([`crate::traffic`]).
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -12,7 +13,8 @@ use serde_json::{Map, Value, json};
 
 use crate::api::consts::{annotation, label};
 use crate::api::{AnalysisRun, Rollout, RolloutStatus};
-use crate::rollout::{Event, Plan, Write};
+use crate::rollout::{Event, EventType, Plan, TrafficWeight, Write};
+use crate::traffic::{self, RouterConfig, TrafficError, TrafficState};
 
 /// The field manager of every write the controller makes.
 pub const FIELD_MANAGER: &str = "davy-controller";
@@ -35,6 +37,9 @@ pub enum ExecError {
     /// A value could not be encoded as JSON.
     #[error("encoding {0}: {1}")]
     Encode(String, serde_json::Error),
+    /// A traffic router could not be read, computed or written.
+    #[error("traffic routing: {0}")]
+    Traffic(#[from] TrafficError),
     /// The Rollout has no namespace or name (never true for objects read from the API).
     #[error("rollout without namespace or name")]
     NoIdentity,
@@ -201,15 +206,7 @@ impl Executor<'_> {
                 }
                 self.merge::<Service>("patch Service", name, patch).await?;
             }
-            Write::SetTrafficWeight(weight) => {
-                // TODO(traffic): the routers live on branch `traffic`, not merged here yet;
-                // until then traffic-routed Rollouts only get their ReplicaSets scaled.
-                tracing::warn!(
-                    rollout = self.name,
-                    weight = weight.weight,
-                    "traffic routing is not wired into the controller yet; weight not applied"
-                );
-            }
+            Write::SetTrafficWeight(weight) => self.set_traffic_weight(weight).await?,
             Write::CreateAnalysisRun(run) => {
                 match self.api::<AnalysisRun>().create(&post_params(), run).await {
                     Ok(_) => {}
@@ -289,9 +286,6 @@ impl Executor<'_> {
     }
 
     async fn event(&self, event: &Event) -> Result<(), ExecError> {
-        let now = crate::rollout::observed::chrono_to_time(self.now);
-        // Named from the wall clock, not the plan's `now`: one plan often emits several events.
-        let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
         let object = ObjectReference {
             api_version: Some(crate::api::consts::API_VERSION.to_string()),
             kind: Some("Rollout".to_string()),
@@ -301,34 +295,126 @@ impl Executor<'_> {
             resource_version: self.rollout.metadata.resource_version.clone(),
             ..ObjectReference::default()
         };
-        let body = KubeEvent {
-            metadata: ObjectMeta {
-                // Upstream (client-go's recorder) names events `<object>.<hex nanoseconds>`.
-                name: Some(format!("{}.{nanos:x}", self.name)),
-                namespace: Some(self.namespace.to_string()),
-                ..ObjectMeta::default()
-            },
-            involved_object: object,
-            reason: Some(event.reason.clone()),
-            message: Some(event.message.clone()),
-            type_: Some(event.type_.as_str().to_string()),
-            count: Some(1),
-            first_timestamp: Some(now.clone()),
-            last_timestamp: Some(now),
-            event_time: None::<MicroTime>,
-            source: Some(EventSource {
-                component: Some(EVENT_COMPONENT.to_string()),
-                host: None,
-            }),
-            reporting_component: Some(EVENT_COMPONENT.to_string()),
-            ..KubeEvent::default()
-        };
-        match self.api::<KubeEvent>().create(&post_params(), &body).await {
-            Ok(_) => Ok(()),
-            // Two events in the same nanosecond (rare): the first one is enough.
-            Err(error) if status_code(&error) == Some(409) => Ok(()),
-            Err(error) => Err(kube_err(format!("create Event {}", event.reason))(error)),
+        record_event(
+            self.client,
+            object,
+            event.type_,
+            &event.reason,
+            &event.message,
+            self.now,
+        )
+        .await
+    }
+
+    /// Brings every router of the Rollout to `weight`: one pass for the weight (removing the
+    /// managed routes when none must exist), then one per managed route that must exist, each
+    /// reading the router objects again so it builds on the previous pass's writes.
+    async fn set_traffic_weight(&self, weight: &TrafficWeight) -> Result<(), ExecError> {
+        let config = RouterConfig::default();
+        let routers = traffic::routers(self.rollout)?;
+        let mut refs = Vec::new();
+        for router in &routers {
+            refs.extend(router.watched(self.rollout, &config)?);
         }
+        let uid = self.rollout.metadata.uid.clone().unwrap_or_default();
+        for state in traffic_states(weight) {
+            let observed = traffic::observe(self.client, &refs).await?;
+            let desired = traffic::desired_all(self.rollout, &observed, &state, &config)?;
+            let (events, failure) = match traffic::apply(self.client, &uid, &desired).await {
+                Ok(events) => (events, None),
+                Err(failure) => (failure.events, Some(failure.error)),
+            };
+            for event in events {
+                let event = Event {
+                    type_: EventType::Normal,
+                    reason: event.reason,
+                    message: event.message,
+                };
+                self.event(&event).await?;
+            }
+            if let Some(error) = failure {
+                return Err(error.into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The router passes for one `SetTrafficWeight` (pure): the weight first, removing every
+/// managed route when the plan wants none, then each header and mirror route that must exist.
+pub fn traffic_states(weight: &TrafficWeight) -> Vec<TrafficState> {
+    let base = TrafficState {
+        weight: weight.weight,
+        canary_hash: weight.canary_hash.clone(),
+        stable_hash: weight.stable_hash.clone(),
+        additional_destinations: weight.additional.clone(),
+        remove_managed_routes: weight.header_routes.is_empty() && weight.mirror_routes.is_empty(),
+        header_route: None,
+        mirror_route: None,
+    };
+    let mut states = vec![base.clone()];
+    let routes_only = TrafficState {
+        remove_managed_routes: false,
+        ..base
+    };
+    for route in &weight.header_routes {
+        states.push(TrafficState {
+            header_route: Some(route.clone()),
+            ..routes_only.clone()
+        });
+    }
+    for route in &weight.mirror_routes {
+        states.push(TrafficState {
+            mirror_route: Some(route.clone()),
+            ..routes_only.clone()
+        });
+    }
+    states
+}
+
+/// Records a Kubernetes Event on `object` as upstream's controller does (source component
+/// [`EVENT_COMPONENT`], count 1, first and last timestamps `now`).
+pub async fn record_event(
+    client: &Client,
+    object: ObjectReference,
+    type_: EventType,
+    reason: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ExecError> {
+    let now = crate::rollout::observed::chrono_to_time(now);
+    // Named from the wall clock, not `now`: one plan often emits several events.
+    let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let namespace = object.namespace.clone().unwrap_or_default();
+    let name = object.name.clone().unwrap_or_default();
+    let body = KubeEvent {
+        metadata: ObjectMeta {
+            // Upstream (client-go's recorder) names events `<object>.<hex nanoseconds>`.
+            name: Some(format!("{name}.{nanos:x}")),
+            namespace: Some(namespace.clone()),
+            ..ObjectMeta::default()
+        },
+        involved_object: object,
+        reason: Some(reason.to_string()),
+        message: Some(message.to_string()),
+        type_: Some(type_.as_str().to_string()),
+        count: Some(1),
+        first_timestamp: Some(now.clone()),
+        last_timestamp: Some(now),
+        event_time: None::<MicroTime>,
+        source: Some(EventSource {
+            component: Some(EVENT_COMPONENT.to_string()),
+            host: None,
+        }),
+        reporting_component: Some(EVENT_COMPONENT.to_string()),
+        ..KubeEvent::default()
+    };
+    let events: Api<KubeEvent> = Api::namespaced(client.clone(), &namespace);
+    match events.create(&post_params(), &body).await {
+        Ok(_) => Ok(()),
+        // Two events in the same nanosecond (rare): the first one is enough.
+        Err(error) if status_code(&error) == Some(409) => Ok(()),
+        Err(error) => Err(kube_err(format!("create Event {reason}"))(error)),
     }
 }
 
@@ -386,5 +472,37 @@ mod tests {
             merge_diff(&json!({"a": {"b": 1}}), &json!({"a": 3})),
             Some(json!({"a": 3}))
         );
+    }
+
+    #[test]
+    fn traffic_states_remove_routes_only_when_none_must_exist() {
+        let weight = TrafficWeight {
+            weight: 20,
+            max_weight: 100,
+            canary_hash: "c".into(),
+            stable_hash: "s".into(),
+            ..TrafficWeight::default()
+        };
+        let states = traffic_states(&weight);
+        assert_eq!(states.len(), 1);
+        assert_eq!(states[0].weight, 20);
+        assert_eq!(states[0].canary_hash, "c");
+        assert_eq!(states[0].stable_hash, "s");
+        assert!(states[0].remove_managed_routes);
+
+        let header = crate::api::SetHeaderRoute {
+            name: Some("h".into()),
+            match_: None,
+        };
+        let with_route = TrafficWeight {
+            header_routes: vec![header.clone()],
+            ..weight
+        };
+        let states = traffic_states(&with_route);
+        assert_eq!(states.len(), 2);
+        assert!(!states[0].remove_managed_routes);
+        assert_eq!(states[0].header_route, None);
+        assert_eq!(states[1].header_route, Some(header));
+        assert!(!states[1].remove_managed_routes);
     }
 }

@@ -1,11 +1,11 @@
 //! The controller process: kube-runtime watches that reconcile Rollouts through the pure
-//! rollout core ([`rollouts`]) and apply plans with the [`executor`], plus `/metrics` and
-//! `/healthz` ([`metrics`]).
+//! rollout core ([`rollouts`]) and apply plans with the [`executor`] (ReplicaSets, Services,
+//! AnalysisRuns and traffic routers), AnalysisRuns through the analysis runner
+//! ([`analysisruns`]), plus `/metrics` and `/healthz` ([`metrics`]).
 //!
-//! Not yet here: leader election (a single replica is assumed), the AnalysisRun reconciler
-//! (the analysis engine is on its own branch) and traffic routers (`SetTrafficWeight` is logged
-//! and skipped by the executor).
+//! Not yet here: leader election (a single replica is assumed).
 
+pub mod analysisruns;
 pub mod executor;
 pub mod metrics;
 pub mod rollouts;
@@ -16,6 +16,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::controller::Controller;
 use kube::runtime::watcher;
 use kube::{Api, Client};
@@ -74,7 +75,9 @@ pub async fn run(
     let namespace = config.namespace.as_deref();
     let ctx = Arc::new(rollouts::Context::new(client.clone(), metrics));
     let rollout_api: Api<Rollout> = api(&client, namespace);
-    let controller = Controller::new(rollout_api, watcher::Config::default())
+    let rollout_controller = Controller::new(rollout_api, watcher::Config::default());
+    let rollout_store = rollout_controller.store();
+    let rollout_controller = rollout_controller
         .owns(
             api::<ReplicaSet>(&client, namespace),
             watcher::Config::default(),
@@ -88,15 +91,39 @@ pub async fn run(
             watcher::Config::default(),
             rollouts::service_owner,
         )
+        .watches(
+            api::<Ingress>(&client, namespace),
+            watcher::Config::default(),
+            move |ingress| rollouts::ingress_rollouts(&rollout_store, &ingress),
+        )
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(rollouts::reconcile, rollouts::error_policy, ctx);
-    let mut controller = std::pin::pin!(controller);
-    while let Some(item) = controller.next().await {
+    let run_ctx = Arc::new(analysisruns::Context::new(client.clone()));
+    let run_controller = Controller::new(
+        api::<AnalysisRun>(&client, namespace),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown.clone().cancelled_owned())
+    .run(analysisruns::reconcile, analysisruns::error_policy, run_ctx);
+    futures::join!(
+        drain(rollout_controller, "rollout controller"),
+        drain(run_controller, "analysisrun controller"),
+    );
+    Ok(())
+}
+
+/// Runs a controller stream to its end (shutdown), logging reconcile errors.
+async fn drain<S, T, E>(stream: S, what: &'static str)
+where
+    S: futures::Stream<Item = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut stream = std::pin::pin!(stream);
+    while let Some(item) = stream.next().await {
         if let Err(error) = item {
-            tracing::debug!(%error, "rollout controller");
+            tracing::debug!(%error, "{what}");
         }
     }
-    Ok(())
 }
 
 /// Serves `/metrics` and `/healthz` until shutdown.

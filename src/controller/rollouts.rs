@@ -232,3 +232,34 @@ pub fn rollout_owner<K: Resource>(object: &K) -> Option<ObjectRef<Rollout>> {
         .find(|owner| owner.controller == Some(true) && owner.kind == "Rollout")
         .map(|owner| ObjectRef::new(&owner.name).within(&namespace))
 }
+
+/// The Rollouts an Ingress change concerns: its owner (a canary Ingress) and every Rollout in
+/// `store` naming it as an nginx stable Ingress (a user edit of the stable Ingress is copied
+/// into the canary Ingress).
+pub fn ingress_rollouts(
+    store: &kube::runtime::reflector::Store<Rollout>,
+    ingress: &k8s_openapi::api::networking::v1::Ingress,
+) -> Vec<ObjectRef<Rollout>> {
+    let mut out: Vec<ObjectRef<Rollout>> = rollout_owner(ingress).into_iter().collect();
+    let Some(namespace) = ingress.namespace() else {
+        return out;
+    };
+    let name = ingress.name_any();
+    for rollout in store.state() {
+        let names_it = rollout
+            .spec
+            .strategy
+            .canary
+            .as_ref()
+            .and_then(|canary| canary.traffic_routing.as_ref())
+            .and_then(|routing| routing.nginx.as_ref())
+            .is_some_and(|nginx| crate::traffic::nginx::stable_ingresses(nginx).contains(&name));
+        if names_it && rollout.namespace().as_deref() == Some(namespace.as_str()) {
+            let key = ObjectRef::from_obj(rollout.as_ref());
+            if !out.contains(&key) {
+                out.push(key);
+            }
+        }
+    }
+    out
+}

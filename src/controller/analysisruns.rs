@@ -1,0 +1,224 @@
+//! The AnalysisRun reconciler: reads the run fresh, takes the due measurements through the
+//! analysis [`Runner`] (real Job client, pod lister and Secrets), writes the new status back
+//! with a merge patch when it changed, records the run's events and requeues at the next due
+//! measurement.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+
+use super::executor::{FIELD_MANAGER, merge_diff, record_event};
+use crate::analysis::providers::Registry;
+use crate::analysis::providers::job::KubeJobClient;
+use crate::analysis::providers::scrape::KubePodLister;
+use crate::analysis::reconcile::Step;
+use crate::analysis::runner::{KubeSecrets, Runner};
+use crate::api::AnalysisRun;
+use crate::rollout::EventType;
+
+/// Longest wait between retries of a failing reconcile.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Errors of one AnalysisRun reconcile (logged, retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Reading the run failed.
+    #[error("reading AnalysisRun {name}: {source}")]
+    Get {
+        /// The run.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing the status failed.
+    #[error("patch status of AnalysisRun {name}: {source}")]
+    PatchStatus {
+        /// The run.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A status could not be encoded as JSON.
+    #[error("encoding status of AnalysisRun {0}: {1}")]
+    Encode(String, serde_json::Error),
+    /// Recording an event failed.
+    #[error(transparent)]
+    Event(#[from] super::executor::ExecError),
+    /// The run has no namespace (never true for objects read from the API).
+    #[error("AnalysisRun without namespace")]
+    NoNamespace,
+}
+
+/// The metric providers the controller measures with: Prometheus and Web (built in), Jobs
+/// through the API server, `davy/scrape` with the cluster's pods. Other plugins are added
+/// here with [`Registry::with_plugin`].
+pub fn registry(client: &Client) -> Registry {
+    Registry::new()
+        .with_jobs(Arc::new(KubeJobClient::new(client.clone())))
+        .with_pods(Arc::new(KubePodLister::new(client.clone())))
+}
+
+/// State shared by AnalysisRun reconciles.
+pub struct Context {
+    /// The API client.
+    pub client: Client,
+    /// Runs the measurements.
+    pub runner: Runner,
+    /// Consecutive failures by run, for the backoff.
+    pub failures: Mutex<HashMap<ObjectRef<AnalysisRun>, u32>>,
+}
+
+impl Context {
+    /// A context measuring with [`registry`] and the cluster's Secrets.
+    pub fn new(client: Client) -> Self {
+        let runner = Runner::new(
+            registry(&client),
+            Arc::new(KubeSecrets::new(client.clone())),
+        );
+        Context {
+            client,
+            runner,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<AnalysisRun>, u32>> {
+        // A poisoned map only means a reconcile panicked; the counters are still usable.
+        self.failures.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// One reconcile of an AnalysisRun.
+pub async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, RunError> {
+    let result = reconcile_inner(&run, &ctx).await;
+    if result.is_ok() {
+        ctx.failures().remove(&ObjectRef::from_obj(run.as_ref()));
+    }
+    result
+}
+
+async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, RunError> {
+    let namespace = run.namespace().ok_or(RunError::NoNamespace)?;
+    let name = run.name_any();
+    let api: Api<AnalysisRun> = Api::namespaced(ctx.client.clone(), &namespace);
+    // Measured from a fresh read: a cached copy that lags our own last status write would take
+    // the same measurement twice.
+    let fresh = api.get_opt(&name).await.map_err(|source| RunError::Get {
+        name: name.clone(),
+        source,
+    })?;
+    let Some(run) = fresh else {
+        return Ok(Action::await_change());
+    };
+    let clock = Timestamp::now;
+    let Some(step) = ctx.runner.reconcile(&run, &clock).await else {
+        return Ok(Action::await_change());
+    };
+    write_status(&api, &run, &step).await?;
+    for event in &step.events {
+        let type_ = if event.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        record_event(
+            &ctx.client,
+            involved(&run, &namespace),
+            type_,
+            &event.reason,
+            &event.message,
+            chrono::Utc::now(),
+        )
+        .await?;
+    }
+    Ok(requeue_at(step.next_reconcile, Timestamp::now()))
+}
+
+/// When to reconcile again for `next` (a due measurement), seen at `now`.
+pub fn requeue_at(next: Option<Timestamp>, now: Timestamp) -> Action {
+    match next {
+        Some(at) => {
+            let millis = at.as_millisecond().saturating_sub(now.as_millisecond());
+            Action::requeue(Duration::from_millis(u64::try_from(millis).unwrap_or(0)))
+        }
+        None => Action::await_change(),
+    }
+}
+
+async fn write_status(
+    api: &Api<AnalysisRun>,
+    run: &AnalysisRun,
+    step: &Step,
+) -> Result<(), RunError> {
+    let name = run.name_any();
+    let encode = |error| RunError::Encode(name.clone(), error);
+    let old = serde_json::to_value(run.status.clone().unwrap_or_default()).map_err(encode)?;
+    let new = serde_json::to_value(&step.status).map_err(encode)?;
+    let Some(diff) = merge_diff(&old, &new) else {
+        return Ok(());
+    };
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    api.patch_status(&name, &params, &Patch::Merge(&json!({ "status": diff })))
+        .await
+        .map(|_| ())
+        .map_err(|source| RunError::PatchStatus {
+            name: name.clone(),
+            source,
+        })
+}
+
+fn involved(run: &AnalysisRun, namespace: &str) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(crate::api::consts::API_VERSION.to_string()),
+        kind: Some("AnalysisRun".to_string()),
+        name: run.metadata.name.clone(),
+        namespace: Some(namespace.to_string()),
+        uid: run.metadata.uid.clone(),
+        resource_version: run.metadata.resource_version.clone(),
+        ..ObjectReference::default()
+    }
+}
+
+/// Retries a failed reconcile after 250 ms, doubling per consecutive failure up to
+/// [`MAX_BACKOFF`].
+pub fn error_policy(run: Arc<AnalysisRun>, error: &RunError, ctx: Arc<Context>) -> Action {
+    let key = ObjectRef::from_obj(run.as_ref());
+    let mut failures = ctx.failures();
+    let count = failures.entry(key).or_insert(0);
+    *count = count.saturating_add(1);
+    let delay = Duration::from_millis(250)
+        .saturating_mul(1u32 << (*count - 1).min(6))
+        .min(MAX_BACKOFF);
+    tracing::warn!(run = %run.name_any(), %error, ?delay, "AnalysisRun reconcile failed");
+    Action::requeue(delay)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requeues_at_the_next_measurement_and_not_in_the_past() {
+        let now = Timestamp::from_second(1_000).unwrap();
+        let at = Timestamp::from_second(1_005).unwrap();
+        assert_eq!(
+            requeue_at(Some(at), now),
+            Action::requeue(Duration::from_secs(5))
+        );
+        assert_eq!(requeue_at(Some(now), at), Action::requeue(Duration::ZERO));
+        assert_eq!(requeue_at(None, now), Action::await_change());
+    }
+}
