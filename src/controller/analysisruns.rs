@@ -1,6 +1,6 @@
 //! The AnalysisRun reconciler: reads the run fresh, takes the due measurements through the
 //! analysis [`Runner`] (real Job client, pod lister and Secrets), writes the new status back
-//! with a merge patch when it changed, records the run's events and requeues at the next due
+//! with a merge patch of the object (the CRD has no status subresource) when it changed, records the run's events and requeues at the next due
 //! measurement.
 
 use std::collections::HashMap;
@@ -171,7 +171,8 @@ async fn write_status(
         field_manager: Some(FIELD_MANAGER.to_string()),
         ..PatchParams::default()
     };
-    api.patch_status(&name, &params, &Patch::Merge(&json!({ "status": diff })))
+    // Upstream's AnalysisRun CRD has no status subresource: the status is a field of the object.
+    api.patch(&name, &params, &Patch::Merge(&json!({ "status": diff })))
         .await
         .map(|_| ())
         .map_err(|source| RunError::PatchStatus {

@@ -1,0 +1,620 @@
+//! The controller end to end with analysis and nginx traffic routing, on the sandbox API server
+//! with the workload simulator running real demo apps: step analysis passing and promoting,
+//! failing and aborting (retry, abort cleared by a new image), inconclusive and pausing, and the
+//! seed's header-routing example.
+
+mod common;
+
+use std::time::Duration;
+
+use davy::api::Rollout;
+use davy::controller::{ControllerConfig, run};
+use davy::sandbox::apiserver::ApiServer;
+use davy::sandbox::simulator::{PORT_ANNOTATION, Simulator, SimulatorConfig, SimulatorHandle};
+use davy::sandbox::traffic::{
+    Backend, LoadConfig, LoadReport, SplitTargets, TaggedRequests, follow_split, run_load,
+};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
+use kube::discovery::ApiResource;
+use kube::{Api, Client};
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use common::argocd_health::rollout_health;
+
+const DEADLINE: Duration = Duration::from_secs(90);
+const NS: &str = "default";
+const ROLLOUT: &str = "rollouts-demo";
+const CANARY_INGRESS: &str = "rollouts-demo-user-profile-ingress-canary";
+const WEIGHT: &str = "nginx.ingress.kubernetes.io/canary-weight";
+
+/// Polls `check` until it yields a value or the deadline passes (then fails with `what` and the
+/// last state `check` described).
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let last = match check().await {
+            Ok(value) => return value,
+            Err(last) => last,
+        };
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+struct World {
+    _server: ApiServer,
+    client: Client,
+    shutdown: CancellationToken,
+    controller: JoinHandle<()>,
+    simulator: SimulatorHandle,
+}
+
+impl World {
+    async fn start() -> World {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+        let server = ApiServer::new();
+        let crds = davy::api::crd::crds_yaml().expect("crds");
+        server.install_crds_from_yaml(&crds).expect("install crds");
+        let client = server.client();
+        let simulator = Simulator::start(
+            client.clone(),
+            SimulatorConfig {
+                namespace: Some(NS.to_string()),
+                pod_ready_delay: Duration::from_millis(100),
+                demo_apps: true,
+                ..SimulatorConfig::default()
+            },
+        );
+        let shutdown = CancellationToken::new();
+        let controller = tokio::spawn({
+            let client = client.clone();
+            let shutdown = shutdown.clone();
+            async move {
+                let config = ControllerConfig {
+                    namespace: Some(NS.to_string()),
+                    metrics_addr: None,
+                };
+                run(client, config, shutdown).await.expect("controller");
+            }
+        });
+        World {
+            _server: server,
+            client,
+            shutdown,
+            controller,
+            simulator,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        self.controller.await.expect("controller task");
+        self.simulator.shutdown().await;
+    }
+
+    fn rollouts(&self) -> Api<Rollout> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    fn runs(&self) -> Api<DynamicObject> {
+        let resource = ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "AnalysisRun".into(),
+            plural: "analysisruns".into(),
+        };
+        Api::namespaced_with(self.client.clone(), NS, &resource)
+    }
+
+    async fn rollout_json(&self) -> Value {
+        let rollout = self.rollouts().get(ROLLOUT).await.expect("get rollout");
+        serde_json::to_value(rollout).expect("rollout json")
+    }
+
+    async fn status(&self) -> Value {
+        self.rollout_json().await["status"].clone()
+    }
+
+    /// `spec.replicas` of the ReplicaSet with pod-template hash `hash`.
+    async fn rs_replicas(&self, hash: &str) -> Option<i32> {
+        let replica_sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), NS);
+        let list = replica_sets
+            .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
+            .await
+            .expect("list rs");
+        list.items
+            .first()
+            .and_then(|rs| rs.spec.as_ref().and_then(|spec| spec.replicas))
+    }
+
+    /// The canary Ingress as JSON, if it exists.
+    async fn canary_ingress(&self) -> Option<Value> {
+        let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), NS);
+        let found = ingresses
+            .get_opt(CANARY_INGRESS)
+            .await
+            .expect("get ingress");
+        found.map(|ingress| serde_json::to_value(ingress).expect("ingress json"))
+    }
+
+    async fn canary_weight(&self) -> Option<String> {
+        let ingress = self.canary_ingress().await?;
+        ingress["metadata"]["annotations"][WEIGHT]
+            .as_str()
+            .map(String::from)
+    }
+
+    /// Loopback metrics URLs of the ready demo apps with pod-template hash `hash`.
+    async fn metrics_urls(&self, hash: &str) -> Vec<String> {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), NS);
+        let list = pods
+            .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
+            .await
+            .expect("list pods");
+        list.items
+            .iter()
+            .filter_map(|pod| {
+                let port = pod.metadata.annotations.as_ref()?.get(PORT_ANNOTATION)?;
+                let ip = pod.status.as_ref()?.pod_ip.as_ref()?;
+                Some(format!("http://{ip}:{port}/metrics"))
+            })
+            .collect()
+    }
+
+    async fn apply_manifest(&self, doc: &Value) {
+        let kind = doc["kind"].as_str().expect("kind");
+        let params = PostParams::default();
+        match kind {
+            "Rollout" => {
+                let rollout: Rollout = serde_json::from_value(doc.clone()).expect("rollout");
+                self.rollouts()
+                    .create(&params, &rollout)
+                    .await
+                    .expect("create rollout");
+            }
+            "Service" => {
+                let service: Service = serde_json::from_value(doc.clone()).expect("service");
+                let api: Api<Service> = Api::namespaced(self.client.clone(), NS);
+                api.create(&params, &service).await.expect("create service");
+            }
+            "Ingress" => {
+                let ingress: Ingress = serde_json::from_value(doc.clone()).expect("ingress");
+                let api: Api<Ingress> = Api::namespaced(self.client.clone(), NS);
+                api.create(&params, &ingress).await.expect("create ingress");
+            }
+            other => panic!("unexpected kind {other}"),
+        }
+    }
+
+    async fn create_template(&self, template: &Value) {
+        let resource = ApiResource {
+            group: "argoproj.io".into(),
+            version: "v1alpha1".into(),
+            api_version: "argoproj.io/v1alpha1".into(),
+            kind: "AnalysisTemplate".into(),
+            plural: "analysistemplates".into(),
+        };
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), NS, &resource);
+        let object: DynamicObject = serde_json::from_value(template.clone()).expect("template");
+        api.create(&PostParams::default(), &object)
+            .await
+            .expect("create template");
+    }
+
+    async fn set_image(&self, image: &str) {
+        let patch: json_patch::Patch = serde_json::from_value(json!([{
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/image",
+            "value": image
+        }]))
+        .expect("patch");
+        self.rollouts()
+            .patch(ROLLOUT, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await
+            .expect("set image");
+    }
+
+    async fn patch_status(&self, status: Value) {
+        self.rollouts()
+            .patch_status(
+                ROLLOUT,
+                &PatchParams::default(),
+                &Patch::Merge(json!({ "status": status })),
+            )
+            .await
+            .expect("patch status");
+    }
+
+    /// Creates the manifests and waits for the first revision to be Healthy; its hash.
+    async fn deploy(&self, docs: &[Value]) -> String {
+        for doc in docs {
+            self.apply_manifest(doc).await;
+        }
+        eventually("the first revision to become Healthy", || async {
+            let status = self.status().await;
+            let stable = status["stableRS"].as_str().unwrap_or_default().to_string();
+            if status["phase"] == "Healthy" && !stable.is_empty() {
+                Ok(stable)
+            } else {
+                Err(describe(&status))
+            }
+        })
+        .await
+    }
+
+    /// Sets `image` and waits for the canary to pause at step `step` with ready canary pods;
+    /// the canary hash.
+    async fn paused_canary(&self, image: &str, stable: &str, step: i64) -> String {
+        self.set_image(image).await;
+        eventually("the canary paused with ready pods", || async {
+            let status = self.status().await;
+            let current = status["currentPodHash"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let paused = status["currentStepIndex"] == step && status["phase"] == "Paused";
+            if paused && current != stable && !self.metrics_urls(&current).await.is_empty() {
+                Ok(current)
+            } else {
+                Err(describe(&status))
+            }
+        })
+        .await
+    }
+
+    /// Sends load through the canary Ingress's split until `cancel` (bounded at 60 s).
+    async fn start_load(
+        &self,
+        tagged: Option<TaggedRequests>,
+        cancel: CancellationToken,
+    ) -> JoinHandle<LoadReport> {
+        let targets = SplitTargets::new(NS, "rollouts-demo-stable", "rollouts-demo-canary")
+            .with_canary_ingress(CANARY_INGRESS);
+        let (split, _follow) = follow_split(
+            self.client.clone(),
+            targets,
+            Duration::from_millis(100),
+            cancel.clone(),
+        )
+        .await
+        .expect("follow split");
+        let config = LoadConfig {
+            rate_per_second: 40.0,
+            max_requests: None,
+            max_duration: Some(Duration::from_secs(60)),
+            tagged,
+            ..LoadConfig::default()
+        };
+        tokio::spawn(async move { run_load(&config, split, cancel).await.expect("load") })
+    }
+
+    /// The AnalysisRuns of the Rollout, as JSON.
+    async fn analysis_runs(&self) -> Vec<Value> {
+        self.runs()
+            .list(&ListParams::default())
+            .await
+            .expect("list runs")
+            .items
+            .into_iter()
+            .map(|run| serde_json::to_value(run).expect("run json"))
+            .collect()
+    }
+}
+
+fn describe(status: &Value) -> String {
+    format!(
+        "phase={} message={} step={} stable={} current={} pause={} abort={}",
+        status["phase"],
+        status["message"],
+        status["currentStepIndex"],
+        status["stableRS"],
+        status["currentPodHash"],
+        status["pauseConditions"],
+        status["abort"],
+    )
+}
+
+fn read_docs(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .expect("read manifest");
+    serde_saphyr::from_multiple(&text).expect("parse manifest")
+}
+
+/// The seed's header-routing example (Rollout, two Services, the stable Ingress) with
+/// `steps` instead of its own, and a one-second abort scale-down delay.
+fn analysis_demo(steps: Value) -> Vec<Value> {
+    let mut docs = read_docs("examples/rollouts-demo-header-routing.yaml");
+    for doc in &mut docs {
+        if doc["kind"] == "Rollout" {
+            let canary = &mut doc["spec"]["strategy"]["canary"];
+            canary["steps"] = steps.clone();
+            canary["abortScaleDownDelaySeconds"] = json!(1);
+        }
+    }
+    docs
+}
+
+/// `setWeight: 50`, a pause (the test learns the canary pods' addresses), then the scrape
+/// analysis (one measurement over a two-second window).
+fn analysis_steps() -> Value {
+    json!([
+        {"setWeight": 50},
+        {"pause": {}},
+        {"analysis": {
+            "templates": [{"templateName": "scrape-success-rate"}],
+            "args": [
+                {"name": "count", "value": "1"},
+                {"name": "interval", "value": "1s"},
+                {"name": "window", "value": "2s"},
+                {"name": "min-success-rate", "value": "0.95"},
+            ]
+        }},
+    ])
+}
+
+/// `analysis-templates/scrape-success-rate.yaml` with its `targets` defaulting to `urls`.
+fn scrape_template(urls: &[String]) -> Value {
+    let mut template = read_docs("analysis-templates/scrape-success-rate.yaml")
+        .into_iter()
+        .next()
+        .expect("template doc");
+    for arg in template["spec"]["args"].as_array_mut().expect("args") {
+        if arg["name"] == "targets" {
+            arg["value"] = json!(urls.join(","));
+        }
+    }
+    template
+}
+
+/// Promotes past a canary pause, as `kubectl argo rollouts promote` does.
+async fn promote(world: &World) {
+    world.patch_status(json!({"pauseConditions": null})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passing_analysis_promotes_the_canary() {
+    let world = World::start().await;
+    let blue = world.deploy(&analysis_demo(analysis_steps())).await;
+    let green = world
+        .paused_canary("argoproj/rollouts-demo:green", &blue, 1)
+        .await;
+    assert_eq!(world.canary_weight().await.as_deref(), Some("50"));
+    let urls = world.metrics_urls(&green).await;
+    world.create_template(&scrape_template(&urls)).await;
+    let cancel = CancellationToken::new();
+    let load = world.start_load(None, cancel.clone()).await;
+    promote(&world).await;
+
+    eventually("the canary to be promoted and Healthy", || async {
+        let status = world.status().await;
+        let done = status["phase"] == "Healthy"
+            && status["stableRS"] == green.as_str()
+            && world.rs_replicas(&blue).await == Some(0);
+        if done { Ok(()) } else { Err(describe(&status)) }
+    })
+    .await;
+    cancel.cancel();
+    let report = load.await.expect("load task");
+    assert!(report.routed_to(Backend::Canary) > 0, "{report:?}");
+
+    let status = world.status().await;
+    assert_eq!(status["currentStepIndex"], 3);
+    assert_eq!(status["stableRS"], green.as_str());
+    // Promoted: all traffic back to the (new) stable Service.
+    assert_eq!(world.canary_weight().await.as_deref(), Some("0"));
+    let runs = world.analysis_runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"]["phase"], "Successful", "{}", runs[0]);
+    let measurement = &runs[0]["status"]["metricResults"][0]["measurements"][0];
+    assert_eq!(measurement["phase"], "Successful", "{measurement}");
+    assert_eq!(measurement["value"], "1", "{measurement}");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
+    let world = World::start().await;
+    let blue = world.deploy(&analysis_demo(analysis_steps())).await;
+    let bad = world
+        .paused_canary("argoproj/rollouts-demo:bad-yellow", &blue, 1)
+        .await;
+    let urls = world.metrics_urls(&bad).await;
+    world.create_template(&scrape_template(&urls)).await;
+    let cancel = CancellationToken::new();
+    let load = world.start_load(None, cancel.clone()).await;
+    promote(&world).await;
+
+    let status = eventually("the Rollout to abort", || async {
+        let status = world.status().await;
+        let done = status["phase"] == "Degraded"
+            && status["abort"] == true
+            && world.canary_weight().await.as_deref() == Some("0")
+            && world.rs_replicas(&bad).await == Some(0);
+        if done {
+            Ok(status)
+        } else {
+            Err(describe(&status))
+        }
+    })
+    .await;
+    cancel.cancel();
+    load.await.expect("load task");
+    let message = status["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase error/failed: Metric \"scrape-success-rate\" assessed Failed due to failed (1) > failureLimit (0)"
+        ),
+        "{message}"
+    );
+    assert_eq!(status["stableRS"], blue.as_str());
+    assert_eq!(world.rs_replicas(&blue).await, Some(2));
+    let runs = world.analysis_runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"]["phase"], "Failed", "{}", runs[0]);
+    let health = rollout_health(&world.rollout_json().await);
+    assert_eq!(health.status, "Degraded");
+    assert_eq!(health.message, message);
+
+    // `kubectl argo rollouts retry`: abort cleared, the canary starts again from step 0.
+    world.patch_status(json!({"abort": false})).await;
+    eventually("the retried canary to pause at step 1", || async {
+        let status = world.status().await;
+        let done = status["phase"] == "Paused"
+            && status["currentStepIndex"] == 1
+            && status["abort"] != true
+            && status["currentPodHash"] == bad.as_str()
+            && world.rs_replicas(&bad).await == Some(1)
+            && world.canary_weight().await.as_deref() == Some("50");
+        if done { Ok(()) } else { Err(describe(&status)) }
+    })
+    .await;
+
+    // Aborted again by hand, then a new image clears the abort.
+    world.patch_status(json!({"abort": true})).await;
+    eventually("the manual abort", || async {
+        let status = world.status().await;
+        let done =
+            status["phase"] == "Degraded" && world.canary_weight().await.as_deref() == Some("0");
+        if done { Ok(()) } else { Err(describe(&status)) }
+    })
+    .await;
+    let green = world
+        .paused_canary("argoproj/rollouts-demo:green", &blue, 1)
+        .await;
+    let status = world.status().await;
+    assert_ne!(status["abort"], true, "{status}");
+    assert_eq!(status["stableRS"], blue.as_str());
+    assert_ne!(green, bad);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inconclusive_analysis_pauses_the_rollout() {
+    let world = World::start().await;
+    let blue = world.deploy(&analysis_demo(analysis_steps())).await;
+    let green = world
+        .paused_canary("argoproj/rollouts-demo:green", &blue, 1)
+        .await;
+    // No load: no request in the window, the ratio is NaN and neither condition holds.
+    let urls = world.metrics_urls(&green).await;
+    world.create_template(&scrape_template(&urls)).await;
+    promote(&world).await;
+
+    let status = eventually("the inconclusive pause", || async {
+        let status = world.status().await;
+        let done = status["phase"] == "Paused"
+            && status["pauseConditions"][0]["reason"] == "InconclusiveAnalysisRun";
+        if done {
+            Ok(status)
+        } else {
+            Err(format!(
+                "{} runs={:?}",
+                describe(&status),
+                world.analysis_runs().await
+            ))
+        }
+    })
+    .await;
+    assert_eq!(status["currentStepIndex"], 2);
+    assert_eq!(status["stableRS"], blue.as_str());
+    assert_ne!(status["abort"], true);
+    let runs = world.analysis_runs().await;
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0]["status"]["phase"], "Inconclusive", "{}", runs[0]);
+    assert_eq!(world.rs_replicas(&green).await, Some(1));
+    assert_eq!(world.canary_weight().await.as_deref(), Some("50"));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn header_routing_example_sends_tagged_requests_to_one_canary_pod() {
+    let world = World::start().await;
+    let docs = read_docs("examples/rollouts-demo-header-routing.yaml");
+    let blue = world.deploy(&docs).await;
+    let yellow = world
+        .paused_canary("argoproj/rollouts-demo:yellow", &blue, 1)
+        .await;
+    assert_eq!(world.rs_replicas(&yellow).await, Some(1));
+    assert_eq!(world.rs_replicas(&blue).await, Some(2));
+
+    let ingress = world.canary_ingress().await.expect("canary ingress");
+    let annotations = &ingress["metadata"]["annotations"];
+    let prefix = "nginx.ingress.kubernetes.io";
+    assert_eq!(annotations[format!("{prefix}/canary")], "true");
+    assert_eq!(annotations[WEIGHT], "0");
+    assert_eq!(
+        annotations[format!("{prefix}/canary-by-header")],
+        "X-Canary"
+    );
+    assert_eq!(
+        annotations[format!("{prefix}/canary-by-header-value")],
+        "iwantsit"
+    );
+    assert_eq!(annotations[format!("{prefix}/canary-by-cookie")], "Canary");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]["service"]["name"],
+        "rollouts-demo-canary"
+    );
+    assert_eq!(ingress["metadata"]["ownerReferences"][0]["kind"], "Rollout");
+
+    // A quarter of the requests carry the header: those reach the canary, the rest the stable.
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("X-Canary", "iwantsit".parse().expect("header value"));
+    let tagged = TaggedRequests {
+        fraction: 0.25,
+        headers,
+    };
+    let cancel = CancellationToken::new();
+    let targets = SplitTargets::new(NS, "rollouts-demo-stable", "rollouts-demo-canary")
+        .with_canary_ingress(CANARY_INGRESS);
+    let (split, _follow) = follow_split(
+        world.client.clone(),
+        targets,
+        Duration::from_millis(100),
+        cancel.clone(),
+    )
+    .await
+    .expect("follow split");
+    let config = LoadConfig {
+        rate_per_second: 100.0,
+        max_requests: Some(200),
+        tagged: Some(tagged),
+        ..LoadConfig::default()
+    };
+    let report = run_load(&config, split, cancel.clone())
+        .await
+        .expect("load");
+    cancel.cancel();
+    assert_eq!(report.sent, 200);
+    assert_eq!(report.transport_errors, 0, "{report:?}");
+    let to_canary = report.count_version("yellow");
+    let to_stable = report.count_version("blue");
+    assert_eq!(to_canary + to_stable, 200, "{report:?}");
+    assert_eq!(to_canary, report.routed_to(Backend::Canary), "{report:?}");
+    assert!(to_canary > 0 && to_stable > to_canary, "{report:?}");
+
+    // The indefinite pause holds: still at step 1, nothing promoted.
+    let status = world.status().await;
+    assert_eq!(status["phase"], "Paused", "{}", describe(&status));
+    assert_eq!(status["currentStepIndex"], 1);
+    assert_eq!(status["pauseConditions"][0]["reason"], "CanaryPauseStep");
+    assert_eq!(status["stableRS"], blue.as_str());
+    assert_eq!(world.rs_replicas(&yellow).await, Some(1));
+    world.stop().await;
+}
