@@ -60,7 +60,11 @@ fn the_whole_story_is_observed() {
     let missing: Vec<&str> = Beat::ALL
         .iter()
         .map(|beat| beat.title())
-        .filter(|title| !output.lines().any(|line| line.contains(title) && line.starts_with('[')))
+        .filter(|title| {
+            !output
+                .lines()
+                .any(|line| line.contains(title) && line.starts_with('['))
+        })
         .collect();
     assert!(missing.is_empty(), "narrated states missing: {missing:?}");
     for command in [
@@ -72,7 +76,10 @@ fn the_whole_story_is_observed() {
     }
     assert!(output.contains("demo complete: all 14 narrated states were observed through the API"));
     // --no-color: no escape codes at all (no colours, no screen clearing).
-    assert!(!output.contains('\x1b'), "ANSI escapes in --no-color output");
+    assert!(
+        !output.contains('\x1b'),
+        "ANSI escapes in --no-color output"
+    );
 }
 
 #[test]
