@@ -112,7 +112,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
     let mut script = Script::new();
     let mut last: String;
     let mut tree = String::new();
-    let interrupted = tokio::signal::ctrl_c();
+    let interrupted = stop_signal();
     let mut interrupted = std::pin::pin!(interrupted);
     let stop_reason = loop {
         let now = start.elapsed();
@@ -174,13 +174,31 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
             script::ROLLOUT,
             world.kubeconfig.display(),
         ));
-        let _ = tokio::signal::ctrl_c().await;
+        stop_signal().await;
     }
     world.stop().await;
     if let Some(p) = prom {
         p.stop().await;
     }
     Ok(code)
+}
+
+/// Ctrl-C or SIGTERM, whichever comes first (so the sandbox, the traffic and a Prometheus
+/// child are stopped cleanly either way).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        // Without a SIGTERM handler Ctrl-C still ends the demo.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// A move, retried a few times: a write can meet a conflict while the controller writes too.

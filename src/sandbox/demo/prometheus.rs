@@ -124,17 +124,17 @@ impl Prometheus {
     }
 
     /// The metric fields that replace the template's scrape provider: a scalar success rate
-    /// over the last 4 s of the canary pods' counters, after a delay that lets Prometheus
-    /// scrape them a few times.
+    /// over the last 10 s of the canary pods' counters, after a delay that lets Prometheus
+    /// discover and scrape them several times (too few samples give NaN: Inconclusive).
     pub fn metric_patch(&self) -> Value {
         let sel = "rollouts_pod_template_hash=\"{{args.canary-hash}}\"";
         json!({
-            "initialDelay": "4s",
+            "initialDelay": "6s",
             "provider": {
                 "prometheus": {
                     "address": format!("http://{}", self.addr),
                     "query": format!(
-                        "scalar(sum(increase(http_requests_total{{{sel},code!~\"5..\"}}[4s]))) / scalar(sum(increase(http_requests_total{{{sel}}}[4s])))"
+                        "scalar(sum(increase(http_requests_total{{{sel},code!~\"5..\"}}[10s]))) / scalar(sum(increase(http_requests_total{{{sel}}}[10s])))"
                     ),
                 }
             }
