@@ -21,6 +21,9 @@ enum Verb {
     Cli(davy::cli::Command),
     /// Run the in-process Kubernetes API server (and optionally the simulator and controller).
     Sandbox(davy::sandbox::command::SandboxArgs),
+    /// The seed's story on the embedded sandbox: a canary that passes its analysis and is
+    /// promoted, then one that fails it and is aborted. No cluster needed.
+    Demo(davy::sandbox::demo::DemoArgs),
 }
 
 /// The command tree, named as the program was invoked (`davy` or `kubectl davy`).
@@ -57,6 +60,7 @@ fn main() {
             app: app(program),
         }),
         Verb::Sandbox(args) => davy::sandbox::command::run(&args),
+        Verb::Demo(args) => davy::sandbox::demo::run(&args),
     };
     match result {
         Ok(code) => std::process::exit(code),

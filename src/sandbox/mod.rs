@@ -3,6 +3,7 @@
 
 pub mod apiserver;
 pub mod command;
+pub mod demo;
 pub mod demo_app;
 pub mod simulator;
 pub mod traffic;

@@ -1,0 +1,217 @@
+//! `davy demo`: the seed's story on the embedded sandbox, no cluster needed. blue is deployed;
+//! yellow is rolled out as a canary, passes its analysis, is promoted and becomes Healthy;
+//! bad-yellow fails its analysis and the Rollout aborts by itself: traffic back to stable,
+//! `Degraded`.
+//!
+//! - [`script`]: the pure story (which state is next, what to do) from observed state;
+//! - [`world`]: the sandbox, controller, simulator and traffic, and the API reads and writes;
+//! - [`view`]: narration and the live `get rollout` tree; [`summary`]: the closing table;
+//! - [`gateway`]: the pods' `/metrics` behind one URL (sandbox pods share 127.0.0.1);
+//! - [`prometheus`]: the optional real Prometheus (`--prometheus`).
+//!
+//! The exit code is 0 only when every narrated state was observed through the API.
+
+pub mod gateway;
+pub mod prometheus;
+pub mod script;
+pub mod summary;
+pub mod view;
+pub mod world;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::time::Instant;
+
+use script::{Happened, Script};
+use summary::Outcome;
+use view::View;
+use world::World;
+
+/// How often the demo reads the API.
+const POLL: Duration = Duration::from_millis(100);
+
+/// Arguments of `davy demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// No ANSI colours and no screen redraws: print the tree at each narrated step instead.
+    #[arg(long)]
+    pub no_color: bool,
+    /// Keep the sandbox running after the story (prints a kubeconfig), until Ctrl-C.
+    #[arg(long)]
+    pub keep: bool,
+    /// Measure with a real Prometheus (the `prometheus` binary on PATH) instead of scraping
+    /// the pods directly.
+    #[arg(long)]
+    pub prometheus: bool,
+    /// Give up (exit 1) when the story has not finished after this long.
+    #[arg(long, default_value = "90s", value_parser = parse_timeout)]
+    pub timeout: Duration,
+}
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    crate::api::duration::parse_duration(text).map_err(|e| e.to_string())
+}
+
+/// Runs the demo; returns the exit code.
+pub fn run(args: &DemoArgs) -> anyhow::Result<i32> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+    runtime.block_on(demo(args))
+}
+
+async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
+    let mut view = View::new(args.no_color);
+    let mut world = World::start().await?;
+    view.intro(&format!(
+        "davy demo: sandbox API server on http://{} (controller, workload simulator and traffic inside)",
+        world.addr()
+    ));
+    let mut prom = None;
+    let provider = if args.prometheus {
+        match prometheus::Prometheus::start().await {
+            Ok(Some(p)) => {
+                view.intro(&format!(
+                    "analysis: a real Prometheus on http://{} scraping the demo pods",
+                    p.addr()
+                ));
+                let provider = p.metric_patch();
+                prom = Some(p);
+                Some(provider)
+            }
+            Ok(None) => {
+                view.intro(
+                    "--prometheus: no `prometheus` binary on PATH; skipping it and scraping the pods' /metrics directly",
+                );
+                None
+            }
+            Err(error) => {
+                view.intro(&format!(
+                    "--prometheus: Prometheus did not start ({error:#}); scraping the pods' /metrics directly"
+                ));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if prom.is_none() {
+        view.intro(
+            "analysis: the canary pods' HTTP success rate from their own /metrics (davy/scrape)",
+        );
+    }
+    world.apply(provider).await?;
+    view.intro(&format!(
+        "$ kubectl apply -f examples/rollouts-demo-analysis.yaml   # Rollout {} (image {}), AnalysisTemplate, Services, Ingress",
+        script::ROLLOUT,
+        script::BLUE
+    ));
+    // Traffic runs for the whole story (and a --keep session); it is cancelled at the end.
+    world.start_traffic(Duration::from_secs(24 * 3600)).await?;
+
+    let start = Instant::now();
+    let mut script = Script::new();
+    let mut last: String;
+    let mut tree = String::new();
+    let interrupted = stop_signal();
+    let mut interrupted = std::pin::pin!(interrupted);
+    let stop_reason = loop {
+        let now = start.elapsed();
+        match world.observe(view.color).await {
+            Ok((observed, text)) => {
+                if let Some(p) = &prom {
+                    p.update_targets(&world.client).await;
+                }
+                tree = text;
+                last = observed.describe();
+                for entry in script.observe(&observed, now) {
+                    view.entry(&entry, &tree);
+                    if let Happened::Action(action) = entry.what
+                        && let Err(error) = act_with_retries(&world, action).await
+                    {
+                        view.say(&format!("error: {error:#}"));
+                    }
+                }
+                view.refresh(&tree);
+            }
+            Err(error) => last = format!("reading the API failed: {error:#}"),
+        }
+        if script.finished() {
+            break None;
+        }
+        if now >= args.timeout {
+            break Some(format!(
+                "timed out after {}s; last seen: {last}",
+                args.timeout.as_secs()
+            ));
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(POLL) => {}
+            _ = &mut interrupted => break Some(format!("interrupted; last seen: {last}")),
+        }
+    };
+    let total = start.elapsed();
+    let report = world.stop_traffic().await;
+    let outcome = match (stop_reason, script.waiting_for()) {
+        (None, _) | (Some(_), None) => Outcome::Complete,
+        (Some(reason), Some(missing)) => Outcome::Incomplete { missing, reason },
+    };
+    if !tree.is_empty() && !view.is_live() {
+        view.say(&view::indent(&tree));
+    }
+    view.say(&summary::render(
+        script.log(),
+        total,
+        &outcome,
+        report.as_ref(),
+    ));
+    let code = if outcome == Outcome::Complete { 0 } else { 1 };
+    if args.keep {
+        world.start_traffic(Duration::from_secs(24 * 3600)).await?;
+        view.say(&format!(
+            "The sandbox keeps running (traffic too). Kubeconfig: {}\n  kubectl --kubeconfig {} get rollouts\n  davy get rollout {} -w   (with KUBECONFIG={})\nStop with Ctrl-C.",
+            world.kubeconfig.display(),
+            world.kubeconfig.display(),
+            script::ROLLOUT,
+            world.kubeconfig.display(),
+        ));
+        stop_signal().await;
+    }
+    world.stop().await;
+    if let Some(p) = prom {
+        p.stop().await;
+    }
+    Ok(code)
+}
+
+/// Ctrl-C or SIGTERM, whichever comes first (so the sandbox, the traffic and a Prometheus
+/// child are stopped cleanly either way).
+async fn stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        // Without a SIGTERM handler Ctrl-C still ends the demo.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// A move, retried a few times: a write can meet a conflict while the controller writes too.
+async fn act_with_retries(world: &World, action: script::Action) -> anyhow::Result<()> {
+    let mut attempt = 0;
+    loop {
+        match world.act(action).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt >= 4 => return Err(error),
+            Err(_) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
