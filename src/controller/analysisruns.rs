@@ -17,6 +17,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use super::executor::{FIELD_MANAGER, merge_diff, record_event};
+use super::metrics::Metrics;
 use crate::analysis::providers::Registry;
 use crate::analysis::providers::job::KubeJobClient;
 use crate::analysis::providers::scrape::KubePodLister;
@@ -86,11 +87,13 @@ pub struct Context {
     pub runner: Runner,
     /// Consecutive failures by run, for the backoff.
     pub failures: Mutex<HashMap<ObjectRef<AnalysisRun>, u32>>,
+    /// The `analysis_run_*` series this reconciler feeds.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Context {
     /// A context measuring with [`registry`] and the cluster's Secrets.
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
         let runner = Runner::new(
             registry(&client),
             Arc::new(KubeSecrets::new(client.clone())),
@@ -99,6 +102,7 @@ impl Context {
             client,
             runner,
             failures: Mutex::new(HashMap::new()),
+            metrics,
         }
     }
 
@@ -110,7 +114,15 @@ impl Context {
 
 /// One reconcile of an AnalysisRun.
 pub async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, RunError> {
+    let started = std::time::Instant::now();
     let result = reconcile_inner(&run, &ctx).await;
+    let namespace = run.namespace().unwrap_or_default();
+    ctx.metrics.analysis_run_reconciled(
+        &namespace,
+        &run.name_any(),
+        started.elapsed(),
+        result.is_err(),
+    );
     if result.is_ok() {
         ctx.failures().remove(&ObjectRef::from_obj(run.as_ref()));
     }
@@ -128,8 +140,10 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Run
         source,
     })?;
     let Some(run) = fresh else {
+        ctx.metrics.forget_analysis_run(&namespace, &name);
         return Ok(Action::await_change());
     };
+    ctx.metrics.observe_analysis_run(&run);
     let clock = Timestamp::now;
     let Some(step) = ctx.runner.reconcile(&run, &clock).await else {
         return expire(&api, &run).await;

@@ -574,6 +574,35 @@ fn render_analysis_runs(state: &State, out: &mut String) {
     );
 }
 
+/// Davy's own counter of alert-driven aborts (not an upstream metric).
+impl Metrics {
+    /// Counts one abort of a Rollout by an alert.
+    pub fn count_alert_abort(&self, namespace: &str, rollout: &str, alertname: &str) {
+        let mut counts = self.alert_aborts.lock().unwrap_or_else(|e| e.into_inner());
+        *counts
+            .entry((
+                namespace.to_string(),
+                rollout.to_string(),
+                alertname.to_string(),
+            ))
+            .or_insert(0) += 1;
+    }
+
+    fn render_alert_aborts(&self, out: &mut String) {
+        let counts = self.alert_aborts.lock().unwrap_or_else(|e| e.into_inner());
+        out.push_str("# HELP davy_alert_aborts_total Rollouts aborted by an Alertmanager alert.\n# TYPE davy_alert_aborts_total counter\n");
+        for ((namespace, rollout, alertname), count) in counts.iter() {
+            let _ = writeln!(
+                out,
+                "davy_alert_aborts_total{{alertname=\"{}\",namespace=\"{}\",rollout=\"{}\"}} {count}",
+                escape(alertname),
+                escape(namespace),
+                escape(rollout)
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -702,34 +731,5 @@ mod tests {
             provider_type(&MetricProvider::default()),
             "Unknown Provider"
         );
-    }
-}
-
-/// Davy's own counter of alert-driven aborts (not an upstream metric).
-impl Metrics {
-    /// Counts one abort of a Rollout by an alert.
-    pub fn count_alert_abort(&self, namespace: &str, rollout: &str, alertname: &str) {
-        let mut counts = self.alert_aborts.lock().unwrap_or_else(|e| e.into_inner());
-        *counts
-            .entry((
-                namespace.to_string(),
-                rollout.to_string(),
-                alertname.to_string(),
-            ))
-            .or_insert(0) += 1;
-    }
-
-    fn render_alert_aborts(&self, out: &mut String) {
-        let counts = self.alert_aborts.lock().unwrap_or_else(|e| e.into_inner());
-        out.push_str("# HELP davy_alert_aborts_total Rollouts aborted by an Alertmanager alert.\n# TYPE davy_alert_aborts_total counter\n");
-        for ((namespace, rollout, alertname), count) in counts.iter() {
-            let _ = writeln!(
-                out,
-                "davy_alert_aborts_total{{alertname=\"{}\",namespace=\"{}\",rollout=\"{}\"}} {count}",
-                escape(alertname),
-                escape(namespace),
-                escape(rollout)
-            );
-        }
     }
 }

@@ -125,7 +125,7 @@ async fn run_reconcilers(
     shutdown: CancellationToken,
 ) -> Result<(), ControllerError> {
     let namespace = namespace.as_deref();
-    let ctx = Arc::new(rollouts::Context::new(client.clone(), metrics));
+    let ctx = Arc::new(rollouts::Context::new(client.clone(), metrics.clone()));
     let rollout_api: Api<Rollout> = api(&client, namespace);
     let rollout_controller = Controller::new(rollout_api, watcher::Config::default());
     let rollout_store = rollout_controller.store();
@@ -150,7 +150,7 @@ async fn run_reconcilers(
         )
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(rollouts::reconcile, rollouts::error_policy, ctx);
-    let run_ctx = Arc::new(analysisruns::Context::new(client.clone()));
+    let run_ctx = Arc::new(analysisruns::Context::new(client.clone(), metrics));
     let run_controller = Controller::new(
         api::<AnalysisRun>(&client, namespace),
         watcher::Config::default(),
