@@ -236,14 +236,16 @@ async fn metrics_endpoint_serves_the_step_analysis_run() {
     })
     .await;
     let id = [("namespace", NS), ("name", run.as_str())];
-    // The run has no status (no AnalysisRun reconciler here): phase "" and metrics Pending.
-    let samples = eventually("/metrics to show the run", || async {
+    // The AnalysisRun reconciler measures it: the web metric's target refuses connections, so
+    // each measurement is an Error, the metric stays Running below its consecutive error limit.
+    let samples = eventually("/metrics to show the running run", || async {
         let samples = scrape(addr).await?;
         value(
             &samples,
             "analysis_run_info",
-            &[id[0], id[1], ("phase", "")],
+            &[id[0], id[1], ("phase", "Running")],
         )?;
+        value(&samples, "analysis_run_reconcile", &[id[0], id[1]])?;
         Ok(samples)
     })
     .await;
@@ -253,18 +255,19 @@ async fn metrics_endpoint_serves_the_step_analysis_run() {
         ["name", "namespace", "phase"]
     );
     assert_eq!(
-        get("analysis_run_phase", &[id[0], id[1], ("phase", "Pending")]),
+        get("analysis_run_phase", &[id[0], id[1], ("phase", "Running")]),
         1.0
     );
     assert_eq!(
-        get("analysis_run_phase", &[id[0], id[1], ("phase", "Running")]),
+        get("analysis_run_phase", &[id[0], id[1], ("phase", "Pending")]),
         0.0
     );
+    assert!(get("analysis_run_reconcile", &id) >= 1.0);
     let metric = [id[0], id[1], ("metric", "ok"), ("type", "Web")];
     assert_eq!(get("analysis_run_metric_type", &metric), 1.0);
-    let mut pending = metric.to_vec();
-    pending.extend([("dry_run", "false"), ("phase", "Pending")]);
-    assert_eq!(get("analysis_run_metric_phase", &pending), 1.0);
+    let mut running = metric.to_vec();
+    running.extend([("dry_run", "false"), ("phase", "Running")]);
+    assert_eq!(get("analysis_run_metric_phase", &running), 1.0);
     assert_eq!(
         label_names(&samples, "analysis_run_metric_phase"),
         ["dry_run", "metric", "name", "namespace", "phase", "type"]
