@@ -10,7 +10,7 @@ use std::time::Duration;
 use davy::api::Rollout;
 use davy::controller::{ControllerConfig, run};
 use davy::sandbox::apiserver::ApiServer;
-use davy::sandbox::simulator::{PORT_ANNOTATION, Simulator, SimulatorConfig, SimulatorHandle};
+use davy::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle, pod_endpoint};
 use davy::sandbox::traffic::{
     Backend, LoadConfig, LoadReport, SplitTargets, TaggedRequests, follow_split, run_load,
 };
@@ -160,21 +160,14 @@ impl World {
             .map(String::from)
     }
 
-    /// Loopback metrics URLs of the ready demo apps with pod-template hash `hash`.
-    async fn metrics_urls(&self, hash: &str) -> Vec<String> {
+    /// How many pods with pod-template hash `hash` are Ready with a listening demo app.
+    async fn ready_pods(&self, hash: &str) -> usize {
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), NS);
         let list = pods
             .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
             .await
             .expect("list pods");
-        list.items
-            .iter()
-            .filter_map(|pod| {
-                let port = pod.metadata.annotations.as_ref()?.get(PORT_ANNOTATION)?;
-                let ip = pod.status.as_ref()?.pod_ip.as_ref()?;
-                Some(format!("http://{ip}:{port}/metrics"))
-            })
-            .collect()
+        list.items.iter().filter_map(pod_endpoint).count()
     }
 
     async fn apply_manifest(&self, doc: &Value) {
@@ -269,7 +262,7 @@ impl World {
                 .unwrap_or_default()
                 .to_string();
             let paused = status["currentStepIndex"] == step && status["phase"] == "Paused";
-            if paused && current != stable && !self.metrics_urls(&current).await.is_empty() {
+            if paused && current != stable && self.ready_pods(&current).await > 0 {
                 Ok(current)
             } else {
                 Err(describe(&status))
@@ -350,7 +343,7 @@ fn analysis_demo(steps: Value) -> Vec<Value> {
     docs
 }
 
-/// `setWeight: 50`, a pause (the test learns the canary pods' addresses), then the scrape
+/// `setWeight: 50`, a pause (the test learns the canary's pod-template hash), then the scrape
 /// analysis (one measurement over a two-second window).
 fn analysis_steps() -> Value {
     json!([
@@ -368,15 +361,16 @@ fn analysis_steps() -> Value {
     ])
 }
 
-/// `analysis-templates/scrape-success-rate.yaml` with its `targets` defaulting to `urls`.
-fn scrape_template(urls: &[String]) -> Value {
+/// `analysis-templates/scrape-success-rate.yaml` with its `pod-selector` defaulting to the
+/// pods of pod-template hash `hash`: scraped at `<podIP>:8080/metrics` as in a cluster.
+fn scrape_template(hash: &str) -> Value {
     let mut template = read_docs("analysis-templates/scrape-success-rate.yaml")
         .into_iter()
         .next()
         .expect("template doc");
     for arg in template["spec"]["args"].as_array_mut().expect("args") {
-        if arg["name"] == "targets" {
-            arg["value"] = json!(urls.join(","));
+        if arg["name"] == "pod-selector" {
+            arg["value"] = json!(format!("rollouts-pod-template-hash={hash}"));
         }
     }
     template
@@ -395,8 +389,7 @@ async fn passing_analysis_promotes_the_canary() {
         .paused_canary("argoproj/rollouts-demo:green", &blue, 1)
         .await;
     assert_eq!(world.canary_weight().await.as_deref(), Some("50"));
-    let urls = world.metrics_urls(&green).await;
-    world.create_template(&scrape_template(&urls)).await;
+    world.create_template(&scrape_template(&green)).await;
     let cancel = CancellationToken::new();
     let load = world.start_load(None, cancel.clone()).await;
     promote(&world).await;
@@ -434,8 +427,7 @@ async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
     let bad = world
         .paused_canary("argoproj/rollouts-demo:bad-yellow", &blue, 1)
         .await;
-    let urls = world.metrics_urls(&bad).await;
-    world.create_template(&scrape_template(&urls)).await;
+    world.create_template(&scrape_template(&bad)).await;
     let cancel = CancellationToken::new();
     let load = world.start_load(None, cancel.clone()).await;
     promote(&world).await;
@@ -520,8 +512,7 @@ async fn inconclusive_analysis_pauses_the_rollout() {
         .paused_canary("argoproj/rollouts-demo:green", &blue, 1)
         .await;
     // No load: no request in the window, the ratio is NaN and neither condition holds.
-    let urls = world.metrics_urls(&green).await;
-    world.create_template(&scrape_template(&urls)).await;
+    world.create_template(&scrape_template(&green)).await;
     promote(&world).await;
 
     let status = eventually("the inconclusive pause", || async {

@@ -7,6 +7,8 @@ mod decisions;
 mod demo_app;
 #[path = "sandbox_sim/load.rs"]
 mod load;
+#[path = "sandbox_sim/pod_addresses.rs"]
+mod pod_addresses;
 #[path = "sandbox_sim/routing.rs"]
 mod routing;
 #[path = "sandbox_sim/simulator.rs"]

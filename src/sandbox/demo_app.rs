@@ -1,6 +1,7 @@
 //! The sandbox demo app: a real HTTP server per simulated Pod whose behaviour follows its image tag.
 //!
-//! Each instance listens on a free port of 127.0.0.1 and serves:
+//! Each instance listens on a loopback address (a free port of 127.0.0.1, or the exact address
+//! the simulator chose for its Pod) and serves:
 //! - `/metrics`: Prometheus text exposition with `http_requests_total{code,version}` and the
 //!   `http_request_duration_seconds{version}` histogram (the default Prometheus buckets);
 //! - every other path (`/` in particular): a small JSON answer naming the version and colour,
@@ -42,8 +43,14 @@ pub const DEFAULT_SLOW_LATENCY: Duration = Duration::from_millis(200);
 #[derive(Debug, thiserror::Error)]
 pub enum DemoAppError {
     /// The loopback listener could not be bound.
-    #[error("demo app: cannot listen on 127.0.0.1: {0}")]
-    Bind(#[source] std::io::Error),
+    #[error("demo app: cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why binding failed (`AddrInUse` when another listener holds it).
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Tunables for a demo app that are not encoded in the image.
@@ -253,10 +260,20 @@ impl DemoApp {
         image: &str,
         options: &DemoAppOptions,
     ) -> Result<DemoAppHandle, DemoAppError> {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        Self::start_at(image, options, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await
+    }
+
+    /// Starts a demo app for `image` listening on exactly `addr` (port 0: a free one).
+    pub async fn start_at(
+        image: &str,
+        options: &DemoAppOptions,
+        addr: SocketAddr,
+    ) -> Result<DemoAppHandle, DemoAppError> {
+        let bind_error = |source| DemoAppError::Bind { addr, source };
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .map_err(DemoAppError::Bind)?;
-        let addr = listener.local_addr().map_err(DemoAppError::Bind)?;
+            .map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
         let state = Arc::new(AppState {
             image: image.to_string(),
             behaviour: behaviour_for_image(image, options),

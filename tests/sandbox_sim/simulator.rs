@@ -6,7 +6,8 @@ use std::time::Duration;
 use davy::sandbox::apiserver::ApiServer;
 use davy::sandbox::simulator::pods::is_ready;
 use davy::sandbox::simulator::{
-    Clock, PORT_ANNOTATION, Simulator, SimulatorConfig, SimulatorHandle, TokioClock, pod_endpoint,
+    Clock, PORT_ANNOTATION, Simulator, SimulatorConfig, SimulatorHandle, TokioClock, is_pod_ip,
+    pod_endpoint,
 };
 use davy::sandbox::traffic::{
     CanaryRules, Split, SplitTargets, TaggedRequests, follow_split, resolve_split, run_load,
@@ -249,10 +250,12 @@ async fn running_pods_are_backed_by_demo_apps_that_stop_with_the_pod() {
     let mut endpoints = Vec::new();
     for pod in &pods {
         let endpoint = pod_endpoint(pod).expect("ready pod publishes its endpoint");
-        assert_eq!(
-            pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()),
-            Some("127.0.0.1")
-        );
+        // Each pod on its own loopback address, on its container port (8080 when it declares
+        // none), as `http://<podIP>:8080` reaches a pod in a cluster.
+        let pod_ip = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref());
+        assert_eq!(pod_ip, Some(endpoint.ip().to_string().as_str()));
+        assert!(is_pod_ip(endpoint.ip()), "{endpoint}");
+        assert_eq!(endpoint.port(), 8080);
         assert_eq!(
             pod.annotations().get(PORT_ANNOTATION),
             Some(&endpoint.port().to_string())
@@ -264,6 +267,7 @@ async fn running_pods_are_backed_by_demo_apps_that_stop_with_the_pod() {
         endpoints.push(endpoint);
     }
     assert_eq!(sim.demo_app_count(), 2);
+    assert_ne!(endpoints[0].ip(), endpoints[1].ip(), "one address per pod");
 
     // Real load through the pods: 20 requests round-robin, 10 per pod, 3 failures each.
     let split = Split {

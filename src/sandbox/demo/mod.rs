@@ -6,12 +6,10 @@
 //! - [`script`]: the pure story (which state is next, what to do) from observed state;
 //! - [`world`]: the sandbox, controller, simulator and traffic, and the API reads and writes;
 //! - [`view`]: narration and the live `get rollout` tree; [`summary`]: the closing table;
-//! - [`gateway`]: the pods' `/metrics` behind one URL (sandbox pods share 127.0.0.1);
 //! - [`prometheus`]: the optional real Prometheus (`--prometheus`).
 //!
 //! The exit code is 0 only when every narrated state was observed through the API.
 
-pub mod gateway;
 pub mod prometheus;
 pub mod script;
 pub mod summary;

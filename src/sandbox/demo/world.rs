@@ -1,5 +1,6 @@
 //! The demo's sandbox: the API server on 127.0.0.1 (real HTTP, so `kubectl` works too), the
-//! workload simulator with demo apps, the controller, the pod metrics gateway and the traffic
+//! workload simulator with demo apps (each Pod on its own loopback address, so the template's
+//! `davy/scrape` `pods:` block reads them as in a cluster), the controller and the traffic
 //! generator; plus the thin executors that read the story's [`Observed`] state and carry out
 //! its [`Action`]s through the API.
 
@@ -18,7 +19,6 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::gateway::{self, GatewayHandle};
 use super::script::{Action, Observed, ROLLOUT, ReplicaSetState, RunState};
 use crate::api::consts::label;
 use crate::api::{AnalysisRun, AnalysisTemplate, Experiment, Rollout};
@@ -50,7 +50,6 @@ pub struct World {
     shutdown: CancellationToken,
     controller: JoinHandle<Result<(), ControllerError>>,
     simulator: SimulatorHandle,
-    gateway: GatewayHandle,
     traffic: Option<Traffic>,
 }
 
@@ -62,7 +61,7 @@ struct Traffic {
 }
 
 impl World {
-    /// Starts the API server, simulator, controller and gateway; nothing is applied yet.
+    /// Starts the API server, simulator and controller; nothing is applied yet.
     pub async fn start() -> anyhow::Result<World> {
         let server = ApiServer::new();
         // The committed CRDs (tests/crds.rs keeps them equal to the generator's): parsing them
@@ -102,9 +101,6 @@ impl World {
                 run_controller(client, config, stop).await
             }
         });
-        let gateway = gateway::start(client.clone(), NAMESPACE)
-            .await
-            .context("starting the pod metrics gateway")?;
         Ok(World {
             server,
             http,
@@ -113,7 +109,6 @@ impl World {
             shutdown,
             controller,
             simulator,
-            gateway,
             traffic: None,
         })
     }
@@ -124,8 +119,8 @@ impl World {
     }
 
     /// Applies the demo manifests. `metric_patch`'s fields replace those of the
-    /// AnalysisTemplate's metrics when set (the Prometheus variant); otherwise the pod targets
-    /// of its `davy/scrape` provider are read through the gateway.
+    /// AnalysisTemplate's metrics when set (the Prometheus variant); otherwise the manifest is
+    /// applied as written.
     pub async fn apply(&self, metric_patch: Option<Value>) -> anyhow::Result<()> {
         let docs: Vec<Value> =
             serde_saphyr::from_multiple(MANIFESTS).context("parsing the demo manifests")?;
@@ -138,14 +133,11 @@ impl World {
                     self.api::<Rollout>().create(&post, &ro).await?;
                 }
                 "AnalysisTemplate" => {
-                    for metric in doc["spec"]["metrics"].as_array_mut().into_iter().flatten() {
-                        match metric_patch.as_ref().and_then(Value::as_object) {
-                            Some(patch) => {
-                                for (key, value) in patch {
-                                    metric[key.as_str()] = value.clone();
-                                }
+                    if let Some(patch) = metric_patch.as_ref().and_then(Value::as_object) {
+                        for metric in doc["spec"]["metrics"].as_array_mut().into_iter().flatten() {
+                            for (key, value) in patch {
+                                metric[key.as_str()] = value.clone();
                             }
-                            None => self.through_gateway(&mut metric["provider"]),
                         }
                     }
                     let t: AnalysisTemplate = serde_json::from_value(doc)?;
@@ -163,21 +155,6 @@ impl World {
             }
         }
         Ok(())
-    }
-
-    /// Rewrites a `davy/scrape` provider's `pods` into a gateway `targets` URL.
-    fn through_gateway(&self, provider: &mut Value) {
-        let scrape = &mut provider["plugin"]["davy/scrape"];
-        let Some(pods) = scrape.get("pods").cloned() else {
-            return;
-        };
-        let selector = pods["selector"].as_str().unwrap_or_default();
-        let path = pods["path"].as_str().unwrap_or("/metrics");
-        let url = self.gateway.url(selector, path);
-        if let Some(obj) = scrape.as_object_mut() {
-            obj.remove("pods");
-            obj.insert("targets".to_string(), json!([url]));
-        }
     }
 
     /// Starts sending traffic through the simulated ingress-nginx split.
@@ -290,7 +267,7 @@ impl World {
         Ok(())
     }
 
-    /// Stops everything (traffic first, then the controller, simulator, gateway and server).
+    /// Stops everything (traffic first, then the controller, simulator and server).
     pub async fn stop(mut self) {
         self.stop_traffic().await;
         self.shutdown.cancel();
@@ -300,7 +277,6 @@ impl World {
             Err(error) => eprintln!("controller task failed: {error}"),
         }
         self.simulator.shutdown().await;
-        self.gateway.shutdown().await;
         self.http.shutdown().await;
         self.server.shutdown();
         let _ = std::fs::remove_file(&self.kubeconfig);

@@ -9,8 +9,11 @@
 //!   after the simulator first sees them. An image whose tag starts with
 //!   [`PULL_ERROR_MARKER`] stays Pending with `ErrImagePull`, then `ImagePullBackOff`.
 //! - With [`SimulatorConfig::demo_apps`], each running Pod is backed by a real
-//!   [`DemoApp`](super::demo_app::DemoApp) for its first container's image; its address is
-//!   `status.podIP` (127.0.0.1) and the port annotation [`PORT_ANNOTATION`].
+//!   [`DemoApp`](super::demo_app::DemoApp) for its first container's image, listening on the
+//!   Pod's own loopback address (random in 127.0.0.0/8 outside 127.0.0.0/24, see
+//!   [`pod_ip_from`]) and its first container's first `containerPort` (8080 when none), as in
+//!   a cluster: `http://<status.podIP>:<containerPort>` reaches it. The port is also published
+//!   in the annotation [`PORT_ANNOTATION`].
 
 pub mod pods;
 pub mod replicaset;
@@ -180,9 +183,22 @@ impl Context {
         self.first_seen.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn rng(&self) -> std::sync::MutexGuard<'_, SplitMix64> {
+        self.rng.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn random_suffix(&self) -> String {
-        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        replicaset::name_suffix(&mut rng)
+        replicaset::name_suffix(&mut self.rng())
+    }
+
+    /// A random Pod address (see [`pod_ip_from`]).
+    fn random_pod_ip(&self) -> Ipv4Addr {
+        let mut rng = self.rng();
+        // Fewer than 1% of the draws are refused, so 64 draws never all fail in practice; the
+        // fallback only keeps the loop bounded.
+        (0..64)
+            .find_map(|_| pod_ip_from(rng.next_u64()))
+            .unwrap_or(Ipv4Addr::new(127, 1, 0, 1))
     }
 }
 
@@ -328,8 +344,45 @@ pub fn pod_endpoint(pod: &Pod) -> Option<SocketAddr> {
     ip.is_loopback().then_some(SocketAddr::new(ip, port))
 }
 
-/// The loopback address written as `status.podIP` and `status.hostIP`.
+/// The loopback address written as `status.hostIP`: every simulated Pod runs on this one node.
 pub const POD_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// The port a Pod's demo app listens on when its first container declares no `containerPort`
+/// (the `davy/scrape` provider's default port too).
+pub const DEFAULT_POD_PORT: u16 = 8080;
+
+/// The Pod address drawn from 64 random bits: `127.X.Y.Z` from three of their bytes, refused
+/// (`None`) inside 127.0.0.0/24 (left to the host's own services, 127.0.0.1 above all) and for
+/// `Z` 0 or 255, so no Pod gets a network or broadcast-looking address. Linux routes all of
+/// 127.0.0.0/8 to the loopback interface, so any of these can be bound without set-up.
+pub fn pod_ip_from(bits: u64) -> Option<Ipv4Addr> {
+    let [x, y, z, ..] = bits.to_le_bytes();
+    let refused = (x == 0 && y == 0) || z == 0 || z == 255;
+    (!refused).then_some(Ipv4Addr::new(127, x, y, z))
+}
+
+/// Whether `ip` is one [`pod_ip_from`] can give.
+pub fn is_pod_ip(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, x, y, z] = v4.octets();
+            a == 127 && !(x == 0 && y == 0) && z != 0 && z != 255
+        }
+        IpAddr::V6(_) => false,
+    }
+}
+
+/// The port a Pod's demo app listens on: its first container's first `containerPort`, or
+/// [`DEFAULT_POD_PORT`] when it declares none (or an invalid one).
+pub fn pod_port(pod: &Pod) -> u16 {
+    pod.spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .and_then(|c| c.ports.as_ref()?.first())
+        .and_then(|p| u16::try_from(p.container_port).ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(DEFAULT_POD_PORT)
+}
 
 /// A Kubernetes timestamp from a chrono one (sub-second precision is kept in memory; the API
 /// serialises whole seconds).

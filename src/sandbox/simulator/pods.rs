@@ -8,6 +8,7 @@
 //!   after twice the delay, Pending for ever.
 
 use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,9 +27,13 @@ use tokio_util::sync::CancellationToken;
 use super::replicaset::patch_params;
 use super::{
     Context, POD_IP, PORT_ANNOTATION, PULL_ERROR_MARKER, PodApp, SimulatorError, from_time,
-    non_negative, to_time,
+    is_pod_ip, non_negative, pod_port, to_time,
 };
-use crate::sandbox::demo_app::{DemoApp, image_tag};
+use crate::sandbox::demo_app::{DemoApp, DemoAppError, DemoAppHandle, image_tag};
+
+/// Addresses tried for one demo app before giving up (each taken one is replaced by another
+/// random address; the reconcile is retried later anyway).
+const BIND_ATTEMPTS: usize = 16;
 
 /// Where a Pod is in its simulated life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,13 +112,13 @@ pub fn stored_stage(pod: &Pod) -> Option<PodStage> {
     }
 }
 
-/// Decides the Pod's stage at `now`, given when it was first seen (pure).
-pub fn decide(
+/// The Pod's stage at `now`, given when it was first seen, and when it changes next (pure).
+pub fn stage_at(
     pod: &Pod,
     first_seen: DateTime<Utc>,
     now: DateTime<Utc>,
     delay: Duration,
-) -> PodDecision {
+) -> (PodStage, Option<Duration>) {
     let stored = stored_stage(pod);
     let elapsed = non_negative(now - first_seen);
     let pull_error = containers(pod).any(|(_, image)| has_pull_error_marker(image));
@@ -127,7 +132,21 @@ pub fn decide(
         _ if elapsed < delay * 2 => (PodStage::PullFailed, Some(delay * 2 - elapsed)),
         _ => (PodStage::PullBackOff, None),
     };
-    let write = (stored != Some(stage)).then(|| status_for(pod, stage, first_seen, now));
+    (stage, recheck)
+}
+
+/// Decides the Pod's stage at `now`, given when it was first seen; a Running status shows
+/// `pod_ip` (pure).
+pub fn decide(
+    pod: &Pod,
+    first_seen: DateTime<Utc>,
+    now: DateTime<Utc>,
+    delay: Duration,
+    pod_ip: IpAddr,
+) -> PodDecision {
+    let (stage, recheck) = stage_at(pod, first_seen, now, delay);
+    let stored = stored_stage(pod);
+    let write = (stored != Some(stage)).then(|| status_for(pod, stage, first_seen, now, pod_ip));
     PodDecision {
         stage,
         write,
@@ -160,12 +179,13 @@ fn condition(
     }
 }
 
-/// The full status of a Pod in `stage` (pure).
+/// The full status of a Pod in `stage`; `pod_ip` is its address once Running (pure).
 pub fn status_for(
     pod: &Pod,
     stage: PodStage,
     started: DateTime<Utc>,
     now: DateTime<Utc>,
+    pod_ip: IpAddr,
 ) -> PodStatus {
     let running = stage == PodStage::Running;
     let names: Vec<&str> = containers(pod).map(|(n, _)| n).collect();
@@ -220,7 +240,8 @@ pub fn status_for(
             }
         })
         .collect();
-    let ip = POD_IP.to_string();
+    let host_ip = POD_IP.to_string();
+    let ip = pod_ip.to_string();
     PodStatus {
         phase: Some(if running { "Running" } else { "Pending" }.to_string()),
         conditions: Some(vec![
@@ -236,8 +257,8 @@ pub fn status_for(
             condition("Ready", running, not_ready_reason, unready, now),
         ]),
         container_statuses: Some(container_statuses),
-        host_ip: Some(ip.clone()),
-        host_ips: Some(vec![HostIP { ip: ip.clone() }]),
+        host_ip: Some(host_ip.clone()),
+        host_ips: Some(vec![HostIP { ip: host_ip }]),
         pod_ip: running.then(|| ip.clone()),
         pod_ips: running.then(|| vec![PodIP { ip }]),
         start_time: Some(to_time(started)),
@@ -257,13 +278,40 @@ pub(crate) async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action
     })?;
     let now = ctx.clock.now();
     let first_seen = *ctx.first_seen().entry(uid.clone()).or_insert(now);
-    let decision = decide(&pod, first_seen, now, ctx.config.pod_ready_delay);
+    let delay = ctx.config.pod_ready_delay;
+    let (stage, _) = stage_at(&pod, first_seen, now, delay);
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
-    // The app and its port annotation come before Ready, so a Ready Pod always has an endpoint.
-    if decision.stage == PodStage::Running && ctx.config.demo_apps {
-        ensure_demo_app(&api, &pod, &uid, &namespace, &ctx).await?;
-    }
-    if let Some(status) = decision.write {
+    let stored_ip: Option<IpAddr> = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref()?.parse().ok());
+    // The app listens and its port annotation is written before the status shows the podIP
+    // (and Ready), so a Pod's address always answers once it is published.
+    let pod_ip = match stage {
+        PodStage::Running if ctx.config.demo_apps => {
+            match ensure_demo_app(&api, &pod, &uid, &namespace, &ctx).await? {
+                Some(ip) => ip,
+                None => return Ok(Action::await_change()),
+            }
+        }
+        PodStage::Running => stored_ip.unwrap_or_else(|| IpAddr::V4(ctx.random_pod_ip())),
+        // Not written before Running.
+        _ => IpAddr::V4(POD_IP),
+    };
+    let decision = decide(&pod, first_seen, now, delay, pod_ip);
+    let status = match decision.write {
+        Some(status) => Some(serde_json::json!(status)),
+        // A Pod already Running whose app had to move (the simulator restarted and its old
+        // address was taken): only the address changes.
+        None if stage == PodStage::Running && stored_ip != Some(pod_ip) => {
+            Some(serde_json::json!({
+                "podIP": pod_ip.to_string(),
+                "podIPs": [{ "ip": pod_ip.to_string() }],
+            }))
+        }
+        None => None,
+    };
+    if let Some(status) = status {
         let patch = serde_json::json!({ "status": status });
         api.patch_status(&pod.name_any(), &patch_params(), &Patch::Merge(&patch))
             .await?;
@@ -273,17 +321,24 @@ pub(crate) async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action
         .map_or_else(Action::await_change, Action::requeue))
 }
 
-/// Starts the Pod's demo app if it has none and publishes its port on the Pod.
+/// The podIP the stored status shows, when it is a Pod address the simulator gives.
+fn stored_pod_ip(pod: &Pod) -> Option<IpAddr> {
+    let ip: IpAddr = pod.status.as_ref()?.pod_ip.as_deref()?.parse().ok()?;
+    is_pod_ip(ip).then_some(ip)
+}
+
+/// Starts the Pod's demo app if it has none and publishes its port on the Pod; returns the
+/// app's address (the Pod's podIP), or `None` when the Pod went away meanwhile.
 async fn ensure_demo_app(
     api: &Api<Pod>,
     pod: &Pod,
     uid: &str,
     namespace: &str,
     ctx: &Context,
-) -> Result<(), SimulatorError> {
-    let existing = ctx.apps().get(uid).map(|a| a.app.addr().port());
-    let port = match existing {
-        Some(port) => port,
+) -> Result<Option<IpAddr>, SimulatorError> {
+    let existing = ctx.apps().get(uid).map(|a| a.app.addr());
+    let addr = match existing {
+        Some(addr) => addr,
         None => {
             let image = containers(pod)
                 .map(|(_, image)| image)
@@ -291,8 +346,8 @@ async fn ensure_demo_app(
                 .ok_or_else(|| {
                     SimulatorError::Invalid(format!("Pod {} has no containers", pod.name_any()))
                 })?;
-            let app = DemoApp::start_with(image, &ctx.config.demo_app_options).await?;
-            let port = app.addr().port();
+            let app = start_pod_app(image, pod, ctx).await?;
+            let addr = app.addr();
             ctx.apps().insert(
                 uid.to_string(),
                 PodApp {
@@ -301,9 +356,10 @@ async fn ensure_demo_app(
                     app,
                 },
             );
-            port
+            addr
         }
     };
+    let port = addr.port();
     let published = pod.annotations().get(PORT_ANNOTATION).map(String::as_str);
     if published != Some(port.to_string().as_str()) {
         let patch = serde_json::json!({
@@ -317,11 +373,43 @@ async fn ensure_demo_app(
             Err(kube::Error::Api(s)) if s.is_not_found() => {
                 // The Pod went away meanwhile: its app must not outlive it.
                 ctx.apps().remove(uid);
+                return Ok(None);
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(())
+    Ok(Some(addr.ip()))
+}
+
+/// Starts the demo app for `pod` on its own address and port: the address it already shows
+/// (a restarted simulator keeps the published podIP when it can), else a random one, drawing
+/// another while the address is taken.
+async fn start_pod_app(
+    image: &str,
+    pod: &Pod,
+    ctx: &Context,
+) -> Result<DemoAppHandle, SimulatorError> {
+    let port = pod_port(pod);
+    let mut preferred = stored_pod_ip(pod);
+    let mut taken = None;
+    for _ in 0..BIND_ATTEMPTS {
+        let ip = preferred
+            .take()
+            .unwrap_or_else(|| IpAddr::V4(ctx.random_pod_ip()));
+        let options = &ctx.config.demo_app_options;
+        match DemoApp::start_at(image, options, SocketAddr::new(ip, port)).await {
+            Ok(app) => return Ok(app),
+            Err(DemoAppError::Bind { addr, source })
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                taken = Some(DemoAppError::Bind { addr, source });
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+    Err(taken
+        .map(SimulatorError::from)
+        .unwrap_or_else(|| SimulatorError::Invalid("no address to bind".to_string())))
 }
 
 /// Follows Pod deletions to stop their demo apps and forget their start times; after each
