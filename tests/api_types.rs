@@ -106,7 +106,7 @@ use std::time::Duration;
 
 use davy::api::{
     DurationError, EffectiveCount, IntOrStr, IntOrStrError, Metric, Rollout, RolloutPause,
-    Rounding, parse_duration, parse_go_duration,
+    Rounding, go_duration_nanos, parse_duration, parse_go_duration,
 };
 
 fn ms(v: u64) -> Duration {
@@ -142,6 +142,23 @@ fn durations_parse_like_go() {
     }
     println!("durations: {} valid cases", cases.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn go_nanos_are_signed_and_bounded_like_go() {
+    assert_eq!(go_duration_nanos("-1m30s"), Ok(-90_000_000_000));
+    assert_eq!(
+        go_duration_nanos("-9223372036854775808ns"),
+        Ok(-9_223_372_036_854_775_808)
+    );
+    assert!(matches!(
+        go_duration_nanos("9223372036854775808ns"),
+        Err(DurationError::Overflow { .. })
+    ));
+    assert!(matches!(
+        parse_go_duration("-2s"),
+        Err(DurationError::Negative { .. })
+    ));
 }
 
 #[test]

@@ -72,12 +72,18 @@ fn unit_nanos(unit: &str) -> Option<u128> {
     })
 }
 
-/// Go's limit: a `time.Duration` is an int64 of nanoseconds.
-const MAX_NANOS: u128 = i64::MAX as u128;
+/// Go's limit: a `time.Duration` is an int64 of nanoseconds (so 2^63 is a magnitude only a
+/// negative duration may have).
+const MAX_NANOS: u128 = 1 << 63;
 
-/// Parses `input` with Go's `time.ParseDuration` grammar (no bare numbers except `0`).
-pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
+/// Go's `time.ParseDuration` itself: the signed number of nanoseconds `input` denotes. The one
+/// scanner of the Go grammar: [`parse_go_duration`] builds on it, and validation renders its
+/// errors with Go's exact text.
+pub fn go_duration_nanos(input: &str) -> Result<i128, DurationError> {
     let err_invalid = || DurationError::Invalid {
+        input: input.to_string(),
+    };
+    let overflow = || DurationError::Overflow {
         input: input.to_string(),
     };
     let mut s = input;
@@ -89,7 +95,7 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
         s = rest;
     }
     if s == "0" {
-        return Ok(Duration::ZERO);
+        return Ok(0);
     }
     if s.is_empty() {
         return Err(DurationError::Empty {
@@ -107,9 +113,7 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
         let int_part: u128 = if int_len == 0 {
             0
         } else {
-            s[..int_len].parse().map_err(|_| DurationError::Overflow {
-                input: input.to_string(),
-            })?
+            s[..int_len].parse().map_err(|_| overflow())?
         };
         s = &s[int_len..];
         // Fraction part: Go keeps at most the digits that fit; 18 digits is plenty here.
@@ -139,9 +143,6 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
             input: input.to_string(),
             unit: unit.to_string(),
         })?;
-        let overflow = || DurationError::Overflow {
-            input: input.to_string(),
-        };
         let mut value = int_part.checked_mul(scale).ok_or_else(overflow)?;
         if !frac_digits.is_empty() {
             let kept = &frac_digits[..frac_digits.len().min(18)];
@@ -157,15 +158,25 @@ pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
             return Err(overflow());
         }
     }
-    if negative && total > 0 {
-        return Err(DurationError::Negative {
-            input: input.to_string(),
-        });
+    if !negative && total == MAX_NANOS {
+        return Err(overflow());
     }
-    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| DurationError::Overflow {
+    // `total` is at most 2^63 here, so it fits an i128 with its sign.
+    let magnitude = total as i128;
+    Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// Parses `input` with Go's `time.ParseDuration` grammar (no bare numbers except `0`) into a
+/// [`Duration`]; negative durations are refused.
+pub fn parse_go_duration(input: &str) -> Result<Duration, DurationError> {
+    let nanos = go_duration_nanos(input)?;
+    let nanos = u128::try_from(nanos).map_err(|_| DurationError::Negative {
         input: input.to_string(),
     })?;
-    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| DurationError::Overflow {
+        input: input.to_string(),
+    })?;
+    Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
 /// Parses a duration the way upstream's pause step does: a plain (32-bit) integer is a

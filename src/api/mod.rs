@@ -46,7 +46,9 @@ pub use common::{
     PodTemplateMetadata, StringMatch,
 };
 pub use defaults::EffectiveCount;
-pub use duration::{DurationError, DurationString, parse_duration, parse_go_duration};
+pub use duration::{
+    DurationError, DurationString, go_duration_nanos, parse_duration, parse_go_duration,
+};
 pub use experiment::{
     Experiment, ExperimentAnalysisRunStatus, ExperimentAnalysisTemplateRef, ExperimentSpec,
     ExperimentStatus, TemplateSpec, TemplateStatus,

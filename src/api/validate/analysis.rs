@@ -20,6 +20,7 @@ use regex::Regex;
 
 use crate::api::analysis::{AnalysisRunSpec, AnalysisTemplateSpec, Argument, Metric};
 use crate::api::common::{DryRun, MeasurementRetention};
+use crate::api::duration::{DurationError, go_duration_nanos};
 use crate::api::int_or_string::IntOrStr;
 
 use super::go_quote;
@@ -28,98 +29,19 @@ use super::go_quote;
 pub const SPEC_INVALID_PREFIX: &str = "Analysis spec invalid";
 
 /// Go's `time.ParseDuration`, returning nanoseconds or Go's exact error text
-/// (`time: unknown unit "s-typo" in duration "60s-typo"`).
+/// (`time: unknown unit "s-typo" in duration "60s-typo"`), which upstream's messages embed.
 pub fn parse_go_duration(input: &str) -> Result<i128, String> {
-    let invalid = || format!("time: invalid duration {}", go_quote(input));
-    let mut s = input;
-    let mut neg = false;
-    if let Some(c) = s.chars().next()
-        && (c == '-' || c == '+')
-    {
-        neg = c == '-';
-        s = &s[1..];
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    const MAX: i128 = 1 << 63;
-    let mut total: i128 = 0;
-    while !s.is_empty() {
-        let first = s.as_bytes()[0];
-        if !(first == b'.' || first.is_ascii_digit()) {
-            return Err(invalid());
+    go_duration_nanos(input).map_err(|error| match error {
+        DurationError::MissingUnit { .. } => {
+            format!("time: missing unit in duration {}", go_quote(input))
         }
-        let int_len = s.bytes().take_while(u8::is_ascii_digit).count();
-        let int_part = &s[..int_len];
-        s = &s[int_len..];
-        let mut frac_part = "";
-        if s.starts_with('.') {
-            s = &s[1..];
-            let frac_len = s.bytes().take_while(u8::is_ascii_digit).count();
-            frac_part = &s[..frac_len];
-            s = &s[frac_len..];
-        }
-        if int_part.is_empty() && frac_part.is_empty() {
-            return Err(invalid());
-        }
-        let unit_len = s
-            .char_indices()
-            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
-            .map_or(s.len(), |(i, _)| i);
-        if unit_len == 0 {
-            return Err(format!(
-                "time: missing unit in duration {}",
-                go_quote(input)
-            ));
-        }
-        let unit = &s[..unit_len];
-        s = &s[unit_len..];
-        let scale: i128 = match unit {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => {
-                return Err(format!(
-                    "time: unknown unit {} in duration {}",
-                    go_quote(unit),
-                    go_quote(input)
-                ));
-            }
-        };
-        let v: i128 = if int_part.is_empty() {
-            0
-        } else {
-            int_part.parse::<i128>().map_err(|_| invalid())?
-        };
-        if v > MAX / scale {
-            return Err(invalid());
-        }
-        let mut v = v * scale;
-        if !frac_part.is_empty() {
-            // Go keeps up to 18 fraction digits; that is finer than a nanosecond anyway.
-            let digits = &frac_part[..frac_part.len().min(18)];
-            let f: i128 = digits.parse().map_err(|_| invalid())?;
-            let denom = 10i128.pow(digits.len() as u32);
-            v += f * scale / denom;
-        }
-        total += v;
-        if total > MAX {
-            return Err(invalid());
-        }
-    }
-    if neg {
-        return Ok(-total);
-    }
-    if total > MAX - 1 {
-        return Err(invalid());
-    }
-    Ok(total)
+        DurationError::UnknownUnit { unit, .. } => format!(
+            "time: unknown unit {} in duration {}",
+            go_quote(&unit),
+            go_quote(input)
+        ),
+        _ => format!("time: invalid duration {}", go_quote(input)),
+    })
 }
 
 /// Why a metric list is invalid. Renders exactly as upstream's `ValidateMetrics` error.
