@@ -101,28 +101,16 @@ fn alert_webhook(args: &ControllerArgs) -> anyhow::Result<Option<AlertWebhookCon
 /// Builds a client and runs the controller until Ctrl-C (exit 0), or until the leader lease is
 /// lost (exit 1, as upstream's process ends: the pod restarts and campaigns afresh, with
 /// nothing left over from the term it lost). The global `--kubeconfig` picks the cluster
-/// (default: in-cluster config, then `$KUBECONFIG` / `~/.kube/config`); the global `-n`
+/// (default: `$KUBECONFIG` / `~/.kube/config`, then the in-cluster config); the global `-n`
 /// restricts it to one namespace (default: all namespaces).
 pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
     let alert_webhook = alert_webhook(args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async {
-        let client = match &kube_args.kubeconfig {
-            Some(path) => {
-                let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                let config = kube::Config::from_custom_kubeconfig(
-                    kubeconfig,
-                    &kube::config::KubeConfigOptions::default(),
-                )
-                .await
-                .with_context(|| format!("loading {}", path.display()))?;
-                kube::Client::try_from(config).context("building the client")?
-            }
-            None => kube::Client::try_default()
-                .await
-                .context("no kubeconfig and no in-cluster configuration")?,
-        };
+        // The same kubeconfig resolution as every verb (`--kubeconfig`, `--context`,
+        // `$KUBECONFIG`, `~/.kube/config`, then the in-cluster service account); the namespace
+        // stays the flag's alone, since no flag means all namespaces here.
+        let client = crate::cli::kube::connect(kube_args).await?.client;
         let shutdown = CancellationToken::new();
         let on_signal = shutdown.clone();
         tokio::spawn(async move {

@@ -17,7 +17,7 @@ use super::{
 use crate::api::{AnalysisRun, Experiment, Rollout};
 use crate::cli::actions::ObjectFormat;
 use crate::cli::actions::run::render_object;
-use crate::cli::kube::{CliError, KubeArgs, connect};
+use crate::cli::kube::{CliError, KubeArgs, connect, runtime};
 
 /// `get` subcommands.
 #[derive(Debug, Subcommand)]
@@ -86,12 +86,6 @@ fn not_found(resource: &'static str, name: &str) -> CliError {
 async fn client(k: &KubeArgs) -> anyhow::Result<(Client, String)> {
     let kube = connect(k).await?;
     Ok((kube.client, kube.namespace))
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?)
 }
 
 fn colorizer(no_color: bool) -> Colorizer {
