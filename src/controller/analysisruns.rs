@@ -4,18 +4,17 @@
 //! records the run's events and requeues at the next due measurement. Completed runs are
 //! deleted when their `ttlStrategy` expires.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use super::backoff::Backoff;
 use super::executor::{FIELD_MANAGER, merge_diff, record_event};
 use super::metrics::Metrics;
 use crate::analysis::providers::Registry;
@@ -25,9 +24,6 @@ use crate::analysis::reconcile::{Step, ttl_deadline};
 use crate::analysis::runner::{KubeSecrets, Runner};
 use crate::api::AnalysisRun;
 use crate::rollout::EventType;
-
-/// Longest wait between retries of a failing reconcile.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Errors of one AnalysisRun reconcile (logged, retried with backoff).
 #[derive(Debug, thiserror::Error)]
@@ -85,8 +81,8 @@ pub struct Context {
     pub client: Client,
     /// Runs the measurements.
     pub runner: Runner,
-    /// Consecutive failures by run, for the backoff.
-    pub failures: Mutex<HashMap<ObjectRef<AnalysisRun>, u32>>,
+    /// Consecutive failures by AnalysisRun, for the retry delay.
+    pub backoff: Backoff<AnalysisRun>,
     /// The `analysis_run_*` series this reconciler feeds.
     pub metrics: Arc<Metrics>,
 }
@@ -101,14 +97,9 @@ impl Context {
         Context {
             client,
             runner,
-            failures: Mutex::new(HashMap::new()),
+            backoff: Backoff::default(),
             metrics,
         }
-    }
-
-    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<AnalysisRun>, u32>> {
-        // A poisoned map only means a reconcile panicked; the counters are still usable.
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -124,7 +115,7 @@ pub async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Actio
         result.is_err(),
     );
     if result.is_ok() {
-        ctx.failures().remove(&ObjectRef::from_obj(run.as_ref()));
+        ctx.backoff.succeeded(&run);
     }
     result
 }
@@ -235,16 +226,9 @@ fn involved(run: &AnalysisRun, namespace: &str) -> ObjectReference {
     }
 }
 
-/// Retries a failed reconcile after 250 ms, doubling per consecutive failure up to
-/// [`MAX_BACKOFF`].
+/// Retries a failed reconcile after the [`Backoff`] delay.
 pub fn error_policy(run: Arc<AnalysisRun>, error: &RunError, ctx: Arc<Context>) -> Action {
-    let key = ObjectRef::from_obj(run.as_ref());
-    let mut failures = ctx.failures();
-    let count = failures.entry(key).or_insert(0);
-    *count = count.saturating_add(1);
-    let delay = Duration::from_millis(250)
-        .saturating_mul(1u32 << (*count - 1).min(6))
-        .min(MAX_BACKOFF);
+    let delay = ctx.backoff.failed(&run);
     tracing::warn!(run = %run.name_any(), %error, ?delay, "AnalysisRun reconcile failed");
     Action::requeue(delay)
 }

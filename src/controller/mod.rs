@@ -9,6 +9,7 @@
 
 pub mod alerts;
 pub mod analysisruns;
+pub mod backoff;
 pub mod executor;
 pub mod leader;
 pub mod metrics;

@@ -5,8 +5,8 @@
 //! than read from a separate reflector: a reconcile triggered by our own create must see that
 //! object, or the plan would create it again (a separate cache may lag its trigger).
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -17,14 +17,12 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
 
+use super::backoff::Backoff;
 use super::executor::{self, Applied, ExecError};
 use super::metrics::Metrics;
 use crate::api::consts::annotation;
 use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use crate::rollout::{Observed, plan};
-
-/// Longest wait between retries of a failing reconcile.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Errors of one Rollout reconcile (logged, counted, retried with backoff).
 #[derive(Debug, thiserror::Error)]
@@ -52,8 +50,8 @@ pub struct Context {
     pub client: Client,
     /// Metrics the reconciles update.
     pub metrics: Arc<Metrics>,
-    /// Consecutive failures by Rollout, for the backoff.
-    pub failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
+    /// Consecutive failures by Rollout, for the retry delay.
+    pub backoff: Backoff<Rollout>,
 }
 
 impl Context {
@@ -62,13 +60,8 @@ impl Context {
         Context {
             client,
             metrics,
-            failures: Mutex::new(HashMap::new()),
+            backoff: Backoff::default(),
         }
-    }
-
-    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<ObjectRef<Rollout>, u32>> {
-        // A poisoned map only means a reconcile panicked; the counters are still usable.
-        self.failures.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -173,8 +166,7 @@ pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     ctx.metrics
         .observe_reconcile(&rollout, started.elapsed(), result.is_err());
     if result.is_ok() {
-        ctx.failures()
-            .remove(&ObjectRef::from_obj(rollout.as_ref()));
+        ctx.backoff.succeeded(&rollout);
     }
     result
 }
@@ -200,16 +192,9 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     })
 }
 
-/// Retries a failed reconcile after 250 ms, doubling per consecutive failure up to
-/// [`MAX_BACKOFF`].
+/// Retries a failed reconcile after the [`Backoff`] delay.
 pub fn error_policy(rollout: Arc<Rollout>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
-    let key = ObjectRef::from_obj(rollout.as_ref());
-    let mut failures = ctx.failures();
-    let count = failures.entry(key).or_insert(0);
-    *count = count.saturating_add(1);
-    let delay = Duration::from_millis(250)
-        .saturating_mul(1u32 << (*count - 1).min(6))
-        .min(MAX_BACKOFF);
+    let delay = ctx.backoff.failed(&rollout);
     tracing::warn!(rollout = %rollout.name_any(), %error, ?delay, "reconcile failed");
     Action::requeue(delay)
 }
