@@ -9,7 +9,7 @@
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
@@ -50,7 +50,7 @@ pub struct Alertmanager {
 impl Alertmanager {
     /// Starts Alertmanager sending to `webhook` (URL and bearer token) if given, and waits until
     /// it is ready.
-    pub async fn start(binary: &PathBuf, webhook: Option<(&str, &str)>) -> Alertmanager {
+    pub async fn start(binary: &Path, webhook: Option<(&str, &str)>) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         let receiver = match webhook {
             Some((url, token)) => {
