@@ -3,7 +3,8 @@
 //! exact fields the verb changed, the line it printed, and its exit code; errors check the
 //! `Error: ` line upstream's plugin prints.
 
-use std::net::SocketAddr;
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -11,6 +12,8 @@ use davy::sandbox::apiserver::{ApiServer, ServeHandle};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
+
+use common::sandbox::HttpSandbox;
 
 struct Env {
     runtime: tokio::runtime::Runtime,
@@ -33,20 +36,17 @@ impl Env {
 
     /// A sandbox whose CRDs `edit` may change first (e.g. to drop a subresource).
     fn start_with(edit: impl Fn(&mut Value)) -> Env {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
         let server = ApiServer::new();
         let mut crds = davy::api::crd::crd_values().unwrap();
         crds.iter_mut().for_each(&edit);
         server.install_crds(crds).unwrap();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let http = runtime.block_on(server.serve(addr)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig, http.addr()).unwrap();
+        let HttpSandbox {
+            runtime,
+            server,
+            http,
+            dir,
+            kubeconfig,
+        } = HttpSandbox::start(server);
         Env {
             runtime,
             server,

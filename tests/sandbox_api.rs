@@ -2,79 +2,24 @@
 //! apply, subresources, generation rules, selectors, paging, finalizers, garbage collection,
 //! fault injection and discovery. Watches and the Controller are in `sandbox_watch.rs`.
 
+mod common;
+
 use std::time::Duration;
 
 use davy::sandbox::apiserver::{ApiServer, Verb};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use kube::{Client, CustomResource, ResourceExt};
-use serde::{Deserialize, Serialize};
+use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[kube(
-    group = "example.dev",
-    version = "v1",
-    kind = "Widget",
-    namespaced,
-    status = "WidgetStatus",
-    schema = "disabled"
-)]
-pub struct WidgetSpec {
-    pub size: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub color: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct WidgetStatus {
-    #[serde(default)]
-    pub ready: i64,
-    #[serde(default)]
-    pub observed_generation: i64,
-}
-
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[kube(
-    group = "example.dev",
-    version = "v1",
-    kind = "Gadget",
-    namespaced,
-    status = "WidgetStatus",
-    schema = "disabled"
-)]
-pub struct GadgetSpec {
-    pub size: i64,
-}
-
-/// A CRD with status and scale subresources, and one with none.
-const CRDS: &str = include_str!("fixtures/sandbox-crds.yaml");
-
-fn setup() -> (ApiServer, Client) {
-    let server = ApiServer::builder()
-        .bookmark_interval(Duration::from_millis(50))
-        .build();
-    let names = server.install_crds_from_yaml(CRDS).unwrap();
-    assert_eq!(names, vec!["widgets.example.dev", "gadgets.example.dev"]);
-    let client = server.client();
-    (server, client)
-}
+use common::sandbox::{Gadget, GadgetSpec, Widget, WidgetStatus, cm, setup, widget};
 
 fn api_status(err: kube::Error) -> (u16, String, String) {
     match err {
         kube::Error::Api(s) => (s.code, s.reason.clone(), s.message.clone()),
         other => panic!("expected an API error, got {other:?}"),
     }
-}
-
-fn cm(name: &str, data: Value) -> ConfigMap {
-    serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap()
-}
-
-fn widget(name: &str, size: i64) -> Widget {
-    Widget::new(name, WidgetSpec { size, color: None })
 }
 
 #[tokio::test]

@@ -1,8 +1,9 @@
 //! The real kubectl against the sandbox API server over HTTP: CRDs, client-side and server-side
 //! apply, get, get -o yaml, patch (also of the status subresource), delete, and get --watch.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
@@ -12,6 +13,8 @@ use davy::sandbox::apiserver::{ApiServer, ServeHandle};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
+
+use common::sandbox::HttpSandbox;
 
 const KUBECTL: &str = "/usr/bin/kubectl";
 const WAIT: Duration = Duration::from_secs(30);
@@ -45,17 +48,13 @@ struct Env {
 
 impl Env {
     fn start() -> Env {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let server = ApiServer::new();
-        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let http = runtime.block_on(server.serve(addr)).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig, http.addr()).unwrap();
+        let HttpSandbox {
+            runtime,
+            server,
+            http,
+            dir,
+            kubeconfig,
+        } = HttpSandbox::start(ApiServer::new());
         Env {
             _runtime: runtime,
             server,

@@ -2,57 +2,23 @@
 //! after a compaction (in-stream 410), streaming lists, raw watch events and bookmarks, and a
 //! kube-runtime Controller reconciling a custom kind.
 
+mod common;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use davy::sandbox::apiserver::ApiServer;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
-use kube::{Client, CustomResource, ResourceExt};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use kube::{Client, ResourceExt};
+use serde_json::json;
 
-#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq)]
-#[kube(
-    group = "example.dev",
-    version = "v1",
-    kind = "Widget",
-    namespaced,
-    status = "WidgetStatus",
-    schema = "disabled"
-)]
-pub struct WidgetSpec {
-    pub size: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub color: Option<String>,
-}
-
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct WidgetStatus {
-    #[serde(default)]
-    pub ready: i64,
-    #[serde(default)]
-    pub observed_generation: i64,
-}
-
-const CRDS: &str = include_str!("fixtures/sandbox-crds.yaml");
+use common::sandbox::{Widget, WidgetStatus, cm, setup, widget};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn setup() -> (ApiServer, Client) {
-    let server = ApiServer::builder()
-        .bookmark_interval(Duration::from_millis(50))
-        .build();
-    let names = server.install_crds_from_yaml(CRDS).unwrap();
-    assert_eq!(names, vec!["widgets.example.dev", "gadgets.example.dev"]);
-    let client = server.client();
-    (server, client)
-}
 
 /// Polls `check` until it yields a value or the deadline passes.
 async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
@@ -72,14 +38,6 @@ where
         tokio::task::yield_now().await;
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-}
-
-fn cm(name: &str, data: Value) -> ConfigMap {
-    serde_json::from_value(json!({"metadata": {"name": name}, "data": data})).unwrap()
-}
-
-fn widget(name: &str, size: i64) -> Widget {
-    Widget::new(name, WidgetSpec { size, color: None })
 }
 
 fn describe(ev: &Result<watcher::Event<ConfigMap>, watcher::Error>) -> String {

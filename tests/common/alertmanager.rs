@@ -8,27 +8,22 @@
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+// Re-exported: the Alertmanager tests pick their webhook and metrics ports with it.
+#[allow(unused_imports)]
+pub use super::server_process::free_port;
+use super::server_process::{ServerProcess, find_binary};
+
 /// `$DAVY_ALERTMANAGER`, else `prometheus-alertmanager` or `alertmanager` on the PATH.
 pub fn alertmanager_binary() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("DAVY_ALERTMANAGER") {
-        return Some(PathBuf::from(path));
-    }
-    let paths = std::env::var_os("PATH")?;
-    std::env::split_paths(&paths)
-        .flat_map(|dir| {
-            [
-                dir.join("prometheus-alertmanager"),
-                dir.join("alertmanager"),
-            ]
-        })
-        .find(|candidate| candidate.is_file())
+    find_binary(
+        "DAVY_ALERTMANAGER",
+        &["prometheus-alertmanager", "alertmanager"],
+    )
 }
 
 /// The binary, or `None` after printing the skip notice for `test`.
@@ -43,19 +38,9 @@ pub fn binary_or_skip(test: &str) -> Option<PathBuf> {
     found
 }
 
-/// A port free at the time of asking.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A running Alertmanager.
 pub struct Alertmanager {
-    child: Child,
-    dir: tempfile::TempDir,
+    process: ServerProcess,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
     /// `127.0.0.1:PORT`.
@@ -65,7 +50,7 @@ pub struct Alertmanager {
 impl Alertmanager {
     /// Starts Alertmanager sending to `webhook` (URL and bearer token) if given, and waits until
     /// it is ready.
-    pub async fn start(binary: &PathBuf, webhook: Option<(&str, &str)>) -> Alertmanager {
+    pub async fn start(binary: &Path, webhook: Option<(&str, &str)>) -> Alertmanager {
         let dir = tempfile::tempdir().unwrap();
         let receiver = match webhook {
             Some((url, token)) => {
@@ -81,62 +66,19 @@ impl Alertmanager {
             "route: {{receiver: davy, group_by: ['alertname'], group_wait: 0s, group_interval: 1s, repeat_interval: 1h}}\nreceivers:\n{receiver}"
         );
         std::fs::write(dir.path().join("alertmanager.yml"), config).unwrap();
-        let client = reqwest::Client::new();
-        for _attempt in 0..3 {
-            let port = free_port();
-            let log = std::fs::File::create(dir.path().join("alertmanager.log")).unwrap();
-            let mut child = Command::new(binary)
-                .arg(format!(
-                    "--config.file={}",
-                    dir.path().join("alertmanager.yml").display()
-                ))
-                .arg(format!(
-                    "--storage.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--cluster.listen-address=")
-                .arg("--log.level=warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(log))
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let addr = format!("127.0.0.1:{port}");
-            let url = format!("http://{addr}");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: most likely the port; try another
-                }
-                let ready = client
-                    .get(format!("{url}/-/ready"))
-                    .timeout(Duration::from_secs(1))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ready {
-                    return Alertmanager {
-                        child,
-                        dir,
-                        url,
-                        addr,
-                    };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "alertmanager not ready after 30 s: {}",
-                        read(&dir, "alertmanager.log")
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        panic!(
-            "alertmanager did not start: {}",
-            read(&dir, "alertmanager.log")
-        );
+        let process = ServerProcess::start("alertmanager", binary, dir, "/-/ready", |dir, port| {
+            vec![
+                format!("--config.file={}", dir.join("alertmanager.yml").display()),
+                format!("--storage.path={}", dir.join("data").display()),
+                format!("--web.listen-address=127.0.0.1:{port}"),
+                "--cluster.listen-address=".to_string(),
+                "--log.level=warn".to_string(),
+            ]
+        })
+        .await;
+        let url = process.url.clone();
+        let addr = process.addr.clone();
+        Alertmanager { process, url, addr }
     }
 
     /// Posts alerts (`[{labels, annotations?, startsAt?, endsAt?}]`) to `/api/v2/alerts`.
@@ -189,7 +131,7 @@ impl Alertmanager {
 
     /// The server's log so far.
     pub fn log(&self) -> String {
-        read(&self.dir, "alertmanager.log")
+        self.process.log()
     }
 }
 
@@ -206,22 +148,10 @@ pub fn sum_counter(text: &str, name: &str, filter: &str) -> f64 {
         .sum()
 }
 
-fn read(dir: &tempfile::TempDir, file: &str) -> String {
-    std::fs::read_to_string(dir.path().join(file)).unwrap_or_default()
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// A Prometheus scraping `targets` every second, evaluating `rules` every second and sending
 /// alerts to `alertmanager`; killed on drop.
 pub struct AlertingPrometheus {
-    child: Child,
-    dir: tempfile::TempDir,
+    process: ServerProcess,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
 }
@@ -233,7 +163,6 @@ impl AlertingPrometheus {
         rules: &str,
         alertmanager: &str,
     ) -> AlertingPrometheus {
-        let binary = super::prometheus::prometheus_binary();
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
         let list = targets
@@ -248,52 +177,9 @@ impl AlertingPrometheus {
              scrape_configs:\n  - job_name: demo\n    static_configs: [{{targets: [{list}]}}]\n"
         );
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-        let client = reqwest::Client::new();
-        for _attempt in 0..3 {
-            let port = free_port();
-            let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-            let mut child = Command::new(&binary)
-                .arg(format!(
-                    "--config.file={}",
-                    dir.path().join("prometheus.yml").display()
-                ))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--log.level=warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(log))
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let url = format!("http://127.0.0.1:{port}");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                let ready = client
-                    .get(format!("{url}/-/ready"))
-                    .timeout(Duration::from_secs(1))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ready {
-                    return AlertingPrometheus { child, dir, url };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "prometheus not ready after 30 s: {}",
-                        read(&dir, "prometheus.log")
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        panic!("prometheus did not start: {}", read(&dir, "prometheus.log"));
+        let process = super::prometheus::launch(dir).await;
+        let url = process.url.clone();
+        AlertingPrometheus { process, url }
     }
 
     /// `/api/v1/alerts` (the rule states), for failure messages.
@@ -310,13 +196,6 @@ impl AlertingPrometheus {
 
     /// The server's log so far.
     pub fn log(&self) -> String {
-        read(&self.dir, "prometheus.log")
-    }
-}
-
-impl Drop for AlertingPrometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.log()
     }
 }

@@ -26,3 +26,5 @@ pub mod argocd_health;
 pub mod world;
 pub mod prometheus;
 pub mod alertmanager;
+pub mod sandbox;
+pub mod server_process;

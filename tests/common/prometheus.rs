@@ -5,13 +5,14 @@
 //! 1 s scrape and rule-evaluation intervals) and kills it on drop. Tests wait for data with
 //! [`Prometheus::wait_for`], which polls the query API against a deadline instead of sleeping.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use super::server_process::{ServerProcess, find_binary};
 
 /// Builds the exposition text from the seconds elapsed since the target started, so counters
 /// can grow at chosen rates.
@@ -80,8 +81,7 @@ impl Drop for MetricsTarget {
 
 /// A running Prometheus; killed (and its temporary directory removed) on drop.
 pub struct Prometheus {
-    child: Child,
-    dir: tempfile::TempDir,
+    process: ServerProcess,
     /// `http://127.0.0.1:PORT`, the value for a metric's `address`.
     pub url: String,
 }
@@ -92,15 +92,7 @@ pub const JOB: &str = "target";
 /// The Prometheus binary: `$DAVY_PROMETHEUS` or `prometheus` on the PATH, or a panic that names
 /// the Debian package to install.
 pub fn prometheus_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("DAVY_PROMETHEUS") {
-        return PathBuf::from(path);
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join("prometheus"))
-            .find(|candidate| candidate.is_file())
-    });
-    found.unwrap_or_else(|| {
+    find_binary("DAVY_PROMETHEUS", &["prometheus"]).unwrap_or_else(|| {
         panic!(
             "the `prometheus` binary is not on the PATH: install the Debian package `prometheus` \
              (apt-get install --no-install-recommends prometheus) or run scripts/test as root"
@@ -108,12 +100,19 @@ pub fn prometheus_binary() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Runs Prometheus on the `prometheus.yml` already written in `dir` (a TSDB in `dir/data`) and
+/// waits until `/-/ready` answers.
+pub async fn launch(dir: tempfile::TempDir) -> ServerProcess {
+    let binary = prometheus_binary();
+    ServerProcess::start("prometheus", &binary, dir, "/-/ready", |dir, port| {
+        vec![
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+            "--log.level=warn".to_string(),
+        ]
+    })
+    .await
 }
 
 impl Prometheus {
@@ -124,7 +123,6 @@ impl Prometheus {
 
     /// Like [`Prometheus::start`], with a rule file (YAML `groups: [...]`) evaluated every second.
     pub async fn start_with_rules(targets: &[&MetricsTarget], rules: Option<&str>) -> Prometheus {
-        let binary = prometheus_binary();
         let dir = tempfile::tempdir().unwrap();
         let list = targets
             .iter()
@@ -142,59 +140,14 @@ impl Prometheus {
             "scrape_configs:\n  - job_name: {JOB}\n    static_configs: [{{targets: [{list}]}}]\n"
         ));
         std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-        let client = reqwest::Client::new();
-        // A port picked free can be taken before Prometheus binds it: retry with another.
-        for _attempt in 0..3 {
-            let port = free_port();
-            let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
-            let mut child = Command::new(&binary)
-                .arg(format!(
-                    "--config.file={}",
-                    dir.path().join("prometheus.yml").display()
-                ))
-                .arg(format!(
-                    "--storage.tsdb.path={}",
-                    dir.path().join("data").display()
-                ))
-                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-                .arg("--log.level=warn")
-                .stdout(Stdio::null())
-                .stderr(Stdio::from(log))
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-            let url = format!("http://127.0.0.1:{port}");
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // exited: most likely the port; try another
-                }
-                let ready = client
-                    .get(format!("{url}/-/ready"))
-                    .timeout(Duration::from_secs(1))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-                if ready {
-                    return Prometheus { child, dir, url };
-                }
-                if Instant::now() > deadline {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("prometheus not ready after 30 s: {}", Self::read_log(&dir));
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-        panic!("prometheus did not start: {}", Self::read_log(&dir));
-    }
-
-    fn read_log(dir: &tempfile::TempDir) -> String {
-        std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default()
+        let process = launch(dir).await;
+        let url = process.url.clone();
+        Prometheus { process, url }
     }
 
     /// The server's log so far (for assertion messages).
     pub fn log(&self) -> String {
-        Self::read_log(&self.dir)
+        self.process.log()
     }
 
     /// One instant query; the whole JSON response.
@@ -245,13 +198,6 @@ impl Prometheus {
 
     /// Stops the server now (for "server down" tests); drop does the same.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }
