@@ -4,98 +4,61 @@
 //! receiver's answers to bad requests.
 
 mod common;
+#[path = "controller_support/mod.rs"]
+mod support;
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::ops::Deref;
 
 use davy::api::Rollout;
+use davy::controller::ControllerConfig;
 use davy::controller::alerts::{self, AlertWebhookConfig};
 use davy::controller::metrics::Metrics;
-use davy::controller::{ControllerConfig, run};
 use davy::sandbox::apiserver::ApiServer;
-use davy::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle, pod_endpoint};
-use k8s_openapi::api::core::v1::{Event, Pod};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use davy::sandbox::simulator::{SimulatorConfig, pod_endpoint};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ListParams;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use common::alertmanager::{
     AlertingPrometheus, Alertmanager, binary_or_skip, free_port, sum_counter,
 };
+use support::{NS, controller_config, eventually, rollout, simulator_config};
 
-const DEADLINE: Duration = Duration::from_secs(60);
-const NS: &str = "default";
 const TOKEN: &str = "s3cret-token";
 
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let last = match check().await {
-            Ok(value) => return value,
-            Err(last) => last,
-        };
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
+/// A sandbox with a controller serving metrics and the alert webhook receiver (derefs to the
+/// sandbox).
 struct World {
-    _server: ApiServer,
-    client: Client,
-    shutdown: CancellationToken,
-    controller: tokio::task::JoinHandle<()>,
-    simulator: SimulatorHandle,
+    running: support::World,
     webhook: SocketAddr,
     metrics: SocketAddr,
 }
 
+impl Deref for World {
+    type Target = support::World;
+
+    fn deref(&self) -> &support::World {
+        &self.running
+    }
+}
+
 impl World {
     async fn start(demo_apps: bool) -> World {
-        let server = ApiServer::new();
-        let crds = davy::api::crd::crds_yaml().expect("crds");
-        server.install_crds_from_yaml(&crds).expect("install crds");
-        let client = server.client();
-        let simulator = Simulator::start(
-            client.clone(),
-            SimulatorConfig {
-                namespace: Some(NS.to_string()),
-                pod_ready_delay: Duration::from_millis(100),
-                demo_apps,
-                ..SimulatorConfig::default()
-            },
-        );
         let webhook: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let metrics: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let shutdown = CancellationToken::new();
-        let controller = tokio::spawn({
-            let client = client.clone();
-            let shutdown = shutdown.clone();
-            async move {
-                // Other fields may be added by other features: keep their defaults.
-                #[allow(clippy::needless_update)]
-                let config = ControllerConfig {
-                    namespace: Some(NS.to_string()),
-                    metrics_addr: Some(metrics),
-                    alert_webhook: Some(AlertWebhookConfig::new(webhook, TOKEN)),
-                    ..ControllerConfig::default()
-                };
-                run(client, config, shutdown).await.expect("controller");
-            }
-        });
+        let simulator = SimulatorConfig {
+            demo_apps,
+            ..simulator_config()
+        };
+        let controller = ControllerConfig {
+            metrics_addr: Some(metrics),
+            alert_webhook: Some(AlertWebhookConfig::new(webhook, TOKEN)),
+            ..controller_config()
+        };
         let world = World {
-            _server: server,
-            client,
-            shutdown,
-            controller,
-            simulator,
+            running: support::World::start_with(simulator, controller).await,
             webhook,
             metrics,
         };
@@ -116,18 +79,7 @@ impl World {
     }
 
     async fn stop(self) {
-        self.shutdown.cancel();
-        self.controller.await.expect("controller task");
-        self.simulator.shutdown().await;
-    }
-
-    fn rollouts(&self) -> Api<Rollout> {
-        Api::namespaced(self.client.clone(), NS)
-    }
-
-    async fn status(&self, name: &str) -> Value {
-        let rollout = self.rollouts().get(name).await.expect("get rollout");
-        serde_json::to_value(rollout.status.unwrap_or_default()).expect("status json")
+        self.running.stop().await;
     }
 
     async fn metrics_text(&self) -> String {
@@ -141,14 +93,9 @@ impl World {
 
     /// Events `RolloutAbortedByAlert` on `name`: their messages.
     async fn alert_events(&self, name: &str) -> Vec<String> {
-        let events: Api<Event> = Api::namespaced(self.client.clone(), NS);
-        events
-            .list(&ListParams::default())
+        self.events(name)
             .await
-            .expect("events")
-            .items
             .into_iter()
-            .filter(|e| e.involved_object.name.as_deref() == Some(name))
             .filter(|e| e.reason.as_deref() == Some("RolloutAbortedByAlert"))
             .filter_map(|e| e.message)
             .collect()
@@ -161,7 +108,7 @@ impl World {
         if let Some(matchers) = annotation {
             annotations.insert("davy.dev/abort-on-alert".into(), json!(matchers));
         }
-        let rollout: Rollout = serde_json::from_value(json!({
+        let rollout: Rollout = rollout(json!({
             "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
             "metadata": {"name": name, "namespace": NS, "annotations": annotations},
             "spec": {
@@ -171,12 +118,8 @@ impl World {
                              "spec": {"containers": [{"name": "app", "image": image}]}},
                 "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}}
             }
-        }))
-        .expect("rollout");
-        self.rollouts()
-            .create(&PostParams::default(), &rollout)
-            .await
-            .expect("create rollout");
+        }));
+        self.create(&rollout).await;
         eventually(&format!("{name} Healthy"), || async {
             let status = self.status(name).await;
             if status["phase"] == "Healthy" && status["stableRS"].is_string() {
@@ -187,10 +130,7 @@ impl World {
         })
         .await;
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": new_image}]}}}});
-        self.rollouts()
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .expect("update image");
+        self.patch(name, patch).await;
         eventually(&format!("{name} paused mid-update"), || async {
             let status = self.status(name).await;
             if status["phase"] == "Paused"
@@ -462,7 +402,7 @@ async fn a_prometheus_alert_rule_over_the_demo_app_aborts_the_bad_canary() {
         .as_str()
         .expect("hash")
         .to_string();
-    let pods: Api<Pod> = Api::namespaced(world.client.clone(), NS);
+    let pods = world.api::<Pod>();
     let canary = eventually("the canary pod's demo app", || async {
         let list = pods
             .list(

@@ -4,329 +4,190 @@
 //! seed's header-routing example.
 
 mod common;
+#[path = "controller_support/mod.rs"]
+mod support;
 
 use std::time::Duration;
 
 use davy::api::Rollout;
-use davy::controller::{ControllerConfig, run};
-use davy::sandbox::apiserver::ApiServer;
-use davy::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle, pod_endpoint};
+use davy::sandbox::simulator::{SimulatorConfig, pod_endpoint};
 use davy::sandbox::traffic::{
     Backend, LoadConfig, LoadReport, SplitTargets, TaggedRequests, follow_split, run_load,
 };
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::Api;
 use kube::api::{DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
-use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use common::argocd_health::{analysis_run_health, rollout_health};
+use support::{
+    NS, Sandbox, World, controller_config, describe, eventually, read_docs, simulator_config,
+};
 
-const DEADLINE: Duration = Duration::from_secs(90);
-const NS: &str = "default";
 const ROLLOUT: &str = "rollouts-demo";
 const CANARY_INGRESS: &str = "rollouts-demo-user-profile-ingress-canary";
 const WEIGHT: &str = "nginx.ingress.kubernetes.io/canary-weight";
 
-/// Polls `check` until it yields a value or the deadline passes (then fails with `what` and the
-/// last state `check` described).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let last = match check().await {
-            Ok(value) => return value,
-            Err(last) => last,
-        };
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// The sandbox with real demo apps behind the pods, and a controller; `RUST_LOG` traces go to
+/// the test output.
+async fn start() -> World {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+    let simulator = SimulatorConfig {
+        demo_apps: true,
+        ..simulator_config()
+    };
+    World::start_with(simulator, controller_config()).await
 }
 
-struct World {
-    _server: ApiServer,
-    client: Client,
-    shutdown: CancellationToken,
-    controller: JoinHandle<()>,
-    simulator: SimulatorHandle,
+/// The API of the argoproj.io/v1alpha1 kind `kind` (plural `plural`), dynamically typed.
+fn argo_api(sandbox: &Sandbox, kind: &str, plural: &str) -> Api<DynamicObject> {
+    let resource = ApiResource {
+        group: "argoproj.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "argoproj.io/v1alpha1".into(),
+        kind: kind.into(),
+        plural: plural.into(),
+    };
+    Api::namespaced_with(sandbox.client.clone(), NS, &resource)
 }
 
-impl World {
-    async fn start() -> World {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-            .with_test_writer()
-            .try_init();
-        let server = ApiServer::new();
-        let crds = davy::api::crd::crds_yaml().expect("crds");
-        server.install_crds_from_yaml(&crds).expect("install crds");
-        let client = server.client();
-        let simulator = Simulator::start(
-            client.clone(),
-            SimulatorConfig {
-                namespace: Some(NS.to_string()),
-                pod_ready_delay: Duration::from_millis(100),
-                demo_apps: true,
-                ..SimulatorConfig::default()
-            },
-        );
-        let shutdown = CancellationToken::new();
-        let controller = tokio::spawn({
-            let client = client.clone();
-            let shutdown = shutdown.clone();
-            async move {
-                let config = ControllerConfig {
-                    namespace: Some(NS.to_string()),
-                    ..ControllerConfig::default()
-                };
-                run(client, config, shutdown).await.expect("controller");
-            }
-        });
-        World {
-            _server: server,
-            client,
-            shutdown,
-            controller,
-            simulator,
+/// The canary Ingress as JSON, if it exists.
+async fn canary_ingress(sandbox: &Sandbox) -> Option<Value> {
+    let found = sandbox
+        .api::<Ingress>()
+        .get_opt(CANARY_INGRESS)
+        .await
+        .expect("get ingress");
+    found.map(|ingress| serde_json::to_value(ingress).expect("ingress json"))
+}
+
+async fn canary_weight(sandbox: &Sandbox) -> Option<String> {
+    let ingress = canary_ingress(sandbox).await?;
+    ingress["metadata"]["annotations"][WEIGHT]
+        .as_str()
+        .map(String::from)
+}
+
+/// How many pods with pod-template hash `hash` are Ready with a listening demo app.
+async fn ready_pods(sandbox: &Sandbox, hash: &str) -> usize {
+    let list = sandbox
+        .api::<Pod>()
+        .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
+        .await
+        .expect("list pods");
+    list.items.iter().filter_map(pod_endpoint).count()
+}
+
+async fn apply_manifest(sandbox: &Sandbox, doc: &Value) {
+    let kind = doc["kind"].as_str().expect("kind");
+    let params = PostParams::default();
+    match kind {
+        "Rollout" => {
+            let rollout: Rollout = serde_json::from_value(doc.clone()).expect("rollout");
+            sandbox.create(&rollout).await;
         }
+        "Service" => {
+            let service: Service = serde_json::from_value(doc.clone()).expect("service");
+            let api = sandbox.api::<Service>();
+            api.create(&params, &service).await.expect("create service");
+        }
+        "Ingress" => {
+            let ingress: Ingress = serde_json::from_value(doc.clone()).expect("ingress");
+            let api = sandbox.api::<Ingress>();
+            api.create(&params, &ingress).await.expect("create ingress");
+        }
+        other => panic!("unexpected kind {other}"),
     }
+}
 
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.controller.await.expect("controller task");
-        self.simulator.shutdown().await;
+async fn create_template(sandbox: &Sandbox, template: &Value) {
+    let api = argo_api(sandbox, "AnalysisTemplate", "analysistemplates");
+    let object: DynamicObject = serde_json::from_value(template.clone()).expect("template");
+    api.create(&PostParams::default(), &object)
+        .await
+        .expect("create template");
+}
+
+/// Creates the manifests and waits for the first revision to be Healthy; its hash.
+async fn deploy(sandbox: &Sandbox, docs: &[Value]) -> String {
+    for doc in docs {
+        apply_manifest(sandbox, doc).await;
     }
+    eventually("the first revision to become Healthy", || async {
+        let status = sandbox.status(ROLLOUT).await;
+        let stable = status["stableRS"].as_str().unwrap_or_default().to_string();
+        if status["phase"] == "Healthy" && !stable.is_empty() {
+            Ok(stable)
+        } else {
+            Err(describe(&status))
+        }
+    })
+    .await
+}
 
-    fn rollouts(&self) -> Api<Rollout> {
-        Api::namespaced(self.client.clone(), NS)
-    }
-
-    fn runs(&self) -> Api<DynamicObject> {
-        let resource = ApiResource {
-            group: "argoproj.io".into(),
-            version: "v1alpha1".into(),
-            api_version: "argoproj.io/v1alpha1".into(),
-            kind: "AnalysisRun".into(),
-            plural: "analysisruns".into(),
-        };
-        Api::namespaced_with(self.client.clone(), NS, &resource)
-    }
-
-    async fn rollout_json(&self) -> Value {
-        let rollout = self.rollouts().get(ROLLOUT).await.expect("get rollout");
-        serde_json::to_value(rollout).expect("rollout json")
-    }
-
-    async fn status(&self) -> Value {
-        self.rollout_json().await["status"].clone()
-    }
-
-    /// `spec.replicas` of the ReplicaSet with pod-template hash `hash`.
-    async fn rs_replicas(&self, hash: &str) -> Option<i32> {
-        let replica_sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), NS);
-        let list = replica_sets
-            .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
-            .await
-            .expect("list rs");
-        list.items
-            .first()
-            .and_then(|rs| rs.spec.as_ref().and_then(|spec| spec.replicas))
-    }
-
-    /// The canary Ingress as JSON, if it exists.
-    async fn canary_ingress(&self) -> Option<Value> {
-        let ingresses: Api<Ingress> = Api::namespaced(self.client.clone(), NS);
-        let found = ingresses
-            .get_opt(CANARY_INGRESS)
-            .await
-            .expect("get ingress");
-        found.map(|ingress| serde_json::to_value(ingress).expect("ingress json"))
-    }
-
-    async fn canary_weight(&self) -> Option<String> {
-        let ingress = self.canary_ingress().await?;
-        ingress["metadata"]["annotations"][WEIGHT]
+/// Sets `image` and waits for the canary to pause at step `step` with ready canary pods;
+/// the canary hash.
+async fn paused_canary(sandbox: &Sandbox, image: &str, stable: &str, step: i64) -> String {
+    sandbox.set_image(ROLLOUT, image).await;
+    eventually("the canary paused with ready pods", || async {
+        let status = sandbox.status(ROLLOUT).await;
+        let current = status["currentPodHash"]
             .as_str()
-            .map(String::from)
-    }
-
-    /// How many pods with pod-template hash `hash` are Ready with a listening demo app.
-    async fn ready_pods(&self, hash: &str) -> usize {
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), NS);
-        let list = pods
-            .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
-            .await
-            .expect("list pods");
-        list.items.iter().filter_map(pod_endpoint).count()
-    }
-
-    async fn apply_manifest(&self, doc: &Value) {
-        let kind = doc["kind"].as_str().expect("kind");
-        let params = PostParams::default();
-        match kind {
-            "Rollout" => {
-                let rollout: Rollout = serde_json::from_value(doc.clone()).expect("rollout");
-                self.rollouts()
-                    .create(&params, &rollout)
-                    .await
-                    .expect("create rollout");
-            }
-            "Service" => {
-                let service: Service = serde_json::from_value(doc.clone()).expect("service");
-                let api: Api<Service> = Api::namespaced(self.client.clone(), NS);
-                api.create(&params, &service).await.expect("create service");
-            }
-            "Ingress" => {
-                let ingress: Ingress = serde_json::from_value(doc.clone()).expect("ingress");
-                let api: Api<Ingress> = Api::namespaced(self.client.clone(), NS);
-                api.create(&params, &ingress).await.expect("create ingress");
-            }
-            other => panic!("unexpected kind {other}"),
+            .unwrap_or_default()
+            .to_string();
+        let paused = status["currentStepIndex"] == step && status["phase"] == "Paused";
+        if paused && current != stable && ready_pods(sandbox, &current).await > 0 {
+            Ok(current)
+        } else {
+            Err(describe(&status))
         }
-    }
-
-    async fn create_template(&self, template: &Value) {
-        let resource = ApiResource {
-            group: "argoproj.io".into(),
-            version: "v1alpha1".into(),
-            api_version: "argoproj.io/v1alpha1".into(),
-            kind: "AnalysisTemplate".into(),
-            plural: "analysistemplates".into(),
-        };
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), NS, &resource);
-        let object: DynamicObject = serde_json::from_value(template.clone()).expect("template");
-        api.create(&PostParams::default(), &object)
-            .await
-            .expect("create template");
-    }
-
-    async fn set_image(&self, image: &str) {
-        let patch: json_patch::Patch = serde_json::from_value(json!([{
-            "op": "replace",
-            "path": "/spec/template/spec/containers/0/image",
-            "value": image
-        }]))
-        .expect("patch");
-        self.rollouts()
-            .patch(ROLLOUT, &PatchParams::default(), &Patch::Json::<()>(patch))
-            .await
-            .expect("set image");
-    }
-
-    async fn patch_status(&self, status: Value) {
-        self.rollouts()
-            .patch_status(
-                ROLLOUT,
-                &PatchParams::default(),
-                &Patch::Merge(json!({ "status": status })),
-            )
-            .await
-            .expect("patch status");
-    }
-
-    /// Creates the manifests and waits for the first revision to be Healthy; its hash.
-    async fn deploy(&self, docs: &[Value]) -> String {
-        for doc in docs {
-            self.apply_manifest(doc).await;
-        }
-        eventually("the first revision to become Healthy", || async {
-            let status = self.status().await;
-            let stable = status["stableRS"].as_str().unwrap_or_default().to_string();
-            if status["phase"] == "Healthy" && !stable.is_empty() {
-                Ok(stable)
-            } else {
-                Err(describe(&status))
-            }
-        })
-        .await
-    }
-
-    /// Sets `image` and waits for the canary to pause at step `step` with ready canary pods;
-    /// the canary hash.
-    async fn paused_canary(&self, image: &str, stable: &str, step: i64) -> String {
-        self.set_image(image).await;
-        eventually("the canary paused with ready pods", || async {
-            let status = self.status().await;
-            let current = status["currentPodHash"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            let paused = status["currentStepIndex"] == step && status["phase"] == "Paused";
-            if paused && current != stable && self.ready_pods(&current).await > 0 {
-                Ok(current)
-            } else {
-                Err(describe(&status))
-            }
-        })
-        .await
-    }
-
-    /// Sends load through the canary Ingress's split until `cancel` (bounded at 60 s).
-    async fn start_load(
-        &self,
-        tagged: Option<TaggedRequests>,
-        cancel: CancellationToken,
-    ) -> JoinHandle<LoadReport> {
-        let targets = SplitTargets::new(NS, "rollouts-demo-stable", "rollouts-demo-canary")
-            .with_canary_ingress(CANARY_INGRESS);
-        let (split, _follow) = follow_split(
-            self.client.clone(),
-            targets,
-            Duration::from_millis(100),
-            cancel.clone(),
-        )
-        .await
-        .expect("follow split");
-        let config = LoadConfig {
-            rate_per_second: 40.0,
-            max_requests: None,
-            max_duration: Some(Duration::from_secs(60)),
-            tagged,
-            ..LoadConfig::default()
-        };
-        tokio::spawn(async move { run_load(&config, split, cancel).await.expect("load") })
-    }
-
-    /// The AnalysisRuns of the Rollout, as JSON.
-    async fn analysis_runs(&self) -> Vec<Value> {
-        self.runs()
-            .list(&ListParams::default())
-            .await
-            .expect("list runs")
-            .items
-            .into_iter()
-            .map(|run| serde_json::to_value(run).expect("run json"))
-            .collect()
-    }
+    })
+    .await
 }
 
-fn describe(status: &Value) -> String {
-    format!(
-        "phase={} message={} step={} stable={} current={} pause={} abort={}",
-        status["phase"],
-        status["message"],
-        status["currentStepIndex"],
-        status["stableRS"],
-        status["currentPodHash"],
-        status["pauseConditions"],
-        status["abort"],
+/// Sends load through the canary Ingress's split until `cancel` (bounded at 60 s).
+async fn start_load(
+    sandbox: &Sandbox,
+    tagged: Option<TaggedRequests>,
+    cancel: CancellationToken,
+) -> JoinHandle<LoadReport> {
+    let targets = SplitTargets::new(NS, "rollouts-demo-stable", "rollouts-demo-canary")
+        .with_canary_ingress(CANARY_INGRESS);
+    let (split, _follow) = follow_split(
+        sandbox.client.clone(),
+        targets,
+        Duration::from_millis(100),
+        cancel.clone(),
     )
+    .await
+    .expect("follow split");
+    let config = LoadConfig {
+        rate_per_second: 40.0,
+        max_requests: None,
+        max_duration: Some(Duration::from_secs(60)),
+        tagged,
+        ..LoadConfig::default()
+    };
+    tokio::spawn(async move { run_load(&config, split, cancel).await.expect("load") })
 }
 
-fn read_docs(path: &str) -> Vec<Value> {
-    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
-        .expect("read manifest");
-    serde_saphyr::from_multiple(&text).expect("parse manifest")
+/// The AnalysisRuns of the Rollout, as JSON.
+async fn analysis_runs(sandbox: &Sandbox) -> Vec<Value> {
+    argo_api(sandbox, "AnalysisRun", "analysisruns")
+        .list(&ListParams::default())
+        .await
+        .expect("list runs")
+        .items
+        .into_iter()
+        .map(|run| serde_json::to_value(run).expect("run json"))
+        .collect()
 }
 
 /// The seed's header-routing example (Rollout, two Services, the stable Ingress) with
@@ -377,25 +238,25 @@ fn scrape_template(hash: &str) -> Value {
 }
 
 /// Promotes past a canary pause, as `kubectl argo rollouts promote` does.
-async fn promote(world: &World) {
-    world.patch_status(json!({"pauseConditions": null})).await;
+async fn promote(sandbox: &Sandbox) {
+    sandbox
+        .patch_status(ROLLOUT, json!({"pauseConditions": null}))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passing_analysis_promotes_the_canary() {
-    let world = World::start().await;
-    let blue = world.deploy(&analysis_demo(analysis_steps())).await;
-    let green = world
-        .paused_canary("argoproj/rollouts-demo:green", &blue, 1)
-        .await;
-    assert_eq!(world.canary_weight().await.as_deref(), Some("50"));
-    world.create_template(&scrape_template(&green)).await;
+    let world = start().await;
+    let blue = deploy(&world, &analysis_demo(analysis_steps())).await;
+    let green = paused_canary(&world, "argoproj/rollouts-demo:green", &blue, 1).await;
+    assert_eq!(canary_weight(&world).await.as_deref(), Some("50"));
+    create_template(&world, &scrape_template(&green)).await;
     let cancel = CancellationToken::new();
-    let load = world.start_load(None, cancel.clone()).await;
+    let load = start_load(&world, None, cancel.clone()).await;
     promote(&world).await;
 
     eventually("the canary to be promoted and Healthy", || async {
-        let status = world.status().await;
+        let status = world.status(ROLLOUT).await;
         let done = status["phase"] == "Healthy"
             && status["stableRS"] == green.as_str()
             && world.rs_replicas(&blue).await == Some(0);
@@ -406,12 +267,12 @@ async fn passing_analysis_promotes_the_canary() {
     let report = load.await.expect("load task");
     assert!(report.routed_to(Backend::Canary) > 0, "{report:?}");
 
-    let status = world.status().await;
+    let status = world.status(ROLLOUT).await;
     assert_eq!(status["currentStepIndex"], 3);
     assert_eq!(status["stableRS"], green.as_str());
     // Promoted: all traffic back to the (new) stable Service.
-    assert_eq!(world.canary_weight().await.as_deref(), Some("0"));
-    let runs = world.analysis_runs().await;
+    assert_eq!(canary_weight(&world).await.as_deref(), Some("0"));
+    let runs = analysis_runs(&world).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["status"]["phase"], "Successful", "{}", runs[0]);
     let measurement = &runs[0]["status"]["metricResults"][0]["measurements"][0];
@@ -422,21 +283,19 @@ async fn passing_analysis_promotes_the_canary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
-    let world = World::start().await;
-    let blue = world.deploy(&analysis_demo(analysis_steps())).await;
-    let bad = world
-        .paused_canary("argoproj/rollouts-demo:bad-yellow", &blue, 1)
-        .await;
-    world.create_template(&scrape_template(&bad)).await;
+    let world = start().await;
+    let blue = deploy(&world, &analysis_demo(analysis_steps())).await;
+    let bad = paused_canary(&world, "argoproj/rollouts-demo:bad-yellow", &blue, 1).await;
+    create_template(&world, &scrape_template(&bad)).await;
     let cancel = CancellationToken::new();
-    let load = world.start_load(None, cancel.clone()).await;
+    let load = start_load(&world, None, cancel.clone()).await;
     promote(&world).await;
 
     let status = eventually("the Rollout to abort", || async {
-        let status = world.status().await;
+        let status = world.status(ROLLOUT).await;
         let done = status["phase"] == "Degraded"
             && status["abort"] == true
-            && world.canary_weight().await.as_deref() == Some("0")
+            && canary_weight(&world).await.as_deref() == Some("0")
             && world.rs_replicas(&bad).await == Some(0);
         if done {
             Ok(status)
@@ -456,7 +315,7 @@ async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
     );
     assert_eq!(status["stableRS"], blue.as_str());
     assert_eq!(world.rs_replicas(&blue).await, Some(2));
-    let runs = world.analysis_runs().await;
+    let runs = analysis_runs(&world).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["status"]["phase"], "Failed", "{}", runs[0]);
     let run_health = analysis_run_health(&runs[0]).expect("run health");
@@ -467,37 +326,35 @@ async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
     );
     let measurement = &runs[0]["status"]["metricResults"][0]["measurements"][0];
     assert_eq!(measurement["phase"], "Failed", "{measurement}");
-    let health = rollout_health(&world.rollout_json().await);
+    let health = rollout_health(&world.rollout_json(ROLLOUT).await);
     assert_eq!(health.status, "Degraded");
     assert_eq!(health.message, message);
 
     // `kubectl argo rollouts retry`: abort cleared, the canary starts again from step 0.
-    world.patch_status(json!({"abort": false})).await;
+    world.patch_status(ROLLOUT, json!({"abort": false})).await;
     eventually("the retried canary to pause at step 1", || async {
-        let status = world.status().await;
+        let status = world.status(ROLLOUT).await;
         let done = status["phase"] == "Paused"
             && status["currentStepIndex"] == 1
             && status["abort"] != true
             && status["currentPodHash"] == bad.as_str()
             && world.rs_replicas(&bad).await == Some(1)
-            && world.canary_weight().await.as_deref() == Some("50");
+            && canary_weight(&world).await.as_deref() == Some("50");
         if done { Ok(()) } else { Err(describe(&status)) }
     })
     .await;
 
     // Aborted again by hand, then a new image clears the abort.
-    world.patch_status(json!({"abort": true})).await;
+    world.patch_status(ROLLOUT, json!({"abort": true})).await;
     eventually("the manual abort", || async {
-        let status = world.status().await;
+        let status = world.status(ROLLOUT).await;
         let done =
-            status["phase"] == "Degraded" && world.canary_weight().await.as_deref() == Some("0");
+            status["phase"] == "Degraded" && canary_weight(&world).await.as_deref() == Some("0");
         if done { Ok(()) } else { Err(describe(&status)) }
     })
     .await;
-    let green = world
-        .paused_canary("argoproj/rollouts-demo:green", &blue, 1)
-        .await;
-    let status = world.status().await;
+    let green = paused_canary(&world, "argoproj/rollouts-demo:green", &blue, 1).await;
+    let status = world.status(ROLLOUT).await;
     assert_ne!(status["abort"], true, "{status}");
     assert_eq!(status["stableRS"], blue.as_str());
     assert_ne!(green, bad);
@@ -506,17 +363,15 @@ async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inconclusive_analysis_pauses_the_rollout() {
-    let world = World::start().await;
-    let blue = world.deploy(&analysis_demo(analysis_steps())).await;
-    let green = world
-        .paused_canary("argoproj/rollouts-demo:green", &blue, 1)
-        .await;
+    let world = start().await;
+    let blue = deploy(&world, &analysis_demo(analysis_steps())).await;
+    let green = paused_canary(&world, "argoproj/rollouts-demo:green", &blue, 1).await;
     // No load: no request in the window, the ratio is NaN and neither condition holds.
-    world.create_template(&scrape_template(&green)).await;
+    create_template(&world, &scrape_template(&green)).await;
     promote(&world).await;
 
     let status = eventually("the inconclusive pause", || async {
-        let status = world.status().await;
+        let status = world.status(ROLLOUT).await;
         let done = status["phase"] == "Paused"
             && status["pauseConditions"][0]["reason"] == "InconclusiveAnalysisRun";
         if done {
@@ -525,7 +380,7 @@ async fn inconclusive_analysis_pauses_the_rollout() {
             Err(format!(
                 "{} runs={:?}",
                 describe(&status),
-                world.analysis_runs().await
+                analysis_runs(&world).await
             ))
         }
     })
@@ -533,26 +388,24 @@ async fn inconclusive_analysis_pauses_the_rollout() {
     assert_eq!(status["currentStepIndex"], 2);
     assert_eq!(status["stableRS"], blue.as_str());
     assert_ne!(status["abort"], true);
-    let runs = world.analysis_runs().await;
+    let runs = analysis_runs(&world).await;
     assert_eq!(runs.len(), 1, "{runs:?}");
     assert_eq!(runs[0]["status"]["phase"], "Inconclusive", "{}", runs[0]);
     assert_eq!(world.rs_replicas(&green).await, Some(1));
-    assert_eq!(world.canary_weight().await.as_deref(), Some("50"));
+    assert_eq!(canary_weight(&world).await.as_deref(), Some("50"));
     world.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_routing_example_sends_tagged_requests_to_one_canary_pod() {
-    let world = World::start().await;
+    let world = start().await;
     let docs = read_docs("examples/rollouts-demo-header-routing.yaml");
-    let blue = world.deploy(&docs).await;
-    let yellow = world
-        .paused_canary("argoproj/rollouts-demo:yellow", &blue, 1)
-        .await;
+    let blue = deploy(&world, &docs).await;
+    let yellow = paused_canary(&world, "argoproj/rollouts-demo:yellow", &blue, 1).await;
     assert_eq!(world.rs_replicas(&yellow).await, Some(1));
     assert_eq!(world.rs_replicas(&blue).await, Some(2));
 
-    let ingress = world.canary_ingress().await.expect("canary ingress");
+    let ingress = canary_ingress(&world).await.expect("canary ingress");
     let annotations = &ingress["metadata"]["annotations"];
     let prefix = "nginx.ingress.kubernetes.io";
     assert_eq!(annotations[format!("{prefix}/canary")], "true");
@@ -609,7 +462,7 @@ async fn header_routing_example_sends_tagged_requests_to_one_canary_pod() {
     assert!(to_canary > 0 && to_stable > to_canary, "{report:?}");
 
     // The indefinite pause holds: still at step 1, nothing promoted.
-    let status = world.status().await;
+    let status = world.status(ROLLOUT).await;
     assert_eq!(status["phase"], "Paused", "{}", describe(&status));
     assert_eq!(status["currentStepIndex"], 1);
     assert_eq!(status["pauseConditions"][0]["reason"], "CanaryPauseStep");
@@ -618,7 +471,7 @@ async fn header_routing_example_sends_tagged_requests_to_one_canary_pod() {
 
     // An edit of the stable Ingress reaches the canary Ingress (the Ingress watch reconciles
     // the paused Rollout that names it).
-    let ingresses: Api<Ingress> = Api::namespaced(world.client.clone(), NS);
+    let ingresses = world.api::<Ingress>();
     let host = json!([{"op": "replace", "path": "/spec/rules/0/host", "value": "other.local"}]);
     let host: json_patch::Patch = serde_json::from_value(host).expect("patch");
     ingresses
@@ -630,7 +483,7 @@ async fn header_routing_example_sends_tagged_requests_to_one_canary_pod() {
         .await
         .expect("edit stable ingress");
     eventually("the canary Ingress to follow the stable host", || async {
-        let ingress = world.canary_ingress().await.unwrap_or_default();
+        let ingress = canary_ingress(&world).await.unwrap_or_default();
         let host = &ingress["spec"]["rules"][0]["host"];
         if host == "other.local" {
             Ok(())

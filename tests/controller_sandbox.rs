@@ -1,127 +1,18 @@
 //! The controller end to end on the sandbox API server with the workload simulator: the seed's
 //! demo Rollout walks its canary steps, pauses, is promoted and ends Healthy.
 
-use std::time::Duration;
+#[path = "controller_support/mod.rs"]
+mod support;
 
 use davy::api::Rollout;
-use davy::controller::{ControllerConfig, run};
-use davy::sandbox::apiserver::ApiServer;
-use davy::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Event, Service};
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-
-const DEADLINE: Duration = Duration::from_secs(60);
-const NS: &str = "default";
-
-/// Polls `check` until it yields a value or the deadline passes (then fails with `what` and the
-/// last state `check` described).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let last = match check().await {
-            Ok(value) => return value,
-            Err(last) => last,
-        };
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-struct World {
-    _server: ApiServer,
-    client: Client,
-    shutdown: CancellationToken,
-    controller: tokio::task::JoinHandle<()>,
-    simulator: SimulatorHandle,
-}
-
-impl World {
-    async fn start() -> World {
-        let server = ApiServer::new();
-        let crds = davy::api::crd::crds_yaml().expect("crds");
-        server.install_crds_from_yaml(&crds).expect("install crds");
-        let client = server.client();
-        let simulator = Simulator::start(
-            client.clone(),
-            SimulatorConfig {
-                namespace: Some(NS.to_string()),
-                pod_ready_delay: Duration::from_millis(100),
-                ..SimulatorConfig::default()
-            },
-        );
-        let shutdown = CancellationToken::new();
-        let controller = tokio::spawn({
-            let client = client.clone();
-            let shutdown = shutdown.clone();
-            async move {
-                let config = ControllerConfig {
-                    namespace: Some(NS.to_string()),
-                    metrics_addr: None,
-                    ..ControllerConfig::default()
-                };
-                run(client, config, shutdown).await.expect("controller");
-            }
-        });
-        World {
-            _server: server,
-            client,
-            shutdown,
-            controller,
-            simulator,
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.controller.await.expect("controller task");
-        self.simulator.shutdown().await;
-    }
-
-    fn rollouts(&self) -> Api<Rollout> {
-        Api::namespaced(self.client.clone(), NS)
-    }
-
-    fn replica_sets(&self) -> Api<ReplicaSet> {
-        Api::namespaced(self.client.clone(), NS)
-    }
-
-    async fn status(&self, name: &str) -> Value {
-        let rollout = self.rollouts().get(name).await.expect("get rollout");
-        serde_json::to_value(rollout.status.unwrap_or_default()).expect("status json")
-    }
-
-    /// `spec.replicas` of the ReplicaSets with pod-template hash `hash`.
-    async fn rs_replicas(&self, hash: &str) -> Option<i32> {
-        let list = self
-            .replica_sets()
-            .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
-            .await
-            .expect("list rs");
-        list.items
-            .first()
-            .and_then(|rs| rs.spec.as_ref().and_then(|spec| spec.replicas))
-    }
-}
+use k8s_openapi::api::core::v1::Service;
+use kube::api::PostParams;
+use serde_json::json;
+use support::{World, describe, eventually, read_docs};
 
 /// The seed's demo (`examples/rollouts-demo.yaml`) with timed pauses shortened to 1 s.
 fn demo_objects() -> (Rollout, Service) {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/rollouts-demo.yaml"
-    ))
-    .expect("read demo");
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("parse demo");
+    let docs = read_docs("examples/rollouts-demo.yaml");
     let mut rollout = docs
         .iter()
         .find(|doc| doc["kind"] == "Rollout")
@@ -146,31 +37,16 @@ fn demo_objects() -> (Rollout, Service) {
     )
 }
 
-fn describe(status: &Value) -> String {
-    format!(
-        "phase={} step={} stable={} current={} pause={}",
-        status["phase"],
-        status["currentStepIndex"],
-        status["stableRS"],
-        status["currentPodHash"],
-        status["pauseConditions"]
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_demo_walks_the_canary_steps_and_is_promoted() {
     let world = World::start().await;
     let (rollout, service) = demo_objects();
-    let services: Api<Service> = Api::namespaced(world.client.clone(), NS);
+    let services = world.api::<Service>();
     services
         .create(&PostParams::default(), &service)
         .await
         .expect("create service");
-    world
-        .rollouts()
-        .create(&PostParams::default(), &rollout)
-        .await
-        .expect("create rollout");
+    world.create(&rollout).await;
 
     let blue = eventually("the first revision to become Healthy", || async {
         let status = world.status("rollouts-demo").await;
@@ -184,21 +60,9 @@ async fn seed_demo_walks_the_canary_steps_and_is_promoted() {
     .await;
     assert_eq!(world.rs_replicas(&blue).await, Some(2));
 
-    let image: json_patch::Patch = serde_json::from_value(json!([{
-        "op": "replace",
-        "path": "/spec/template/spec/containers/0/image",
-        "value": "argoproj/rollouts-demo:yellow"
-    }]))
-    .expect("patch");
     world
-        .rollouts()
-        .patch(
-            "rollouts-demo",
-            &PatchParams::default(),
-            &Patch::Json::<()>(image),
-        )
-        .await
-        .expect("set image");
+        .set_image("rollouts-demo", "argoproj/rollouts-demo:yellow")
+        .await;
 
     let yellow = eventually("step 1 paused with one canary pod", || async {
         let status = world.status("rollouts-demo").await;
@@ -234,14 +98,8 @@ async fn seed_demo_walks_the_canary_steps_and_is_promoted() {
 
     // Promote, as `kubectl argo rollouts promote` does for a canary pause step.
     world
-        .rollouts()
-        .patch_status(
-            "rollouts-demo",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"pauseConditions": null}})),
-        )
-        .await
-        .expect("promote");
+        .patch_status("rollouts-demo", json!({"pauseConditions": null}))
+        .await;
 
     eventually("the new revision to become stable and Healthy", || async {
         let status = world.status("rollouts-demo").await;
@@ -256,14 +114,10 @@ async fn seed_demo_walks_the_canary_steps_and_is_promoted() {
     assert_eq!(status["currentStepIndex"], 8);
     assert!(status["pauseConditions"].is_null(), "{status}");
 
-    let events: Api<Event> = Api::namespaced(world.client.clone(), NS);
-    let reasons: Vec<String> = events
-        .list(&ListParams::default())
+    let reasons: Vec<String> = world
+        .events("rollouts-demo")
         .await
-        .expect("events")
-        .items
         .into_iter()
-        .filter(|event| event.involved_object.name.as_deref() == Some("rollouts-demo"))
         .filter_map(|event| event.reason)
         .collect();
     for expected in [

@@ -2,125 +2,21 @@
 //! simulator holds the seed's demo Rollout at its pause step, with the message naming when the
 //! window opens, until a 6-field (seconds) cron window opens, then promotes it.
 
-use std::time::Duration;
+#[path = "controller_support/mod.rs"]
+mod support;
 
 use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use davy::api::Rollout;
-use davy::controller::{ControllerConfig, run};
-use davy::sandbox::apiserver::ApiServer;
-use davy::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
-use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
+use kube::api::PostParams;
+use serde_json::json;
+use support::{World, describe, eventually, read_docs};
 
-const DEADLINE: Duration = Duration::from_secs(90);
-const NS: &str = "default";
 const NAME: &str = "rollouts-demo";
-
-/// Polls `check` until it yields a value or the deadline passes (then fails with `what` and the
-/// last state `check` described).
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        let last = match check().await {
-            Ok(value) => return value,
-            Err(last) => last,
-        };
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
-struct World {
-    _server: ApiServer,
-    client: Client,
-    shutdown: CancellationToken,
-    controller: tokio::task::JoinHandle<()>,
-    simulator: SimulatorHandle,
-}
-
-impl World {
-    async fn start() -> World {
-        let server = ApiServer::new();
-        let crds = davy::api::crd::crds_yaml().expect("crds");
-        server.install_crds_from_yaml(&crds).expect("install crds");
-        let client = server.client();
-        let simulator = Simulator::start(
-            client.clone(),
-            SimulatorConfig {
-                namespace: Some(NS.to_string()),
-                pod_ready_delay: Duration::from_millis(100),
-                ..SimulatorConfig::default()
-            },
-        );
-        let shutdown = CancellationToken::new();
-        let controller = tokio::spawn({
-            let client = client.clone();
-            let shutdown = shutdown.clone();
-            async move {
-                let config = ControllerConfig {
-                    namespace: Some(NS.to_string()),
-                    metrics_addr: None,
-                    ..ControllerConfig::default()
-                };
-                run(client, config, shutdown).await.expect("controller");
-            }
-        });
-        World {
-            _server: server,
-            client,
-            shutdown,
-            controller,
-            simulator,
-        }
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        self.controller.await.expect("controller task");
-        self.simulator.shutdown().await;
-    }
-
-    fn rollouts(&self) -> Api<Rollout> {
-        Api::namespaced(self.client.clone(), NS)
-    }
-
-    async fn status(&self) -> Value {
-        let rollout = self.rollouts().get(NAME).await.expect("get rollout");
-        serde_json::to_value(rollout.status.unwrap_or_default()).expect("status json")
-    }
-
-    /// `spec.replicas` of the ReplicaSet with pod-template hash `hash`.
-    async fn rs_replicas(&self, hash: &str) -> Option<i32> {
-        let replica_sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), NS);
-        let list = replica_sets
-            .list(&ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")))
-            .await
-            .expect("list rs");
-        list.items
-            .first()
-            .and_then(|rs| rs.spec.as_ref().and_then(|spec| spec.replicas))
-    }
-}
 
 /// The seed's demo (`examples/rollouts-demo.yaml`) with two steps: half the pods, a 1 s pause.
 fn demo_objects() -> (Rollout, Service) {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/examples/rollouts-demo.yaml"
-    ))
-    .expect("read demo");
-    let docs: Vec<Value> = serde_saphyr::from_multiple(&text).expect("parse demo");
+    let docs = read_docs("examples/rollouts-demo.yaml");
     let mut rollout = docs
         .iter()
         .find(|doc| doc["kind"] == "Rollout")
@@ -139,18 +35,6 @@ fn demo_objects() -> (Rollout, Service) {
     )
 }
 
-fn describe(status: &Value) -> String {
-    format!(
-        "phase={} message={} step={} stable={} current={} pause={}",
-        status["phase"],
-        status["message"],
-        status["currentStepIndex"],
-        status["stableRS"],
-        status["currentPodHash"],
-        status["pauseConditions"]
-    )
-}
-
 /// The first multiple of 20 s at least 15 s after `now` (room to reach the pause step first).
 fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
     let earliest = now.timestamp() + 15;
@@ -162,18 +46,14 @@ fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
 async fn a_rollout_waits_at_its_pause_for_the_window_then_promotes() {
     let world = World::start().await;
     let (rollout, service) = demo_objects();
-    let services: Api<Service> = Api::namespaced(world.client.clone(), NS);
+    let services = world.api::<Service>();
     services
         .create(&PostParams::default(), &service)
         .await
         .expect("create service");
-    world
-        .rollouts()
-        .create(&PostParams::default(), &rollout)
-        .await
-        .expect("create rollout");
+    world.create(&rollout).await;
     let blue = eventually("the first revision to become Healthy", || async {
-        let status = world.status().await;
+        let status = world.status(NAME).await;
         let stable = status["stableRS"].as_str().unwrap_or_default().to_string();
         if status["phase"] == "Healthy" && !stable.is_empty() {
             Ok(stable)
@@ -194,29 +74,15 @@ async fn a_rollout_waits_at_its_pause_for_the_window_then_promotes() {
     );
     let windows = json!([{"schedule": schedule, "duration": "10s"}]).to_string();
     let annotate = json!({"metadata": {"annotations": {"davy.dev/promotion-windows": windows}}});
-    world
-        .rollouts()
-        .patch(NAME, &PatchParams::default(), &Patch::Merge(annotate))
-        .await
-        .expect("set windows");
-    let image: json_patch::Patch = serde_json::from_value(json!([{
-        "op": "replace",
-        "path": "/spec/template/spec/containers/0/image",
-        "value": "argoproj/rollouts-demo:yellow"
-    }]))
-    .expect("patch");
-    world
-        .rollouts()
-        .patch(NAME, &PatchParams::default(), &Patch::Json::<()>(image))
-        .await
-        .expect("set image");
+    world.patch(NAME, annotate).await;
+    world.set_image(NAME, "argoproj/rollouts-demo:yellow").await;
 
     let waiting = format!(
         "Waiting for promotion window: next opens at {}",
         opens.to_rfc3339_opts(SecondsFormat::Secs, true)
     );
     let yellow = eventually("the expired pause step held by the window", || async {
-        let status = world.status().await;
+        let status = world.status(NAME).await;
         let current = status["currentPodHash"]
             .as_str()
             .unwrap_or_default()
@@ -239,7 +105,7 @@ async fn a_rollout_waits_at_its_pause_for_the_window_then_promotes() {
     eventually(
         "the window to open and the new revision to be promoted",
         || async {
-            let status = world.status().await;
+            let status = world.status(NAME).await;
             let past_pause = status["currentStepIndex"].as_i64().unwrap_or(0) >= 2;
             assert!(
                 !past_pause || Utc::now() >= opens,

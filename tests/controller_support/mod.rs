@@ -1,9 +1,11 @@
 //! What the controller test files share (included with `#[path]`): an in-process sandbox API
 //! server with the workload simulator, controllers started and stopped by token, clients that
-//! log the requests they send, Rollout builders and a polling `eventually`.
+//! log the requests they send, a sandbox with a controller running on it ([`World`]), Rollout
+//! builders, manifest reading and a polling `eventually`.
 
 #![allow(dead_code)]
 
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,14 +13,17 @@ use davy::api::Rollout;
 use davy::controller::{ControllerConfig, ControllerError, run};
 use davy::sandbox::apiserver::ApiServer;
 use davy::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-/// How long any condition may take before a test fails.
-pub const DEADLINE: Duration = Duration::from_secs(60);
+/// How long any condition may take before a test fails: generous, as the slowest files (demo
+/// apps, analysis windows, promotion windows) need it on a loaded debug build.
+pub const DEADLINE: Duration = Duration::from_secs(90);
 /// The namespace every test works in.
 pub const NS: &str = "default";
 
@@ -48,6 +53,30 @@ where
 pub fn crds() -> &'static [Value] {
     static CRDS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
     CRDS.get_or_init(|| davy::api::crd::crd_values().expect("crds"))
+}
+
+/// The simulator as most tests run it: [`NS`] only, pods Ready after 100 ms.
+pub fn simulator_config() -> SimulatorConfig {
+    SimulatorConfig {
+        namespace: Some(NS.to_string()),
+        pod_ready_delay: Duration::from_millis(100),
+        ..SimulatorConfig::default()
+    }
+}
+
+/// A controller for [`NS`] without leader election, metrics or alert webhook.
+pub fn controller_config() -> ControllerConfig {
+    ControllerConfig {
+        namespace: Some(NS.to_string()),
+        ..ControllerConfig::default()
+    }
+}
+
+/// The YAML documents of the file at `path` (relative to the crate root), as JSON.
+pub fn read_docs(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(format!("{}/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("read {path}: {e}"));
+    serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("parse {path}: {e}"))
 }
 
 /// One request a logging client sent: method and path with query.
@@ -98,19 +127,17 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Starts the server and the simulator (pods ready after 100 ms).
+    /// Starts the server and the simulator with [`simulator_config`].
     pub async fn start() -> Sandbox {
+        Sandbox::start_with(simulator_config()).await
+    }
+
+    /// Starts the server and the simulator with `simulator` (e.g. with demo apps).
+    pub async fn start_with(simulator: SimulatorConfig) -> Sandbox {
         let server = ApiServer::new();
         server.install_crds(crds().to_vec()).expect("install crds");
         let client = server.client();
-        let simulator = Simulator::start(
-            client.clone(),
-            SimulatorConfig {
-                namespace: Some(NS.to_string()),
-                pod_ready_delay: Duration::from_millis(100),
-                ..SimulatorConfig::default()
-            },
-        );
+        let simulator = Simulator::start(client.clone(), simulator);
         Sandbox {
             server,
             client,
@@ -146,14 +173,35 @@ impl Sandbox {
         }
     }
 
+    /// The API of the namespaced kind `K` in [`NS`].
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = NamespaceResourceScope>,
+        K::DynamicType: Default,
+    {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
     /// The Rollouts API.
     pub fn rollouts(&self) -> Api<Rollout> {
-        Api::namespaced(self.client.clone(), NS)
+        self.api()
     }
 
     /// The ReplicaSets API.
     pub fn replica_sets(&self) -> Api<ReplicaSet> {
-        Api::namespaced(self.client.clone(), NS)
+        self.api()
+    }
+
+    /// The Events whose involved object is named `name`.
+    pub async fn events(&self, name: &str) -> Vec<Event> {
+        self.api::<Event>()
+            .list(&ListParams::default())
+            .await
+            .expect("list events")
+            .items
+            .into_iter()
+            .filter(|event| event.involved_object.name.as_deref() == Some(name))
+            .collect()
     }
 
     /// The Rollout as JSON.
@@ -254,17 +302,9 @@ impl Controller {
         Controller { shutdown, task }
     }
 
-    /// Starts a controller for [`NS`] without leader election or metrics.
+    /// Starts a controller with [`controller_config`].
     pub fn plain(client: Client) -> Controller {
-        Controller::start(
-            client,
-            ControllerConfig {
-                namespace: Some(NS.to_string()),
-                metrics_addr: None,
-                leader_election: None,
-                alert_webhook: None,
-            },
-        )
+        Controller::start(client, controller_config())
     }
 
     /// Cancels it and returns how `run` ended.
@@ -281,6 +321,45 @@ impl Controller {
     /// Whether `run` has returned.
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+}
+
+/// A sandbox with one controller running on it; derefs to the [`Sandbox`].
+pub struct World {
+    /// The sandbox.
+    pub sandbox: Sandbox,
+    /// The controller.
+    pub controller: Controller,
+}
+
+impl World {
+    /// A [`Sandbox::start`] with a [`Controller::plain`].
+    pub async fn start() -> World {
+        World::start_with(simulator_config(), controller_config()).await
+    }
+
+    /// A sandbox whose simulator runs with `simulator` and a controller with `controller`.
+    pub async fn start_with(simulator: SimulatorConfig, controller: ControllerConfig) -> World {
+        let sandbox = Sandbox::start_with(simulator).await;
+        let controller = Controller::start(sandbox.client.clone(), controller);
+        World {
+            sandbox,
+            controller,
+        }
+    }
+
+    /// Stops the controller (failing if `run` failed), then the sandbox.
+    pub async fn stop(self) {
+        self.controller.stop().await.expect("controller");
+        self.sandbox.stop().await;
+    }
+}
+
+impl Deref for World {
+    type Target = Sandbox;
+
+    fn deref(&self) -> &Sandbox {
+        &self.sandbox
     }
 }
 
