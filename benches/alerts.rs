@@ -289,9 +289,7 @@ fn main() {
 
 async fn bench(iterations: usize) {
     let server = ApiServer::new();
-    server
-        .install_crds_from_yaml(&davy::api::crd::crds_yaml().expect("crds"))
-        .expect("crds");
+    server.install_davy_crds().expect("crds");
     let client = server.client();
     let simulator = Simulator::start(
         client.clone(),

@@ -79,8 +79,7 @@ struct World {
 impl World {
     async fn start(metrics_addr: Option<SocketAddr>) -> World {
         let server = ApiServer::new();
-        let crds = davy::api::crd::crds_yaml().expect("crds");
-        server.install_crds_from_yaml(&crds).expect("install crds");
+        server.install_davy_crds().expect("install crds");
         let client = server.client();
         let simulator = Simulator::start(
             client.clone(),

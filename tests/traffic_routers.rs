@@ -15,9 +15,6 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
-/// Davy's own CRDs (the Rollout must exist so owner references point at a real object).
-const DAVY_CRDS: &str = include_str!("../manifests/crds.yaml");
-
 /// The seed's header-routing setup.
 const HEADER_ROUTING: &str = include_str!("../examples/rollouts-demo-header-routing.yaml");
 
@@ -66,7 +63,8 @@ spec:
 
 fn setup() -> (ApiServer, Client) {
     let server = ApiServer::new();
-    server.install_crds_from_yaml(DAVY_CRDS).expect("davy crds");
+    // Davy's own CRDs: the Rollout must exist so owner references point at a real object.
+    server.install_davy_crds().expect("davy crds");
     server
         .install_crds_from_yaml(ROUTER_CRDS)
         .expect("router crds");

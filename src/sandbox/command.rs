@@ -45,9 +45,8 @@ pub fn run(args: &SandboxArgs) -> anyhow::Result<i32> {
 
 async fn serve(args: &SandboxArgs) -> anyhow::Result<i32> {
     let server = ApiServer::new();
-    let crds = crate::api::crd::crd_values().context("generating Davy's CRDs")?;
     server
-        .install_crds(crds)
+        .install_davy_crds()
         .context("installing Davy's CRDs")?;
     let handle = server
         .serve(args.listen)

@@ -48,13 +48,6 @@ where
     }
 }
 
-/// Davy's CRDs, generated once per test binary: schema generation takes seconds in a debug
-/// build and every test of the binary needs the same values.
-pub fn crds() -> &'static [Value] {
-    static CRDS: std::sync::OnceLock<Vec<Value>> = std::sync::OnceLock::new();
-    CRDS.get_or_init(|| davy::api::crd::crd_values().expect("crds"))
-}
-
 /// The simulator as most tests run it: [`NS`] only, pods Ready after 100 ms.
 pub fn simulator_config() -> SimulatorConfig {
     SimulatorConfig {
@@ -135,7 +128,7 @@ impl Sandbox {
     /// Starts the server and the simulator with `simulator` (e.g. with demo apps).
     pub async fn start_with(simulator: SimulatorConfig) -> Sandbox {
         let server = ApiServer::new();
-        server.install_crds(crds().to_vec()).expect("install crds");
+        server.install_davy_crds().expect("install crds");
         let client = server.client();
         let simulator = Simulator::start(client.clone(), simulator);
         Sandbox {

@@ -201,6 +201,13 @@ impl ApiServer {
         service::write_kubeconfig(path, addr)
     }
 
+    /// Installs Davy's own CRDs from the committed `manifests/crds.yaml` (tests/crds.rs keeps
+    /// it equal to the generator's output): parsing it is several times faster than generating
+    /// the schemas, which every sandbox start would otherwise pay (seconds in a debug build).
+    pub fn install_davy_crds(&self) -> Result<Vec<String>, SandboxError> {
+        self.install_crds_from_yaml(include_str!("../../../manifests/crds.yaml"))
+    }
+
     /// Creates (or updates) every CustomResourceDefinition in a multi-document YAML string, so
     /// their kinds are served at once. Returns the CRD names in order.
     pub fn install_crds_from_yaml(&self, yaml: &str) -> Result<Vec<String>, SandboxError> {

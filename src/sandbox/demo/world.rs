@@ -64,10 +64,8 @@ impl World {
     /// Starts the API server, simulator and controller; nothing is applied yet.
     pub async fn start() -> anyhow::Result<World> {
         let server = ApiServer::new();
-        // The committed CRDs (tests/crds.rs keeps them equal to the generator's): parsing them
-        // is several times faster than generating the schemas, which matters in a debug build.
         server
-            .install_crds_from_yaml(include_str!("../../../manifests/crds.yaml"))
+            .install_davy_crds()
             .context("installing Davy's CRDs")?;
         let listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
         let http = server
