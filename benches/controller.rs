@@ -473,7 +473,10 @@ async fn reconcile_cost(rollouts: usize, rounds: usize, plan_calls: usize) {
 
     // The pure decision alone, on what the controller observes for one steady Rollout.
     let rollout = world.rollouts().get("steady-0").await.expect("get rollout");
-    let observed = davy::controller::rollouts::observe(&world.client, &rollout)
+    let caches = davy::controller::rollouts::Caches::listed(&world.client, NS)
+        .await
+        .expect("list caches");
+    let observed = davy::controller::rollouts::observe(&world.client, &caches, &rollout)
         .await
         .expect("observe");
     world.stop().await;

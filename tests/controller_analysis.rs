@@ -107,12 +107,34 @@ async fn apply_manifest(sandbox: &Sandbox, doc: &Value) {
     }
 }
 
-async fn create_template(sandbox: &Sandbox, template: &Value) {
+/// Creates or replaces the AnalysisTemplate (server-side apply).
+async fn set_template(sandbox: &Sandbox, template: &Value) {
     let api = argo_api(sandbox, "AnalysisTemplate", "analysistemplates");
-    let object: DynamicObject = serde_json::from_value(template.clone()).expect("template");
-    api.create(&PostParams::default(), &object)
-        .await
-        .expect("create template");
+    let name = template["metadata"]["name"]
+        .as_str()
+        .expect("template name");
+    api.patch(
+        name,
+        &PatchParams::apply("controller-analysis-test").force(),
+        &Patch::Apply(template),
+    )
+    .await
+    .expect("apply template");
+}
+
+/// Deploys the analysis demo: a Rollout whose steps name a template must find it (upstream
+/// validates referenced templates before anything else), so one exists from the start,
+/// scraping nothing; once the stable hash is known it is pointed at every other pod, the
+/// canary's, well before the analysis step reads it.
+async fn deploy_with_template(sandbox: &Sandbox) -> String {
+    set_template(sandbox, &scrape_template("rollouts-pod-template-hash=none")).await;
+    let blue = deploy(sandbox, &analysis_demo(analysis_steps())).await;
+    set_template(
+        sandbox,
+        &scrape_template(&format!("rollouts-pod-template-hash!={blue}")),
+    )
+    .await;
+    blue
 }
 
 /// Creates the manifests and waits for the first revision to be Healthy; its hash.
@@ -222,16 +244,16 @@ fn analysis_steps() -> Value {
     ])
 }
 
-/// `analysis-templates/scrape-success-rate.yaml` with its `pod-selector` defaulting to the
-/// pods of pod-template hash `hash`: scraped at `<podIP>:8080/metrics` as in a cluster.
-fn scrape_template(hash: &str) -> Value {
+/// `analysis-templates/scrape-success-rate.yaml` with its `pod-selector` defaulting to
+/// `selector`: those pods are scraped at `<podIP>:8080/metrics` as in a cluster.
+fn scrape_template(selector: &str) -> Value {
     let mut template = read_docs("analysis-templates/scrape-success-rate.yaml")
         .into_iter()
         .next()
         .expect("template doc");
     for arg in template["spec"]["args"].as_array_mut().expect("args") {
         if arg["name"] == "pod-selector" {
-            arg["value"] = json!(format!("rollouts-pod-template-hash={hash}"));
+            arg["value"] = json!(selector);
         }
     }
     template
@@ -247,10 +269,9 @@ async fn promote(sandbox: &Sandbox) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passing_analysis_promotes_the_canary() {
     let world = start().await;
-    let blue = deploy(&world, &analysis_demo(analysis_steps())).await;
+    let blue = deploy_with_template(&world).await;
     let green = paused_canary(&world, "argoproj/rollouts-demo:green", &blue, 1).await;
     assert_eq!(canary_weight(&world).await.as_deref(), Some("50"));
-    create_template(&world, &scrape_template(&green)).await;
     let cancel = CancellationToken::new();
     let load = start_load(&world, None, cancel.clone()).await;
     promote(&world).await;
@@ -284,9 +305,8 @@ async fn passing_analysis_promotes_the_canary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
     let world = start().await;
-    let blue = deploy(&world, &analysis_demo(analysis_steps())).await;
+    let blue = deploy_with_template(&world).await;
     let bad = paused_canary(&world, "argoproj/rollouts-demo:bad-yellow", &blue, 1).await;
-    create_template(&world, &scrape_template(&bad)).await;
     let cancel = CancellationToken::new();
     let load = start_load(&world, None, cancel.clone()).await;
     promote(&world).await;
@@ -364,10 +384,9 @@ async fn failing_analysis_aborts_then_retry_and_a_new_image_recover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inconclusive_analysis_pauses_the_rollout() {
     let world = start().await;
-    let blue = deploy(&world, &analysis_demo(analysis_steps())).await;
+    let blue = deploy_with_template(&world).await;
     let green = paused_canary(&world, "argoproj/rollouts-demo:green", &blue, 1).await;
     // No load: no request in the window, the ratio is NaN and neither condition holds.
-    create_template(&world, &scrape_template(&green)).await;
     promote(&world).await;
 
     let status = eventually("the inconclusive pause", || async {

@@ -25,6 +25,7 @@ fn elected(identity: &str, timing: LeaseTiming) -> ControllerConfig {
             timing,
         }),
         alert_webhook: None,
+        max_concurrent_reconciles: None,
     }
 }
 

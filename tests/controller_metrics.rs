@@ -4,34 +4,15 @@
 #[path = "controller_support/mod.rs"]
 mod support;
 
-use std::net::SocketAddr;
-
 use davy::api::AnalysisTemplate;
 use davy::controller::ControllerConfig;
 use kube::Api;
 use kube::api::PostParams;
-use prometheus_parse::{Sample, Scrape, Value as PromValue};
+use prometheus_parse::{Sample, Value as PromValue};
 use serde_json::json;
-use support::{Controller, NS, Sandbox, canary_rollout, describe, eventually, rollout};
-
-/// A free loopback port (bound and released; the controller binds it right after).
-fn free_addr() -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.local_addr().expect("addr")
-}
-
-async fn scrape(addr: SocketAddr) -> Result<Vec<Sample>, String> {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .map_err(|e| e.to_string())?
-        .text()
-        .await
-        .map_err(|e| e.to_string())?;
-    let lines = text.lines().map(|line| Ok(line.to_string()));
-    Scrape::parse(lines)
-        .map(|scrape| scrape.samples)
-        .map_err(|e| e.to_string())
-}
+use support::{
+    Controller, NS, Sandbox, canary_rollout, describe, eventually, free_addr, rollout, scrape,
+};
 
 /// The value of the one sample of `metric` whose labels include `labels`.
 fn value(samples: &[Sample], metric: &str, labels: &[(&str, &str)]) -> Result<f64, String> {
@@ -72,6 +53,7 @@ async fn metrics_endpoint_serves_upstream_names_labels_and_values() {
             metrics_addr: Some(addr),
             leader_election: None,
             alert_webhook: None,
+            max_concurrent_reconciles: None,
         },
     );
     let steps = json!([{"setWeight": 50}, {"pause": {}}]);
@@ -200,7 +182,9 @@ async fn metrics_endpoint_serves_the_step_analysis_run() {
     let template: AnalysisTemplate = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
         "metadata": {"name": "never-measured", "namespace": NS},
-        "spec": {"metrics": [{"name": "ok", "interval": "10s",
+        // A step's metrics must end (an indefinite one is an invalid spec): 100 × 10 s
+        // outlasts the test.
+        "spec": {"metrics": [{"name": "ok", "interval": "10s", "count": 100,
                               "provider": {"web": {"url": "http://127.0.0.1:9/"}}}]}
     }))
     .expect("template");
@@ -216,6 +200,7 @@ async fn metrics_endpoint_serves_the_step_analysis_run() {
             metrics_addr: Some(addr),
             leader_election: None,
             alert_webhook: None,
+            max_concurrent_reconciles: None,
         },
     );
     let steps = json!([

@@ -12,11 +12,15 @@ mod argocd_health;
 use std::collections::BTreeSet;
 
 use davy::api::{AnalysisRun, AnalysisTemplate};
+use davy::controller::ControllerConfig;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::{Controller, NS, Sandbox, canary_rollout, describe, eventually, rollout};
+use support::{
+    Controller, NS, Sandbox, canary_rollout, controller_config, describe, eventually, free_addr,
+    reconciles, rollout,
+};
 
 /// Argo CD's health status of the Rollout now.
 async fn health(sandbox: &Sandbox, name: &str) -> (String, String) {
@@ -504,7 +508,9 @@ async fn a_restarted_controller_does_not_duplicate_the_step_analysis_run() {
     let template: AnalysisTemplate = serde_json::from_value(json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
         "metadata": {"name": "never-measured", "namespace": NS},
-        "spec": {"metrics": [{"name": "ok", "interval": "10s",
+        // A step's metrics must end (an indefinite one is an invalid spec): 100 × 10 s
+        // outlasts the test.
+        "spec": {"metrics": [{"name": "ok", "interval": "10s", "count": 100,
                               "provider": {"web": {"url": "http://127.0.0.1:9/"}}}]}
     }))
     .expect("template");
@@ -546,21 +552,26 @@ async fn a_restarted_controller_does_not_duplicate_the_step_analysis_run() {
     // Kill the controller (cancel its token) and start a fresh one.
     first.stop().await.expect("first controller");
     let (client, log) = sandbox.logging_client();
-    let second = Controller::plain(client);
-    // Only reconciles list AnalysisTemplates (the watches list Rollouts, RSs, runs, Services).
+    let metrics = free_addr();
+    let second = Controller::start(
+        client,
+        ControllerConfig {
+            metrics_addr: Some(metrics),
+            ..controller_config()
+        },
+    );
+    // A reconcile is counted once it has made all its writes.
     eventually("the new controller to reconcile", || async {
-        let lists = log.count("GET", "/analysistemplates");
-        if lists >= 1 {
-            Ok(())
-        } else {
-            Err(format!("{lists} template lists"))
+        match reconciles(metrics, "analysed").await? {
+            0 => Err("no reconcile yet".to_string()),
+            _ => Ok(()),
         }
     })
     .await;
     // Nudge it with a metadata change so it reconciles again from a fresh watch event, then
-    // once more: the reconcile for the second nudge starts only after the first one finished.
+    // once more.
     for nudge in ["1", "2"] {
-        let seen = log.count("GET", "/analysistemplates");
+        let seen = reconciles(metrics, "analysed").await.expect("metrics");
         sandbox
             .patch(
                 "analysed",
@@ -568,11 +579,11 @@ async fn a_restarted_controller_does_not_duplicate_the_step_analysis_run() {
             )
             .await;
         eventually("one more reconcile", || async {
-            let lists = log.count("GET", "/analysistemplates");
-            if lists > seen {
+            let now = reconciles(metrics, "analysed").await?;
+            if now > seen {
                 Ok(())
             } else {
-                Err(format!("{lists} lists"))
+                Err(format!("{now} reconciles"))
             }
         })
         .await;
@@ -602,7 +613,14 @@ async fn a_restarted_controller_does_not_duplicate_the_step_analysis_run() {
 async fn an_unchanged_status_is_not_patched() {
     let sandbox = Sandbox::start().await;
     let (client, log) = sandbox.logging_client();
-    let controller = Controller::plain(client);
+    let metrics = free_addr();
+    let controller = Controller::start(
+        client,
+        ControllerConfig {
+            metrics_addr: Some(metrics),
+            ..controller_config()
+        },
+    );
     sandbox
         .create(&rollout(canary_rollout("quiet", 2, two_pauses(), "app:v1")))
         .await;
@@ -613,11 +631,11 @@ async fn an_unchanged_status_is_not_patched() {
         "the initial deploy patched status"
     );
 
-    // Reconciles of one object never overlap, so once the reconcile for nudge N+1 has started
-    // (listed ReplicaSets), the one for nudge N has finished all its writes.
+    // A reconcile is counted once it has made all its writes, so once the count passes what
+    // it was before nudge N, the reconcile nudge N caused has finished.
     let mut baseline = None;
     for round in 1..=4 {
-        let lists = log.count("GET", "/replicasets");
+        let before = eventually("the metrics", || reconciles(metrics, "quiet")).await;
         sandbox
             .patch(
                 "quiet",
@@ -625,11 +643,11 @@ async fn an_unchanged_status_is_not_patched() {
             )
             .await;
         eventually("a reconcile after the nudge", || async {
-            let now = log.count("GET", "/replicasets");
-            if now > lists {
+            let now = reconciles(metrics, "quiet").await?;
+            if now > before {
                 Ok(())
             } else {
-                Err(format!("{now} lists"))
+                Err(format!("{now} reconciles"))
             }
         })
         .await;

@@ -297,7 +297,17 @@ fn invalid_spec_is_degraded_and_nothing_else_happens() {
     ];
     let plan = world.reconcile();
     assert!(plan.error.is_some());
-    assert_eq!(plan.writes.len(), 1, "{:?}", plan.writes);
+    // The status, then a Warning event `InvalidSpec` with the condition's message.
+    assert_eq!(plan.writes.len(), 2, "{:?}", plan.writes);
+    assert!(
+        matches!(plan.writes[0], Write::PatchStatus(_)),
+        "{:?}",
+        plan.writes
+    );
+    let events: Vec<_> = plan.events().collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].reason, "InvalidSpec");
+    assert_eq!(events[0].type_, davy::rollout::EventType::Warning);
     let status = world.status();
     assert_eq!(status.phase, Some(RolloutPhase::Degraded));
     let expected = "The Rollout \"rollouts-demo\" is invalid: spec.strategy.canary.steps[0].setWeight: Invalid value: 200: must be between 0 and 100";

@@ -27,7 +27,7 @@ pub struct ControllerArgs {
           default_missing_value = "true")]
     pub leader_elect: bool,
     /// Namespace of the `argo-rollouts-controller-lock` Lease (default: `POD_NAMESPACE`, else
-    /// the service account's namespace, else `argo-rollouts`).
+    /// the service account's namespace, else the kubeconfig context's namespace).
     #[arg(long)]
     pub leader_election_namespace: Option<String>,
     /// How long a follower waits before taking over a lease that is not renewed.
@@ -52,6 +52,22 @@ pub struct ControllerArgs {
     /// Alert label naming the Rollout's namespace.
     #[arg(long, default_value = "namespace")]
     pub alert_namespace_label: String,
+    /// Rollout reconciles in flight at once (upstream's flag; Davy's reconciles read caches and
+    /// are cheap, so its default is higher than upstream's 10).
+    #[arg(long, default_value_t = crate::controller::DEFAULT_CONCURRENT_RECONCILES)]
+    pub rollout_threads: u16,
+}
+
+/// Logs to stderr at `info` (or as `RUST_LOG` says), so an operator sees what the controller is
+/// doing from its first line.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second initialisation (tests calling `run` twice) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn go_duration(text: &str) -> Result<Duration, String> {
@@ -59,8 +75,9 @@ fn go_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl ControllerArgs {
-    /// The Lease settings, or `None` with `--leader-elect=false`.
-    pub fn leader_election(&self) -> Option<LeaderElection> {
+    /// The Lease settings, or `None` with `--leader-elect=false`; `outside` is the namespace
+    /// to use when the controller does not run in a cluster (the kubeconfig context's).
+    pub fn leader_election(&self, outside: &str) -> Option<LeaderElection> {
         self.leader_elect.then(|| LeaderElection {
             timing: LeaseTiming {
                 lease_duration: self.leader_election_lease_duration,
@@ -70,7 +87,7 @@ impl ControllerArgs {
             ..LeaderElection::new(
                 self.leader_election_namespace
                     .clone()
-                    .unwrap_or_else(leader::default_namespace),
+                    .unwrap_or_else(|| leader::default_namespace(outside)),
             )
         })
     }
@@ -104,6 +121,7 @@ fn alert_webhook(args: &ControllerArgs) -> anyhow::Result<Option<AlertWebhookCon
 /// (default: `$KUBECONFIG` / `~/.kube/config`, then the in-cluster config); the global `-n`
 /// restricts it to one namespace (default: all namespaces).
 pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
+    init_logging();
     let alert_webhook = alert_webhook(args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async {
@@ -111,6 +129,16 @@ pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
         // `$KUBECONFIG`, `~/.kube/config`, then the in-cluster service account); the namespace
         // stays the flag's alone, since no flag means all namespaces here.
         let client = crate::cli::kube::connect(kube_args).await?.client;
+        let leader_election = args.leader_election(client.default_namespace());
+        tracing::info!(
+            version = env!("CARGO_PKG_VERSION"),
+            namespaces = kube_args.namespace.as_deref().unwrap_or("(all)"),
+            leader_election = %leader_election
+                .as_ref()
+                .map_or("off".to_string(), |e| format!("Lease {}/{}", e.namespace, e.lock_name)),
+            metrics = %args.metrics_addr,
+            "davy controller starting"
+        );
         let shutdown = CancellationToken::new();
         let on_signal = shutdown.clone();
         tokio::spawn(async move {
@@ -121,8 +149,9 @@ pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
         let config = ControllerConfig {
             namespace: kube_args.namespace.clone(),
             metrics_addr: Some(args.metrics_addr),
-            leader_election: args.leader_election(),
+            leader_election,
             alert_webhook,
+            max_concurrent_reconciles: Some(args.rollout_threads),
         };
         match run_controller(client, config, shutdown).await {
             Ok(()) => Ok(0),
@@ -155,7 +184,7 @@ mod tests {
     #[test]
     fn leader_election_is_on_by_default_with_upstream_durations() {
         let election = parse(&["--leader-election-namespace", "ops"])
-            .leader_election()
+            .leader_election("ctx-ns")
             .unwrap();
         assert_eq!(election.namespace, "ops");
         assert_eq!(election.lock_name, "argo-rollouts-controller-lock");
@@ -165,15 +194,23 @@ mod tests {
 
     #[test]
     fn leader_elect_false_turns_it_off_and_durations_parse_go_syntax() {
-        assert!(parse(&["--leader-elect=false"]).leader_election().is_none());
-        assert!(parse(&["--leader-elect"]).leader_election().is_some());
+        assert!(
+            parse(&["--leader-elect=false"])
+                .leader_election("ctx-ns")
+                .is_none()
+        );
+        assert!(
+            parse(&["--leader-elect"])
+                .leader_election("ctx-ns")
+                .is_some()
+        );
         let election = parse(&[
             "--leader-election-namespace=ops",
             "--leader-election-lease-duration=1m",
             "--leader-election-renew-deadline=30s",
             "--leader-election-retry-period=500ms",
         ])
-        .leader_election()
+        .leader_election("ctx-ns")
         .unwrap();
         assert_eq!(
             election.timing,

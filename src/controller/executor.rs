@@ -16,6 +16,8 @@ use crate::api::{AnalysisRun, Rollout, RolloutStatus};
 use crate::rollout::{Event, EventType, Plan, TrafficWeight, Write};
 use crate::traffic::{self, RouterConfig, TrafficError, TrafficState};
 
+use super::expectations::Kind;
+
 /// The field manager of every write the controller makes.
 pub const FIELD_MANAGER: &str = "davy-controller";
 
@@ -45,22 +47,27 @@ pub enum ExecError {
     NoIdentity,
 }
 
-/// How applying a plan ended when nothing failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Applied {
-    /// Every write was applied.
-    All,
-    /// An AnalysisRun already existed: the rest was skipped; reconcile again soon.
-    Requeue,
+/// A write that reached the API server, so the reconciler can wait for its caches to show it
+/// ([`super::expectations`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sent {
+    /// Created (or found already existing: deterministic names make that the same object).
+    Created(Kind, String),
+    /// Patched; the resourceVersion the API server answered with.
+    Patched(Kind, String, Option<String>),
+    /// Deleted (or already gone).
+    Deleted(Kind, String),
 }
 
-/// Applies `plan` for `rollout` (as observed: its status is the base of the status diff).
+/// Applies `plan` for `rollout` (as observed: its status is the base of the status diff),
+/// pushing every write that reached the API server onto `sent` (also when a later one fails).
 pub async fn apply(
     client: &Client,
     rollout: &Rollout,
     plan: &Plan,
     now: DateTime<Utc>,
-) -> Result<Applied, ExecError> {
+    sent: &mut Vec<Sent>,
+) -> Result<(), ExecError> {
     let namespace = rollout.namespace().ok_or(ExecError::NoIdentity)?;
     let name = rollout.metadata.name.clone().ok_or(ExecError::NoIdentity)?;
     let exec = Executor {
@@ -71,11 +78,9 @@ pub async fn apply(
         now,
     };
     for write in &plan.writes {
-        if exec.apply_one(write).await? == Applied::Requeue {
-            return Ok(Applied::Requeue);
-        }
+        exec.apply_one(write, sent).await?;
     }
-    Ok(Applied::All)
+    Ok(())
 }
 
 struct Executor<'a> {
@@ -121,7 +126,12 @@ impl Executor<'_> {
         Api::namespaced(self.client.clone(), self.namespace)
     }
 
-    async fn merge<K>(&self, what: &str, name: &str, patch: Value) -> Result<(), ExecError>
+    async fn merge<K>(
+        &self,
+        what: &str,
+        name: &str,
+        patch: Value,
+    ) -> Result<Option<String>, ExecError>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
             + Clone
@@ -132,30 +142,43 @@ impl Executor<'_> {
         self.api::<K>()
             .patch(name, &merge_params(), &Patch::Merge(&patch))
             .await
-            .map(|_| ())
+            .map(|object| object.meta().resource_version.clone())
             .map_err(kube_err(format!("{what} {name}")))
     }
 
-    async fn apply_one(&self, write: &Write) -> Result<Applied, ExecError> {
+    /// Creates `object`; an existing object of that name counts as created: names are
+    /// deterministic (`<rollout>-<hash>`, `<rollout>-<hash>-<revision>-<step>`), so it is the
+    /// one an earlier reconcile of ours made (a foreign one is not owned and the plan's business).
+    async fn create<K>(&self, what: &str, object: &K) -> Result<String, ExecError>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::Serialize
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let name = object.meta().name.clone().unwrap_or_default();
+        match self.api::<K>().create(&post_params(), object).await {
+            Ok(_) => Ok(name),
+            Err(error) if status_code(&error) == Some(409) => Ok(name),
+            Err(error) => Err(kube_err(format!("create {what} {name}"))(error)),
+        }
+    }
+
+    async fn apply_one(&self, write: &Write, sent: &mut Vec<Sent>) -> Result<(), ExecError> {
+        let patched = |kind, name: &str, rv| Sent::Patched(kind, name.to_string(), rv);
         match write {
             Write::CreateReplicaSet(rs) => {
-                let rs_name = rs.metadata.name.clone().unwrap_or_default();
-                match self.api::<ReplicaSet>().create(&post_params(), rs).await {
-                    Ok(_) => {}
-                    // The plan was made from a cache that had not seen our own create yet: the
-                    // next reconcile sees it (a foreign RS of that name is the plan's business).
-                    Err(error) if status_code(&error) == Some(409) => {
-                        return Ok(Applied::Requeue);
-                    }
-                    Err(error) => {
-                        return Err(kube_err(format!("create ReplicaSet {rs_name}"))(error));
-                    }
-                }
+                let name = self.create("ReplicaSet", rs.as_ref()).await?;
+                sent.push(Sent::Created(Kind::ReplicaSet, name));
             }
             Write::UpdateReplicaSetAnnotations { name, annotations } => {
                 let patch = json!({"metadata": {"annotations": annotations}});
-                self.merge::<ReplicaSet>("annotate ReplicaSet", name, patch)
+                let rv = self
+                    .merge::<ReplicaSet>("annotate ReplicaSet", name, patch)
                     .await?;
+                sent.push(patched(Kind::ReplicaSet, name, rv));
             }
             Write::ScaleReplicaSet {
                 name,
@@ -167,32 +190,43 @@ impl Executor<'_> {
                 if !annotations.is_empty() {
                     patch["metadata"] = json!({"annotations": annotations});
                 }
-                self.merge::<ReplicaSet>("scale ReplicaSet", name, patch)
+                let rv = self
+                    .merge::<ReplicaSet>("scale ReplicaSet", name, patch)
                     .await?;
+                sent.push(patched(Kind::ReplicaSet, name, rv));
             }
             Write::SetScaleDownDeadline { name, deadline } => {
                 let patch = json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: deadline}}});
-                self.merge::<ReplicaSet>("set scale-down deadline on", name, patch)
+                let rv = self
+                    .merge::<ReplicaSet>("set scale-down deadline on", name, patch)
                     .await?;
+                sent.push(patched(Kind::ReplicaSet, name, rv));
             }
             Write::ClearScaleDownDeadline { name } => {
                 let patch =
                     json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: null}}});
-                self.merge::<ReplicaSet>("clear scale-down deadline on", name, patch)
+                let rv = self
+                    .merge::<ReplicaSet>("clear scale-down deadline on", name, patch)
                     .await?;
+                sent.push(patched(Kind::ReplicaSet, name, rv));
             }
             Write::DeleteReplicaSet { name } => {
                 self.delete::<ReplicaSet>("delete ReplicaSet", name).await?;
+                sent.push(Sent::Deleted(Kind::ReplicaSet, name.clone()));
             }
             Write::SetRolloutRevision { revision } => {
                 let patch = json!({"metadata": {"annotations": {annotation::REVISION: revision}}});
-                self.merge::<Rollout>("set revision of Rollout", self.name, patch)
+                let rv = self
+                    .merge::<Rollout>("set revision of Rollout", self.name, patch)
                     .await?;
+                sent.push(patched(Kind::Rollout, self.name, rv));
             }
             Write::PatchRolloutSpecReplicas { replicas } => {
                 let patch = json!({"spec": {"replicas": replicas}});
-                self.merge::<Rollout>("set spec.replicas of Rollout", self.name, patch)
+                let rv = self
+                    .merge::<Rollout>("set spec.replicas of Rollout", self.name, patch)
                     .await?;
+                sent.push(patched(Kind::Rollout, self.name, rv));
             }
             Write::PatchService {
                 name,
@@ -204,35 +238,35 @@ impl Executor<'_> {
                     patch["metadata"] =
                         json!({"annotations": {annotation::MANAGED_BY_ROLLOUTS: rollout}});
                 }
-                self.merge::<Service>("patch Service", name, patch).await?;
+                let rv = self.merge::<Service>("patch Service", name, patch).await?;
+                sent.push(patched(Kind::Service, name, rv));
             }
             Write::SetTrafficWeight(weight) => self.set_traffic_weight(weight).await?,
             Write::CreateAnalysisRun(run) => {
-                match self.api::<AnalysisRun>().create(&post_params(), run).await {
-                    Ok(_) => {}
-                    Err(error) if status_code(&error) == Some(409) => {
-                        return Ok(Applied::Requeue);
-                    }
-                    Err(error) => {
-                        let run_name = run.metadata.name.clone().unwrap_or_default();
-                        return Err(kube_err(format!("create AnalysisRun {run_name}"))(error));
-                    }
-                }
+                let name = self.create("AnalysisRun", run.as_ref()).await?;
+                sent.push(Sent::Created(Kind::AnalysisRun, name));
             }
             Write::TerminateAnalysisRun { name } => {
                 let patch = json!({"spec": {"terminate": true}});
-                self.merge::<AnalysisRun>("terminate AnalysisRun", name, patch)
+                let rv = self
+                    .merge::<AnalysisRun>("terminate AnalysisRun", name, patch)
                     .await?;
+                sent.push(patched(Kind::AnalysisRun, name, rv));
             }
             Write::DeleteAnalysisRun { name } => {
                 self.delete::<AnalysisRun>("delete AnalysisRun", name)
                     .await?;
+                sent.push(Sent::Deleted(Kind::AnalysisRun, name.clone()));
             }
             Write::EvictPod { name } => self.evict(name).await?,
-            Write::PatchStatus(status) => self.patch_status(status).await?,
+            Write::PatchStatus(status) => {
+                if let Some(rv) = self.patch_status(status).await? {
+                    sent.push(patched(Kind::Rollout, self.name, rv));
+                }
+            }
             Write::Event(event) => self.event(event).await?,
         }
-        Ok(Applied::All)
+        Ok(())
     }
 
     async fn delete<K>(&self, what: &str, name: &str) -> Result<(), ExecError>
@@ -269,19 +303,24 @@ impl Executor<'_> {
         }
     }
 
-    async fn patch_status(&self, status: &RolloutStatus) -> Result<(), ExecError> {
+    /// Patches the status fields that differ from the observed ones; `None` when none do,
+    /// else the resourceVersion answered.
+    async fn patch_status(
+        &self,
+        status: &RolloutStatus,
+    ) -> Result<Option<Option<String>>, ExecError> {
         let old = serde_json::to_value(self.rollout.status.clone().unwrap_or_default())
             .map_err(|error| ExecError::Encode("observed status".into(), error))?;
         let new = serde_json::to_value(status)
             .map_err(|error| ExecError::Encode("new status".into(), error))?;
         let Some(diff) = merge_diff(&old, &new) else {
-            return Ok(());
+            return Ok(None);
         };
         let patch = json!({ "status": diff });
         self.api::<Rollout>()
             .patch_status(self.name, &merge_params(), &Patch::Merge(&patch))
             .await
-            .map(|_| ())
+            .map(|object| Some(object.metadata.resource_version))
             .map_err(kube_err(format!("patch status of Rollout {}", self.name)))
     }
 

@@ -102,9 +102,12 @@ fn random_suffix() -> String {
     format!("{:016x}", hasher.finish())
 }
 
-/// Upstream's default lock namespace: `POD_NAMESPACE`, else the service account's namespace,
-/// else [`DEFAULT_NAMESPACE`].
-pub fn default_namespace() -> String {
+/// The lock namespace when no flag names one: where the controller runs (`POD_NAMESPACE`, else
+/// the service account's namespace), else `outside` — the kubeconfig context's namespace for a
+/// controller run outside a cluster. Upstream falls back to [`DEFAULT_NAMESPACE`] instead, which
+/// leaves a controller started by hand against a cluster without that namespace campaigning
+/// forever.
+pub fn default_namespace(outside: &str) -> String {
     std::env::var("POD_NAMESPACE")
         .ok()
         .filter(|ns| !ns.is_empty())
@@ -114,7 +117,7 @@ pub fn default_namespace() -> String {
                 .map(|ns| ns.trim().to_string())
         })
         .filter(|ns| !ns.is_empty())
-        .unwrap_or_else(|| DEFAULT_NAMESPACE.to_string())
+        .unwrap_or_else(|| outside.to_string())
 }
 
 /// What one election step decided.
@@ -257,7 +260,12 @@ impl Elector {
         let lease = match self.api.get_opt(&self.config.lock_name).await {
             Ok(lease) => lease,
             Err(error) => {
-                tracing::warn!(%error, "reading the leader lease");
+                tracing::warn!(
+                    namespace = %self.config.namespace,
+                    lease = %self.config.lock_name,
+                    %error,
+                    "cannot read the leader Lease; retrying"
+                );
                 return Attempt::Failed;
             }
         };
@@ -307,7 +315,12 @@ impl Elector {
                 Attempt::Failed
             }
             Err(error) => {
-                tracing::warn!(%error, "writing the leader lease");
+                tracing::warn!(
+                    namespace = %self.config.namespace,
+                    lease = %self.config.lock_name,
+                    %error,
+                    "cannot create or renew the leader Lease; retrying"
+                );
                 Attempt::Failed
             }
         }
@@ -359,6 +372,12 @@ where
         config,
         observed: None,
     };
+    tracing::info!(
+        namespace = %elector.config.namespace,
+        lease = %elector.config.lock_name,
+        identity = %elector.config.identity,
+        "campaigning for the leader Lease"
+    );
     let mut last_holder = String::new();
     loop {
         match elector.try_acquire_or_renew().await {
@@ -374,7 +393,12 @@ where
             _ = tokio::time::sleep(timing.retry_period) => {}
         }
     }
-    tracing::info!(identity = %elector.config.identity, "acquired the leader lease; starting controllers");
+    tracing::info!(
+        namespace = %elector.config.namespace,
+        lease = %elector.config.lock_name,
+        identity = %elector.config.identity,
+        "became leader; starting controllers"
+    );
     let leading = shutdown.child_token();
     let mut task = tokio::spawn(lead(leading.clone()));
     let mut renewed = Utc::now();

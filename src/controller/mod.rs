@@ -10,7 +10,9 @@
 pub mod alerts;
 pub mod analysisruns;
 pub mod backoff;
+pub mod cache;
 pub mod executor;
+pub mod expectations;
 pub mod leader;
 pub mod metrics;
 pub mod rollouts;
@@ -19,17 +21,24 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Service;
-use k8s_openapi::api::networking::v1::Ingress;
-use kube::runtime::controller::Controller;
-use kube::runtime::watcher;
+use kube::runtime::controller::{self as runtime_controller, Controller};
+use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::api::consts::label;
 use crate::api::{AnalysisRun, Rollout};
 use metrics::Metrics;
+use rollouts::Caches;
+
+/// Rollout reconciles in flight at once when [`ControllerConfig::max_concurrent_reconciles`]
+/// is not set: enough to keep the API server busy, few enough that a wave of 10,000 changes
+/// does not hold 10,000 plans in memory at once.
+pub const DEFAULT_CONCURRENT_RECONCILES: u16 = 32;
 
 /// How the controller runs.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +51,8 @@ pub struct ControllerConfig {
     pub leader_election: Option<leader::LeaderElection>,
     /// The Alertmanager webhook receiver; `None` (the default) serves none.
     pub alert_webhook: Option<alerts::AlertWebhookConfig>,
+    /// Rollout reconciles in flight at once (`None`: [`DEFAULT_CONCURRENT_RECONCILES`]).
+    pub max_concurrent_reconciles: Option<u16>,
 }
 
 /// Failures that stop the controller.
@@ -106,16 +117,78 @@ pub async fn run(
         .await
         .map_err(|source| ControllerError::AlertWebhook { addr, source })?;
     }
+    let concurrency = config
+        .max_concurrent_reconciles
+        .unwrap_or(DEFAULT_CONCURRENT_RECONCILES);
     match config.leader_election {
         Some(election) => {
             let namespace = config.namespace;
             leader::run_elected(client.clone(), election, shutdown, move |leading| {
-                run_reconcilers(client, namespace, metrics, leading)
+                run_reconcilers(client, namespace, metrics, concurrency, leading)
             })
             .await?
         }
-        None => run_reconcilers(client, config.namespace, metrics, shutdown).await,
+        None => run_reconcilers(client, config.namespace, metrics, concurrency, shutdown).await,
     }
+}
+
+/// Starts one watch per cached kind, each feeding its cache and sending the Rollouts its
+/// changes concern to `triggers`.
+fn start_caches(
+    client: &Client,
+    namespace: Option<&str>,
+    caches: &Caches,
+    stable_ingresses: Arc<rollouts::StableIngressIndex>,
+    triggers: &mpsc::UnboundedSender<ObjectRef<Rollout>>,
+    tasks: &mut JoinSet<()>,
+) {
+    let all = watcher::Config::default;
+    // Only ReplicaSets a Rollout made carry this label; Deployments' ReplicaSets are not read.
+    let owned_rs = all().labels(label::POD_TEMPLATE_HASH);
+    tasks.spawn(cache::feed(
+        caches.replica_sets.clone(),
+        api(client, namespace),
+        owned_rs,
+        rollouts::rollout_owner,
+        triggers.clone(),
+    ));
+    tasks.spawn(cache::feed(
+        caches.analysis_runs.clone(),
+        api(client, namespace),
+        all(),
+        rollouts::rollout_owner,
+        triggers.clone(),
+    ));
+    tasks.spawn(cache::feed(
+        caches.services.clone(),
+        api(client, namespace),
+        all(),
+        rollouts::service_owner,
+        triggers.clone(),
+    ));
+    tasks.spawn(cache::feed(
+        caches.ingresses.clone(),
+        api(client, namespace),
+        all(),
+        move |ingress| rollouts::ingress_rollouts(&stable_ingresses, ingress),
+        triggers.clone(),
+    ));
+    // A template change is picked up at the next reconcile of the Rollouts naming it (an
+    // invalid spec is looked at again every 10 s).
+    tasks.spawn(cache::feed(
+        caches.analysis_templates.clone(),
+        api(client, namespace),
+        all(),
+        |_: &_| None,
+        triggers.clone(),
+    ));
+    tasks.spawn(cache::feed(
+        caches.cluster_analysis_templates.clone(),
+        Api::all(client.clone()),
+        all(),
+        |_: &_| None,
+        triggers.clone(),
+    ));
 }
 
 /// Runs the reconcilers until `shutdown` is cancelled, then lets in-flight reconciles finish.
@@ -123,32 +196,65 @@ async fn run_reconcilers(
     client: Client,
     namespace: Option<String>,
     metrics: Arc<Metrics>,
+    concurrency: u16,
     shutdown: CancellationToken,
 ) -> Result<(), ControllerError> {
     let namespace = namespace.as_deref();
-    let ctx = Arc::new(rollouts::Context::new(client.clone(), metrics.clone()));
-    let rollout_api: Api<Rollout> = api(&client, namespace);
-    let rollout_controller = Controller::new(rollout_api, watcher::Config::default());
-    let rollout_store = rollout_controller.store();
-    let rollout_controller = rollout_controller
-        .owns(
-            api::<ReplicaSet>(&client, namespace),
+    tracing::info!(
+        namespace = namespace.unwrap_or("(all)"),
+        concurrency,
+        "starting the Rollout and AnalysisRun controllers"
+    );
+    let caches = Arc::new(Caches::default());
+    let ctx = Arc::new(rollouts::Context::new(
+        client.clone(),
+        metrics.clone(),
+        caches.clone(),
+    ));
+    let (rollout_store, writer) = reflector::store::<Rollout>();
+    let forget = ctx.clone();
+    let stable_ingresses = Arc::new(rollouts::StableIngressIndex::default());
+    let index = stable_ingresses.clone();
+    let rollout_stream = reflector(
+        writer,
+        watcher::watcher(
+            api::<Rollout>(&client, namespace),
             watcher::Config::default(),
         )
-        .owns(
-            api::<AnalysisRun>(&client, namespace),
-            watcher::Config::default(),
-        )
-        .watches(
-            api::<Service>(&client, namespace),
-            watcher::Config::default(),
-            rollouts::service_owner,
-        )
-        .watches(
-            api::<Ingress>(&client, namespace),
-            watcher::Config::default(),
-            move |ingress| rollouts::ingress_rollouts(&rollout_store, &ingress),
-        )
+        .default_backoff()
+        .modify(cache::slim)
+        .inspect(move |event| {
+            match event {
+                Ok(watcher::Event::Apply(rollout) | watcher::Event::InitApply(rollout)) => {
+                    index.update(rollout, false);
+                }
+                // A deleted Rollout leaves no series and no pending expectations behind.
+                Ok(watcher::Event::Delete(rollout)) => {
+                    index.update(rollout, true);
+                    forget.forget(rollout);
+                }
+                _ => {}
+            }
+        }),
+    )
+    .applied_objects();
+    let (triggers, triggered) = mpsc::unbounded_channel();
+    let mut tasks = JoinSet::new();
+    start_caches(
+        &client,
+        namespace,
+        &caches,
+        stable_ingresses,
+        &triggers,
+        &mut tasks,
+    );
+    tasks.spawn(prune_expectations(ctx.clone()));
+    let triggered = futures::stream::unfold(triggered, |mut receiver| async move {
+        receiver.recv().await.map(|rollout| (rollout, receiver))
+    });
+    let rollout_controller = Controller::for_stream(rollout_stream, rollout_store)
+        .reconcile_on(triggered)
+        .with_config(runtime_controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(rollouts::reconcile, rollouts::error_policy, ctx);
     let run_ctx = Arc::new(analysisruns::Context::new(client.clone(), metrics));
@@ -164,7 +270,17 @@ async fn run_reconcilers(
         drain(rollout_controller, "rollout controller"),
         drain(run_controller, "analysisrun controller"),
     );
+    tasks.abort_all();
     Ok(())
+}
+
+/// Drops, once a minute, the expectations of Rollouts that were deleted while waiting.
+async fn prune_expectations(ctx: Arc<rollouts::Context>) {
+    let mut tick = tokio::time::interval(expectations::TIMEOUT * 2);
+    loop {
+        tick.tick().await;
+        ctx.expectations.prune(std::time::Instant::now());
+    }
 }
 
 /// Runs a controller stream to its end (shutdown), logging reconcile errors.

@@ -1,26 +1,34 @@
-//! The Rollout reconciler: reads what one canary decision needs, calls the pure
-//! [`crate::rollout::plan`], and applies the plan through the [`super::executor`].
+//! The Rollout reconciler: reads what one canary decision needs from the shared caches
+//! ([`super::cache`]), validates the spec, calls the pure [`crate::rollout::plan`], and applies
+//! the plan through the [`super::executor`].
 //!
-//! Owned ReplicaSets and AnalysisRuns are listed from the API server at each reconcile rather
-//! than read from a separate reflector: a reconcile triggered by our own create must see that
-//! object, or the plan would create it again (a separate cache may lag its trigger).
+//! A reconcile reads only what its own Rollout owns or names (ReplicaSets and AnalysisRuns by
+//! owner uid, Services, Ingresses and templates by name), so its cost does not grow with the
+//! namespace. The caches may lag our own writes; [`super::expectations`] holds a Rollout back
+//! until they show them, so a reconcile never acts twice on one decision.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use chrono::Utc;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::ListParams;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Client, Resource, ResourceExt};
 
 use super::backoff::Backoff;
-use super::executor::{self, Applied, ExecError};
+use super::cache::Cache;
+use super::executor::{self, ExecError, Sent};
+use super::expectations::{self, Check, Expectation, Expectations, Kind, Want};
 use super::metrics::Metrics;
-use crate::api::consts::annotation;
+use crate::api::consts::{annotation, label};
+use crate::api::validate::{
+    References, referenced_names, validate_rollout, validate_rollout_references,
+};
 use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use crate::rollout::{Observed, plan};
 
@@ -44,6 +52,116 @@ pub enum ReconcileError {
     NoNamespace,
 }
 
+impl ReconcileError {
+    /// A stable name for events and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ReconcileError::List { .. } => "list",
+            ReconcileError::Exec(_) => "apply",
+            ReconcileError::NoNamespace => "identity",
+        }
+    }
+}
+
+/// The caches Rollout reconciles read, each fed by one watch ([`super::cache::feed`]).
+#[derive(Default)]
+pub struct Caches {
+    /// ReplicaSets carrying `rollouts-pod-template-hash`, by owner.
+    pub replica_sets: Arc<Cache<ReplicaSet>>,
+    /// AnalysisRuns, by owner.
+    pub analysis_runs: Arc<Cache<AnalysisRun>>,
+    /// Services, by name.
+    pub services: Arc<Cache<Service>>,
+    /// Ingresses, by name.
+    pub ingresses: Arc<Cache<Ingress>>,
+    /// AnalysisTemplates, by name.
+    pub analysis_templates: Arc<Cache<AnalysisTemplate>>,
+    /// ClusterAnalysisTemplates, by name.
+    pub cluster_analysis_templates: Arc<Cache<ClusterAnalysisTemplate>>,
+}
+
+impl Caches {
+    /// Waits until every cache has read its first full list.
+    pub async fn synced(&self) {
+        self.replica_sets.synced().await;
+        self.analysis_runs.synced().await;
+        self.services.synced().await;
+        self.ingresses.synced().await;
+        self.analysis_templates.synced().await;
+        self.cluster_analysis_templates.synced().await;
+    }
+
+    /// Caches filled by one list of each kind in `namespace` and no watch: for tools and tests
+    /// that reconcile by hand (the controller feeds its caches from watches instead).
+    pub async fn listed(client: &Client, namespace: &str) -> Result<Caches, ReconcileError> {
+        let caches = Caches::default();
+        let owned_rs = ListParams::default().labels(label::POD_TEMPLATE_HASH);
+        let all = ListParams::default();
+        fill(
+            &caches.replica_sets,
+            Api::namespaced(client.clone(), namespace),
+            &owned_rs,
+            "ReplicaSets",
+        )
+        .await?;
+        fill(
+            &caches.analysis_runs,
+            Api::namespaced(client.clone(), namespace),
+            &all,
+            "AnalysisRuns",
+        )
+        .await?;
+        fill(
+            &caches.services,
+            Api::namespaced(client.clone(), namespace),
+            &all,
+            "Services",
+        )
+        .await?;
+        fill(
+            &caches.ingresses,
+            Api::namespaced(client.clone(), namespace),
+            &all,
+            "Ingresses",
+        )
+        .await?;
+        fill(
+            &caches.analysis_templates,
+            Api::namespaced(client.clone(), namespace),
+            &all,
+            "AnalysisTemplates",
+        )
+        .await?;
+        fill(
+            &caches.cluster_analysis_templates,
+            Api::all(client.clone()),
+            &all,
+            "ClusterAnalysisTemplates",
+        )
+        .await?;
+        Ok(caches)
+    }
+}
+
+/// Fills `cache` with one list, as a watch's initial list would.
+async fn fill<K>(
+    cache: &Cache<K>,
+    api: Api<K>,
+    params: &ListParams,
+    what: &'static str,
+) -> Result<(), ReconcileError>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let listed = api.list(params).await.map_err(list_err(what))?;
+    cache.apply(kube::runtime::watcher::Event::Init);
+    for object in listed.items {
+        cache.apply(kube::runtime::watcher::Event::InitApply(object));
+    }
+    cache.apply(kube::runtime::watcher::Event::InitDone);
+    Ok(())
+}
+
 /// State shared by Rollout reconciles.
 pub struct Context {
     /// The API client.
@@ -52,16 +170,32 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failures by Rollout, for the retry delay.
     pub backoff: Backoff<Rollout>,
+    /// What the reconciles read.
+    pub caches: Arc<Caches>,
+    /// Our writes not yet seen in the caches, by Rollout uid.
+    pub expectations: Expectations,
 }
 
 impl Context {
-    /// A context with no failures yet.
-    pub fn new(client: Client, metrics: Arc<Metrics>) -> Self {
+    /// A context with no failures yet, reading `caches`.
+    pub fn new(client: Client, metrics: Arc<Metrics>, caches: Arc<Caches>) -> Self {
         Context {
             client,
             metrics,
             backoff: Backoff::default(),
+            caches,
+            expectations: Expectations::default(),
         }
+    }
+
+    /// Drops what is kept about a deleted Rollout: its metric series and expectations.
+    pub fn forget(&self, rollout: &Rollout) {
+        let namespace = rollout.metadata.namespace.as_deref().unwrap_or_default();
+        self.metrics.forget(namespace, &rollout.name_any());
+        if let Some(uid) = rollout.metadata.uid.as_deref() {
+            self.expectations.forget(uid);
+        }
+        self.backoff.succeeded(rollout);
     }
 }
 
@@ -76,92 +210,109 @@ fn list_err(what: &'static str) -> impl FnOnce(kube::Error) -> ReconcileError {
     move |source| ReconcileError::List { what, source }
 }
 
-/// Reads everything the decision needs for `rollout` from the API server.
-pub async fn observe(client: &Client, rollout: &Rollout) -> Result<Observed, ReconcileError> {
+/// Clones the cached objects out (the plan takes plain values).
+fn values<K: Clone>(objects: Vec<Arc<K>>) -> Vec<K> {
+    objects
+        .iter()
+        .map(|object| object.as_ref().clone())
+        .collect()
+}
+
+/// Reads everything the decision needs for `rollout` from the caches (Pods, needed only for a
+/// restart, from the API server), and validates the spec and its references.
+pub async fn observe(
+    client: &Client,
+    caches: &Caches,
+    rollout: &Rollout,
+) -> Result<Observed, ReconcileError> {
     let namespace = rollout.namespace().ok_or(ReconcileError::NoNamespace)?;
     let uid = rollout.metadata.uid.clone().unwrap_or_default();
-    let all = ListParams::default();
     let mut observed = Observed::new(rollout.clone());
+    observed.replica_sets = values(caches.replica_sets.owned_by(&uid));
+    observed.analysis_runs = values(caches.analysis_runs.owned_by(&uid));
 
-    let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), &namespace);
-    observed.replica_sets = replica_sets
-        .list(&all)
-        .await
-        .map_err(list_err("ReplicaSets"))?
-        .items
-        .into_iter()
-        .filter(|rs| owned_by(&rs.metadata, &uid))
-        .collect();
-
-    let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), &namespace);
-    observed.analysis_runs = runs
-        .list(&all)
-        .await
-        .map_err(list_err("AnalysisRuns"))?
-        .items
-        .into_iter()
-        .filter(|run| owned_by(&run.metadata, &uid))
-        .collect();
-
-    if uses_analysis(rollout) {
-        let templates: Api<AnalysisTemplate> = Api::namespaced(client.clone(), &namespace);
-        observed.analysis_templates = templates
-            .list(&all)
-            .await
-            .map_err(list_err("AnalysisTemplates"))?
-            .items;
-        let cluster: Api<ClusterAnalysisTemplate> = Api::all(client.clone());
-        observed.cluster_analysis_templates = cluster
-            .list(&all)
-            .await
-            .map_err(list_err("ClusterAnalysisTemplates"))?
-            .items;
+    let names = referenced_names(rollout);
+    let mut references = References::default();
+    // The caches hold every object of these kinds: absence means "does not exist". Istio
+    // VirtualServices are not cached, so their absence is not reported.
+    references.known.services = true;
+    references.known.ingresses = true;
+    references.known.analysis_templates = true;
+    references.known.cluster_analysis_templates = true;
+    for name in &names.services {
+        if let Some(service) = caches.services.get(&namespace, name) {
+            observed
+                .services
+                .insert(name.to_string(), service.as_ref().clone());
+            references.add_service(service.as_ref().clone());
+        }
     }
-
-    let services: Api<Service> = Api::namespaced(client.clone(), &namespace);
-    observed.services = services
-        .list(&all)
-        .await
-        .map_err(list_err("Services"))?
-        .items
+    for name in &names.ingresses {
+        if let Some(ingress) = caches.ingresses.get(&namespace, name)
+            && let Ok(value) = serde_json::to_value(ingress.as_ref())
+        {
+            // k8s-openapi writes `apiVersion` and `kind`, which the Ingress rules read.
+            references.add_ingress(value);
+        }
+    }
+    for name in &names.analysis_templates {
+        if let Some(template) = caches.analysis_templates.get(&namespace, name) {
+            observed.analysis_templates.push(template.as_ref().clone());
+            references.add_analysis_template(template.as_ref().clone());
+        }
+    }
+    for name in &names.cluster_analysis_templates {
+        if let Some(template) = caches.cluster_analysis_templates.get("", name) {
+            observed
+                .cluster_analysis_templates
+                .push(template.as_ref().clone());
+            references.add_cluster_analysis_template(template.as_ref().clone());
+        }
+    }
+    observed.validation_errors = validate_rollout(rollout)
         .into_iter()
-        .map(|service| (service.name_any(), service))
-        .collect::<BTreeMap<_, _>>();
-
+        .chain(validate_rollout_references(rollout, &references))
+        .map(|error| error.to_string())
+        .collect();
     if rollout.spec.restart_at.is_some() {
-        let rs_uids: Vec<String> = observed
-            .replica_sets
-            .iter()
-            .filter_map(|rs| rs.metadata.uid.clone())
-            .collect();
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-        observed.pods = pods
-            .list(&all)
-            .await
-            .map_err(list_err("Pods"))?
-            .items
-            .into_iter()
-            .filter(|pod| rs_uids.iter().any(|uid| owned_by(&pod.metadata, uid)))
-            .collect();
+        observed.pods = restart_pods(client, &namespace, &observed.replica_sets).await?;
     }
     Ok(observed)
 }
 
-/// Whether the Rollout names analysis templates (steps or background analysis).
-fn uses_analysis(rollout: &Rollout) -> bool {
-    rollout.spec.strategy.canary.as_ref().is_some_and(|canary| {
-        canary.analysis.is_some()
-            || canary
-                .steps
-                .iter()
-                .flatten()
-                .any(|step| step.analysis.is_some())
-    })
+/// The Pods of the owned ReplicaSets (for `spec.restartAt`), listed by their hash labels.
+async fn restart_pods(
+    client: &Client,
+    namespace: &str,
+    replica_sets: &[ReplicaSet],
+) -> Result<Vec<Pod>, ReconcileError> {
+    let hashes: Vec<&str> = replica_sets
+        .iter()
+        .filter_map(|rs| rs.labels().get(label::POD_TEMPLATE_HASH))
+        .map(String::as_str)
+        .collect();
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let selector = format!("{} in ({})", label::POD_TEMPLATE_HASH, hashes.join(","));
+    let rs_uids: Vec<&str> = replica_sets
+        .iter()
+        .filter_map(|rs| rs.metadata.uid.as_deref())
+        .collect();
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    Ok(pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(list_err("Pods"))?
+        .items
+        .into_iter()
+        .filter(|pod| rs_uids.iter().any(|uid| owned_by(&pod.metadata, uid)))
+        .collect())
 }
 
-/// One reconcile of a Rollout: observe, plan, apply.
+/// One reconcile of a Rollout: wait for the caches to show our own writes, observe, plan, apply.
 pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let result = reconcile_inner(&rollout, &ctx).await;
     ctx.metrics
         .observe_reconcile(&rollout, started.elapsed(), result.is_err());
@@ -171,25 +322,128 @@ pub async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Actio
     result
 }
 
+/// The resourceVersion a cache holds for one of `rollout`'s objects; the Rollout's own is the
+/// copy this reconcile plans from.
+fn cached_version(caches: &Caches, rollout: &Rollout, kind: Kind, name: &str) -> Option<String> {
+    let namespace = rollout.metadata.namespace.as_deref().unwrap_or_default();
+    match kind {
+        Kind::Rollout => rollout.metadata.resource_version.clone(),
+        Kind::ReplicaSet => caches.replica_sets.resource_version(namespace, name),
+        Kind::AnalysisRun => caches.analysis_runs.resource_version(namespace, name),
+        Kind::Service => caches.services.resource_version(namespace, name),
+    }
+}
+
 async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, ReconcileError> {
-    let observed = observe(&ctx.client, rollout).await?;
+    ctx.caches.synced().await;
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let check = ctx.expectations.check(&uid, Instant::now(), |kind, name| {
+        cached_version(&ctx.caches, rollout, kind, name)
+    });
+    if let Check::Waiting { until, pending } = check {
+        // The watch event that meets the expectation triggers the next reconcile; the requeue
+        // is only the deadline.
+        tracing::debug!(rollout = %rollout.name_any(), pending = pending.len(), "waiting for own writes");
+        return Ok(Action::requeue(
+            until.saturating_duration_since(Instant::now()),
+        ));
+    }
+    let observed = observe(&ctx.client, &ctx.caches, rollout).await?;
     let now = Utc::now();
     let decided = plan(&observed, now);
     ctx.metrics
         .observe_rollout(&observed.rollout, decided.status());
-    let applied = executor::apply(&ctx.client, rollout, &decided, now).await?;
-    if applied == Applied::All {
-        ctx.metrics
-            .observe_applied(rollout, &observed.analysis_runs, &decided);
-    }
+    let mut sent = Vec::new();
+    let applied = executor::apply(&ctx.client, rollout, &decided, now, &mut sent).await;
+    ctx.expectations.expect(
+        &uid,
+        expectations_of(&sent, &observed, Instant::now() + expectations::TIMEOUT),
+    );
+    applied?;
+    ctx.metrics
+        .observe_applied(rollout, &observed.analysis_runs, &decided);
     if let Some(error) = &decided.error {
         tracing::warn!(rollout = %rollout.name_any(), %error, "reconcile stopped");
     }
-    Ok(match (applied, decided.requeue_after) {
-        (Applied::Requeue, _) => Action::requeue(Duration::from_secs(1)),
-        (Applied::All, Some(after)) => Action::requeue(after),
-        (Applied::All, None) => Action::await_change(),
+    Ok(match decided.requeue_after {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
     })
+}
+
+/// What the caches must show after the writes `sent` (pure): created objects present, deleted
+/// ones gone, patched ones past every version this reconcile saw or passed through on the way
+/// to the last one the API server answered. A patch answered with the version it was made on
+/// changed nothing and is not waited for.
+pub fn expectations_of(sent: &[Sent], observed: &Observed, deadline: Instant) -> Vec<Expectation> {
+    let observed_version = |kind: Kind, name: &str| -> Option<String> {
+        let meta = match kind {
+            Kind::Rollout => Some(&observed.rollout.metadata),
+            Kind::ReplicaSet => observed
+                .replica_sets
+                .iter()
+                .find(|rs| rs.metadata.name.as_deref() == Some(name))
+                .map(|rs| &rs.metadata),
+            Kind::AnalysisRun => observed
+                .analysis_runs
+                .iter()
+                .find(|run| run.metadata.name.as_deref() == Some(name))
+                .map(|run| &run.metadata),
+            Kind::Service => observed.services.get(name).map(|svc| &svc.metadata),
+        };
+        meta.and_then(|meta| meta.resource_version.clone())
+    };
+    // Per object, in order of first write: what the writes amount to.
+    let mut wants: Vec<(Kind, String, Want)> = Vec::new();
+    for write in sent {
+        let (kind, name) = match write {
+            Sent::Created(kind, name)
+            | Sent::Deleted(kind, name)
+            | Sent::Patched(kind, name, _) => (*kind, name),
+        };
+        let index = match wants.iter().position(|(k, n, _)| *k == kind && n == name) {
+            Some(index) => index,
+            None => {
+                let start = Want::Past(observed_version(kind, name).into_iter().collect());
+                wants.push((kind, name.clone(), start));
+                wants.len() - 1
+            }
+        };
+        let want = &mut wants[index].2;
+        match write {
+            Sent::Created(..) => *want = Want::Present,
+            Sent::Deleted(..) => *want = Want::Absent,
+            // Every version seen so far is stale; the answered one is the target (kept last).
+            Sent::Patched(_, _, answered) => {
+                if let (Want::Past(stale), Some(rv)) = (want, answered) {
+                    stale.push(rv.clone());
+                }
+            }
+        }
+    }
+    wants
+        .into_iter()
+        .filter_map(|(kind, name, want)| {
+            let want = match want {
+                Want::Past(mut versions) => {
+                    // The last version is the one our writes reached: not stale.
+                    let reached = versions.pop()?;
+                    versions.retain(|rv| *rv != reached);
+                    if versions.is_empty() {
+                        return None;
+                    }
+                    Want::Past(versions)
+                }
+                other => other,
+            };
+            Some(Expectation {
+                kind,
+                name,
+                want,
+                deadline,
+            })
+        })
+        .collect()
 }
 
 /// Retries a failed reconcile after the [`Backoff`] delay.
@@ -201,7 +455,7 @@ pub fn error_policy(rollout: Arc<Rollout>, error: &ReconcileError, ctx: Arc<Cont
 
 /// The Rollout a Service belongs to (its `managed-by-rollouts` annotation), so a Service change
 /// (selector reverted by hand) reconciles the Rollout.
-pub fn service_owner(service: Service) -> Option<ObjectRef<Rollout>> {
+pub fn service_owner(service: &Service) -> Option<ObjectRef<Rollout>> {
     let name = service
         .annotations()
         .get(annotation::MANAGED_BY_ROLLOUTS)?
@@ -222,33 +476,176 @@ pub fn rollout_owner<K: Resource>(object: &K) -> Option<ObjectRef<Rollout>> {
         .map(|owner| ObjectRef::new(&owner.name).within(&namespace))
 }
 
-/// The Rollouts an Ingress change concerns: its owner (a canary Ingress) and every Rollout in
-/// `store` naming it as an nginx stable Ingress (a user edit of the stable Ingress is copied
-/// into the canary Ingress).
-pub fn ingress_rollouts(
-    store: &kube::runtime::reflector::Store<Rollout>,
-    ingress: &k8s_openapi::api::networking::v1::Ingress,
-) -> Vec<ObjectRef<Rollout>> {
+/// The Rollouts naming each Ingress as an nginx stable Ingress, kept from the Rollout watch, so
+/// an Ingress change finds its Rollouts without scanning them all.
+#[derive(Debug, Default)]
+pub struct StableIngressIndex {
+    by_ingress: std::sync::Mutex<HashMap<(String, String), BTreeSet<String>>>,
+    by_rollout: std::sync::Mutex<HashMap<(String, String), Vec<String>>>,
+}
+
+impl StableIngressIndex {
+    /// Records the stable Ingresses `rollout` names now (`deleted`: none).
+    pub fn update(&self, rollout: &Rollout, deleted: bool) {
+        let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+        let name = rollout.name_any();
+        let now: Vec<String> = if deleted {
+            Vec::new()
+        } else {
+            rollout
+                .spec
+                .strategy
+                .canary
+                .as_ref()
+                .and_then(|canary| canary.traffic_routing.as_ref())
+                .and_then(|routing| routing.nginx.as_ref())
+                .map(crate::traffic::nginx::stable_ingresses)
+                .unwrap_or_default()
+        };
+        // Lock order: by_rollout, then by_ingress (the only place both are held).
+        let mut by_rollout = self
+            .by_rollout
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut by_ingress = self
+            .by_ingress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let key = (namespace.clone(), name.clone());
+        for old in by_rollout.remove(&key).unwrap_or_default() {
+            let ingress = (namespace.clone(), old);
+            if let Some(names) = by_ingress.get_mut(&ingress) {
+                names.remove(&name);
+                if names.is_empty() {
+                    by_ingress.remove(&ingress);
+                }
+            }
+        }
+        for ingress in &now {
+            by_ingress
+                .entry((namespace.clone(), ingress.clone()))
+                .or_default()
+                .insert(name.clone());
+        }
+        if !now.is_empty() {
+            by_rollout.insert(key, now);
+        }
+    }
+
+    /// The Rollouts naming Ingress `namespace/name`.
+    pub fn rollouts(&self, namespace: &str, name: &str) -> Vec<String> {
+        self.by_ingress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(|names| names.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The Rollouts an Ingress change concerns: its owner (a canary Ingress) and every Rollout
+/// naming it as an nginx stable Ingress (a user edit of the stable Ingress is copied into the
+/// canary Ingress).
+pub fn ingress_rollouts(index: &StableIngressIndex, ingress: &Ingress) -> Vec<ObjectRef<Rollout>> {
     let mut out: Vec<ObjectRef<Rollout>> = rollout_owner(ingress).into_iter().collect();
     let Some(namespace) = ingress.namespace() else {
         return out;
     };
-    let name = ingress.name_any();
-    for rollout in store.state() {
-        let names_it = rollout
-            .spec
-            .strategy
-            .canary
-            .as_ref()
-            .and_then(|canary| canary.traffic_routing.as_ref())
-            .and_then(|routing| routing.nginx.as_ref())
-            .is_some_and(|nginx| crate::traffic::nginx::stable_ingresses(nginx).contains(&name));
-        if names_it && rollout.namespace().as_deref() == Some(namespace.as_str()) {
-            let key = ObjectRef::from_obj(rollout.as_ref());
-            if !out.contains(&key) {
-                out.push(key);
-            }
+    for name in index.rollouts(&namespace, &ingress.name_any()) {
+        let key = ObjectRef::new(&name).within(&namespace);
+        if !out.contains(&key) {
+            out.push(key);
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rollout_with(name: &str, rv: &str, ingresses: serde_json::Value) -> Rollout {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": rv, "uid": "u"},
+            "spec": {"strategy": {"canary": {"trafficRouting": {"nginx": ingresses}}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_stable_ingress_index_follows_renames_and_deletes() {
+        let index = StableIngressIndex::default();
+        index.update(
+            &rollout_with("a", "1", json!({"stableIngress": "web"})),
+            false,
+        );
+        index.update(
+            &rollout_with("b", "1", json!({"stableIngresses": ["web", "api"]})),
+            false,
+        );
+        assert_eq!(index.rollouts("ns", "web"), ["a", "b"]);
+        assert_eq!(index.rollouts("ns", "api"), ["b"]);
+        assert!(index.rollouts("other", "web").is_empty());
+        index.update(
+            &rollout_with("a", "2", json!({"stableIngress": "api"})),
+            false,
+        );
+        assert_eq!(index.rollouts("ns", "web"), ["b"]);
+        assert_eq!(index.rollouts("ns", "api"), ["a", "b"]);
+        index.update(&rollout_with("b", "3", json!({})), true);
+        assert!(index.rollouts("ns", "web").is_empty());
+        assert_eq!(index.rollouts("ns", "api"), ["a"]);
+    }
+
+    fn observed_at(rollout_rv: &str, rs: &[(&str, &str)]) -> Observed {
+        let mut observed = Observed::new(rollout_with("r", rollout_rv, json!({})));
+        observed.replica_sets = rs
+            .iter()
+            .map(|(name, rv)| {
+                serde_json::from_value(json!({
+                    "metadata": {"name": name, "namespace": "ns", "resourceVersion": rv}
+                }))
+                .unwrap()
+            })
+            .collect();
+        observed
+    }
+
+    #[test]
+    fn expectations_wait_for_the_last_version_each_write_reached() {
+        let deadline = Instant::now();
+        let observed = observed_at("10", &[("r-old", "4")]);
+        let sent = [
+            Sent::Created(Kind::ReplicaSet, "r-new".into()),
+            Sent::Patched(Kind::ReplicaSet, "r-new".into(), Some("12".into())),
+            Sent::Patched(Kind::Rollout, "r".into(), Some("11".into())),
+            Sent::Patched(Kind::Rollout, "r".into(), Some("13".into())),
+            Sent::Patched(Kind::ReplicaSet, "r-old".into(), Some("4".into())),
+            Sent::Deleted(Kind::AnalysisRun, "r-run".into()),
+        ];
+        let got = expectations_of(&sent, &observed, deadline);
+        let want = |kind, name: &str, want| Expectation {
+            kind,
+            name: name.into(),
+            want,
+            deadline,
+        };
+        assert_eq!(
+            got,
+            [
+                // Created then patched: present is what to wait for.
+                want(Kind::ReplicaSet, "r-new", Want::Present),
+                // Two patches: neither the observed version nor the first answer will do.
+                want(
+                    Kind::Rollout,
+                    "r",
+                    Want::Past(vec!["10".into(), "11".into()])
+                ),
+                // `r-old`'s patch changed nothing (same version answered): not waited for.
+                want(Kind::AnalysisRun, "r-run", Want::Absent),
+            ]
+        );
+    }
 }

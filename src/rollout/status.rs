@@ -422,6 +422,12 @@ pub fn invalid_spec_plan_for(obs: &Observed, error: &str, now: DateTime<Utc>) ->
     if status != observed {
         plan.push(Write::PatchStatus(Box::new(status)));
     }
+    if !unchanged {
+        // Upstream records the condition's message as a Warning event when it appears or
+        // changes (notification triggers and `kubectl describe` read it); after the status,
+        // so a failed status write does not repeat it.
+        plan.event(EventType::Warning, reason::INVALID_SPEC, text.clone());
+    }
     plan.error = Some(PlanError::InvalidSpec(text));
     plan.requeue(Duration::seconds(10));
     plan

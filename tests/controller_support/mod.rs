@@ -356,6 +356,46 @@ impl Deref for World {
     }
 }
 
+/// A free loopback port (bound and released; the controller binds it right after).
+pub fn free_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+/// The samples a controller serves on `addr`'s `/metrics`.
+pub async fn scrape(addr: std::net::SocketAddr) -> Result<Vec<prometheus_parse::Sample>, String> {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let lines = text.lines().map(|line| Ok(line.to_string()));
+    prometheus_parse::Scrape::parse(lines)
+        .map(|scrape| scrape.samples)
+        .map_err(|e| e.to_string())
+}
+
+/// How many reconciles of Rollout `name` (in [`NS`]) the controller serving `/metrics` on
+/// `addr` has finished, writes included (`rollout_reconcile_count`); 0 before the first.
+pub async fn reconciles(addr: std::net::SocketAddr, name: &str) -> Result<u64, String> {
+    let samples = scrape(addr).await?;
+    let count = samples
+        .iter()
+        .find(|s| {
+            s.metric == "rollout_reconcile_count"
+                && s.labels.get("name") == Some(name)
+                && s.labels.get("namespace") == Some(NS)
+        })
+        .map_or(0.0, |s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            _ => 0.0,
+        });
+    Ok(count as u64)
+}
+
 /// A canary Rollout `name` (label `app: <name>`) with `replicas`, `steps` and `image`.
 pub fn canary_rollout(name: &str, replicas: i32, steps: Value, image: &str) -> Value {
     json!({

@@ -18,7 +18,7 @@ pub use analysis::{
     ArgsError, MetricValidationError, flatten_templates, merge_args, resolve_args, validate_metric,
     validate_metrics,
 };
-pub use references::{References, validate_rollout_references};
+pub use references::{ReferencedNames, References, referenced_names, validate_rollout_references};
 pub use rollout::{
     validate_blue_green, validate_rollout, validate_rollout_spec, validate_rollout_strategy,
 };

@@ -259,6 +259,59 @@ fn service_refs(rollout: &Rollout) -> Vec<(ServiceRole, &str)> {
         .collect()
 }
 
+/// The names of the objects a Rollout references, so that a reader of a cluster cache can put
+/// just those into [`References`] (every other object is irrelevant to the rules).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReferencedNames<'a> {
+    /// Services, every role.
+    pub services: Vec<&'a str>,
+    /// AnalysisTemplates of the Rollout's namespace.
+    pub analysis_templates: Vec<&'a str>,
+    /// ClusterAnalysisTemplates.
+    pub cluster_analysis_templates: Vec<&'a str>,
+    /// Ingresses (nginx stable Ingresses, ALB Ingresses).
+    pub ingresses: Vec<&'a str>,
+}
+
+/// [`ReferencedNames`] of `rollout`.
+pub fn referenced_names(rollout: &Rollout) -> ReferencedNames<'_> {
+    let mut names = ReferencedNames {
+        services: service_refs(rollout).into_iter().map(|(_, n)| n).collect(),
+        ..ReferencedNames::default()
+    };
+    for (_, analysis) in analysis_refs(rollout) {
+        for tref in analysis.templates.iter().flatten() {
+            let name = tref.template_name.as_deref().unwrap_or("");
+            if tref.cluster_scope.unwrap_or(false) {
+                names.cluster_analysis_templates.push(name);
+            } else {
+                names.analysis_templates.push(name);
+            }
+        }
+    }
+    let routing = rollout
+        .spec
+        .strategy
+        .canary
+        .as_ref()
+        .and_then(|c| c.traffic_routing.as_ref());
+    if let Some(routing) = routing {
+        if let Some(nginx) = &routing.nginx {
+            names.ingresses.extend(nginx.stable_ingress.as_deref());
+            names
+                .ingresses
+                .extend(nginx.stable_ingresses.iter().flatten().map(String::as_str));
+        }
+        if let Some(alb) = &routing.alb {
+            names.ingresses.extend(alb.ingress.as_deref());
+            names
+                .ingresses
+                .extend(alb.ingresses.iter().flatten().map(String::as_str));
+        }
+    }
+    names
+}
+
 fn analysis_refs(rollout: &Rollout) -> Vec<(AnalysisKind, &RolloutAnalysis)> {
     let mut out = Vec::new();
     if let Some(bg) = &rollout.spec.strategy.blue_green {

@@ -1,0 +1,280 @@
+//! Invalid Rollouts reach `InvalidSpec` from the running controller, with upstream's message,
+//! phase `Degraded` and a Warning event, while every other Rollout is still served; fixing the
+//! spec (or creating what it references) clears the condition.
+//!
+//! The spec rules come from upstream's own validation tests (`vectors/validation.yaml`): every
+//! invalid case of every rule family is created in one sandbox. Cases written for a part of the
+//! spec (a canary strategy, a step, anti-affinity) get the selector and template a whole Rollout
+//! needs, so that their own rule is the first one broken.
+
+#[path = "controller_support/mod.rs"]
+mod support;
+
+mod common;
+
+use k8s_openapi::api::core::v1::Service;
+use kube::api::PostParams;
+use serde_json::{Value, json};
+use support::{NS, World, canary_rollout, describe, eventually, rollout};
+
+/// The `InvalidSpec` condition's message, if the Rollout has one.
+fn invalid_spec(status: &Value) -> Option<String> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "InvalidSpec")
+        .map(|c| c["message"].as_str().unwrap_or_default().to_string())
+}
+
+/// Waits until Rollout `name` is Degraded with an `InvalidSpec` condition containing `text`.
+async fn wait_invalid(world: &World, name: &str, text: &str) -> String {
+    let prefix = format!("The Rollout \"{name}\" is invalid: ");
+    eventually(
+        &format!("{name} to be InvalidSpec with {text:?}"),
+        || async {
+            let status = world.status(name).await;
+            match invalid_spec(&status) {
+                Some(message)
+                    if message.starts_with(&prefix)
+                        && message.contains(text)
+                        && status["phase"] == "Degraded"
+                        && status["message"] == format!("InvalidSpec: {message}") =>
+                {
+                    Ok(message)
+                }
+                _ => Err(format!(
+                    "{} conditions={}",
+                    describe(&status),
+                    status["conditions"]
+                )),
+            }
+        },
+    )
+    .await
+}
+
+/// The part of a case's expectation the condition message must contain, if the case is invalid.
+fn expected_text(case: &Value) -> Option<String> {
+    let expected = &case["expected"];
+    if expected["valid"] == true {
+        return None;
+    }
+    if let Some(detail) = expected["first_error"]["detail"].as_str() {
+        return Some(detail.to_string());
+    }
+    if let Some(string) = expected["first_error"]["string"].as_str() {
+        // `<field>: <body>`: the field's root differs from the validator the case calls.
+        return Some(
+            string
+                .split_once(": ")
+                .map_or(string, |(_, body)| body)
+                .to_string(),
+        );
+    }
+    if let Some(first) = expected["errors"][0].as_str() {
+        return Some(first.to_string());
+    }
+    // Only an error count: any InvalidSpec will do.
+    expected["error_count"].as_u64().map(|_| String::new())
+}
+
+/// The case as a whole Rollout named `name`, or `None` for cases no Rollout can carry.
+fn case_rollout(case: &Value, name: &str) -> Option<Value> {
+    let function = case["function"].as_str().unwrap_or("");
+    let labels = json!({"app": name});
+    let base = || {
+        json!({
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "spec": {"strategy": {"canary": {}}}
+        })
+    };
+    let mut value = if function.starts_with("ValidateRolloutStrategyAntiAffinity") {
+        let mut value = base();
+        value["spec"]["strategy"]["canary"]["antiAffinity"] = case["antiAffinity"].clone();
+        value
+    } else if function.starts_with("hasMultipleStepsType") {
+        let mut value = base();
+        value["spec"]["strategy"]["canary"]["steps"] = json!([case["step"].clone()]);
+        value
+    } else {
+        case["rollout"].clone()
+    };
+    value.get("spec")?;
+    value["metadata"] = json!({"name": name, "namespace": NS});
+    if !function.starts_with("ValidateRollout ") && function != "ValidateRollout" {
+        // A part-of-the-spec case: give it what a whole Rollout needs.
+        let spec = &mut value["spec"];
+        if spec.get("selector").is_none() && spec.get("workloadRef").is_none() {
+            spec["selector"] = json!({"matchLabels": labels});
+        }
+        if spec.get("template").is_none() && spec.get("workloadRef").is_none() {
+            spec["template"] = json!({
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": "demo:blue"}]}
+            });
+        }
+    }
+    Some(value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invalid_vector_case_gets_invalid_spec_while_others_are_served() {
+    let Some(dir) = common::conformance_dir() else {
+        return;
+    };
+    let text = std::fs::read_to_string(dir.join("vectors/validation.yaml")).expect("vectors");
+    let vectors: Value = serde_saphyr::from_str(&text).expect("vectors YAML");
+    let world = World::start().await;
+
+    // A healthy neighbour, rolled through a canary while the invalid ones sit there.
+    let steps = json!([{"setWeight": 50}, {"pause": {"duration": 1}}]);
+    world
+        .create(&rollout(canary_rollout("neighbour", 1, steps, "demo:blue")))
+        .await;
+
+    let mut created = Vec::new();
+    for (index, case) in vectors["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .enumerate()
+    {
+        let Some(text) = expected_text(case) else {
+            continue;
+        };
+        let name = format!("case-{index}");
+        let Some(value) = case_rollout(case, &name) else {
+            println!(
+                "NOTICE: case {index} ({}) has no Rollout form",
+                case["name"]
+            );
+            continue;
+        };
+        let Ok(parsed) = serde_json::from_value(value) else {
+            println!("NOTICE: case {index} ({}) does not decode", case["name"]);
+            continue;
+        };
+        world
+            .rollouts()
+            .create(&PostParams::default(), &parsed)
+            .await
+            .expect("create case rollout");
+        created.push((name, text, case["name"].clone()));
+    }
+    assert!(created.len() >= 60, "only {} invalid cases", created.len());
+
+    world.healthy("neighbour").await;
+    world.set_image("neighbour", "demo:yellow").await;
+    for (name, text, case) in &created {
+        let message = wait_invalid(&world, name, text).await;
+        let events = world.events(name).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| e.reason.as_deref() == Some("InvalidSpec")
+                    && e.message.as_deref() == Some(message.as_str())),
+            "{case}: no InvalidSpec event: {events:?}"
+        );
+    }
+    // Nothing else happened for them: no ReplicaSet was made for any invalid Rollout.
+    let replica_sets = world
+        .replica_sets()
+        .list(&Default::default())
+        .await
+        .expect("list rs")
+        .items;
+    for rs in &replica_sets {
+        let name = rs.metadata.name.as_deref().unwrap_or_default();
+        assert!(
+            name.starts_with("neighbour-"),
+            "{name} made for an invalid Rollout"
+        );
+    }
+    // And the neighbour finished its canary meanwhile.
+    let stable = world.healthy("neighbour").await;
+    let status = world.status("neighbour").await;
+    assert_eq!(status["stableRS"], stable.as_str());
+    assert!(!replica_sets.is_empty(), "the neighbour has ReplicaSets");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixing_the_spec_clears_invalid_spec_and_the_rollout_deploys() {
+    let world = World::start().await;
+    let steps = json!([{"setWeight": 150}]);
+    world
+        .create(&rollout(canary_rollout("fixme", 1, steps, "demo:blue")))
+        .await;
+    let message = wait_invalid(
+        &world,
+        "fixme",
+        "setWeight: Invalid value: 150: SetWeight needs to be between 0 and 100",
+    )
+    .await;
+    let events = world.events("fixme").await;
+    let invalid: Vec<_> = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("InvalidSpec"))
+        .collect();
+    assert_eq!(invalid.len(), 1, "{events:?}");
+    assert_eq!(invalid[0].type_.as_deref(), Some("Warning"));
+    assert_eq!(invalid[0].message.as_deref(), Some(message.as_str()));
+
+    world
+        .patch(
+            "fixme",
+            json!({"spec": {"strategy": {"canary": {"steps": [{"setWeight": 50}]}}}}),
+        )
+        .await;
+    world.healthy("fixme").await;
+    let status = world.status("fixme").await;
+    assert_eq!(invalid_spec(&status), None, "{}", status["conditions"]);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_references_are_invalid_until_they_exist() {
+    let world = World::start().await;
+    let mut value = canary_rollout("refs", 1, json!([{"setWeight": 50}]), "demo:blue");
+    value["spec"]["strategy"]["canary"]["stableService"] = json!("refs-stable");
+    value["spec"]["strategy"]["canary"]["canaryService"] = json!("refs-canary");
+    world.create(&rollout(value)).await;
+    wait_invalid(
+        &world,
+        "refs",
+        "spec.strategy.canary.stableService: Invalid value: \"refs-stable\": service \"refs-stable\" not found",
+    )
+    .await;
+
+    let mut templated = canary_rollout(
+        "templated",
+        1,
+        json!([{"analysis": {"templates": [{"templateName": "absent"}]}}]),
+        "demo:blue",
+    );
+    templated["metadata"]["name"] = json!("templated");
+    world.create(&rollout(templated)).await;
+    wait_invalid(&world, "templated", "AnalysisTemplate 'absent' not found").await;
+
+    for name in ["refs-stable", "refs-canary"] {
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"selector": {"app": "refs"}, "ports": [{"port": 80}]}
+        }))
+        .expect("service");
+        world
+            .api::<Service>()
+            .create(&PostParams::default(), &service)
+            .await
+            .expect("create service");
+    }
+    // The invalid spec is looked at again within 10 s; then the Rollout deploys.
+    world.healthy("refs").await;
+    assert_eq!(invalid_spec(&world.status("refs").await), None);
+    // The other is still invalid.
+    assert!(invalid_spec(&world.status("templated").await).is_some());
+    world.stop().await;
+}
