@@ -241,7 +241,7 @@ impl State {
         ctx: &WriteCtx,
     ) -> Result<Vec<Arc<Value>>, ApiError> {
         let keys: Vec<(ObjKey, Arc<Value>)> = self
-            .range(&def.gr, ns, None)
+            .select(&def.gr, ns, None, labels)
             .filter(|o| labels.matches(o) && fields.matches(o))
             .map(|o| {
                 let key = key_of(

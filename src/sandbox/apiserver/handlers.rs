@@ -154,7 +154,10 @@ pub fn list(inner: &Inner, req: &Req, t: &Target) -> Answer {
                     .filter(|o| matching(&o) && after.is_none())
                     .collect(),
                 _ => {
-                    let iter = st.range(&t.def.gr, ns, after).filter(matching).cloned();
+                    let iter = st
+                        .select(&t.def.gr, ns, after, &labels)
+                        .filter(matching)
+                        .cloned();
                     if limit > 0 {
                         iter.take(limit + 1).collect()
                     } else {

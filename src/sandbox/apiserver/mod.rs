@@ -20,8 +20,10 @@ mod fields;
 mod gc;
 mod handlers;
 mod http;
+mod index;
 mod patch;
 mod render;
+mod requests;
 mod resources;
 mod rules;
 mod selectors;
@@ -42,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{ApiError, Cause};
 pub use faults::{FaultStats, Faults, Verb};
+pub use requests::{RequestCounts, Transport};
 pub use service::{InProcessService, ServeHandle, kubeconfig_yaml};
 
 use store::{State, Store, WriteCtx};
@@ -65,6 +68,7 @@ pub enum SandboxError {
 pub(crate) struct Inner {
     store: Arc<Store>,
     faults: Faults,
+    requests: requests::RequestCounters,
     bookmark_interval: Duration,
     clock: Clock,
     shutdown: CancellationToken,
@@ -117,6 +121,7 @@ impl ApiServerBuilder {
             inner: Arc::new(Inner {
                 faults: Faults::new(store.clone()),
                 store,
+                requests: requests::RequestCounters::default(),
                 bookmark_interval: self.bookmark_interval,
                 clock: self.clock,
                 shutdown: CancellationToken::new(),
@@ -194,6 +199,12 @@ impl ApiServer {
     /// Fault injection for reliability tests.
     pub fn faults(&self) -> Faults {
         self.inner.faults.clone()
+    }
+
+    /// Requests served so far over `transport` (the HTTP count is what other processes, such
+    /// as a `davy controller` pointed at [`ApiServer::serve`], asked for).
+    pub fn request_counts(&self, transport: Transport) -> RequestCounts {
+        self.inner.requests.snapshot(transport)
     }
 
     /// Writes a kubeconfig pointing at `http://addr`.

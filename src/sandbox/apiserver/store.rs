@@ -10,8 +10,10 @@ use tokio::sync::watch;
 
 use super::error::ApiError;
 use super::fields::{self, Scope, Writer};
+use super::index::{Candidates, LabelIndex, ordered_keys};
 use super::resources::{GroupResource, Registry, ResourceDef, def_from_crd};
 use super::rules::{self, meta_str};
+use super::selectors::LabelSelector;
 
 /// (namespace, name); the namespace is empty for cluster-scoped objects.
 pub type ObjKey = (String, String);
@@ -113,6 +115,8 @@ pub(super) enum GcTask {
 pub struct State {
     pub(super) registry: Registry,
     pub(super) tables: HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>,
+    /// Labels of every stored object, kept in step with `tables` by `put` and `remove`.
+    labels: LabelIndex,
     rv: u64,
     history: VecDeque<Event>,
     history_limit: usize,
@@ -150,6 +154,7 @@ impl State {
         State {
             registry: Registry::with_builtins(),
             tables: HashMap::new(),
+            labels: LabelIndex::default(),
             rv: 0,
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
@@ -228,6 +233,28 @@ impl State {
         }
     }
 
+    /// Objects of a resource that may match `labels`, in key order, optionally in one
+    /// namespace, strictly after `after`: the label index's candidates when the selector has
+    /// an `=` or `in` requirement, else every object. Callers still apply the selector.
+    pub fn select<'a>(
+        &'a self,
+        gr: &GroupResource,
+        ns: Option<&'a str>,
+        after: Option<&ObjKey>,
+        labels: &LabelSelector,
+    ) -> Box<dyn Iterator<Item = &'a Arc<Value>> + 'a> {
+        match self.labels.candidates(gr, labels) {
+            Candidates::All => self.range(gr, ns, after),
+            Candidates::Among(sets) => {
+                let Some(table) = self.tables.get(gr) else {
+                    return Box::new(std::iter::empty());
+                };
+                let keys = ordered_keys(&sets, ns, after);
+                Box::new(keys.into_iter().filter_map(move |k| table.get(k)))
+            }
+        }
+    }
+
     /// Events with an RV above `rv`, oldest first.
     pub fn events_after(&self, rv: u64) -> impl Iterator<Item = &Event> {
         let start = self.history.partition_point(|e| e.rv <= rv);
@@ -291,6 +318,8 @@ impl State {
             .or_default()
             .insert(key.clone(), obj.clone());
         self.index_owners(def, &key, old.as_deref(), Some(&obj));
+        self.labels
+            .update(&def.gr, &key, old.as_deref(), Some(&obj));
         self.record(def, kind, obj.clone());
         obj
     }
@@ -307,6 +336,7 @@ impl State {
         let last = Arc::new(last);
         let old = self.tables.get_mut(&def.gr).and_then(|t| t.remove(&key));
         self.index_owners(def, &key, old.as_deref(), None);
+        self.labels.update(&def.gr, &key, old.as_deref(), None);
         self.record(def, EventType::Deleted, last.clone());
         if let Some(uid) = meta_str(&last, "uid") {
             if self.dependents.contains_key(uid) {
@@ -345,6 +375,7 @@ impl State {
             self.remove(&def, key, (*obj).clone());
         }
         self.tables.remove(&def.gr);
+        self.labels.remove_resource(&def.gr);
     }
 
     fn namespace_usable(&self, def: &ResourceDef, ns: Option<&str>) -> Result<(), ApiError> {
