@@ -48,6 +48,16 @@ pub fn parse_cpu_seconds(stat: &str) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
+/// This process's CPU seconds so far.
+pub fn own_cpu_seconds() -> Option<f64> {
+    parse_cpu_seconds(&std::fs::read_to_string("/proc/self/stat").ok()?)
+}
+
+/// This process's memory now.
+pub fn own_memory() -> Option<Memory> {
+    parse_status(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
 /// A running controller process; dropping it kills the process.
 pub struct ControllerProcess {
     child: Child,

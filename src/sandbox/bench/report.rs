@@ -20,6 +20,11 @@ pub struct ScaleReport {
     pub controller_cpu_seconds: Option<f64>,
     /// The controller's CPU use while idle after the waves, percent of one core.
     pub controller_idle_cpu_percent: Option<f64>,
+    /// This process's CPU seconds over the run: the sandbox API server, the simulator and the
+    /// bench's own watch (to tell whether the sandbox or the controller is the bottleneck).
+    pub sandbox_cpu_seconds: Option<f64>,
+    /// This process's peak resident set, bytes.
+    pub sandbox_peak_rss_bytes: Option<u64>,
     /// Rollout reconciles (the controller's `rollout_reconcile_count`) per second of the waves.
     pub reconciles_per_second: Option<f64>,
     /// How late timed pauses ended: median, seconds.
@@ -40,6 +45,26 @@ pub struct ScaleReport {
     pub duplicate_replica_sets: usize,
     /// Whether every wave finished before its timeout.
     pub completed: bool,
+}
+
+impl ScaleReport {
+    /// The figures rounded to what the measurement can tell (milliseconds, 0.1 %), so the
+    /// JSON shows no binary floating-point noise.
+    pub fn rounded(mut self) -> Self {
+        let r = |v: &mut Option<f64>, scale: f64| {
+            *v = v.map(|x| (x * scale).round() / scale);
+        };
+        r(&mut self.controller_cpu_seconds, 1000.0);
+        r(&mut self.controller_idle_cpu_percent, 10.0);
+        r(&mut self.sandbox_cpu_seconds, 1000.0);
+        r(&mut self.reconciles_per_second, 10.0);
+        r(&mut self.step_lateness_p50_seconds, 1000.0);
+        r(&mut self.step_lateness_p99_seconds, 1000.0);
+        r(&mut self.seconds_to_all_healthy, 1000.0);
+        r(&mut self.seconds_to_all_updated_healthy, 1000.0);
+        r(&mut self.api_requests_per_rollout, 10.0);
+        self
+    }
 }
 
 /// The controller's API requests by verb over the run.
@@ -132,6 +157,8 @@ pub fn render_text(r: &ScaleReport) -> String {
             "controller idle CPU",
             number(r.controller_idle_cpu_percent, " % of a core"),
         ),
+        ("sandbox CPU", seconds(r.sandbox_cpu_seconds)),
+        ("sandbox peak RSS", mebibytes(r.sandbox_peak_rss_bytes)),
         ("reconciles per second", number(r.reconciles_per_second, "")),
         ("step lateness p50", seconds(r.step_lateness_p50_seconds)),
         ("step lateness p99", seconds(r.step_lateness_p99_seconds)),
@@ -233,6 +260,21 @@ rollout_reconcile_error{name=\"a\",namespace=\"d\"} 1
             progress_line(1, 812, 1000, 14.24),
             "wave 1: 812/1000 healthy, 14.2 s"
         );
+    }
+
+    #[test]
+    fn rounding_keeps_milliseconds() {
+        let r = ScaleReport {
+            sandbox_cpu_seconds: Some(31.999_999_999_999_996),
+            step_lateness_p99_seconds: Some(0.123_456),
+            api_requests_per_rollout: Some(91.48),
+            ..ScaleReport::default()
+        }
+        .rounded();
+        assert_eq!(r.sandbox_cpu_seconds, Some(32.0));
+        assert_eq!(r.step_lateness_p99_seconds, Some(0.123));
+        assert_eq!(r.api_requests_per_rollout, Some(91.5));
+        assert_eq!(r.seconds_to_all_healthy, None);
     }
 
     #[test]

@@ -18,7 +18,7 @@ use kube::{Api, Client};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
-use super::process::ControllerProcess;
+use super::process::{self, ControllerProcess};
 use super::report::{self, RequestBreakdown, ScaleReport};
 use super::track::{Tracker, count_duplicates, view_of};
 use super::{OutputFormat, ScaleArgs};
@@ -144,6 +144,7 @@ async fn run_inner(args: &ScaleArgs) -> anyhow::Result<i32> {
     let mut controller = ControllerProcess::start(&kubeconfig, &controller_args, &log)
         .context("starting `davy controller`")?;
     let started = Instant::now();
+    let sandbox_cpu_before = process::own_cpu_seconds();
 
     let mut report = ScaleReport {
         rollouts: args.rollouts,
@@ -161,6 +162,11 @@ async fn run_inner(args: &ScaleArgs) -> anyhow::Result<i32> {
         completed = wave2.is_some();
     }
     let run_seconds = started.elapsed().as_secs_f64();
+    report.sandbox_cpu_seconds = match (sandbox_cpu_before, process::own_cpu_seconds()) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    report.sandbox_peak_rss_bytes = process::own_memory().map(|m| m.peak_rss);
     report.healthy = lock(&bench.tracker).healthy();
     report.completed = completed;
 
@@ -195,6 +201,7 @@ async fn run_inner(args: &ScaleArgs) -> anyhow::Result<i32> {
     controller.stop().await;
     handle.shutdown().await;
 
+    let report = report.rounded();
     match args.output {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
         OutputFormat::Text => print!("{}", report::render_text(&report)),
