@@ -13,6 +13,7 @@
 //! resourceVersion is reported throughout, so a watch from it replays any change in between);
 //! the garbage collector runs synchronously within the deleting request.
 
+mod builtins;
 mod discovery;
 mod error;
 mod faults;

@@ -125,6 +125,7 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
                 }
             }
         }
+        ("", "secrets") => super::builtins::normalize_secret(map),
         ("", "services") => {
             if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.entry("type").or_insert(json!("ClusterIP"));

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::builtins::{self, ClusterIp};
 use super::error::ApiError;
 use super::fields::{self, Scope, Writer};
 use super::index::{Candidates, LabelIndex, ordered_keys};
@@ -129,6 +130,9 @@ pub struct State {
     pub(super) terminating: HashSet<String>,
     pub(super) gc_queue: VecDeque<GcTask>,
     rng: u64,
+    /// Cluster IPs held by Services, and where the allocator looks next.
+    service_ips: HashSet<String>,
+    next_service_ip: u32,
 }
 
 /// splitmix64: uids and generated names need uniqueness, not cryptographic randomness.
@@ -164,6 +168,8 @@ impl State {
             terminating: HashSet::new(),
             gc_queue: VecDeque::new(),
             rng: seed,
+            service_ips: HashSet::new(),
+            next_service_ip: 0,
         }
     }
 
@@ -338,6 +344,11 @@ impl State {
         self.index_owners(def, &key, old.as_deref(), None);
         self.labels.update(&def.gr, &key, old.as_deref(), None);
         self.record(def, EventType::Deleted, last.clone());
+        if def.gr == services_gr()
+            && let Some(ip) = builtins::allocated_ip(&last)
+        {
+            self.service_ips.remove(&ip);
+        }
         if let Some(uid) = meta_str(&last, "uid") {
             if self.dependents.contains_key(uid) {
                 self.gc_queue.push_back(GcTask::Cascade {
@@ -482,6 +493,11 @@ impl State {
             });
         }
         let served = self.crd_hook(def, &mut obj)?;
+        let service_ip = if def.gr == services_gr() {
+            self.assign_cluster_ip(def, &name, &mut obj)?
+        } else {
+            None
+        };
         if track {
             let time = rules::timestamp(ctx.now);
             fields::track_update(def, None, &mut obj, &ctx.writer(Scope::Main, &time));
@@ -489,11 +505,57 @@ impl State {
         if ctx.dry_run {
             return Ok(Arc::new(obj));
         }
+        if let Some(ip) = service_ip {
+            self.service_ips.insert(ip);
+        }
         let stored = self.put(def, key, obj, EventType::Added);
         if let Some(served) = served {
             self.registry.insert(served);
         }
         Ok(stored)
+    }
+
+    /// Gives a new Service its cluster IP: the requested one when it is in range and free, else
+    /// the next free one. Returns the address to mark as held once the Service is stored.
+    fn assign_cluster_ip(
+        &mut self,
+        def: &ResourceDef,
+        name: &str,
+        obj: &mut Value,
+    ) -> Result<Option<String>, ApiError> {
+        let ip = match builtins::cluster_ip_request(obj) {
+            ClusterIp::NotApplicable | ClusterIp::Headless => return Ok(None),
+            ClusterIp::Requested(ip) => {
+                builtins::check_requested_ip(def, name, &ip)?;
+                if self.service_ips.contains(&ip) {
+                    return Err(ApiError::invalid(
+                        &def.gr.group,
+                        &def.kind,
+                        name,
+                        "spec.clusterIPs",
+                        format!(
+                            "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
+                        ),
+                    ));
+                }
+                ip
+            }
+            ClusterIp::Allocate => {
+                // The counter moves on from the last address given, so a free one is normally
+                // the first tried; the bound only matters once the whole range is held.
+                let free = (0..builtins::SERVICE_IPS).find_map(|_| {
+                    let ip = builtins::nth_service_ip(self.next_service_ip);
+                    self.next_service_ip = self.next_service_ip.wrapping_add(1);
+                    (!self.service_ips.contains(&ip)).then_some(ip)
+                });
+                free.ok_or_else(|| ApiError::Internal {
+                    code: 500,
+                    message: "failed to allocate a serviceIP: range is full".into(),
+                })?
+            }
+        };
+        builtins::set_cluster_ip(obj, &ip);
+        Ok(Some(ip))
     }
 
     /// PUT or PATCH: `f` turns the stored object into the candidate; the write rules do the rest.
@@ -513,6 +575,9 @@ impl State {
             .ok_or_else(|| ApiError::not_found(&def.gr.group, &def.gr.resource, name))?;
         let candidate = f(&old)?;
         let mut new = rules::prepare_update(def, &old, candidate, scope, !track)?;
+        if def.gr == services_gr() && scope == Scope::Main {
+            builtins::keep_cluster_ip(def, &old, &mut new)?;
+        }
         let served = self.crd_hook(def, &mut new)?;
         if track {
             let time = rules::timestamp(ctx.now);
@@ -616,6 +681,10 @@ impl State {
         self.run_gc(ctx.now);
         Ok(out)
     }
+}
+
+fn services_gr() -> GroupResource {
+    GroupResource::new("", "services")
 }
 
 pub fn crd_gr() -> GroupResource {
