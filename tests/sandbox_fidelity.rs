@@ -1,16 +1,21 @@
 //! Built-in kinds written the way kube-apiserver writes them, seen through the real `kubectl`
 //! and through `kube::Client`: Secret `stringData` folded into base64 `data`, Service cluster
-//! IPs (allocated, kept, immutable, unique) and `targetPort` defaulting, `generateName`, and
-//! Events served in `core/v1` and `events.k8s.io/v1`.
+//! IPs (allocated, kept, immutable, unique) and `targetPort` defaulting, `generateName`,
+//! Events served in `core/v1` and `events.k8s.io/v1`, and `kubectl delete pod` waiting out a
+//! Pod's graceful termination by the simulated kubelet.
 
 mod common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
+use std::time::{Duration, Instant};
+
 use davy::sandbox::apiserver::ApiServer;
-use k8s_openapi::api::core::v1::{Secret, Service};
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use davy::sandbox::simulator::{Simulator, SimulatorConfig};
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use common::sandbox::HttpSandbox;
@@ -310,4 +315,60 @@ fn generate_name_and_events_through_kubectl() {
     assert!(names.contains(&"e1"), "{core:#}");
     let new = env.get_json(&["get", "events.v1.events.k8s.io"]);
     assert_eq!(new["items"][0]["note"], "new", "{new:#}");
+}
+
+#[test]
+fn kubectl_delete_pod_waits_for_the_graceful_termination() {
+    if !kubectl_present() {
+        return;
+    }
+    let env = Env::start();
+    let client = env.client();
+    let sim = {
+        let _guard = env.0.runtime.enter();
+        Simulator::start(
+            client.clone(),
+            SimulatorConfig {
+                namespace: Some("default".into()),
+                pod_ready_delay: Duration::from_millis(50),
+                max_termination: Duration::from_millis(300),
+                ..SimulatorConfig::default()
+            },
+        )
+    };
+    let rss: Api<ReplicaSet> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client);
+    let rs: ReplicaSet = serde_json::from_value(json!({
+        "metadata": {"name": "web"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "main", "image": "app:v1"}]}}},
+    }))
+    .unwrap();
+    env.block_on(rss.create(&PostParams::default(), &rs))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let name = loop {
+        let list = env
+            .block_on(pods.list(&ListParams::default().labels("app=web")))
+            .unwrap();
+        if let Some(p) = list.items.first() {
+            break p.metadata.name.clone().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no Pod for the ReplicaSet");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // kubectl's delete waits until a GET answers 404: the simulated kubelet removes the Pod
+    // after its grace period (capped at 300 ms here), so this returns, and the Pod is gone.
+    let started = Instant::now();
+    env.ok(&["delete", "pod", &name, "--timeout=20s"]);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let out = env.run(&["get", "pod", &name]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("NotFound"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    env.block_on(sim.shutdown());
 }

@@ -1,7 +1,7 @@
 //! What kube-apiserver writes into built-in kinds on the way in, where clients can tell: a
 //! Secret's `stringData` folded into base64 `data` (and never stored), a Service's cluster IP
-//! (allocated from 10.96.0.0/12, kept across updates, immutable once set). Pure functions; the
-//! allocator's state lives in the store.
+//! (allocated from 10.96.0.0/12, kept across updates, immutable once set), a Pod's grace period
+//! on deletion. Pure functions; the allocator's state lives in the store.
 
 use std::net::Ipv4Addr;
 
@@ -53,6 +53,42 @@ pub fn normalize_secret(obj: &mut Map<String, Value>) {
         obj.remove("stringData");
     }
     obj.entry("type").or_insert(json!("Opaque"));
+}
+
+/// A Pod's `terminationGracePeriodSeconds` when its spec names none.
+pub const DEFAULT_POD_GRACE_SECONDS: i64 = 30;
+
+/// The grace period a DELETE gives a Pod: `gracePeriodSeconds` of the request, else the Pod's
+/// `terminationGracePeriodSeconds`, else 30 s; but 0 for a Pod not bound to a node or already
+/// finished, which kube-apiserver deletes at once since no kubelet has anything to stop.
+pub fn pod_grace_seconds(pod: &Value, requested: Option<i64>) -> i64 {
+    let spec = spec(pod);
+    let bound = spec
+        .and_then(|s| s.get("nodeName"))
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let phase = pod
+        .get("status")
+        .and_then(|s| s.get("phase"))
+        .and_then(Value::as_str);
+    if !bound || matches!(phase, Some("Succeeded" | "Failed")) {
+        return 0;
+    }
+    requested
+        .or_else(|| {
+            spec.and_then(|s| s.get("terminationGracePeriodSeconds"))
+                .and_then(Value::as_i64)
+        })
+        .unwrap_or(DEFAULT_POD_GRACE_SECONDS)
+        .max(0)
+}
+
+/// `metadata.deletionGracePeriodSeconds` (0 when absent).
+pub fn deletion_grace(obj: &Value) -> i64 {
+    obj.get("metadata")
+        .and_then(|m| m.get("deletionGracePeriodSeconds"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 /// What a Service needs in the way of a cluster IP.
@@ -210,6 +246,38 @@ mod tests {
             t,
             json!({"type": "kubernetes.io/tls", "data": {"k": "dg=="}})
         );
+    }
+
+    #[test]
+    fn pod_grace_periods() {
+        let pod = |spec: Value, phase: &str| json!({"spec": spec, "status": {"phase": phase}});
+        let bound = json!({"nodeName": "sandbox"});
+        assert_eq!(pod_grace_seconds(&pod(bound.clone(), "Running"), None), 30);
+        assert_eq!(
+            pod_grace_seconds(&pod(bound.clone(), "Running"), Some(0)),
+            0
+        );
+        assert_eq!(
+            pod_grace_seconds(&pod(bound.clone(), "Running"), Some(5)),
+            5
+        );
+        let custom = json!({"nodeName": "sandbox", "terminationGracePeriodSeconds": 2});
+        assert_eq!(pod_grace_seconds(&pod(custom, "Running"), None), 2);
+        assert_eq!(
+            pod_grace_seconds(&pod(json!({}), "Running"), None),
+            0,
+            "unbound"
+        );
+        assert_eq!(
+            pod_grace_seconds(&pod(bound, "Succeeded"), None),
+            0,
+            "finished"
+        );
+        assert_eq!(
+            deletion_grace(&json!({"metadata": {"deletionGracePeriodSeconds": 3}})),
+            3
+        );
+        assert_eq!(deletion_grace(&json!({"metadata": {}})), 0);
     }
 
     #[test]

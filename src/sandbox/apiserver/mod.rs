@@ -7,11 +7,16 @@
 //! server-side apply with managedFields, selectors, paging, watches with bookmarks and in-stream
 //! 410, finalizers, owner-reference garbage collection, CRDs, discovery and minimal OpenAPI v3.
 //!
+//! Built-in kinds as kube-apiserver writes them where clients can tell (`builtins`): Secret
+//! `stringData` folded into `data`, Service cluster IPs, Pod graceful deletion (a Pod bound to
+//! a node keeps a `deletionTimestamp` for its grace period until a DELETE with grace 0 — the
+//! simulated kubelet's — removes it).
+//!
 //! Known simplifications: `fieldValidation` is accepted but not enforced; CRD schemas are used
-//! only for list types (no validation, pruning or defaulting); pods are deleted at once (no
-//! grace period, no kubelet); every list page is read from the current state (the first page's
-//! resourceVersion is reported throughout, so a watch from it replays any change in between);
-//! the garbage collector runs synchronously within the deleting request.
+//! only for list types (no validation, pruning or defaulting); every list page is read from the
+//! current state (the first page's resourceVersion is reported throughout, so a watch from it
+//! replays any change in between); the garbage collector runs synchronously within the deleting
+//! request.
 
 mod builtins;
 mod discovery;

@@ -87,6 +87,8 @@ pub enum Propagation {
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOpts {
     pub propagation: Option<Propagation>,
+    /// `gracePeriodSeconds`: only Pods have a grace period.
+    pub grace_period: Option<i64>,
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
 }
@@ -606,7 +608,12 @@ impl State {
         if rules::unchanged(old, &new) {
             return old.clone();
         }
-        if rules::is_deleting(&new) && rules::finalizers(&new).is_empty() {
+        // A Pod in its grace period stays until the kubelet (the simulator) deletes it with
+        // grace 0, whatever else is written to it meanwhile.
+        if rules::is_deleting(&new)
+            && rules::finalizers(&new).is_empty()
+            && builtins::deletion_grace(&new) == 0
+        {
             return self.remove(def, key, new);
         }
         self.put(def, key, new, EventType::Modified)
@@ -676,11 +683,16 @@ impl State {
             def,
             key,
             opts.propagation.unwrap_or(Propagation::Background),
+            opts.grace_period,
             ctx.now,
         );
         self.run_gc(ctx.now);
         Ok(out)
     }
+}
+
+pub(super) fn pods_gr() -> GroupResource {
+    GroupResource::new("", "pods")
 }
 
 fn services_gr() -> GroupResource {
