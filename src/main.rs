@@ -24,6 +24,9 @@ enum Verb {
     /// The seed's story on the embedded sandbox: a canary that passes its analysis and is
     /// promoted, then one that fails it and is aborted. No cluster needed.
     Demo(davy::sandbox::demo::DemoArgs),
+    /// Load benchmarks on the sandbox (`bench scale --rollouts N`).
+    #[command(subcommand)]
+    Bench(davy::sandbox::bench::BenchCommand),
 }
 
 /// The command tree, named as the program was invoked (`davy` or `kubectl davy`).
@@ -61,6 +64,7 @@ fn main() {
         }),
         Verb::Sandbox(args) => davy::sandbox::command::run(&args),
         Verb::Demo(args) => davy::sandbox::demo::run(&args),
+        Verb::Bench(command) => davy::sandbox::bench::run(&command),
     };
     match result {
         Ok(code) => std::process::exit(code),

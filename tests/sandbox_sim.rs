@@ -13,6 +13,8 @@ mod pod_addresses;
 mod routing;
 #[path = "sandbox_sim/simulator.rs"]
 mod simulator;
+#[path = "sandbox_sim/termination.rs"]
+mod termination;
 
 use std::time::Duration;
 

@@ -23,12 +23,34 @@ pub struct SandboxArgs {
     /// Write a kubeconfig for the sandbox here (default: a file in the temp directory).
     #[arg(long)]
     pub kubeconfig_out: Option<PathBuf>,
-    /// Run the workload simulator: ReplicaSets get Pods that become Ready, backed by demo apps.
-    #[arg(long)]
-    pub simulate_workloads: bool,
+    /// Run the workload simulator: ReplicaSets get Pods that become Ready. `full` (the default
+    /// when the flag has no value) backs every running Pod with a demo app on a loopback port;
+    /// `lightweight` only writes Pod statuses, for thousands of Pods.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "full",
+          value_name = "MODE")]
+    pub simulate_workloads: Option<WorkloadMode>,
     /// Run the Davy controller inside the sandbox.
     #[arg(long)]
     pub with_controller: bool,
+}
+
+/// How the simulator backs Pods (`--simulate-workloads[=MODE]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkloadMode {
+    /// Every running Pod serves the demo app over HTTP (what the demo and traffic need).
+    Full,
+    /// Pods become Ready without any server behind them.
+    Lightweight,
+}
+
+impl WorkloadMode {
+    /// The simulator settings for this mode.
+    pub fn simulator_config(self) -> SimulatorConfig {
+        SimulatorConfig {
+            demo_apps: self == WorkloadMode::Full,
+            ..SimulatorConfig::default()
+        }
+    }
 }
 
 /// Runs the sandbox until Ctrl-C or SIGTERM; returns the exit code.
@@ -61,15 +83,9 @@ async fn serve(args: &SandboxArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("writing {}", kubeconfig.display()))?;
 
     let shutdown = CancellationToken::new();
-    let simulator = args.simulate_workloads.then(|| {
-        Simulator::start(
-            server.client(),
-            SimulatorConfig {
-                demo_apps: true,
-                ..SimulatorConfig::default()
-            },
-        )
-    });
+    let simulator = args
+        .simulate_workloads
+        .map(|mode| Simulator::start(server.client(), mode.simulator_config()));
     let controller = args.with_controller.then(|| {
         let client = server.client();
         let stop = shutdown.clone();

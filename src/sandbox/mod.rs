@@ -2,6 +2,7 @@
 //! simulator, demo app and traffic generator built on top of it.
 
 pub mod apiserver;
+pub mod bench;
 pub mod command;
 pub mod demo;
 pub mod demo_app;

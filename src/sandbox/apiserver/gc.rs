@@ -10,11 +10,14 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
+use super::builtins;
 use super::error::ApiError;
 use super::resources::{GroupResource, ResourceDef};
 use super::rules::{self, meta_str};
 use super::selectors::{FieldSelector, LabelSelector};
-use super::store::{Deleted, GcTask, ObjKey, ObjRef, Propagation, State, WriteCtx, key_of};
+use super::store::{
+    Deleted, GcTask, ObjKey, ObjRef, Propagation, State, WriteCtx, key_of, pods_gr,
+};
 
 const FOREGROUND: &str = "foregroundDeletion";
 
@@ -26,6 +29,7 @@ impl State {
         def: &Arc<ResourceDef>,
         key: ObjKey,
         policy: Propagation,
+        grace: Option<i64>,
         now: DateTime<Utc>,
     ) -> Deleted {
         let Some(cur) = self.get(&def.gr, &key) else {
@@ -44,6 +48,22 @@ impl State {
                 }
             }
             _ => {}
+        }
+        if def.gr == pods_gr() {
+            let grace = builtins::pod_grace_seconds(&obj, grace);
+            if grace > 0 {
+                // Graceful: marked with the deadline; a second DELETE may only bring it forward.
+                let deadline = rules::timestamp(now + chrono::TimeDelta::seconds(grace));
+                let current = meta_str(&obj, "deletionTimestamp").map(str::to_string);
+                if current.as_ref().is_none_or(|c| deadline < *c) {
+                    rules::set_meta(&mut obj, "deletionTimestamp", json!(deadline));
+                    rules::set_meta(&mut obj, "deletionGracePeriodSeconds", json!(grace));
+                }
+                return Deleted::Marked(self.commit_update(def, key, &cur, obj));
+            }
+            if rules::is_deleting(&obj) {
+                rules::set_meta(&mut obj, "deletionGracePeriodSeconds", json!(0));
+            }
         }
         if def.gr == GroupResource::new("", "namespaces") {
             let ns = key.1.clone();
@@ -149,7 +169,7 @@ impl State {
                 })
                 .collect();
             for key in keys {
-                self.delete_object(&def, key, Propagation::Background, now);
+                self.delete_object(&def, key, Propagation::Background, None, now);
             }
         }
     }
@@ -202,7 +222,7 @@ impl State {
             } else {
                 Propagation::Background
             };
-            self.delete_object(&def, key, policy, now);
+            self.delete_object(&def, key, policy, None, now);
         }
     }
 
@@ -241,7 +261,7 @@ impl State {
         ctx: &WriteCtx,
     ) -> Result<Vec<Arc<Value>>, ApiError> {
         let keys: Vec<(ObjKey, Arc<Value>)> = self
-            .range(&def.gr, ns, None)
+            .select(&def.gr, ns, None, labels)
             .filter(|o| labels.matches(o) && fields.matches(o))
             .map(|o| {
                 let key = key_of(
@@ -257,7 +277,7 @@ impl State {
         }
         let mut out = Vec::new();
         for (key, _) in keys {
-            match self.delete_object(def, key, Propagation::Background, ctx.now) {
+            match self.delete_object(def, key, Propagation::Background, None, ctx.now) {
                 Deleted::Removed(o) | Deleted::Marked(o) => out.push(o),
             }
         }

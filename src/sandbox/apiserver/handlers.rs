@@ -154,7 +154,10 @@ pub fn list(inner: &Inner, req: &Req, t: &Target) -> Answer {
                     .filter(|o| matching(&o) && after.is_none())
                     .collect(),
                 _ => {
-                    let iter = st.range(&t.def.gr, ns, after).filter(matching).cloned();
+                    let iter = st
+                        .select(&t.def.gr, ns, after, &labels)
+                        .filter(matching)
+                        .cloned();
                     if limit > 0 {
                         iter.take(limit + 1).collect()
                     } else {
@@ -368,8 +371,27 @@ fn delete_opts(req: &Req) -> Result<DeleteOpts, ApiError> {
             .and_then(Value::as_str)
             .map(str::to_string)
     };
+    let grace_period = match body.get("gracePeriodSeconds") {
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| ApiError::BadRequest(format!("invalid gracePeriodSeconds: {v}")))?,
+        ),
+        None => {
+            match req
+                .query
+                .get("gracePeriodSeconds")
+                .filter(|g| !g.is_empty())
+            {
+                Some(g) => Some(g.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g}"))
+                })?),
+                None => None,
+            }
+        }
+    };
     Ok(DeleteOpts {
         propagation,
+        grace_period,
         precondition_uid: pre("uid"),
         precondition_rv: pre("resourceVersion"),
     })

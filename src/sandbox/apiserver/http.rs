@@ -13,6 +13,7 @@ use super::discovery;
 use super::error::ApiError;
 use super::faults::Verb;
 use super::handlers;
+use super::requests::Transport;
 use super::resources::ResourceDef;
 
 /// A parsed query string; kube-rs sends `?&a=b` and bare `?`, so empty pairs are skipped.
@@ -130,6 +131,7 @@ pub async fn handle(
     parts: http::request::Parts,
     body: Bytes,
     cancel: CancellationToken,
+    transport: Transport,
 ) -> Response<Body> {
     let path = parts.uri.path().trim_end_matches('/').to_string();
     let req = Req {
@@ -140,16 +142,24 @@ pub async fn handle(
     };
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     if let Some(resp) = non_resource(inner, &req, &segs) {
+        inner.requests.record(transport, None);
         return resp;
     }
     let target = match resolve(inner, &segs) {
         Ok(t) => t,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            inner.requests.record(transport, None);
+            return error_response(&e);
+        }
     };
     let verb = match verb_of(&req, &target) {
         Ok(v) => v,
-        Err(e) => return error_response(&e),
+        Err(e) => {
+            inner.requests.record(transport, None);
+            return error_response(&e);
+        }
     };
+    inner.requests.record(transport, Some(verb));
     let decision = inner.faults.decide(verb);
     if let Some(latency) = decision.latency {
         tokio::time::sleep(latency).await;

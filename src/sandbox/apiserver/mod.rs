@@ -7,12 +7,18 @@
 //! server-side apply with managedFields, selectors, paging, watches with bookmarks and in-stream
 //! 410, finalizers, owner-reference garbage collection, CRDs, discovery and minimal OpenAPI v3.
 //!
+//! Built-in kinds as kube-apiserver writes them where clients can tell (`builtins`): Secret
+//! `stringData` folded into `data`, Service cluster IPs, Pod graceful deletion (a Pod bound to
+//! a node keeps a `deletionTimestamp` for its grace period until a DELETE with grace 0 — the
+//! simulated kubelet's — removes it).
+//!
 //! Known simplifications: `fieldValidation` is accepted but not enforced; CRD schemas are used
-//! only for list types (no validation, pruning or defaulting); pods are deleted at once (no
-//! grace period, no kubelet); every list page is read from the current state (the first page's
-//! resourceVersion is reported throughout, so a watch from it replays any change in between);
-//! the garbage collector runs synchronously within the deleting request.
+//! only for list types (no validation, pruning or defaulting); every list page is read from the
+//! current state (the first page's resourceVersion is reported throughout, so a watch from it
+//! replays any change in between); the garbage collector runs synchronously within the deleting
+//! request.
 
+mod builtins;
 mod discovery;
 mod error;
 mod faults;
@@ -20,8 +26,10 @@ mod fields;
 mod gc;
 mod handlers;
 mod http;
+mod index;
 mod patch;
 mod render;
+mod requests;
 mod resources;
 mod rules;
 mod selectors;
@@ -42,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::{ApiError, Cause};
 pub use faults::{FaultStats, Faults, Verb};
+pub use requests::{RequestCounts, Transport};
 pub use service::{InProcessService, ServeHandle, kubeconfig_yaml};
 
 use store::{State, Store, WriteCtx};
@@ -65,6 +74,7 @@ pub enum SandboxError {
 pub(crate) struct Inner {
     store: Arc<Store>,
     faults: Faults,
+    requests: requests::RequestCounters,
     bookmark_interval: Duration,
     clock: Clock,
     shutdown: CancellationToken,
@@ -117,6 +127,7 @@ impl ApiServerBuilder {
             inner: Arc::new(Inner {
                 faults: Faults::new(store.clone()),
                 store,
+                requests: requests::RequestCounters::default(),
                 bookmark_interval: self.bookmark_interval,
                 clock: self.clock,
                 shutdown: CancellationToken::new(),
@@ -194,6 +205,12 @@ impl ApiServer {
     /// Fault injection for reliability tests.
     pub fn faults(&self) -> Faults {
         self.inner.faults.clone()
+    }
+
+    /// Requests served so far over `transport` (the HTTP count is what other processes, such
+    /// as a `davy controller` pointed at [`ApiServer::serve`], asked for).
+    pub fn request_counts(&self, transport: Transport) -> RequestCounts {
+        self.inner.requests.snapshot(transport)
     }
 
     /// Writes a kubeconfig pointing at `http://addr`.

@@ -125,6 +125,13 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
                 }
             }
         }
+        ("", "secrets") => super::builtins::normalize_secret(map),
+        ("", "pods") => {
+            if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.entry("terminationGracePeriodSeconds")
+                    .or_insert(json!(super::builtins::DEFAULT_POD_GRACE_SECONDS));
+            }
+        }
         ("", "services") => {
             if let Some(spec) = map.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.entry("type").or_insert(json!("ClusterIP"));

@@ -117,6 +117,16 @@ impl LabelSelector {
         self.reqs.is_empty()
     }
 
+    /// The requirements a label index can answer: `key=value` and `key in (values)`, each
+    /// with the values an object must carry under `key` to satisfy it.
+    pub fn indexable(&self) -> impl Iterator<Item = (&str, Vec<&str>)> {
+        self.reqs.iter().filter_map(|(k, op)| match op {
+            LabelOp::Eq(v) => Some((k.as_str(), vec![v.as_str()])),
+            LabelOp::In(vs) => Some((k.as_str(), vs.iter().map(String::as_str).collect())),
+            _ => None,
+        })
+    }
+
     /// Whether the object's `metadata.labels` satisfy every requirement.
     pub fn matches(&self, obj: &Value) -> bool {
         let labels = obj.get("metadata").and_then(|m| m.get("labels"));

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Inner;
 use super::http::handle;
+use super::requests::Transport;
 
 /// `tower::Service` answering kube-rs requests without a socket; watch bodies stream.
 #[derive(Clone)]
@@ -44,7 +45,7 @@ impl tower::Service<http::Request<kube::client::Body>> for InProcessService {
                 }
             };
             let cancel = inner.shutdown.clone();
-            Ok(handle(&inner, parts, bytes, cancel).await)
+            Ok(handle(&inner, parts, bytes, cancel, Transport::InProcess).await)
         })
     }
 }
@@ -95,7 +96,7 @@ pub(super) async fn serve(inner: Arc<Inner>, addr: SocketAddr) -> std::io::Resul
         async move {
             let (parts, body) = req.into_parts();
             match axum::body::to_bytes(body, usize::MAX).await {
-                Ok(bytes) => handle(&inner, parts, bytes, cancel).await,
+                Ok(bytes) => handle(&inner, parts, bytes, cancel, Transport::Http).await,
                 Err(e) => super::http::error_response(&super::ApiError::BadRequest(format!(
                     "reading the request body: {e}"
                 ))),

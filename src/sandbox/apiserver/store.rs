@@ -8,10 +8,13 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use super::builtins::{self, ClusterIp};
 use super::error::ApiError;
 use super::fields::{self, Scope, Writer};
+use super::index::{Candidates, LabelIndex, ordered_keys};
 use super::resources::{GroupResource, Registry, ResourceDef, def_from_crd};
 use super::rules::{self, meta_str};
+use super::selectors::LabelSelector;
 
 /// (namespace, name); the namespace is empty for cluster-scoped objects.
 pub type ObjKey = (String, String);
@@ -84,6 +87,8 @@ pub enum Propagation {
 #[derive(Debug, Clone, Default)]
 pub struct DeleteOpts {
     pub propagation: Option<Propagation>,
+    /// `gracePeriodSeconds`: only Pods have a grace period.
+    pub grace_period: Option<i64>,
     pub precondition_uid: Option<String>,
     pub precondition_rv: Option<String>,
 }
@@ -113,6 +118,8 @@ pub(super) enum GcTask {
 pub struct State {
     pub(super) registry: Registry,
     pub(super) tables: HashMap<GroupResource, BTreeMap<ObjKey, Arc<Value>>>,
+    /// Labels of every stored object, kept in step with `tables` by `put` and `remove`.
+    labels: LabelIndex,
     rv: u64,
     history: VecDeque<Event>,
     history_limit: usize,
@@ -125,6 +132,9 @@ pub struct State {
     pub(super) terminating: HashSet<String>,
     pub(super) gc_queue: VecDeque<GcTask>,
     rng: u64,
+    /// Cluster IPs held by Services, and where the allocator looks next.
+    service_ips: HashSet<String>,
+    next_service_ip: u32,
 }
 
 /// splitmix64: uids and generated names need uniqueness, not cryptographic randomness.
@@ -150,6 +160,7 @@ impl State {
         State {
             registry: Registry::with_builtins(),
             tables: HashMap::new(),
+            labels: LabelIndex::default(),
             rv: 0,
             history: VecDeque::new(),
             history_limit: history_limit.max(1),
@@ -159,6 +170,8 @@ impl State {
             terminating: HashSet::new(),
             gc_queue: VecDeque::new(),
             rng: seed,
+            service_ips: HashSet::new(),
+            next_service_ip: 0,
         }
     }
 
@@ -228,6 +241,28 @@ impl State {
         }
     }
 
+    /// Objects of a resource that may match `labels`, in key order, optionally in one
+    /// namespace, strictly after `after`: the label index's candidates when the selector has
+    /// an `=` or `in` requirement, else every object. Callers still apply the selector.
+    pub fn select<'a>(
+        &'a self,
+        gr: &GroupResource,
+        ns: Option<&'a str>,
+        after: Option<&ObjKey>,
+        labels: &LabelSelector,
+    ) -> Box<dyn Iterator<Item = &'a Arc<Value>> + 'a> {
+        match self.labels.candidates(gr, labels) {
+            Candidates::All => self.range(gr, ns, after),
+            Candidates::Among(sets) => {
+                let Some(table) = self.tables.get(gr) else {
+                    return Box::new(std::iter::empty());
+                };
+                let keys = ordered_keys(&sets, ns, after);
+                Box::new(keys.into_iter().filter_map(move |k| table.get(k)))
+            }
+        }
+    }
+
     /// Events with an RV above `rv`, oldest first.
     pub fn events_after(&self, rv: u64) -> impl Iterator<Item = &Event> {
         let start = self.history.partition_point(|e| e.rv <= rv);
@@ -291,6 +326,8 @@ impl State {
             .or_default()
             .insert(key.clone(), obj.clone());
         self.index_owners(def, &key, old.as_deref(), Some(&obj));
+        self.labels
+            .update(&def.gr, &key, old.as_deref(), Some(&obj));
         self.record(def, kind, obj.clone());
         obj
     }
@@ -307,7 +344,13 @@ impl State {
         let last = Arc::new(last);
         let old = self.tables.get_mut(&def.gr).and_then(|t| t.remove(&key));
         self.index_owners(def, &key, old.as_deref(), None);
+        self.labels.update(&def.gr, &key, old.as_deref(), None);
         self.record(def, EventType::Deleted, last.clone());
+        if def.gr == services_gr()
+            && let Some(ip) = builtins::allocated_ip(&last)
+        {
+            self.service_ips.remove(&ip);
+        }
         if let Some(uid) = meta_str(&last, "uid") {
             if self.dependents.contains_key(uid) {
                 self.gc_queue.push_back(GcTask::Cascade {
@@ -345,6 +388,7 @@ impl State {
             self.remove(&def, key, (*obj).clone());
         }
         self.tables.remove(&def.gr);
+        self.labels.remove_resource(&def.gr);
     }
 
     fn namespace_usable(&self, def: &ResourceDef, ns: Option<&str>) -> Result<(), ApiError> {
@@ -451,6 +495,11 @@ impl State {
             });
         }
         let served = self.crd_hook(def, &mut obj)?;
+        let service_ip = if def.gr == services_gr() {
+            self.assign_cluster_ip(def, &name, &mut obj)?
+        } else {
+            None
+        };
         if track {
             let time = rules::timestamp(ctx.now);
             fields::track_update(def, None, &mut obj, &ctx.writer(Scope::Main, &time));
@@ -458,11 +507,57 @@ impl State {
         if ctx.dry_run {
             return Ok(Arc::new(obj));
         }
+        if let Some(ip) = service_ip {
+            self.service_ips.insert(ip);
+        }
         let stored = self.put(def, key, obj, EventType::Added);
         if let Some(served) = served {
             self.registry.insert(served);
         }
         Ok(stored)
+    }
+
+    /// Gives a new Service its cluster IP: the requested one when it is in range and free, else
+    /// the next free one. Returns the address to mark as held once the Service is stored.
+    fn assign_cluster_ip(
+        &mut self,
+        def: &ResourceDef,
+        name: &str,
+        obj: &mut Value,
+    ) -> Result<Option<String>, ApiError> {
+        let ip = match builtins::cluster_ip_request(obj) {
+            ClusterIp::NotApplicable | ClusterIp::Headless => return Ok(None),
+            ClusterIp::Requested(ip) => {
+                builtins::check_requested_ip(def, name, &ip)?;
+                if self.service_ips.contains(&ip) {
+                    return Err(ApiError::invalid(
+                        &def.gr.group,
+                        &def.kind,
+                        name,
+                        "spec.clusterIPs",
+                        format!(
+                            "Invalid value: []string{{\"{ip}\"}}: failed to allocate IP {ip}: provided IP is already allocated"
+                        ),
+                    ));
+                }
+                ip
+            }
+            ClusterIp::Allocate => {
+                // The counter moves on from the last address given, so a free one is normally
+                // the first tried; the bound only matters once the whole range is held.
+                let free = (0..builtins::SERVICE_IPS).find_map(|_| {
+                    let ip = builtins::nth_service_ip(self.next_service_ip);
+                    self.next_service_ip = self.next_service_ip.wrapping_add(1);
+                    (!self.service_ips.contains(&ip)).then_some(ip)
+                });
+                free.ok_or_else(|| ApiError::Internal {
+                    code: 500,
+                    message: "failed to allocate a serviceIP: range is full".into(),
+                })?
+            }
+        };
+        builtins::set_cluster_ip(obj, &ip);
+        Ok(Some(ip))
     }
 
     /// PUT or PATCH: `f` turns the stored object into the candidate; the write rules do the rest.
@@ -482,6 +577,9 @@ impl State {
             .ok_or_else(|| ApiError::not_found(&def.gr.group, &def.gr.resource, name))?;
         let candidate = f(&old)?;
         let mut new = rules::prepare_update(def, &old, candidate, scope, !track)?;
+        if def.gr == services_gr() && scope == Scope::Main {
+            builtins::keep_cluster_ip(def, &old, &mut new)?;
+        }
         let served = self.crd_hook(def, &mut new)?;
         if track {
             let time = rules::timestamp(ctx.now);
@@ -510,7 +608,12 @@ impl State {
         if rules::unchanged(old, &new) {
             return old.clone();
         }
-        if rules::is_deleting(&new) && rules::finalizers(&new).is_empty() {
+        // A Pod in its grace period stays until the kubelet (the simulator) deletes it with
+        // grace 0, whatever else is written to it meanwhile.
+        if rules::is_deleting(&new)
+            && rules::finalizers(&new).is_empty()
+            && builtins::deletion_grace(&new) == 0
+        {
             return self.remove(def, key, new);
         }
         self.put(def, key, new, EventType::Modified)
@@ -580,11 +683,20 @@ impl State {
             def,
             key,
             opts.propagation.unwrap_or(Propagation::Background),
+            opts.grace_period,
             ctx.now,
         );
         self.run_gc(ctx.now);
         Ok(out)
     }
+}
+
+pub(super) fn pods_gr() -> GroupResource {
+    GroupResource::new("", "pods")
+}
+
+fn services_gr() -> GroupResource {
+    GroupResource::new("", "services")
 }
 
 pub fn crd_gr() -> GroupResource {

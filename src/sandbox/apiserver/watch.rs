@@ -96,7 +96,7 @@ pub fn watch_stream(
                         .collect()
                 }
                 _ => st
-                    .range(&spec.def.gr, ns, None)
+                    .select(&spec.def.gr, ns, None, &spec.labels)
                     .filter(|o| spec.matches(&spec.def, o))
                     .cloned()
                     .collect(),

@@ -114,6 +114,9 @@ pub struct SimulatorConfig {
     pub demo_app_options: DemoAppOptions,
     /// Retry delay after a failed reconcile.
     pub retry_delay: Duration,
+    /// Longest time a deleted Pod stays Terminating (not ready) before the simulated kubelet
+    /// removes it: its grace period, capped at this so that tests and demos need not wait 30 s.
+    pub max_termination: Duration,
 }
 
 impl Default for SimulatorConfig {
@@ -124,6 +127,7 @@ impl Default for SimulatorConfig {
             demo_apps: false,
             demo_app_options: DemoAppOptions::default(),
             retry_delay: Duration::from_millis(200),
+            max_termination: Duration::from_millis(200),
         }
     }
 }
@@ -346,6 +350,10 @@ pub fn pod_endpoint(pod: &Pod) -> Option<SocketAddr> {
 
 /// The loopback address written as `status.hostIP`: every simulated Pod runs on this one node.
 pub const POD_IP: Ipv4Addr = Ipv4Addr::LOCALHOST;
+
+/// The one node's name, set as `spec.nodeName` on the Pods the simulator creates (it schedules
+/// them at once); a bound Pod is deleted gracefully, as in a cluster.
+pub const NODE_NAME: &str = "sandbox-node";
 
 /// The port a Pod's demo app listens on when its first container declares no `containerPort`
 /// (the `davy/scrape` provider's default port too).

@@ -266,12 +266,92 @@ pub fn status_for(
     }
 }
 
+/// What the simulated kubelet does with a Pod that is being deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Termination {
+    /// Containers stopped: write this status (not ready), then wait.
+    MarkNotReady(PodStatus),
+    /// Wait this long, then remove it.
+    RemoveIn(Duration),
+    /// Remove it now (DELETE with grace period 0).
+    RemoveNow,
+}
+
+/// Decides the next step for a Pod carrying a `deletionTimestamp` (pure). It is removed
+/// `min(grace period, cap)` after the deletion was asked for (the deadline less the grace
+/// period), and shows not ready until then.
+pub fn termination(pod: &Pod, now: DateTime<Utc>, cap: Duration) -> Option<Termination> {
+    let deadline = from_time(pod.metadata.deletion_timestamp.as_ref()?);
+    let grace = pod
+        .metadata
+        .deletion_grace_period_seconds
+        .unwrap_or(0)
+        .max(0);
+    let grace = Duration::from_secs(grace.unsigned_abs());
+    let asked = deadline - chrono::TimeDelta::from_std(grace).unwrap_or_default();
+    let remove_at = asked + chrono::TimeDelta::from_std(grace.min(cap)).unwrap_or_default();
+    if is_ready(pod) {
+        let mut status = pod.status.clone().unwrap_or_default();
+        for c in status.conditions.iter_mut().flatten() {
+            if c.type_ == "Ready" || c.type_ == "ContainersReady" {
+                c.status = "False".to_string();
+                c.reason = Some("PodTerminating".to_string());
+                c.last_transition_time = Some(to_time(now));
+            }
+        }
+        for c in status.container_statuses.iter_mut().flatten() {
+            c.ready = false;
+        }
+        return Some(Termination::MarkNotReady(status));
+    }
+    if now >= remove_at {
+        Some(Termination::RemoveNow)
+    } else {
+        Some(Termination::RemoveIn(non_negative(remove_at - now)))
+    }
+}
+
+/// The simulated kubelet's part in a deletion: not ready, then gone after the grace period.
+async fn terminate(pod: &Pod, ctx: &Context) -> Result<Action, SimulatorError> {
+    let uid = pod.uid().unwrap_or_default();
+    ctx.apps().remove(&uid);
+    let namespace = pod.namespace().unwrap_or_default();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let step = termination(pod, ctx.clock.now(), ctx.config.max_termination);
+    let result = match step {
+        None => return Ok(Action::await_change()),
+        Some(Termination::MarkNotReady(status)) => {
+            let patch = serde_json::json!({ "status": status });
+            api.patch_status(&pod.name_any(), &patch_params(), &Patch::Merge(&patch))
+                .await
+                .map(|_| ())
+        }
+        Some(Termination::RemoveIn(wait)) => return Ok(Action::requeue(wait)),
+        Some(Termination::RemoveNow) => {
+            let params = kube::api::DeleteParams {
+                grace_period_seconds: Some(0),
+                preconditions: pod.uid().map(|uid| kube::api::Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..kube::api::DeleteParams::default()
+            };
+            api.delete(&pod.name_any(), &params).await.map(|_| ())
+        }
+    };
+    match result {
+        Ok(()) => Ok(Action::await_change()),
+        // Gone already (or replaced by a namesake): nothing left to do.
+        Err(kube::Error::Api(s)) if s.is_not_found() || s.code == 409 => Ok(Action::await_change()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Reconciles one Pod: moves it through its stages, backing running Pods with demo apps.
 pub(crate) async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action, SimulatorError> {
     let uid = pod.uid().unwrap_or_default();
     if pod.metadata.deletion_timestamp.is_some() {
-        ctx.apps().remove(&uid);
-        return Ok(Action::await_change());
+        return terminate(&pod, &ctx).await;
     }
     let namespace = pod.namespace().ok_or_else(|| {
         SimulatorError::Invalid(format!("Pod {} has no namespace", pod.name_any()))

@@ -183,6 +183,11 @@ pub fn pod_for(rs: &ReplicaSet, name: &str) -> Result<Pod, SimulatorError> {
         SimulatorError::Invalid(format!("ReplicaSet {} has no uid", rs.name_any()))
     })?;
     let template_meta = template.metadata.unwrap_or_default();
+    // Scheduled at creation: there is one node, so the scheduler's choice is known.
+    let spec = template.spec.map(|mut spec| {
+        spec.node_name = Some(super::NODE_NAME.to_string());
+        spec
+    });
     Ok(Pod {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -199,7 +204,7 @@ pub fn pod_for(rs: &ReplicaSet, name: &str) -> Result<Pod, SimulatorError> {
             }]),
             ..ObjectMeta::default()
         },
-        spec: template.spec,
+        spec,
         status: None,
     })
 }
