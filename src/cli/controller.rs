@@ -64,9 +64,12 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A second initialisation (tests calling `run` twice) keeps the first subscriber.
+    use std::io::IsTerminal as _;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a pod's log or a file gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 

@@ -268,23 +268,55 @@ pub async fn feed<K, F, I>(
     F: Fn(&K) -> I,
     I: IntoIterator<Item = ObjectRef<Rollout>>,
 {
-    let events = watch_with_backoff(api, config);
-    let mut events = std::pin::pin!(events);
-    while let Some(event) = events.next().await {
-        let event = match event {
-            Ok(event) => event,
+    let events = watch_with_backoff(api, config).filter_map(|event| async move {
+        match event {
+            Ok(event) => Some(event),
             Err(error) => {
                 tracing::warn!(kind = %K::kind(&()), %error, "watch failed; retrying");
-                continue;
-            }
-        };
-        if let Event::Apply(object) | Event::InitApply(object) | Event::Delete(object) = &event {
-            for rollout in concerns(object) {
-                // The receiver only goes away at shutdown.
-                let _ = triggers.send(rollout);
+                None
             }
         }
+    });
+    feed_events(&cache, events, concerns, |rollout| {
+        // The receiver only goes away at shutdown.
+        let _ = triggers.send(rollout);
+    })
+    .await;
+}
+
+/// Applies each event of `events` to `cache`, then calls `changed` with the Rollouts the
+/// event concerns (those of a list's objects at the list's end): the cache first, so a reconcile a trigger starts reads the change that
+/// started it (the other order lost the last ReplicaSet status update of a Rollout now and
+/// then, leaving it Progressing for good).
+pub async fn feed_events<K, S, F, I>(
+    cache: &Cache<K>,
+    events: S,
+    concerns: F,
+    mut changed: impl FnMut(ObjectRef<Rollout>),
+) where
+    K: Resource + Clone,
+    S: Stream<Item = Event<K>>,
+    F: Fn(&K) -> I,
+    I: IntoIterator<Item = ObjectRef<Rollout>>,
+{
+    let mut events = std::pin::pin!(events);
+    // A (re-)list's objects become visible together at its end; so do their triggers.
+    let mut listed: Vec<ObjectRef<Rollout>> = Vec::new();
+    while let Some(event) = events.next().await {
+        let concerned: Vec<ObjectRef<Rollout>> = match &event {
+            Event::Apply(object) | Event::Delete(object) => concerns(object).into_iter().collect(),
+            Event::InitApply(object) => {
+                listed.extend(concerns(object));
+                Vec::new()
+            }
+            Event::Init => {
+                listed.clear();
+                Vec::new()
+            }
+            Event::InitDone => std::mem::take(&mut listed),
+        };
         cache.apply(event);
+        concerned.into_iter().for_each(&mut changed);
     }
 }
 
@@ -360,6 +392,42 @@ mod tests {
         assert_eq!(cache.len(), 3);
         assert_eq!(cache.in_namespace("ns").len(), 3);
         assert!(cache.in_namespace("other").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_trigger_fires_only_once_the_cache_holds_the_change() {
+        let cache = Cache::<ReplicaSet>::new();
+        let events = futures::stream::iter([
+            Event::Init,
+            Event::InitApply(rs("a", Some("u1"), "1")),
+            Event::InitApply(rs("b", Some("u1"), "1")),
+            Event::InitDone,
+            Event::Apply(rs("a", Some("u1"), "2")),
+            Event::Delete(rs("a", Some("u1"), "3")),
+        ]);
+        let mut seen = Vec::new();
+        feed_events(
+            &cache,
+            events,
+            |rs: &ReplicaSet| {
+                let rv = rs.metadata.resource_version.clone().unwrap_or_default();
+                Some(ObjectRef::<Rollout>::new(&rv).within("ns"))
+            },
+            |rollout| {
+                // What a reconcile started now would read.
+                seen.push((rollout.name.clone(), cache.resource_version("ns", "a")));
+            },
+        )
+        .await;
+        assert_eq!(
+            seen,
+            [
+                ("1".to_string(), Some("1".to_string())),
+                ("1".to_string(), Some("1".to_string())),
+                ("2".to_string(), Some("2".to_string())),
+                ("3".to_string(), None),
+            ]
+        );
     }
 
     #[test]
