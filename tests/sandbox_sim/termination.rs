@@ -102,7 +102,7 @@ fn termination_decisions() {
     else {
         panic!("a ready terminating Pod is first marked not ready");
     };
-    p.status = Some(status);
+    p.status = Some(*status);
     assert!(!is_ready(&p));
     // Asked at 00:00:00 with 30 s of grace, capped at 2 s.
     assert_eq!(

@@ -270,7 +270,7 @@ pub fn status_for(
 #[derive(Debug, Clone, PartialEq)]
 pub enum Termination {
     /// Containers stopped: write this status (not ready), then wait.
-    MarkNotReady(PodStatus),
+    MarkNotReady(Box<PodStatus>),
     /// Wait this long, then remove it.
     RemoveIn(Duration),
     /// Remove it now (DELETE with grace period 0).
@@ -302,7 +302,7 @@ pub fn termination(pod: &Pod, now: DateTime<Utc>, cap: Duration) -> Option<Termi
         for c in status.container_statuses.iter_mut().flatten() {
             c.ready = false;
         }
-        return Some(Termination::MarkNotReady(status));
+        return Some(Termination::MarkNotReady(Box::new(status)));
     }
     if now >= remove_at {
         Some(Termination::RemoveNow)
