@@ -91,7 +91,7 @@ fn name_of(run: &AnalysisRun) -> String {
 pub(crate) fn reconcile(ctx: &mut Ctx<'_>) -> Result<(), PlanError> {
     let rollback_to_scale_down_delay = ctx.new_rs().is_some_and(|rs| {
         super::observed::rs_scale_down_deadline(rs)
-            != super::replicas_other::ScaleDownDeadline::Absent
+            != super::replicas::other::ScaleDownDeadline::Absent
     });
     if ctx.aborted()
         || ctx.prev.promote_full

@@ -20,10 +20,10 @@ use super::observed::{
     rs_revision, rs_scale_down_deadline, rs_spec_replicas, rs_status_replicas,
 };
 use super::plan::{EventType, Write};
-use super::replicas::{desired_replica_counts, stable_rs_exists};
-use super::replicas_other::{
+use super::replicas::other::{
     OtherReplicaSetAction, OtherScaleDownContext, ScaleDownDeadline, plan_other_replica_sets,
 };
+use super::replicas::{desired_replica_counts, stable_rs_exists};
 use crate::api::consts::{
     API_VERSION, annotation, condition_status, condition_type, event_reason, kind, label, reason,
 };

@@ -13,7 +13,7 @@ use super::observed::{
 };
 use super::phase::rollout_phase;
 use super::plan::{EventType, Plan, PlanError, Write};
-use super::replicas_other::ScaleDownDeadline;
+use super::replicas::other::ScaleDownDeadline;
 use super::steps::{current_step, is_indefinite_step, step_count, step_string};
 use crate::api::consts::{condition_status, condition_type, event_reason, reason};
 use crate::api::{CanaryStep, PauseReason, RolloutCondition, RolloutPhase, RolloutStatus};
