@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use serde_json::Value;
 
 use super::hash;
@@ -18,7 +18,7 @@ use super::replicas::{
     CanaryParams, PodsOrPercent, ProgressThreshold, ProgressThresholdKind, ReplicaSetCounts,
     RolloutProgress, ScaleOverride, ScaleStep, WeightSplit,
 };
-use crate::api::consts::{annotation, label, progress_threshold_type};
+use crate::api::consts::{API_VERSION, annotation, kind, label, progress_threshold_type};
 use crate::api::{
     AnalysisRun, AnalysisTemplate, CanaryStrategy, ClusterAnalysisTemplate, IntOrStr, Rollout,
     RolloutStatus,
@@ -61,6 +61,18 @@ impl Observed {
             pods: Vec::new(),
             validation_errors: Vec::new(),
         }
+    }
+}
+
+/// The controller ownerReference pointing at the Rollout.
+pub fn owner_reference(rollout: &Rollout) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.to_string(),
+        kind: kind::ROLLOUT.to_string(),
+        name: rollout.metadata.name.clone().unwrap_or_default(),
+        uid: rollout.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
     }
 }
 
