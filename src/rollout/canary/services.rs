@@ -108,3 +108,106 @@ fn ensure_targets(
     );
     out.selectors.insert(service.to_string(), desired);
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::Service;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::rollout::fixtures::{at, replica_set, rollout, world};
+    use crate::rollout::world::with_start_view;
+
+    fn service(selector: Value, managed_by: Option<&str>) -> Service {
+        let mut doc = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "s", "namespace": "ns"},
+            "spec": {"selector": selector},
+        });
+        if let Some(by) = managed_by {
+            doc["metadata"]["annotations"] =
+                json!({"argo-rollouts.argoproj.io/managed-by-rollouts": by});
+        }
+        serde_json::from_value(doc).expect("service")
+    }
+
+    /// Whether `ensure_targets` points the Service at a ReplicaSet `demo-<hash>` with these
+    /// counts (`spec` `None`: unset), and with which `managed_by`.
+    fn switch(
+        svc: Service,
+        hash: &str,
+        spec: Option<i32>,
+        available: i32,
+        check: bool,
+    ) -> Option<Option<String>> {
+        let mut rs = replica_set(hash, spec.unwrap_or(1), available, 1, 1);
+        if let Some(rs_spec) = rs.spec.as_mut() {
+            rs_spec.replicas = spec;
+        }
+        let mut observed = world(rollout(3, json!([]), false, json!({})), vec![rs]);
+        observed.services.insert("s".to_string(), svc);
+        with_start_view(&observed, at(0), |view| {
+            let mut out = Selected {
+                plan: Plan::default(),
+                selectors: view.selectors.clone(),
+            };
+            ensure_targets(view, &mut out, Some("s"), Some(0), check);
+            out.plan.writes.iter().find_map(|write| match write {
+                Write::PatchService {
+                    name,
+                    hash: to,
+                    managed_by,
+                } if name == "s" && to == hash => Some(managed_by.clone()),
+                _ => None,
+            })
+        })
+        .expect("canary")
+    }
+
+    #[test]
+    fn switch_guards_follow_adoption_and_availability() {
+        let unmanaged = || service(json!({"app": "a"}), None);
+        let managed = || {
+            service(
+                json!({"app": "a", "rollouts-pod-template-hash": "old"}),
+                Some("demo"),
+            )
+        };
+        let adopt = Some(Some("demo".to_string()));
+        let cases = [
+            // (case, service, hash, spec, available, check availability, expected)
+            ("already", managed(), "old", Some(3), 0, true, None),
+            (
+                "not fully available",
+                unmanaged(),
+                "new",
+                Some(3),
+                2,
+                true,
+                None,
+            ),
+            ("no pods", unmanaged(), "new", Some(0), 0, true, None),
+            ("adopt", unmanaged(), "new", Some(3), 3, true, adopt.clone()),
+            ("switch", managed(), "new", Some(3), 1, true, Some(None)),
+            (
+                "zero availability",
+                managed(),
+                "new",
+                Some(3),
+                0,
+                true,
+                None,
+            ),
+            ("unchecked", managed(), "new", Some(3), 0, false, Some(None)),
+            ("unchecked adopt", unmanaged(), "new", None, 0, false, adopt),
+        ];
+        let mut failures = Vec::new();
+        for (case, svc, hash, spec, available, check, want) in cases {
+            let got = switch(svc, hash, spec, available, check);
+            if got != want {
+                failures.push(format!("{case}: got {got:?}, want {want:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}
