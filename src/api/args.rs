@@ -7,6 +7,7 @@
 
 use thiserror::Error;
 
+use crate::api::go_quote::go_quote;
 use crate::api::{Argument, Metric};
 
 const OPEN: &str = "{{";
@@ -191,28 +192,6 @@ fn parse(template: &str) -> Result<Vec<Piece<'_>>, ArgsError> {
 fn json_string_body(value: &str) -> String {
     let quoted = serde_json::Value::String(value.to_string()).to_string();
     quoted[1..quoted.len() - 1].to_string()
-}
-
-/// Go's `%q` for the characters that occur in practice: quotes, backslashes and control
-/// characters escaped, everything else verbatim.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod crd;
 pub mod defaults;
 pub mod duration;
 pub mod experiment;
+pub mod go_quote;
 pub mod int_or_string;
 pub mod json_diff;
 pub mod object;

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::go_quote;
 use super::{Condition, MetricValue};
+use crate::api::go_quote::go_quote;
 
 /// The outcome of one measurement's conditions. The analysis layer maps it onto the
 /// measurement phase (the names are the upstream phase strings).

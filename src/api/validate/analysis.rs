@@ -23,7 +23,7 @@ use crate::api::common::{DryRun, MeasurementRetention};
 use crate::api::duration::{DurationError, go_duration_nanos};
 use crate::api::int_or_string::IntOrStr;
 
-use super::go_quote;
+use crate::api::go_quote::go_quote;
 
 /// Prefix upstream puts before metric-rule errors in an AnalysisRun's message.
 pub const SPEC_INVALID_PREFIX: &str = "Analysis spec invalid";
