@@ -27,6 +27,7 @@ pub mod phase;
 pub mod providers;
 pub mod rollout;
 pub mod rollout_status;
+pub mod selector;
 pub mod traffic_routing;
 pub mod args;
 pub mod validate;

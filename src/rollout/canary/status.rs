@@ -4,6 +4,7 @@
 //! [`Draft`] that `crate::rollout::report` finishes with conditions and phase.
 
 use crate::api::consts::{condition_type, event_reason};
+use crate::api::selector::format_label_selector;
 use crate::api::{AnalysisPhase, CanaryStep, PauseReason, RolloutStatus};
 use crate::rollout::conditions;
 use crate::rollout::observed::{
@@ -11,7 +12,7 @@ use crate::rollout::observed::{
 };
 use crate::rollout::pause::PauseContext;
 use crate::rollout::plan::{EventType, Plan};
-use crate::rollout::report::{Draft, format_selector};
+use crate::rollout::report::Draft;
 use crate::rollout::steps::{current_step, is_indefinite_step, step_count, step_string};
 use crate::rollout::windows::waiting_message;
 use crate::rollout::world::View;
@@ -72,7 +73,7 @@ fn sync(
     let mut status = base_status(v, new_status);
     status.available_replicas = v.rss.iter().map(rs_available).sum();
     status.hpa_replicas = v.rss.iter().map(rs_status_replicas).sum();
-    status.selector = format_selector(v.ro.spec.selector.as_ref());
+    status.selector = format_label_selector(v.ro.spec.selector.as_ref());
     status.canary.stable_ping_pong = v.prev.canary.stable_ping_pong.clone();
     status.canary.step_plugin_statuses = v.prev.canary.step_plugin_statuses.clone();
     status.stable_rs = v.prev.stable_rs.clone();
