@@ -5,6 +5,9 @@
 //! the rank-sum part alone, over repeated runs on deterministic data (the Park-Miller generator of
 //! tests/judge_reference.rs).
 
+// Bench code: a failed unwrap aborts the measurement, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -2,6 +2,9 @@
 //! (`conformance/vectors/replica-math-basic.yaml`, `replica-math-traffic-routed.yaml`) through
 //! `davy::rollout::replicas*`, collecting all failures before asserting.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::fs;

@@ -25,13 +25,24 @@ pub const SECRET_PLACEHOLDER: &str = "temp-for-secret";
 pub enum ArgsError {
     /// A `{{` without a matching `}}` (fasttemplate's parse error).
     #[error("Cannot find end tag={} in the template={} starting from {}", go_quote(CLOSE), go_quote(.template), go_quote(.rest))]
-    Unclosed { template: String, rest: String },
+    Unclosed {
+        /// The whole template.
+        template: String,
+        /// The text from the unclosed `{{` on.
+        rest: String,
+    },
     /// A tag that names no argument; `tag` is the text between the braces, untrimmed.
     #[error("failed to resolve {{{{{tag}}}}}")]
-    Unresolved { tag: String },
+    Unresolved {
+        /// The text between the braces, untrimmed.
+        tag: String,
+    },
     /// An argument that has neither a value nor a resolved `valueFrom`.
     #[error("argument \"{name}\" was not supplied")]
-    NotSupplied { name: String },
+    NotSupplied {
+        /// The argument's name.
+        name: String,
+    },
     /// The rendered JSON no longer decodes into a metric (a value broke its structure).
     #[error("{0}")]
     Decode(String),
@@ -40,7 +51,9 @@ pub enum ArgsError {
 /// One argument as the renderer sees it: `value` is `None` when nothing supplied one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArgValue<'a> {
+    /// The argument's name.
     pub name: &'a str,
+    /// Its value, `None` when not supplied.
     pub value: Option<&'a str>,
 }
 

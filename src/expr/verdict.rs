@@ -10,9 +10,13 @@ use crate::api::go_quote::go_quote;
 /// measurement phase (the names are the upstream phase strings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// The success condition held (or the failure condition did not).
     Successful,
+    /// The failure condition held (or the success condition did not).
     Failed,
+    /// Neither condition decided.
     Inconclusive,
+    /// The conditions could not be evaluated.
     Error,
 }
 

@@ -95,23 +95,32 @@ struct RawConfig {
 /// One judged metric: its name (also its group), its two queries, weight and judge options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgedMetric {
+    /// The metric's name in the judgement.
     pub name: String,
+    /// PromQL for the baseline sample.
     pub baseline_query: String,
+    /// PromQL for the canary sample.
     pub canary_query: String,
     /// Group weight in percent; `None` shares what the explicit weights leave of 100.
     pub weight: Option<f64>,
+    /// How the metric is classified.
     pub config: MetricConfig,
 }
 
 /// The parsed plugin configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgeConfig {
+    /// Prometheus base URL.
     pub address: String,
+    /// Timeout of each query.
     pub timeout: Duration,
     /// `None`: the metric's `interval`, else [`DEFAULT_LOOKBACK`].
     pub lookback: Option<Duration>,
+    /// Resolution of the range queries.
     pub step: Duration,
+    /// Score thresholds.
     pub thresholds: Thresholds,
+    /// The metrics to judge.
     pub metrics: Vec<JudgedMetric>,
 }
 

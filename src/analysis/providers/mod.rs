@@ -48,7 +48,9 @@ pub enum ProviderError {
 pub struct MeasureContext {
     /// The AnalysisRun's name, namespace and UID (job names and labels).
     pub run_name: String,
+    /// The AnalysisRun's namespace.
     pub namespace: String,
+    /// The AnalysisRun's UID.
     pub run_uid: String,
     /// The metric's result so far (counters for job numbering), if any.
     pub result: Option<MetricResult>,

@@ -52,7 +52,9 @@ fn is_url(address: &str) -> bool {
 /// A successful query answer: the `data` object and the server's warnings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryAnswer {
+    /// The `data` member of the answer.
     pub data: Json,
+    /// Warnings Prometheus returned with it.
     pub warnings: Vec<String>,
 }
 

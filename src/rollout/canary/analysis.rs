@@ -156,7 +156,7 @@ fn reconcile_step(v: &View<'_>, w: &mut Work) -> Result<Option<AnalysisRun>, Pla
     if !v.prev.pause_conditions.is_empty() || v.prev.abort {
         return Ok(current);
     }
-    let (step, index) = current_step(v.steps(), &v.prev);
+    let (step, index) = current_step(v.steps(), v.prev);
     let (Some(analysis), Some(index)) = (step.and_then(|step| step.analysis.as_ref()), index)
     else {
         if let Some(run) = current.as_ref() {
@@ -172,7 +172,7 @@ fn reconcile_step(v: &View<'_>, w: &mut Work) -> Result<Option<AnalysisRun>, Pla
         w.runs.others.push(run.clone());
         current = None;
     }
-    if needs_new_run(current.as_ref(), &v.prev) {
+    if needs_new_run(current.as_ref(), v.prev) {
         let labels = type_labels(&v.current_pod_hash(), rollout_type::STEP, Some(index));
         return create_run(v, w, analysis, Some(index.to_string()), labels).map(Some);
     }
@@ -199,7 +199,7 @@ fn reconcile_background(v: &View<'_>, w: &mut Work) -> Result<Option<AnalysisRun
     if v.fully_promoted()
         || v.prev.stable_rs.is_empty()
         || v.prev.current_pod_hash.is_empty()
-        || before_starting_step(v.canary, &v.prev)
+        || before_starting_step(v.canary, v.prev)
     {
         // Promoted: the run has done its job (upstream terminates it one reconcile later).
         if let Some(run) = current.as_ref() {
@@ -215,7 +215,7 @@ fn reconcile_background(v: &View<'_>, w: &mut Work) -> Result<Option<AnalysisRun
     {
         return Ok(current);
     }
-    if needs_new_run(current.as_ref(), &v.prev) {
+    if needs_new_run(current.as_ref(), v.prev) {
         let labels = type_labels(&v.current_pod_hash(), rollout_type::BACKGROUND, None);
         return create_run(v, w, analysis, None, labels).map(Some);
     }

@@ -96,7 +96,7 @@ fn reconcile(v: &View<'_>, out: &mut Plan, new_weights: Option<&TrafficWeights>)
         // traffic left it (upstream note in reconcileCanaryStableReplicaSet).
         let weights = math_weights(v.prev.canary.weights.as_ref());
         let desired = desired_replica_counts(
-            &v.params,
+            v.params,
             new_counts.as_ref(),
             stable_counts.as_ref(),
             &others,
@@ -110,7 +110,7 @@ fn reconcile(v: &View<'_>, out: &mut Plan, new_weights: Option<&TrafficWeights>)
     if let Some(new_index) = v.new_rs {
         let weights = math_weights(new_weights);
         let mut desired = desired_replica_counts(
-            &v.params,
+            v.params,
             new_counts.as_ref(),
             stable_counts.as_ref(),
             &others,
@@ -183,7 +183,7 @@ fn referenced(v: &View<'_>, index: usize) -> bool {
     if hash.is_empty() {
         return false;
     }
-    let status = &v.prev;
+    let status = v.prev;
     let mut references = vec![
         status.stable_rs.as_str(),
         status.current_pod_hash.as_str(),
@@ -221,7 +221,7 @@ fn reconcile_other_replica_sets(v: &View<'_>, out: &mut Plan) -> bool {
         })
         .collect();
     let scale_ctx = OtherScaleDownContext {
-        params: &v.params,
+        params: v.params,
         fully_promoted: v.fully_promoted(),
         scale_down_delay_seconds: v.canary.scale_down_delay_seconds,
         scale_down_delay_revision_limit: v.canary.scale_down_delay_revision_limit,

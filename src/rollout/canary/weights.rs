@@ -59,7 +59,7 @@ pub(crate) fn weight_case(v: &View<'_>, rolling_back: bool) -> WeightCase {
         WeightCase::NoCanaryPods
     } else if v.prev.promote_full {
         WeightCase::PromoteFull
-    } else if current_step(v.steps(), &v.prev).1.is_some() {
+    } else if current_step(v.steps(), v.prev).1.is_some() {
         WeightCase::Steps
     } else {
         WeightCase::NoSteps
@@ -90,9 +90,9 @@ pub(crate) fn desired_weight(v: &View<'_>, case: WeightCase) -> i32 {
         }
         WeightCase::Steps => {
             let steps = v.steps();
-            let index = current_step(steps, &v.prev).1.unwrap_or(0);
+            let index = current_step(steps, v.prev).1.unwrap_or(0);
             let at_desired = at_desired_replica_counts(
-                &v.params,
+                v.params,
                 v.new_counts().as_ref(),
                 v.stable_counts().as_ref(),
                 &v.other_counts(),
@@ -107,7 +107,7 @@ pub(crate) fn desired_weight(v: &View<'_>, case: WeightCase) -> i32 {
                     .find_map(|step| step.set_weight)
                     .unwrap_or(0)
             } else if index != step_count(steps) {
-                current_set_weight(&v.params)
+                current_set_weight(v.params)
             } else {
                 max_weight
             }
@@ -161,7 +161,7 @@ pub(crate) fn decide(v: &View<'_>, weights: Option<&TrafficWeights>) -> Weighed 
         case,
         WeightCase::Steps | WeightCase::NoCanaryPods | WeightCase::NoSteps
     ) && v.revision.is_some_and(|revision| revision > 1);
-    let (header_routes, mirror_routes) = match current_step(v.steps(), &v.prev).1 {
+    let (header_routes, mirror_routes) = match current_step(v.steps(), v.prev).1 {
         Some(index) if keeps_routes => desired_routes(v.steps(), index),
         _ => (Vec::new(), Vec::new()),
     };
