@@ -6,17 +6,17 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 /// Extra `labels` and `annotations` (ephemeral metadata, experiment templates, AnalysisRun
 /// metadata, analysis Job metadata).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateMetadata {
     /// Labels to add.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
     /// Annotations to add.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
@@ -45,14 +45,13 @@ pub struct MeasurementRetention {
 }
 
 /// A reference to an (Cluster)AnalysisTemplate by name.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateRef {
     /// Template name.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub template_name: Option<String>,
     /// Look the name up among ClusterAnalysisTemplates.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_scope: Option<bool>,
 }
 
@@ -66,17 +65,15 @@ pub struct FieldRef {
 }
 
 /// Exactly one of exact/prefix/regex (checked by validation, not by decoding).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StringMatch {
     /// Exact match.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub exact: Option<String>,
     /// Prefix match.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// Regular-expression match.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
 }
 

@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::analysis::Argument;
 use super::canary::TemplateService;
@@ -15,6 +16,7 @@ use super::phase::{AnalysisPhase, empty_as_none};
 use super::rollout_status::RolloutCondition;
 
 /// Desired state of an Experiment.
+#[skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
@@ -35,32 +37,25 @@ pub struct ExperimentSpec {
     #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub templates: Vec<TemplateSpec>,
     /// How long to run once available (runs until terminated when absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationString>,
     /// Seconds without progress before failing (default 600).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub progress_deadline_seconds: Option<i32>,
     /// Stop the experiment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub terminate: Option<bool>,
     /// Analyses run during the experiment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub analyses: Option<Vec<ExperimentAnalysisTemplateRef>>,
     /// Delay before scaling the ReplicaSets down (default 30).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_seconds: Option<i32>,
     /// Metrics evaluated in dry-run mode.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<Vec<DryRun>>,
     /// Measurement retention rules.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub measurement_retention: Option<Vec<MeasurementRetention>>,
     /// Labels and annotations of the created AnalysisRuns.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis_run_metadata: Option<AnalysisRunMetadata>,
 }
 
 /// One ReplicaSet of an Experiment.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSpec {
@@ -68,23 +63,20 @@ pub struct TemplateSpec {
     #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub name: String,
     /// Pods (default 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     /// Seconds a pod must be ready to be available.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_ready_seconds: Option<i32>,
     /// Pod selector.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// Pod template.
     #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub template: PodTemplateSpec,
     /// Generate a Service.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<TemplateService>,
 }
 
 /// An analysis of an Experiment.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisTemplateRef {
@@ -95,17 +87,15 @@ pub struct ExperimentAnalysisTemplateRef {
     #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub template_name: String,
     /// Look the template up among ClusterAnalysisTemplates.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_scope: Option<bool>,
     /// Arguments.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<Argument>>,
     /// The experiment waits for this analysis.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub required_for_completion: Option<bool>,
 }
 
 /// Observed state of an Experiment.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentStatus {
@@ -131,7 +121,6 @@ pub struct ExperimentStatus {
     )]
     pub template_statuses: Vec<TemplateStatus>,
     /// When all templates became available.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub available_at: Option<Time>,
     /// Conditions.
     #[serde(
@@ -150,6 +139,7 @@ pub struct ExperimentStatus {
 }
 
 /// State of one template's ReplicaSet.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateStatus {
@@ -169,7 +159,6 @@ pub struct TemplateStatus {
     #[serde(default, deserialize_with = "super::common::null_as_default")]
     pub available_replicas: i32,
     /// Hash-collision counter.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub collision_count: Option<i32>,
     /// Progressing, Running, Successful, Failed or Error.
     #[serde(
@@ -186,7 +175,6 @@ pub struct TemplateStatus {
     )]
     pub message: String,
     /// Last status change.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
     /// Generated Service.
     #[serde(

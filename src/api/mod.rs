@@ -3,8 +3,9 @@
 //! duration types, well-known strings, and CRD generation.
 //!
 //! Conventions (see each module):
-//! - spec types keep what the user wrote: optional fields are `Option`, skipped when absent,
-//!   so decode → encode returns the input; unknown fields are ignored when decoding;
+//! - spec types keep what the user wrote: optional fields are `Option`, skipped when absent
+//!   (`#[skip_serializing_none]` on the type writes that rule once for all its `Option`
+//!   fields), so decode → encode returns the input; unknown fields are ignored when decoding;
 //! - status types mirror upstream's Go encoding (zero values omitted), since the controller
 //!   owns them;
 //! - defaults are methods in `defaults`, never written into objects;

@@ -10,11 +10,13 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::common::{is_false, is_zero_i32, zero_time};
 use super::phase::{AnalysisPhase, PauseReason, RolloutPhase, empty_as_none};
 
 /// Observed state of a Rollout.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStatus {
@@ -40,7 +42,6 @@ pub struct RolloutStatus {
     )]
     pub controller_pause: bool,
     /// When the controller first reconciled the abort.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub aborted_at: Option<Time>,
     /// Pod-template hash of the new ReplicaSet.
     #[serde(
@@ -85,10 +86,8 @@ pub struct RolloutStatus {
     )]
     pub available_replicas: i32,
     /// Index of the step being executed; `len(steps)` when done; none without steps.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_step_index: Option<i32>,
     /// Hash-collision counter.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub collision_count: Option<i32>,
     /// `metadata.generation` observed, as a decimal string.
     #[serde(
@@ -134,7 +133,6 @@ pub struct RolloutStatus {
     )]
     pub stable_rs: String,
     /// Last `spec.restartAt` fully honoured.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub restarted_at: Option<Time>,
     /// Skip remaining steps, analysis and pauses.
     #[serde(
@@ -165,7 +163,6 @@ pub struct RolloutStatus {
     )]
     pub workload_observed_generation: String,
     /// ALB load balancer and target groups.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub alb: Option<AlbStatus>,
     /// ALB status per Ingress.
     #[serde(
@@ -175,7 +172,6 @@ pub struct RolloutStatus {
     )]
     pub albs: Vec<AlbStatus>,
     /// Timing of the current update (newer upstream field).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<RolloutDurationStatus>,
 }
 
@@ -228,14 +224,13 @@ pub struct RolloutCondition {
 }
 
 /// `status.canary`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStatus {
     /// The current step's AnalysisRun.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_step_analysis_run_status: Option<RolloutAnalysisRunStatus>,
     /// The background AnalysisRun.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub current_background_analysis_run_status: Option<RolloutAnalysisRunStatus>,
     /// Name of the running Experiment.
     #[serde(
@@ -245,7 +240,6 @@ pub struct CanaryStatus {
     )]
     pub current_experiment: String,
     /// Weights last written to the traffic router (traffic routing only).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub weights: Option<TrafficWeights>,
     /// `ping` or `pong`: which ping-pong service is stable.
     #[serde(
@@ -283,6 +277,7 @@ pub struct RolloutAnalysisRunStatus {
 }
 
 /// Weights written to the traffic router; stable = max weight − canary − Σ additional.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TrafficWeights {
@@ -300,7 +295,6 @@ pub struct TrafficWeights {
     )]
     pub additional: Vec<WeightDestination>,
     /// Weight verified (ALB only); `false` blocks step completion.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
 }
 
@@ -328,6 +322,7 @@ pub struct WeightDestination {
 }
 
 /// State of one step plugin invocation; `status` is the plugin's own free JSON.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepPluginStatus {
@@ -355,13 +350,10 @@ pub struct StepPluginStatus {
     )]
     pub message: String,
     /// Start time.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
     /// Last update.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<Time>,
     /// End time.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// Backoff before the next attempt (duration string).
     #[serde(
@@ -386,12 +378,13 @@ pub struct StepPluginStatus {
     pub disabled: bool,
     /// Plugin-owned state, kept verbatim.
     // `default` keeps the field optional in the schema: `schema_with` hides the Option.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     #[schemars(schema_with = "super::common::preserve_unknown_object")]
     pub status: Option<serde_json::Value>,
 }
 
 /// `status.blueGreen`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStatus {
@@ -417,10 +410,8 @@ pub struct BlueGreenStatus {
     )]
     pub scale_up_preview_check_point: bool,
     /// Pre-promotion AnalysisRun.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
     /// Post-promotion AnalysisRun.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub post_promotion_analysis_run_status: Option<RolloutAnalysisRunStatus>,
 }
 
@@ -462,20 +453,17 @@ pub struct AwsResourceRef {
 }
 
 /// `status.duration`: timing of the current update.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutDurationStatus {
     /// When the update started.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rollout_started_at: Option<Time>,
     /// When the current manual pause started.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub manual_pause_started_at: Option<Time>,
     /// Seconds spent manually paused.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub total_manual_pause_duration_seconds: Option<i64>,
     /// When the update finished.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// Promoted, FastPromoted, Aborted, Superseded, RolledBack or FastRolledBack.
     #[serde(
