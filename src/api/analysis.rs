@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use super::common::{
-    AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention, is_default, is_false, is_zero_i32,
+    AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention, is_default, null_as_default,
 };
 use super::duration::DurationString;
 use super::int_or_string::IntOrStr;
@@ -38,7 +38,7 @@ use super::providers::MetricProvider;
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateSpec {
     /// Metrics to measure.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub metrics: Vec<Metric>,
     /// Arguments; one without value or valueFrom must be supplied by the caller.
     pub args: Option<Vec<Argument>>,
@@ -94,7 +94,7 @@ impl From<AnalysisTemplateSpec> for ClusterAnalysisTemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     /// Unique name within the run.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Time between measurements (Go duration string).
     pub interval: Option<DurationString>,
@@ -115,7 +115,7 @@ pub struct Metric {
     /// Consecutive successes that end the metric Successful (default 0 = off).
     pub consecutive_success_limit: Option<IntOrStr>,
     /// Where the measurement comes from; exactly one provider.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub provider: MetricProvider,
 }
 
@@ -125,7 +125,7 @@ pub struct Metric {
 #[serde(rename_all = "camelCase")]
 pub struct Argument {
     /// Argument name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Literal value.
     pub value: Option<String>,
@@ -149,10 +149,10 @@ pub struct ValueFrom {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Key in the Secret.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub key: String,
 }
 
@@ -175,7 +175,7 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunSpec {
     /// Metrics, copied from the templates with `{{args.x}}` placeholders unresolved.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub metrics: Vec<Metric>,
     /// Merged arguments.
     pub args: Option<Vec<Argument>>,
@@ -217,15 +217,15 @@ pub struct AnalysisRunStatus {
     /// Why the run is in this phase.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
     /// One entry per metric.
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub metric_results: Vec<MetricResult>,
     /// Set at the first assessment.
@@ -234,7 +234,7 @@ pub struct AnalysisRunStatus {
     #[serde(
         default,
         skip_serializing_if = "is_default",
-        deserialize_with = "super::common::null_as_default"
+        deserialize_with = "null_as_default"
     )]
     pub run_summary: RunSummary,
     /// Final phases of dry-run metrics.
@@ -250,36 +250,36 @@ pub struct RunSummary {
     /// Metrics counted.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub count: i32,
     /// Successful metrics.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub successful: i32,
     /// Failed metrics.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub failed: i32,
     /// Inconclusive metrics.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub inconclusive: i32,
     /// Errored metrics.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub error: i32,
 }
@@ -289,86 +289,86 @@ pub struct RunSummary {
 #[serde(rename_all = "camelCase")]
 pub struct MetricResult {
     /// Metric name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Metric phase.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub phase: AnalysisPhase,
     /// Most recent measurements (10 by default).
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub measurements: Vec<Measurement>,
     /// Last measurement message when the phase changed.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
     /// successful + failed + inconclusive (errors excluded).
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub count: i32,
     /// Successful measurements.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub successful: i32,
     /// Failed measurements.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub failed: i32,
     /// Inconclusive measurements.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub inconclusive: i32,
     /// Errored measurements.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub error: i32,
     /// Errors in a row.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub consecutive_error: i32,
     /// Successes in a row.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub consecutive_success: i32,
     /// The metric runs in dry-run mode.
     #[serde(
         default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub dry_run: bool,
     /// Provider metadata (Prometheus: `ResolvedPrometheusQuery`).
     #[serde(
         default,
-        skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub metadata: BTreeMap<String, String>,
 }
@@ -379,13 +379,13 @@ pub struct MetricResult {
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
     /// Measurement phase.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub phase: AnalysisPhase,
     /// Message (errors, "Metric Terminated").
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
     /// Start.
@@ -395,15 +395,15 @@ pub struct Measurement {
     /// The measured value, rendered as text.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub value: String,
     /// Provider metadata (job name, warnings...).
     #[serde(
         default,
-        skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub metadata: BTreeMap<String, String>,
     /// When to poll an in-flight measurement again.

@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
-use super::common::{AnalysisRunMetadata, DryRun, PodTemplateMetadata, StringMatch};
+use super::common::{
+    AnalysisRunMetadata, DryRun, PodTemplateMetadata, StringMatch, null_as_default,
+};
 use super::duration::DurationString;
 use super::int_or_string::IntOrStr;
 use super::rollout::{
@@ -59,10 +61,10 @@ pub struct CanaryStrategy {
 #[serde(rename_all = "camelCase")]
 pub struct PingPongSpec {
     /// Ping service name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ping_service: String,
     /// Pong service name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub pong_service: String,
 }
 
@@ -71,14 +73,10 @@ pub struct PingPongSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaProgressThreshold {
     /// `Percent` or `Pod`.
-    #[serde(
-        default,
-        rename = "type",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, rename = "type", deserialize_with = "null_as_default")]
     pub type_: String,
     /// Percentage or pod count.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub value: i32,
 }
 
@@ -145,7 +143,7 @@ pub struct SetHeaderRoute {
 #[serde(rename_all = "camelCase")]
 pub struct HeaderRoutingMatch {
     /// Request header name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub header_name: String,
     /// How the header value matches.
     pub header_value: Option<StringMatch>,
@@ -157,7 +155,7 @@ pub struct HeaderRoutingMatch {
 #[serde(rename_all = "camelCase")]
 pub struct SetMirrorRoute {
     /// Managed route name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Request matches; absent removes the route.
     #[serde(rename = "match")]
@@ -185,7 +183,7 @@ pub struct RouteMatch {
 #[serde(rename_all = "camelCase")]
 pub struct PluginStep {
     /// Plugin name as configured in `argo-rollouts-config`.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Plugin configuration.
     // `default` keeps the field optional in the schema: `schema_with` hides the Option.
@@ -200,7 +198,7 @@ pub struct PluginStep {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentStep {
     /// ReplicaSets to run.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub templates: Vec<RolloutExperimentTemplate>,
     /// How long the experiment runs (duration string).
     pub duration: Option<DurationString>,
@@ -220,10 +218,10 @@ pub struct RolloutExperimentStep {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentTemplate {
     /// Template name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// `canary` or `stable`: whose pod template to use.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub spec_ref: String,
     /// Pods to run (default 1).
     pub replicas: Option<i32>,
@@ -252,10 +250,10 @@ pub struct TemplateService {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentStepAnalysisTemplateRef {
     /// Name of this analysis within the experiment.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Template name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub template_name: String,
     /// Look the template up among ClusterAnalysisTemplates.
     pub cluster_scope: Option<bool>,

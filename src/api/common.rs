@@ -85,16 +85,6 @@ pub(crate) fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> sche
     })
 }
 
-/// Go's `omitempty` for booleans.
-pub(crate) fn is_false(v: &bool) -> bool {
-    !*v
-}
-
-/// Go's `omitempty` for numbers.
-pub(crate) fn is_zero_i32(v: &i32) -> bool {
-    *v == 0
-}
-
 /// The zero time, for required timestamps missing from a stored object (Go decodes them as
 /// the zero time instead of failing).
 pub(crate) fn zero_time() -> Time {
@@ -138,7 +128,9 @@ where
     )
 }
 
-/// Omits a value equal to its default (an empty status block).
+/// Go's `omitempty`: omits a value equal to its zero value (`""`, `0`, `false`, an empty list
+/// or map, an empty status block). Status fields spell Go's encoding as one line:
+/// `#[serde(default, skip_serializing_if = "is_default", deserialize_with = "null_as_default")]`.
 pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }

@@ -10,7 +10,9 @@ use serde_with::skip_serializing_none;
 
 use super::analysis::Argument;
 use super::canary::TemplateService;
-use super::common::{AnalysisRunMetadata, DryRun, MeasurementRetention};
+use super::common::{
+    AnalysisRunMetadata, DryRun, MeasurementRetention, is_default, null_as_default,
+};
 use super::duration::DurationString;
 use super::phase::{AnalysisPhase, empty_as_none};
 use super::rollout_status::RolloutCondition;
@@ -34,7 +36,7 @@ use super::rollout_status::RolloutCondition;
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentSpec {
     /// ReplicaSets to run.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub templates: Vec<TemplateSpec>,
     /// How long to run once available (runs until terminated when absent).
     pub duration: Option<DurationString>,
@@ -60,7 +62,7 @@ pub struct ExperimentSpec {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSpec {
     /// Template name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Pods (default 1).
     pub replicas: Option<i32>,
@@ -69,7 +71,7 @@ pub struct TemplateSpec {
     /// Pod selector.
     pub selector: Option<LabelSelector>,
     /// Pod template.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub template: PodTemplateSpec,
     /// Generate a Service.
     pub service: Option<TemplateService>,
@@ -81,10 +83,10 @@ pub struct TemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisTemplateRef {
     /// Name of the analysis within the experiment.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Template name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub template_name: String,
     /// Look the template up among ClusterAnalysisTemplates.
     pub cluster_scope: Option<bool>,
@@ -109,15 +111,15 @@ pub struct ExperimentStatus {
     /// Why.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
     /// Per-template ReplicaSet state.
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub template_statuses: Vec<TemplateStatus>,
     /// When all templates became available.
@@ -125,15 +127,15 @@ pub struct ExperimentStatus {
     /// Conditions.
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub conditions: Vec<RolloutCondition>,
     /// AnalysisRuns of the experiment.
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub analysis_runs: Vec<ExperimentAnalysisRunStatus>,
 }
@@ -144,34 +146,34 @@ pub struct ExperimentStatus {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateStatus {
     /// Template name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Pods.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub replicas: i32,
     /// Updated pods.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub updated_replicas: i32,
     /// Ready pods.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub ready_replicas: i32,
     /// Available pods.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub available_replicas: i32,
     /// Hash-collision counter.
     pub collision_count: Option<i32>,
     /// Progressing, Running, Successful, Failed or Error.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub status: String,
     /// Why.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
     /// Last status change.
@@ -179,15 +181,15 @@ pub struct TemplateStatus {
     /// Generated Service.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub service_name: String,
     /// Pod-template hash of the ReplicaSet.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub pod_template_hash: String,
 }
@@ -197,19 +199,19 @@ pub struct TemplateStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisRunStatus {
     /// Analysis name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// AnalysisRun name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub analysis_run: String,
     /// Its phase.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub phase: AnalysisPhase,
     /// Its message.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
 }

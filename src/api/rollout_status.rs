@@ -12,7 +12,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
-use super::common::{is_false, is_zero_i32, zero_time};
+use super::common::{is_default, null_as_default, zero_time};
 use super::phase::{AnalysisPhase, PauseReason, RolloutPhase, empty_as_none};
 
 /// Observed state of a Rollout.
@@ -23,22 +23,22 @@ pub struct RolloutStatus {
     /// Abort requested (user) or decided (controller).
     #[serde(
         default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub abort: bool,
     /// Why the controller paused; users clear the list to resume.
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub pause_conditions: Vec<PauseCondition>,
     /// The controller added a pause condition (see spec §2).
     #[serde(
         default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub controller_pause: bool,
     /// When the controller first reconciled the abort.
@@ -46,43 +46,43 @@ pub struct RolloutStatus {
     /// Pod-template hash of the new ReplicaSet.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub current_pod_hash: String,
     /// Hash of `canary.steps`.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub current_step_hash: String,
     /// Σ status.replicas of owned ReplicaSets.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub replicas: i32,
     /// status.replicas of the new ReplicaSet.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub updated_replicas: i32,
     /// Ready replicas.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub ready_replicas: i32,
     /// Available replicas.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub available_replicas: i32,
     /// Index of the step being executed; `len(steps)` when done; none without steps.
@@ -99,37 +99,37 @@ pub struct RolloutStatus {
     /// Conditions (spec §2.3).
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub conditions: Vec<RolloutCondition>,
     /// Canary state (always written, `{}` when empty, as upstream does for this struct).
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub canary: CanaryStatus,
     /// Blue-green state (always written, like `canary`).
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub blue_green: BlueGreenStatus,
     /// Replicas receiving traffic, for the HPA (scale subresource); spelled `HPAReplicas`.
     #[serde(
         rename = "HPAReplicas",
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub hpa_replicas: i32,
     /// Selector of pods receiving traffic (`app=foo`), for the scale subresource.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub selector: String,
     /// Pod-template hash of the stable ReplicaSet (a hash, not a name).
     #[serde(
         rename = "stableRS",
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub stable_rs: String,
     /// Last `spec.restartAt` fully honoured.
@@ -137,8 +137,8 @@ pub struct RolloutStatus {
     /// Skip remaining steps, analysis and pauses.
     #[serde(
         default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub promote_full: bool,
     /// Phase (spec §2.2); an empty phase decodes as none.
@@ -151,8 +151,8 @@ pub struct RolloutStatus {
     /// Reason text for the phase.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
     /// Generation of the referenced workload observed.
@@ -167,8 +167,8 @@ pub struct RolloutStatus {
     /// ALB status per Ingress.
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub albs: Vec<AlbStatus>,
     /// Timing of the current update (newer upstream field).
@@ -194,14 +194,10 @@ pub struct PauseCondition {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutCondition {
     /// Condition type (see `consts::condition_type`).
-    #[serde(
-        rename = "type",
-        default,
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
     pub type_: String,
     /// `True`, `False` or `Unknown`.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: String,
     /// Last time the condition was updated.
     #[serde(
@@ -216,10 +212,10 @@ pub struct RolloutCondition {
     )]
     pub last_transition_time: Time,
     /// Machine-readable reason (see `consts::reason`).
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub reason: String,
     /// Human-readable message.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub message: String,
 }
 
@@ -235,8 +231,8 @@ pub struct CanaryStatus {
     /// Name of the running Experiment.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub current_experiment: String,
     /// Weights last written to the traffic router (traffic routing only).
@@ -244,15 +240,15 @@ pub struct CanaryStatus {
     /// `ping` or `pong`: which ping-pong service is stable.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub stable_ping_pong: String,
     /// Step plugin states.
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub step_plugin_statuses: Vec<StepPluginStatus>,
 }
@@ -262,16 +258,16 @@ pub struct CanaryStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutAnalysisRunStatus {
     /// AnalysisRun name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Its phase.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub status: AnalysisPhase,
     /// Its message.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
 }
@@ -282,16 +278,16 @@ pub struct RolloutAnalysisRunStatus {
 #[serde(rename_all = "camelCase")]
 pub struct TrafficWeights {
     /// Canary destination.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub canary: WeightDestination,
     /// Stable destination.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub stable: WeightDestination,
     /// Experiment destinations.
     #[serde(
         default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub additional: Vec<WeightDestination>,
     /// Weight verified (ALB only); `false` blocks step completion.
@@ -303,20 +299,20 @@ pub struct TrafficWeights {
 #[serde(rename_all = "camelCase")]
 pub struct WeightDestination {
     /// Weight (always written, even 0).
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub weight: i32,
     /// Service receiving it.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub service_name: String,
     /// Pod-template hash behind the service.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub pod_template_hash: String,
 }
@@ -327,26 +323,26 @@ pub struct WeightDestination {
 #[serde(rename_all = "camelCase")]
 pub struct StepPluginStatus {
     /// Step index.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub index: i32,
     /// Plugin name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// `Run`, `Terminate` or `Abort`.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub operation: String,
     /// `Running`, `Successful`, `Failed` or `Error`.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub phase: String,
     /// Message.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub message: String,
     /// Start time.
@@ -358,22 +354,22 @@ pub struct StepPluginStatus {
     /// Backoff before the next attempt (duration string).
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub backoff: String,
     /// Executions so far.
     #[serde(
         default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub executions: i32,
     /// The plugin is disabled.
     #[serde(
         default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub disabled: bool,
     /// Plugin-owned state, kept verbatim.
@@ -391,22 +387,22 @@ pub struct BlueGreenStatus {
     /// Hash the preview service selects.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub preview_selector: String,
     /// Hash the active service selects.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub active_selector: String,
     /// Preview ready to be scaled up once unpaused.
     #[serde(
         default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub scale_up_preview_check_point: bool,
     /// Pre-promotion AnalysisRun.
@@ -420,19 +416,19 @@ pub struct BlueGreenStatus {
 #[serde(rename_all = "camelCase")]
 pub struct AlbStatus {
     /// Load balancer.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub load_balancer: AwsResourceRef,
     /// Canary target group.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub canary_target_group: AwsResourceRef,
     /// Stable target group.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub stable_target_group: AwsResourceRef,
     /// Ingress name.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub ingress: String,
 }
@@ -442,13 +438,13 @@ pub struct AlbStatus {
 #[serde(rename_all = "camelCase")]
 pub struct AwsResourceRef {
     /// Name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// ARN.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub arn: String,
     /// Full name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub full_name: String,
 }
 
@@ -468,8 +464,8 @@ pub struct RolloutDurationStatus {
     /// Promoted, FastPromoted, Aborted, Superseded, RolledBack or FastRolledBack.
     #[serde(
         default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
+        skip_serializing_if = "is_default",
+        deserialize_with = "null_as_default"
     )]
     pub completion_status: String,
 }
