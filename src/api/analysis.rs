@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
 use super::common::{
-    AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention, is_default, null_as_default,
+    AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention, is_zero, or_zero,
 };
 use super::duration::DurationString;
 use super::int_or_string::IntOrStr;
@@ -38,7 +38,7 @@ use super::providers::MetricProvider;
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateSpec {
     /// Metrics to measure.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metrics: Vec<Metric>,
     /// Arguments; one without value or valueFrom must be supplied by the caller.
     pub args: Option<Vec<Argument>>,
@@ -94,7 +94,7 @@ impl From<AnalysisTemplateSpec> for ClusterAnalysisTemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     /// Unique name within the run.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Time between measurements (Go duration string).
     pub interval: Option<DurationString>,
@@ -115,7 +115,7 @@ pub struct Metric {
     /// Consecutive successes that end the metric Successful (default 0 = off).
     pub consecutive_success_limit: Option<IntOrStr>,
     /// Where the measurement comes from; exactly one provider.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub provider: MetricProvider,
 }
 
@@ -125,7 +125,7 @@ pub struct Metric {
 #[serde(rename_all = "camelCase")]
 pub struct Argument {
     /// Argument name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Literal value.
     pub value: Option<String>,
@@ -149,10 +149,10 @@ pub struct ValueFrom {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Key in the Secret.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub key: String,
 }
 
@@ -175,7 +175,7 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunSpec {
     /// Metrics, copied from the templates with `{{args.x}}` placeholders unresolved.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metrics: Vec<Metric>,
     /// Merged arguments.
     pub args: Option<Vec<Argument>>,
@@ -215,27 +215,15 @@ pub struct AnalysisRunStatus {
     )]
     pub phase: Option<AnalysisPhase>,
     /// Why the run is in this phase.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// One entry per metric.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub metric_results: Vec<MetricResult>,
     /// Set at the first assessment.
     pub started_at: Option<Time>,
     /// Final phases of non-dry-run metrics (omitted when all zero).
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub run_summary: RunSummary,
     /// Final phases of dry-run metrics.
     pub dry_run_summary: Option<RunSummary>,
@@ -248,39 +236,19 @@ pub struct AnalysisRunStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// Metrics counted.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub count: i32,
     /// Successful metrics.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub successful: i32,
     /// Failed metrics.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub failed: i32,
     /// Inconclusive metrics.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub inconclusive: i32,
     /// Errored metrics.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub error: i32,
 }
 
@@ -289,87 +257,43 @@ pub struct RunSummary {
 #[serde(rename_all = "camelCase")]
 pub struct MetricResult {
     /// Metric name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Metric phase.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub phase: AnalysisPhase,
     /// Most recent measurements (10 by default).
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub measurements: Vec<Measurement>,
     /// Last measurement message when the phase changed.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// successful + failed + inconclusive (errors excluded).
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub count: i32,
     /// Successful measurements.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub successful: i32,
     /// Failed measurements.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub failed: i32,
     /// Inconclusive measurements.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub inconclusive: i32,
     /// Errored measurements.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub error: i32,
     /// Errors in a row.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub consecutive_error: i32,
     /// Successes in a row.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub consecutive_success: i32,
     /// The metric runs in dry-run mode.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub dry_run: bool,
     /// Provider metadata (Prometheus: `ResolvedPrometheusQuery`).
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -379,32 +303,20 @@ pub struct MetricResult {
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
     /// Measurement phase.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub phase: AnalysisPhase,
     /// Message (errors, "Metric Terminated").
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// Start.
     pub started_at: Option<Time>,
     /// End (unset while in flight).
     pub finished_at: Option<Time>,
     /// The measured value, rendered as text.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub value: String,
     /// Provider metadata (job name, warnings...).
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub metadata: BTreeMap<String, String>,
     /// When to poll an in-flight measurement again.
     pub resume_at: Option<Time>,

@@ -5,9 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
-use super::common::{
-    AnalysisRunMetadata, DryRun, PodTemplateMetadata, StringMatch, null_as_default,
-};
+use super::common::{AnalysisRunMetadata, DryRun, PodTemplateMetadata, StringMatch, or_zero};
 use super::duration::DurationString;
 use super::int_or_string::IntOrStr;
 use super::rollout::{
@@ -61,10 +59,10 @@ pub struct CanaryStrategy {
 #[serde(rename_all = "camelCase")]
 pub struct PingPongSpec {
     /// Ping service name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub ping_service: String,
     /// Pong service name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub pong_service: String,
 }
 
@@ -73,10 +71,10 @@ pub struct PingPongSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ReplicaProgressThreshold {
     /// `Percent` or `Pod`.
-    #[serde(default, rename = "type", deserialize_with = "null_as_default")]
+    #[serde(default, rename = "type", deserialize_with = "or_zero")]
     pub type_: String,
     /// Percentage or pod count.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub value: i32,
 }
 
@@ -143,7 +141,7 @@ pub struct SetHeaderRoute {
 #[serde(rename_all = "camelCase")]
 pub struct HeaderRoutingMatch {
     /// Request header name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub header_name: String,
     /// How the header value matches.
     pub header_value: Option<StringMatch>,
@@ -155,7 +153,7 @@ pub struct HeaderRoutingMatch {
 #[serde(rename_all = "camelCase")]
 pub struct SetMirrorRoute {
     /// Managed route name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Request matches; absent removes the route.
     #[serde(rename = "match")]
@@ -183,7 +181,7 @@ pub struct RouteMatch {
 #[serde(rename_all = "camelCase")]
 pub struct PluginStep {
     /// Plugin name as configured in `argo-rollouts-config`.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Plugin configuration.
     // `default` keeps the field optional in the schema: `schema_with` hides the Option.
@@ -198,7 +196,7 @@ pub struct PluginStep {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentStep {
     /// ReplicaSets to run.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub templates: Vec<RolloutExperimentTemplate>,
     /// How long the experiment runs (duration string).
     pub duration: Option<DurationString>,
@@ -218,10 +216,10 @@ pub struct RolloutExperimentStep {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentTemplate {
     /// Template name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// `canary` or `stable`: whose pod template to use.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub spec_ref: String,
     /// Pods to run (default 1).
     pub replicas: Option<i32>,
@@ -250,10 +248,10 @@ pub struct TemplateService {
 #[serde(rename_all = "camelCase")]
 pub struct RolloutExperimentStepAnalysisTemplateRef {
     /// Name of this analysis within the experiment.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Template name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub template_name: String,
     /// Look the template up among ClusterAnalysisTemplates.
     pub cluster_scope: Option<bool>,

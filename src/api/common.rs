@@ -28,7 +28,7 @@ pub type AnalysisRunMetadata = PodTemplateMetadata;
 #[serde(rename_all = "camelCase")]
 pub struct DryRun {
     /// Metric name pattern.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metric_name: String,
 }
 
@@ -37,10 +37,10 @@ pub struct DryRun {
 #[serde(rename_all = "camelCase")]
 pub struct MeasurementRetention {
     /// Metric name pattern.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metric_name: String,
     /// Measurements to keep.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub limit: i32,
 }
 
@@ -60,7 +60,7 @@ pub struct AnalysisTemplateRef {
 #[serde(rename_all = "camelCase")]
 pub struct FieldRef {
     /// Path of the field to read.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub field_path: String,
 }
 
@@ -93,7 +93,7 @@ pub(crate) fn zero_time() -> Time {
 
 /// Decodes `null` as the type's default, as Go's JSON decoder leaves a non-pointer field at
 /// its zero value on `null` (`abort: null` written by old CLIs, `creationTimestamp: null`).
-pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(crate) fn or_zero<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de> + Default,
@@ -129,8 +129,8 @@ where
 }
 
 /// Go's `omitempty`: omits a value equal to its zero value (`""`, `0`, `false`, an empty list
-/// or map, an empty status block). Status fields spell Go's encoding as one line:
-/// `#[serde(default, skip_serializing_if = "is_default", deserialize_with = "null_as_default")]`.
-pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+/// or map, an empty status block). With [`or_zero`] a status field spells Go's encoding in
+/// one line: `#[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]`.
+pub(crate) fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }

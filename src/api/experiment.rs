@@ -10,9 +10,7 @@ use serde_with::skip_serializing_none;
 
 use super::analysis::Argument;
 use super::canary::TemplateService;
-use super::common::{
-    AnalysisRunMetadata, DryRun, MeasurementRetention, is_default, null_as_default,
-};
+use super::common::{AnalysisRunMetadata, DryRun, MeasurementRetention, is_zero, or_zero};
 use super::duration::DurationString;
 use super::phase::{AnalysisPhase, empty_as_none};
 use super::rollout_status::RolloutCondition;
@@ -36,7 +34,7 @@ use super::rollout_status::RolloutCondition;
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentSpec {
     /// ReplicaSets to run.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub templates: Vec<TemplateSpec>,
     /// How long to run once available (runs until terminated when absent).
     pub duration: Option<DurationString>,
@@ -62,7 +60,7 @@ pub struct ExperimentSpec {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSpec {
     /// Template name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Pods (default 1).
     pub replicas: Option<i32>,
@@ -71,7 +69,7 @@ pub struct TemplateSpec {
     /// Pod selector.
     pub selector: Option<LabelSelector>,
     /// Pod template.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub template: PodTemplateSpec,
     /// Generate a Service.
     pub service: Option<TemplateService>,
@@ -83,10 +81,10 @@ pub struct TemplateSpec {
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisTemplateRef {
     /// Name of the analysis within the experiment.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Template name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub template_name: String,
     /// Look the template up among ClusterAnalysisTemplates.
     pub cluster_scope: Option<bool>,
@@ -109,34 +107,18 @@ pub struct ExperimentStatus {
     )]
     pub phase: Option<AnalysisPhase>,
     /// Why.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// Per-template ReplicaSet state.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub template_statuses: Vec<TemplateStatus>,
     /// When all templates became available.
     pub available_at: Option<Time>,
     /// Conditions.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub conditions: Vec<RolloutCondition>,
     /// AnalysisRuns of the experiment.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub analysis_runs: Vec<ExperimentAnalysisRunStatus>,
 }
 
@@ -146,51 +128,35 @@ pub struct ExperimentStatus {
 #[serde(rename_all = "camelCase")]
 pub struct TemplateStatus {
     /// Template name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Pods.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub replicas: i32,
     /// Updated pods.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub updated_replicas: i32,
     /// Ready pods.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub ready_replicas: i32,
     /// Available pods.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub available_replicas: i32,
     /// Hash-collision counter.
     pub collision_count: Option<i32>,
     /// Progressing, Running, Successful, Failed or Error.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub status: String,
     /// Why.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// Last status change.
     pub last_transition_time: Option<Time>,
     /// Generated Service.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub service_name: String,
     /// Pod-template hash of the ReplicaSet.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub pod_template_hash: String,
 }
 
@@ -199,19 +165,15 @@ pub struct TemplateStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisRunStatus {
     /// Analysis name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// AnalysisRun name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub analysis_run: String,
     /// Its phase.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub phase: AnalysisPhase,
     /// Its message.
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
 }

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_with::skip_serializing_none;
 
-use super::common::{PodTemplateMetadata, null_as_default};
+use super::common::{PodTemplateMetadata, or_zero};
 use super::duration::DurationString;
 use super::int_or_string::IntOrStr;
 
@@ -165,10 +165,10 @@ pub struct BasicAuth {
 #[serde(rename_all = "camelCase")]
 pub struct WebMetricHeader {
     /// Header name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub key: String,
     /// Header value.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub value: String,
 }
 
@@ -180,7 +180,7 @@ pub struct WebMetric {
     /// `GET` (default), `POST` or `PUT`.
     pub method: Option<String>,
     /// URL.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub url: String,
     /// Request headers.
     pub headers: Option<Vec<WebMetricHeader>>,
@@ -209,7 +209,7 @@ pub struct JobMetric {
     /// Labels and annotations of the Job.
     pub metadata: Option<PodTemplateMetadata>,
     /// The Job spec.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub spec: JobSpec,
 }
 
@@ -219,28 +219,28 @@ pub struct JobMetric {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaMetric {
     /// Kayenta URL.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub address: String,
     /// Application.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub application: String,
     /// Canary config name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub canary_config_name: String,
     /// Metrics account.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metrics_account_name: String,
     /// Configuration account.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub configuration_account_name: String,
     /// Storage account.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub storage_account_name: String,
     /// Score thresholds.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub threshold: KayentaThreshold,
     /// Scopes compared.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub scopes: Vec<KayentaScope>,
     /// Lookback window (newer upstream field).
     pub lookback: Option<String>,
@@ -251,10 +251,10 @@ pub struct KayentaMetric {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaThreshold {
     /// Score at or above which the measurement is Successful.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub pass: i64,
     /// Score at or above which it is Inconclusive.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub marginal: i64,
 }
 
@@ -263,13 +263,13 @@ pub struct KayentaThreshold {
 #[serde(rename_all = "camelCase")]
 pub struct KayentaScope {
     /// Scope name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Baseline scope.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub control_scope: ScopeDetail,
     /// Canary scope.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub experiment_scope: ScopeDetail,
 }
 
@@ -278,19 +278,19 @@ pub struct KayentaScope {
 #[serde(rename_all = "camelCase")]
 pub struct ScopeDetail {
     /// Scope.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub scope: String,
     /// Region.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub region: String,
     /// Step seconds.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub step: i64,
     /// Start time.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub start: String,
     /// End time.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub end: String,
 }
 
@@ -347,7 +347,7 @@ pub struct NewRelicMetric {
     /// Secret with the account configuration (default `newrelic`).
     pub profile: Option<String>,
     /// NRQL query.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub query: String,
     /// Timeout in seconds (default 5).
     pub timeout: Option<i64>,
@@ -361,7 +361,7 @@ pub struct CloudWatchMetric {
     /// Lookback window (default 5m).
     pub interval: Option<DurationString>,
     /// GetMetricData queries.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metric_data_queries: Vec<CloudWatchMetricDataQuery>,
 }
 

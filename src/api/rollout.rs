@@ -16,7 +16,7 @@ use serde_with::skip_serializing_none;
 use super::canary::CanaryStrategy;
 use super::common::{
     AnalysisRunMetadata, AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention,
-    PodTemplateMetadata, null_as_default,
+    PodTemplateMetadata, or_zero,
 };
 use super::int_or_string::IntOrStr;
 use super::rollout_status::RolloutStatus;
@@ -60,7 +60,7 @@ pub struct RolloutSpec {
     /// Window in which a rollback is fast-tracked.
     pub rollback_window: Option<RollbackWindowSpec>,
     /// Exactly one of canary or blueGreen (checked by validation); always written, as Go does.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub strategy: RolloutStrategy,
     /// Old ReplicaSets kept (default 10).
     pub revision_history_limit: Option<i32>,
@@ -135,7 +135,7 @@ impl RolloutStrategy {
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStrategy {
     /// Service switched to the new version at promotion (required).
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub active_service: String,
     /// Service pointing at the new version before promotion.
     pub preview_service: Option<String>,
@@ -183,7 +183,7 @@ pub struct AntiAffinity {
 #[serde(rename_all = "camelCase")]
 pub struct PreferredDuringSchedulingIgnoredDuringExecution {
     /// Weight 1..100.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub weight: i32,
 }
 
@@ -226,7 +226,7 @@ pub struct RolloutAnalysisBackground {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunArgument {
     /// Argument name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Literal value.
     pub value: Option<String>,

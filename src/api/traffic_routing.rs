@@ -2,7 +2,7 @@
 //! nginx, SMI, Istio and Gateway API (plugin); the others are decoded and kept so manifests
 //! written for upstream still parse and round-trip.
 
-use super::common::null_as_default;
+use super::common::or_zero;
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
@@ -46,7 +46,7 @@ pub struct RolloutTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct ManagedRoute {
     /// Route name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
 }
 
@@ -69,7 +69,7 @@ pub struct IstioTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct IstioVirtualService {
     /// VirtualService name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// HTTP route names (omitted: the single HTTP route).
     pub routes: Option<Vec<String>>,
@@ -105,13 +105,13 @@ pub struct TcpRoute {
 #[serde(rename_all = "camelCase")]
 pub struct IstioDestinationRule {
     /// DestinationRule name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Subset pointed at the canary.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub canary_subset_name: String,
     /// Subset pointed at the stable.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub stable_subset_name: String,
     /// Subsets left untouched.
     pub additional_subset_names: Option<Vec<String>>,
@@ -142,7 +142,7 @@ pub struct AlbTrafficRouting {
     /// The Ingress.
     pub ingress: Option<String>,
     /// Port the action routes to (required).
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub service_port: i32,
     /// Service in the Ingress that gets the action (default stableService).
     pub root_service: Option<String>,
@@ -159,10 +159,10 @@ pub struct AlbTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct StickinessConfig {
     /// Enabled.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub enabled: bool,
     /// Stickiness duration.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub duration_seconds: i64,
 }
 
@@ -182,7 +182,7 @@ pub struct SmiTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct AmbassadorTrafficRouting {
     /// Mapping names.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub mappings: Vec<String>,
 }
 
@@ -203,7 +203,7 @@ pub struct AppMeshTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct AppMeshVirtualService {
     /// Name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Route names.
     pub routes: Option<Vec<String>>,
@@ -214,10 +214,10 @@ pub struct AppMeshVirtualService {
 #[serde(rename_all = "camelCase")]
 pub struct AppMeshVirtualNodeGroup {
     /// Canary virtual node.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub canary_virtual_node_ref: AppMeshVirtualNodeReference,
     /// Stable virtual node.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub stable_virtual_node_ref: AppMeshVirtualNodeReference,
 }
 
@@ -226,7 +226,7 @@ pub struct AppMeshVirtualNodeGroup {
 #[serde(rename_all = "camelCase")]
 pub struct AppMeshVirtualNodeReference {
     /// VirtualNode name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
 }
 
@@ -235,7 +235,7 @@ pub struct AppMeshVirtualNodeReference {
 #[serde(rename_all = "camelCase")]
 pub struct TraefikTrafficRouting {
     /// TraefikService name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub weighted_traefik_service_name: String,
 }
 
@@ -254,7 +254,7 @@ pub struct ApisixTrafficRouting {
 #[serde(rename_all = "camelCase")]
 pub struct ApisixRoute {
     /// Route name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// HTTP rule names.
     pub rules: Option<Vec<String>>,
