@@ -21,12 +21,13 @@ use k8s_openapi::api::core::v1::Service;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::analysis::{AnalysisRunSpec, AnalysisTemplateSpec, Argument};
+use crate::api::analysis::{AnalysisRunSpec, AnalysisTemplateSpec};
 use crate::api::json_diff::{JsonDifference, json_diff};
 use crate::api::object::DavyObject;
 use crate::api::validate::analysis::{
     ArgsError, SPEC_INVALID_PREFIX, check_metric_placeholders, flatten_templates, resolve_args,
-    resolve_metric_args, validate_dry_run_rules, validate_metrics, validate_retention_rules,
+    resolve_metric_args, stand_in_args, validate_dry_run_rules, validate_metrics,
+    validate_retention_rules,
 };
 use crate::api::validate::{
     References, invalid_spec_message, validate_rollout, validate_rollout_references,
@@ -689,14 +690,7 @@ fn run_messages(spec: &AnalysisRunSpec) -> Vec<String> {
         return out;
     }
     // Values from secrets or fields are read at run time; a stand-in is enough to resolve.
-    let stand_ins: Vec<Argument> = args
-        .iter()
-        .map(|a| Argument {
-            name: a.name.clone(),
-            value: Some(a.value.clone().unwrap_or_else(|| "dummy-value".to_string())),
-            value_from: None,
-        })
-        .collect();
+    let stand_ins = stand_in_args(args);
     let resolved: Result<Vec<_>, ArgsError> = spec
         .metrics
         .iter()
