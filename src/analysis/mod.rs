@@ -15,3 +15,4 @@ pub mod rules;
 pub mod run_phase;
 pub mod runner;
 pub mod schedule;
+pub mod templates;

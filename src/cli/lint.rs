@@ -21,6 +21,7 @@ use k8s_openapi::api::core::v1::Service;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::analysis::templates;
 use crate::api::analysis::{AnalysisRunSpec, AnalysisTemplateSpec};
 use crate::api::json_diff::{JsonDifference, json_diff};
 use crate::api::object::DavyObject;
@@ -614,47 +615,30 @@ fn template_messages(
     ns: Option<&str>,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let mut namespaced = vec![spec];
-    let mut cluster = Vec::new();
-    let mut complete = true;
-    let mut pending: Vec<_> = spec.templates.iter().flatten().cloned().collect();
-    let mut seen = std::collections::BTreeSet::new();
-    while let Some(tref) = pending.pop() {
-        let name = tref.template_name.clone().unwrap_or_default();
-        let cluster_scope = tref.cluster_scope.unwrap_or(false);
-        if !seen.insert((cluster_scope, name.clone())) {
-            continue;
-        }
-        let included = if cluster_scope {
-            refs.cluster_analysis_template(&name).map(|t| &t.spec.0)
+    let reached = templates::walk(spec.templates.as_deref().unwrap_or(&[]), |key| {
+        if key.cluster {
+            refs.cluster_analysis_template(&key.name).map(|t| &t.spec.0)
         } else {
-            refs.analysis_template(ns, &name).map(|t| &t.spec)
+            refs.analysis_template(ns, &key.name).map(|t| &t.spec)
+        }
+    });
+    let complete = reached.missing.is_empty();
+    for key in &reached.missing {
+        let (label, known) = if key.cluster {
+            (
+                "ClusterAnalysisTemplate",
+                refs.known.cluster_analysis_templates,
+            )
+        } else {
+            ("AnalysisTemplate", refs.known.analysis_templates)
         };
-        match included {
-            Some(s) => {
-                pending.extend(s.templates.iter().flatten().cloned());
-                if cluster_scope {
-                    cluster.push(s)
-                } else {
-                    namespaced.push(s)
-                }
-            }
-            None => {
-                complete = false;
-                let (label, known) = if cluster_scope {
-                    (
-                        "ClusterAnalysisTemplate",
-                        refs.known.cluster_analysis_templates,
-                    )
-                } else {
-                    ("AnalysisTemplate", refs.known.analysis_templates)
-                };
-                if known {
-                    out.push(format!("{label} '{name}' not found"));
-                }
-            }
+        if known {
+            out.push(format!("{label} '{}' not found", key.name));
         }
     }
+    let mut namespaced = vec![spec];
+    namespaced.extend(reached.namespaced);
+    let cluster = reached.cluster;
     if !complete {
         // Unknown included templates may declare the metrics and arguments used here.
         return out;
