@@ -11,7 +11,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use davy::analysis::judge::{MetricConfig, classify, wilcoxon};
+use davy::analysis::stats::{MetricConfig, classify, wilcoxon};
 
 fn generate(seed: u64, n: usize, loc: f64, scale: f64) -> Vec<f64> {
     const M: u64 = 2_147_483_647;

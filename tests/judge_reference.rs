@@ -22,7 +22,7 @@
 // Test code: a failed unwrap is a failed test, and helpers need no API docs.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use davy::analysis::judge::{MetricConfig, RankSum, StatsError, classify, wilcoxon};
+use davy::analysis::stats::{MetricConfig, RankSum, StatsError, classify, wilcoxon};
 
 #[derive(Clone, Copy)]
 enum Kind {

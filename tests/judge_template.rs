@@ -4,7 +4,7 @@
 // Test code: a failed unwrap is a failed test, and helpers need no API docs.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use davy::analysis::judge::{Direction, EffectMeasure, MetricConfig, NanStrategy, OutlierStrategy};
+use davy::analysis::stats::{Direction, EffectMeasure, MetricConfig, NanStrategy, OutlierStrategy};
 use serde_json::Value;
 
 /// Keys of a judge metric that belong to the provider rather than to `MetricConfig`.

@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use crate::analysis::judge::{Classification, Direction, MetricConfig, MetricJudgement, classify};
+use crate::analysis::stats::{Classification, Direction, MetricConfig, MetricJudgement, classify};
 
 /// Arguments of `davy judge`.
 #[derive(Debug, Args)]

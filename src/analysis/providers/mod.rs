@@ -275,9 +275,9 @@ pub fn jiff_time(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Completes `measurement` with `value` judged by the metric's conditions at `ctx.now`
+/// Concludes `measurement` with `value` as the metric's conditions decide at `ctx.now`
 /// (upstream `EvaluateResult`): the value text is kept unless the evaluation errs.
-pub fn judge(
+pub fn conclude(
     mut measurement: Measurement,
     metric: &Metric,
     result: &MetricValue,

@@ -26,7 +26,7 @@ use super::scrape_query::{
     Selector, Series, bucket_increase, bucket_series, counter_series, histogram_quantile, increase,
 };
 use super::{
-    MeasureContext, PluginFactory, Provider, ProviderError, chrono_time, errored, judge, started,
+    MeasureContext, PluginFactory, Provider, ProviderError, chrono_time, conclude, errored, started,
 };
 use crate::analysis::schedule::add as schedule_add;
 
@@ -430,7 +430,7 @@ impl ScrapeProvider {
         measurement
             .metadata
             .insert(TARGETS.to_string(), targets.to_string());
-        judge(
+        conclude(
             measurement,
             metric,
             &MetricValue::Float(value),
