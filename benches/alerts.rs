@@ -11,6 +11,9 @@
 //! Bounded: `ITERATIONS` Rollouts per series (2 when run by `cargo test` without `--bench`).
 //! Latencies are observed by polling every 2 ms, so they carry up to 2 ms of polling error.
 
+// Bench code: a failed unwrap aborts the measurement, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

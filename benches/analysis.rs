@@ -5,6 +5,9 @@
 //! Under `cargo bench` each case repeats for about two seconds; under `cargo test
 //! --all-targets` (no `--bench` argument) it runs once as a smoke test.
 
+// Bench code: a failed unwrap aborts the measurement, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::hint::black_box;
 use std::time::{Duration, Instant};

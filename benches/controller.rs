@@ -9,6 +9,9 @@
 //!
 //! Without `--bench` (as `cargo test --all-targets` runs it) every size is small.
 
+// Bench code: a failed unwrap aborts the measurement, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -5,10 +5,13 @@
 //! the rank-sum part alone, over repeated runs on deterministic data (the Park-Miller generator of
 //! tests/judge_reference.rs).
 
+// Bench code: a failed unwrap aborts the measurement, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use davy::analysis::judge::{MetricConfig, classify, wilcoxon};
+use davy::analysis::stats::{MetricConfig, classify, wilcoxon};
 
 fn generate(seed: u64, n: usize, loc: f64, scale: f64) -> Vec<f64> {
     const M: u64 = 2_147_483_647;

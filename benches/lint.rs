@@ -5,6 +5,9 @@
 //! Run with `cargo bench --bench lint` (release build). Under `cargo test --all-targets` (no
 //! `--bench` argument) it lints 400 documents as a smoke test.
 
+// Bench code: a failed unwrap aborts the measurement, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::time::Instant;
 
 use davy::cli::lint::{Source, lint_sources};

@@ -7,6 +7,9 @@
 //! Each size runs in a child process of this binary so that memory freed by one run cannot be
 //! reused by (and hide the growth of) the next.
 
+// Bench code: a failed unwrap aborts the measurement, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::time::{Duration, Instant};
 
 use davy::sandbox::apiserver::ApiServer;

@@ -1,6 +1,9 @@
 //! The `davy/alertmanager` metric plugin against a real Alertmanager: Successful while no
 //! matching alert is active, Failed while one fires, Error when Alertmanager is unreachable.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -3,6 +3,9 @@
 //! webhook receiver, which aborts exactly the Rollouts the alert is meant for; plus the
 //! receiver's answers to bad requests.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 #[path = "controller_support/mod.rs"]
 mod support;

@@ -2,6 +2,9 @@
 //! clock: Job naming and labels, polling with backoff, Complete/Failed, image-pull problems,
 //! termination, adopting a Job after a repeated reconcile, and garbage collection.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! the test) and, for what a healthy server never does (slow answers, warnings, credentials
 //! checks), against a small fake one. Also `davy analyze` end to end.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::collections::BTreeMap;

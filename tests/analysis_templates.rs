@@ -3,6 +3,9 @@
 //! target whose counters grow at chosen rates (a healthy `good` and an unhealthy `bad`
 //! service side by side), the web and scrape ones against test HTTP servers.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::path::PathBuf;

@@ -2,6 +2,9 @@
 //! phase, next-reconcile, task generation and helper tests as data), plus our own tables for
 //! what the vectors do not cover: argument merging and substitution errors, verbatim.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::collections::BTreeSet;

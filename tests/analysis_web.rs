@@ -1,6 +1,9 @@
 //! The web provider against a local HTTP server: methods, bodies, headers, JSONPath, text
 //! answers, non-2xx answers, timeouts and OAuth2.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,5 +1,8 @@
 //! API types: round-trip of upstream's example manifests, duration and int-or-string tables.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,9 @@
 //! Checks the Argo CD health port (`tests/common/argocd_health.rs`) against every case of
 //! Argo CD's own health tests (`conformance/argocd-health/*/health_test.yaml`).
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::fs;

@@ -2,6 +2,9 @@
 //! kubectl finds it on PATH and `kubectl davy ...` behaves as `davy ...`; completion scripts;
 //! and docs/cli.md documents every subcommand `davy --help` lists.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -3,6 +3,9 @@
 //! exact fields the verb changed, the line it printed, and its exit code; errors check the
 //! `Error: ` line upstream's plugin prints.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::path::PathBuf;

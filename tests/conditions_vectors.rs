@@ -2,6 +2,9 @@
 //! condition evaluation, Prometheus response processing, the helper builtins, string-set
 //! equality and time expressions.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use chrono::{DateTime, Utc};

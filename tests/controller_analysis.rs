@@ -3,6 +3,9 @@
 //! failing and aborting (retry, abort cleared by a new image), inconclusive and pausing, and the
 //! seed's header-routing example.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 #[path = "controller_support/mod.rs"]
 mod support;

@@ -2,6 +2,8 @@
 //! create, while the cache has not seen it yet, must not act again — the race that listing from
 //! the API server at every reconcile used to avoid.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "controller_support/mod.rs"]
 mod support;
 

@@ -4,6 +4,8 @@
 //! start, elects itself in the kubeconfig context's namespace (a sandbox has no
 //! `argo-rollouts` namespace) and reconciles a Rollout to Healthy.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "controller_support/mod.rs"]
 mod support;
 

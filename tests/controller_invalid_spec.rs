@@ -7,6 +7,8 @@
 //! spec (a canary strategy, a step, anti-affinity) get the selector and template a whole Rollout
 //! needs, so that their own rule is the first one broken.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "controller_support/mod.rs"]
 mod support;
 

@@ -1,6 +1,9 @@
 //! Leader election end to end on the sandbox: of two controllers only the Lease holder writes,
 //! the follower takes over when the leader stops, and a leader whose Lease is taken stops.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "controller_support/mod.rs"]
 mod support;
 

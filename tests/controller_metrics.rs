@@ -1,6 +1,9 @@
 //! The controller's `/metrics` over HTTP on 127.0.0.1 during a sandbox rollout, parsed with
 //! `prometheus-parse`: upstream's names, labels and values (spec §10.5).
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "controller_support/mod.rs"]
 mod support;
 

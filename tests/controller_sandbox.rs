@@ -1,6 +1,9 @@
 //! The controller end to end on the sandbox API server with the workload simulator: the seed's
 //! demo Rollout walks its canary steps, pauses, is promoted and ends Healthy.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "controller_support/mod.rs"]
 mod support;
 

@@ -3,6 +3,9 @@
 //! deadline with and without abort, a controller restart at an analysis step, and no status
 //! write when nothing changed — with Argo CD's health read at each stage.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "controller_support/mod.rs"]
 mod support;
 

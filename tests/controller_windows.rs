@@ -2,6 +2,9 @@
 //! simulator holds the seed's demo Rollout at its pause step, with the message naming when the
 //! window opens, until a 6-field (seconds) cron window opens, then promotes it.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "controller_support/mod.rs"]
 mod support;
 

@@ -1,6 +1,9 @@
 //! CRD generation: the committed `manifests/crds.yaml` matches the generator, and the schemas
 //! have the shape upstream's CRDs have and the API server accepts (structural schemas).
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

@@ -1,6 +1,9 @@
 //! `davy demo` with the real binary: the whole story ends with exit 0 and every narrated state
 //! in the output; a story cut short by `--timeout` exits 1 naming the state it never saw.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::io::Read as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,9 @@
 //! Golden output of `get rollout` / `get experiment` against upstream's fixtures and expected
 //! text (`conformance/vectors/get-rollout-golden/`), with the clock frozen as its README says.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::fs;

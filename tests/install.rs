@@ -3,6 +3,9 @@
 //! runs `davy controller` as non-root with probes on the metrics port; `--namespace` moves every
 //! namespaced object. The CLI is run as the real binary.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 

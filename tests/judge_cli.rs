@@ -1,5 +1,8 @@
 //! `davy judge` as a user runs it: the built binary on two sample files.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 

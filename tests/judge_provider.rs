@@ -4,6 +4,9 @@
 //! the metric and the scope. Also `davy analyze --once` on `analysis-templates/judge-error-rate.yaml`
 //! with the real binary.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::sync::Arc;

@@ -19,7 +19,10 @@
 //! kind `Cont` is loc + scale·(u₁ + u₂ + u₃) (three draws), kind `Int` is ⌊scale·u⌋ + loc.
 //! The exact statistic W agreeing in every case shows the three produce the same data.
 
-use davy::analysis::judge::{MetricConfig, RankSum, StatsError, classify, wilcoxon};
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use davy::analysis::stats::{MetricConfig, RankSum, StatsError, classify, wilcoxon};
 
 #[derive(Clone, Copy)]
 enum Kind {

@@ -1,7 +1,10 @@
 //! `analysis-templates/judge-error-rate.yaml`: parses, and every per-metric judge key is one the
 //! judge understands (so the documented config cannot drift from `MetricConfig`).
 
-use davy::analysis::judge::{Direction, EffectMeasure, MetricConfig, NanStrategy, OutlierStrategy};
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use davy::analysis::stats::{Direction, EffectMeasure, MetricConfig, NanStrategy, OutlierStrategy};
 use serde_json::Value;
 
 /// Keys of a judge metric that belong to the provider rather than to `MetricConfig`.

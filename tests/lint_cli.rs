@@ -1,6 +1,9 @@
 //! `davy lint` end to end: the real binary on our examples, on upstream's example manifests,
 //! on broken fixtures, with JSON output, standard input and usage errors.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::io::Write;

@@ -1,6 +1,9 @@
 //! Snapshots of `list rollouts` (spec §8): the column set, `-A` and `--timestamps`, STEP and
 //! SET-WEIGHT rules, READY as ready/current, the `%-Ns` pre-padding and 2-space tab alignment.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use davy::api::Rollout;
 use davy::cli::get::list::NO_RESOURCES;
 use davy::cli::get::{ListOptions, render_rollout_list};

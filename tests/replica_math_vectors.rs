@@ -2,6 +2,9 @@
 //! (`conformance/vectors/replica-math-basic.yaml`, `replica-math-traffic-routed.yaml`) through
 //! `davy::rollout::replicas*`, collecting all failures before asserting.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::fs;
@@ -9,17 +12,17 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use davy::rollout::replicas::{
-    CanaryParams, CanaryStatus, CanaryStep, IntOrPercent, ProgressThresholdType,
-    ReplicaProgressThreshold, ReplicaSetCounts, SetCanaryScale, TrafficWeights,
-    all_desired_are_available, at_desired_replica_counts, canary_replicas_or_weight,
-    current_set_weight, desired_canary_weight, desired_replica_counts,
-    replica_progress_threshold_met, traffic_weight_to_replicas,
-};
-use davy::rollout::replicas_basic::{
+use davy::rollout::replicas::basic::{
     approximate_weighted_counts, basic_canary_replica_counts, replicas_for_scale_down,
 };
-use davy::rollout::replicas_traffic::traffic_routed_canary_replica_counts;
+use davy::rollout::replicas::traffic::traffic_routed_canary_replica_counts;
+use davy::rollout::replicas::{
+    CanaryParams, PodsOrPercent, ProgressThreshold, ProgressThresholdKind, ReplicaSetCounts,
+    RolloutProgress, ScaleOverride, ScaleStep, WeightSplit, all_desired_are_available,
+    at_desired_replica_counts, canary_replicas_or_weight, current_set_weight,
+    desired_canary_weight, desired_replica_counts, replica_progress_threshold_met,
+    traffic_weight_to_replicas,
+};
 
 /// Failures of one vector file, with a per-section count of entries run.
 #[derive(Default)]
@@ -88,19 +91,19 @@ fn int(value: &Value) -> Option<i32> {
         .map(|v| i32::try_from(v).expect("int32 in vector"))
 }
 
-fn int_or_percent(value: &Value) -> Option<IntOrPercent> {
+fn int_or_percent(value: &Value) -> Option<PodsOrPercent> {
     match value {
         Value::Null => None,
-        Value::String(text) => Some(IntOrPercent::String(text.clone())),
-        other => Some(IntOrPercent::Int(int(other).expect("int-or-string"))),
+        Value::String(text) => Some(PodsOrPercent::String(text.clone())),
+        other => Some(PodsOrPercent::Int(int(other).expect("int-or-string"))),
     }
 }
 
-fn step(value: &Value) -> CanaryStep {
+fn step(value: &Value) -> ScaleStep {
     let scale = &value["setCanaryScale"];
-    CanaryStep {
+    ScaleStep {
         set_weight: int(&value["setWeight"]),
-        set_canary_scale: scale.is_object().then(|| SetCanaryScale {
+        set_canary_scale: scale.is_object().then(|| ScaleOverride {
             replicas: int(&scale["replicas"]),
             weight: int(&scale["weight"]),
             match_traffic_weight: scale["matchTrafficWeight"].as_bool().unwrap_or(false),
@@ -130,7 +133,7 @@ fn params(rollout: &Value) -> CanaryParams {
         min_pods_per_replica_set: int(&canary["minPodsPerReplicaSet"]),
         abort_scale_down_delay_seconds: int(&canary["abortScaleDownDelaySeconds"]),
         replica_progress_threshold: threshold_of(threshold),
-        status: CanaryStatus {
+        status: RolloutProgress {
             stable_rs: status["stableRS"].as_str().unwrap_or("").to_string(),
             current_pod_hash: status["currentPodHash"].as_str().unwrap_or("").to_string(),
             current_step_index: int(&status["currentStepIndex"]),
@@ -140,16 +143,16 @@ fn params(rollout: &Value) -> CanaryParams {
     }
 }
 
-fn threshold_of(value: &Value) -> Option<ReplicaProgressThreshold> {
+fn threshold_of(value: &Value) -> Option<ProgressThreshold> {
     if value.is_null() {
         return None;
     }
     let kind = match value["type"].as_str() {
-        Some("Percent") => ProgressThresholdType::Percent,
-        Some("Pod") | Some("Pods") => ProgressThresholdType::Pod,
+        Some("Percent") => ProgressThresholdKind::Percent,
+        Some("Pod") | Some("Pods") => ProgressThresholdKind::Pod,
         other => panic!("unknown threshold type {other:?}"),
     };
-    Some(ReplicaProgressThreshold {
+    Some(ProgressThreshold {
         kind,
         value: int(&value["value"]).expect("threshold value"),
     })
@@ -174,11 +177,11 @@ fn replica_sets(value: &Value) -> Vec<ReplicaSetCounts> {
         .unwrap_or_default()
 }
 
-fn weights(value: &Value) -> Option<TrafficWeights> {
+fn weights(value: &Value) -> Option<WeightSplit> {
     if value.is_null() {
         return None;
     }
-    Some(TrafficWeights {
+    Some(WeightSplit {
         canary: int(&value["canary"]).expect("weights.canary"),
         stable: int(&value["stable"]).expect("weights.stable"),
     })

@@ -2,6 +2,9 @@
 //! tiny in-memory world (`tests/common/world.rs`), checking ReplicaSet sizes, weights, statuses,
 //! events, and how Argo CD's health check reads the status at each moment.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use common::world::{World, demo_rollout, health, rollout_from, sizes, until};

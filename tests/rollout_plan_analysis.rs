@@ -2,6 +2,9 @@
 //! runs, abort, retry, Inconclusive pauses, run history, weights and Services, driven through
 //! `davy::rollout::plan` over the in-memory world of `tests/common/world.rs`.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use common::world::{World, demo_rollout, health, rollout_from, sizes, template, until};

@@ -2,6 +2,9 @@
 //! (valid and invalid values with their exact messages), `is_open`/`next_open` across window
 //! edges, and the canary plan held at pause and analysis steps outside every window.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use chrono::{DateTime, Utc};

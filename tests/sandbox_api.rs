@@ -2,6 +2,9 @@
 //! apply, subresources, generation rules, selectors, paging, finalizers, garbage collection,
 //! fault injection and discovery. Watches and the Controller are in `sandbox_watch.rs`.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! `davy sandbox` as a user runs it: the real binary on a free loopback port, the real `kubectl`
 //! against it through the kubeconfig it writes, then SIGTERM stops it cleanly.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;

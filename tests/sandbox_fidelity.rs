@@ -4,6 +4,8 @@
 //! Events served in `core/v1` and `events.k8s.io/v1`, and `kubectl delete pod` waiting out a
 //! Pod's graceful termination by the simulated kubelet.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,9 @@
 //! The real kubectl against the sandbox API server over HTTP: CRDs, client-side and server-side
 //! apply, get, get -o yaml, patch (also of the status subresource), delete, and get --watch.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};

@@ -1,6 +1,9 @@
 //! Sandbox workload tests: the demo app's answers and metrics, ingress-nginx canary routing, the
 //! load loop against real demo apps, and the workload simulator on the sandbox API server.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 #[path = "sandbox_sim/decisions.rs"]
 mod decisions;
 #[path = "sandbox_sim/demo_app.rs"]

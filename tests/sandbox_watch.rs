@@ -2,6 +2,9 @@
 //! after a compaction (in-stream 410), streaming lists, raw watch events and bookmarks, and a
 //! kube-runtime Controller reconciling a custom kind.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::future::Future;

@@ -4,6 +4,8 @@
 //! per pod-template hash, and every figure present and plausible. The figures themselves are
 //! benchmark numbers (docs/benchmarks.md), not asserted here.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

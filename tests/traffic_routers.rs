@@ -4,6 +4,9 @@
 //! (including the conflict on a stale read) and Gateway API header routes with the plugin's
 //! ConfigMap.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 use davy::api::Rollout;
 use davy::sandbox::apiserver::ApiServer;
 use davy::traffic::{

@@ -1,6 +1,9 @@
 //! Upstream's validation tests as data (`vectors/validation.yaml`: 86 Rollout cases, 17 metric
 //! cases), then our own fixtures: at least one per rule, each asserting the exact message.
 
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use davy::api::analysis::{AnalysisTemplate, Argument, Metric};

@@ -4,7 +4,6 @@
 //! clock a parameter. `providers` talk to the outside world behind one trait; `runner` is the
 //! thin async executor that joins the two for the controller and `davy analyze`.
 
-pub mod judge;
 /// `{{args.x}}` substitution lives in the api layer so that validation and lint share it.
 pub use crate::api::args;
 pub mod measure;
@@ -15,3 +14,5 @@ pub mod rules;
 pub mod run_phase;
 pub mod runner;
 pub mod schedule;
+pub mod stats;
+pub mod templates;

@@ -53,6 +53,7 @@ pub struct Plan {
 /// What a provider returned for one task.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
+    /// The measurement task this outcome belongs to.
     pub task: MetricTask,
     /// The new or updated measurement.
     pub measurement: Measurement,
@@ -64,7 +65,9 @@ pub struct Outcome {
 /// An event to record on the run (reason and message as upstream's).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AnalysisEvent {
+    /// Event reason (`AnalysisRun<Phase>`, `Metric<Phase>`).
     pub reason: String,
+    /// Event message.
     pub message: String,
     /// Warning for Failed/Error, Normal otherwise.
     pub warning: bool,
@@ -75,6 +78,7 @@ pub struct AnalysisEvent {
 pub struct Step {
     /// The new status (write it back only when it differs from the stored one).
     pub status: AnalysisRunStatus,
+    /// The events to emit, in order.
     pub events: Vec<AnalysisEvent>,
     /// Metrics whose history was trimmed, with their limit: call the provider's
     /// `garbage_collect` for each.

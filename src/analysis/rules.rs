@@ -13,8 +13,10 @@ use crate::api::{DryRun, MeasurementRetention, Metric};
 /// `Analysis spec invalid: `.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum RuleError {
+    /// A `dryRun` rule (by index) that matches no metric.
     #[error("dryRun[{0}]: Rule didn't match any metric name(s)")]
     DryRun(usize),
+    /// A `measurementRetention` rule (by index) that matches no metric.
     #[error("measurementRetention[{0}]: Rule didn't match any metric name(s)")]
     Retention(usize),
 }

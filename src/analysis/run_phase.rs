@@ -60,16 +60,22 @@ pub fn is_terminating(terminate: bool, results: &[MetricResult]) -> bool {
 /// `Metric<Phase>` for completed ones).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetricTransition {
+    /// The metric's name.
     pub metric: String,
+    /// Its phase before this assessment.
     pub from: AnalysisPhase,
+    /// Its phase now.
     pub to: AnalysisPhase,
 }
 
 /// The outcome of [`assess_run`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunAssessment {
+    /// The run's phase.
     pub phase: AnalysisPhase,
+    /// The run's message.
     pub message: String,
+    /// Metrics whose phase changed.
     pub transitions: Vec<MetricTransition>,
 }
 

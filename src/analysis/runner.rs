@@ -60,6 +60,7 @@ pub struct KubeSecrets {
 }
 
 impl KubeSecrets {
+    /// A secret source over `client`.
     pub fn new(client: kube::Client) -> KubeSecrets {
         KubeSecrets { client }
     }
@@ -89,11 +90,14 @@ impl SecretSource for KubeSecrets {
 /// Runs reconciles of AnalysisRuns with real providers.
 #[derive(Clone)]
 pub struct Runner {
+    /// The metric providers.
     pub registry: Registry,
+    /// Where `valueFrom.secretKeyRef` values come from.
     pub secrets: Arc<dyn SecretSource>,
 }
 
 impl Runner {
+    /// A runner over these providers and secrets.
     pub fn new(registry: Registry, secrets: Arc<dyn SecretSource>) -> Runner {
         Runner { registry, secrets }
     }

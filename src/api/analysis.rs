@@ -11,9 +11,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::common::{
-    AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention, is_default, is_false, is_zero_i32,
+    AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention, is_zero, or_zero,
 };
 use super::duration::DurationString;
 use super::int_or_string::IntOrStr;
@@ -21,6 +22,7 @@ use super::phase::{AnalysisPhase, empty_as_none};
 use super::providers::MetricProvider;
 
 /// Metrics and arguments of an analysis, namespaced.
+#[skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
@@ -36,19 +38,15 @@ use super::providers::MetricProvider;
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateSpec {
     /// Metrics to measure.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metrics: Vec<Metric>,
     /// Arguments; one without value or valueFrom must be supplied by the caller.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<Argument>>,
     /// Metrics evaluated in dry-run mode.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<Vec<DryRun>>,
     /// Measurement retention rules.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub measurement_retention: Option<Vec<MeasurementRetention>>,
     /// Templates whose metrics and args are merged into this one.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub templates: Option<Vec<AnalysisTemplateRef>>,
 }
 
@@ -91,68 +89,58 @@ impl From<AnalysisTemplateSpec> for ClusterAnalysisTemplateSpec {
 }
 
 /// One metric: how often to measure, what counts as success, and where to read it.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Metric {
     /// Unique name within the run.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Time between measurements (Go duration string).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub interval: Option<DurationString>,
     /// Delay before the first measurement.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub initial_delay: Option<DurationString>,
     /// Number of measurements (see `Metric::effective_count`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub count: Option<IntOrStr>,
     /// Expression deciding a successful measurement.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub success_condition: Option<String>,
     /// Expression deciding a failed measurement.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_condition: Option<String>,
     /// Failed measurements tolerated (default 0; -1 disables).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub failure_limit: Option<IntOrStr>,
     /// Inconclusive measurements tolerated (default 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub inconclusive_limit: Option<IntOrStr>,
     /// Consecutive errors tolerated (default 4).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub consecutive_error_limit: Option<IntOrStr>,
     /// Consecutive successes that end the metric Successful (default 0 = off).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub consecutive_success_limit: Option<IntOrStr>,
     /// Where the measurement comes from; exactly one provider.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub provider: MetricProvider,
 }
 
 /// A template argument: a value, a secret reference, a field reference, or nothing (required).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Argument {
     /// Argument name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Literal value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// Where to read the value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value_from: Option<ValueFrom>,
 }
 
 /// `valueFrom` of a template argument.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ValueFrom {
     /// A key of a Secret in the run's namespace.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key_ref: Option<SecretKeyRef>,
     /// A path into the Rollout (resolved by the Rollout, not the analysis controller).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub field_ref: Option<FieldRef>,
 }
 
@@ -161,14 +149,15 @@ pub struct ValueFrom {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Secret name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Key in the Secret.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub key: String,
 }
 
 /// An instantiation of templates: measured by the analysis controller.
+#[skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
@@ -186,41 +175,35 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunSpec {
     /// Metrics, copied from the templates with `{{args.x}}` placeholders unresolved.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metrics: Vec<Metric>,
     /// Merged arguments.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<Argument>>,
     /// Stop measuring (promotion, abort, user).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub terminate: Option<bool>,
     /// Metrics evaluated in dry-run mode.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<Vec<DryRun>>,
     /// Measurement retention rules.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub measurement_retention: Option<Vec<MeasurementRetention>>,
     /// Delete the run this long after it completes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ttl_strategy: Option<TtlStrategy>,
 }
 
 /// `ttlStrategy`: seconds after completion before the run is deleted.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TtlStrategy {
     /// Any completion (used when the specific one is unset).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_after_completion: Option<i32>,
     /// Failed runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_after_failure: Option<i32>,
     /// Successful runs.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub seconds_after_success: Option<i32>,
 }
 
 /// Observed state of an AnalysisRun (spec §4.4).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunStatus {
@@ -232,34 +215,19 @@ pub struct AnalysisRunStatus {
     )]
     pub phase: Option<AnalysisPhase>,
     /// Why the run is in this phase.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// One entry per metric.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub metric_results: Vec<MetricResult>,
     /// Set at the first assessment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
     /// Final phases of non-dry-run metrics (omitted when all zero).
-    #[serde(
-        default,
-        skip_serializing_if = "is_default",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub run_summary: RunSummary,
     /// Final phases of dry-run metrics.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run_summary: Option<RunSummary>,
     /// Set when the run completes.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Time>,
 }
 
@@ -268,39 +236,19 @@ pub struct AnalysisRunStatus {
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// Metrics counted.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub count: i32,
     /// Successful metrics.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub successful: i32,
     /// Failed metrics.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub failed: i32,
     /// Inconclusive metrics.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub inconclusive: i32,
     /// Errored metrics.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub error: i32,
 }
 
@@ -309,125 +257,67 @@ pub struct RunSummary {
 #[serde(rename_all = "camelCase")]
 pub struct MetricResult {
     /// Metric name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Metric phase.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub phase: AnalysisPhase,
     /// Most recent measurements (10 by default).
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub measurements: Vec<Measurement>,
     /// Last measurement message when the phase changed.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// successful + failed + inconclusive (errors excluded).
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub count: i32,
     /// Successful measurements.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub successful: i32,
     /// Failed measurements.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub failed: i32,
     /// Inconclusive measurements.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub inconclusive: i32,
     /// Errored measurements.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub error: i32,
     /// Errors in a row.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub consecutive_error: i32,
     /// Successes in a row.
-    #[serde(
-        default,
-        skip_serializing_if = "is_zero_i32",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub consecutive_success: i32,
     /// The metric runs in dry-run mode.
-    #[serde(
-        default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub dry_run: bool,
     /// Provider metadata (Prometheus: `ResolvedPrometheusQuery`).
-    #[serde(
-        default,
-        skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub metadata: BTreeMap<String, String>,
 }
 
 /// One measurement.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Measurement {
     /// Measurement phase.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub phase: AnalysisPhase,
     /// Message (errors, "Metric Terminated").
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// Start.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
     /// End (unset while in flight).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<Time>,
     /// The measured value, rendered as text.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub value: String,
     /// Provider metadata (job name, warnings...).
-    #[serde(
-        default,
-        skip_serializing_if = "BTreeMap::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub metadata: BTreeMap<String, String>,
     /// When to poll an in-flight measurement again.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub resume_at: Option<Time>,
 }

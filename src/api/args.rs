@@ -7,6 +7,7 @@
 
 use thiserror::Error;
 
+use crate::api::go_quote::go_quote;
 use crate::api::{Argument, Metric};
 
 const OPEN: &str = "{{";
@@ -24,13 +25,24 @@ pub const SECRET_PLACEHOLDER: &str = "temp-for-secret";
 pub enum ArgsError {
     /// A `{{` without a matching `}}` (fasttemplate's parse error).
     #[error("Cannot find end tag={} in the template={} starting from {}", go_quote(CLOSE), go_quote(.template), go_quote(.rest))]
-    Unclosed { template: String, rest: String },
+    Unclosed {
+        /// The whole template.
+        template: String,
+        /// The text from the unclosed `{{` on.
+        rest: String,
+    },
     /// A tag that names no argument; `tag` is the text between the braces, untrimmed.
     #[error("failed to resolve {{{{{tag}}}}}")]
-    Unresolved { tag: String },
+    Unresolved {
+        /// The text between the braces, untrimmed.
+        tag: String,
+    },
     /// An argument that has neither a value nor a resolved `valueFrom`.
     #[error("argument \"{name}\" was not supplied")]
-    NotSupplied { name: String },
+    NotSupplied {
+        /// The argument's name.
+        name: String,
+    },
     /// The rendered JSON no longer decodes into a metric (a value broke its structure).
     #[error("{0}")]
     Decode(String),
@@ -39,7 +51,9 @@ pub enum ArgsError {
 /// One argument as the renderer sees it: `value` is `None` when nothing supplied one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArgValue<'a> {
+    /// The argument's name.
     pub name: &'a str,
+    /// Its value, `None` when not supplied.
     pub value: Option<&'a str>,
 }
 
@@ -191,28 +205,6 @@ fn parse(template: &str) -> Result<Vec<Piece<'_>>, ArgsError> {
 fn json_string_body(value: &str) -> String {
     let quoted = serde_json::Value::String(value.to_string()).to_string();
     quoted[1..quoted.len() - 1].to_string()
-}
-
-/// Go's `%q` for the characters that occur in practice: quotes, backslashes and control
-/// characters escaped, everything else verbatim.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 #[cfg(test)]

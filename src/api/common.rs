@@ -6,17 +6,17 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 /// Extra `labels` and `annotations` (ephemeral metadata, experiment templates, AnalysisRun
 /// metadata, analysis Job metadata).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodTemplateMetadata {
     /// Labels to add.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
     /// Annotations to add.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
@@ -28,7 +28,7 @@ pub type AnalysisRunMetadata = PodTemplateMetadata;
 #[serde(rename_all = "camelCase")]
 pub struct DryRun {
     /// Metric name pattern.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metric_name: String,
 }
 
@@ -37,22 +37,21 @@ pub struct DryRun {
 #[serde(rename_all = "camelCase")]
 pub struct MeasurementRetention {
     /// Metric name pattern.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub metric_name: String,
     /// Measurements to keep.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub limit: i32,
 }
 
 /// A reference to an (Cluster)AnalysisTemplate by name.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisTemplateRef {
     /// Template name.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub template_name: Option<String>,
     /// Look the name up among ClusterAnalysisTemplates.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_scope: Option<bool>,
 }
 
@@ -61,22 +60,20 @@ pub struct AnalysisTemplateRef {
 #[serde(rename_all = "camelCase")]
 pub struct FieldRef {
     /// Path of the field to read.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub field_path: String,
 }
 
 /// Exactly one of exact/prefix/regex (checked by validation, not by decoding).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StringMatch {
     /// Exact match.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub exact: Option<String>,
     /// Prefix match.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
     /// Regular-expression match.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub regex: Option<String>,
 }
 
@@ -88,16 +85,6 @@ pub(crate) fn preserve_unknown_object(_: &mut schemars::SchemaGenerator) -> sche
     })
 }
 
-/// Go's `omitempty` for booleans.
-pub(crate) fn is_false(v: &bool) -> bool {
-    !*v
-}
-
-/// Go's `omitempty` for numbers.
-pub(crate) fn is_zero_i32(v: &i32) -> bool {
-    *v == 0
-}
-
 /// The zero time, for required timestamps missing from a stored object (Go decodes them as
 /// the zero time instead of failing).
 pub(crate) fn zero_time() -> Time {
@@ -106,7 +93,7 @@ pub(crate) fn zero_time() -> Time {
 
 /// Decodes `null` as the type's default, as Go's JSON decoder leaves a non-pointer field at
 /// its zero value on `null` (`abort: null` written by old CLIs, `creationTimestamp: null`).
-pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(crate) fn or_zero<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,
     T: Deserialize<'de> + Default,
@@ -141,7 +128,9 @@ where
     )
 }
 
-/// Omits a value equal to its default (an empty status block).
-pub(crate) fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+/// Go's `omitempty`: omits a value equal to its zero value (`""`, `0`, `false`, an empty list
+/// or map, an empty status block). With [`or_zero`] a status field spells Go's encoding in
+/// one line: `#[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]`.
+pub(crate) fn is_zero<T: Default + PartialEq>(v: &T) -> bool {
     *v == T::default()
 }

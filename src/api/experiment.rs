@@ -6,15 +6,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::analysis::Argument;
 use super::canary::TemplateService;
-use super::common::{AnalysisRunMetadata, DryRun, MeasurementRetention};
+use super::common::{AnalysisRunMetadata, DryRun, MeasurementRetention, is_zero, or_zero};
 use super::duration::DurationString;
 use super::phase::{AnalysisPhase, empty_as_none};
 use super::rollout_status::RolloutCondition;
 
 /// Desired state of an Experiment.
+#[skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
@@ -32,80 +34,68 @@ use super::rollout_status::RolloutCondition;
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentSpec {
     /// ReplicaSets to run.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub templates: Vec<TemplateSpec>,
     /// How long to run once available (runs until terminated when absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<DurationString>,
     /// Seconds without progress before failing (default 600).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub progress_deadline_seconds: Option<i32>,
     /// Stop the experiment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub terminate: Option<bool>,
     /// Analyses run during the experiment.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub analyses: Option<Vec<ExperimentAnalysisTemplateRef>>,
     /// Delay before scaling the ReplicaSets down (default 30).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_seconds: Option<i32>,
     /// Metrics evaluated in dry-run mode.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<Vec<DryRun>>,
     /// Measurement retention rules.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub measurement_retention: Option<Vec<MeasurementRetention>>,
     /// Labels and annotations of the created AnalysisRuns.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis_run_metadata: Option<AnalysisRunMetadata>,
 }
 
 /// One ReplicaSet of an Experiment.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateSpec {
     /// Template name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Pods (default 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     /// Seconds a pod must be ready to be available.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_ready_seconds: Option<i32>,
     /// Pod selector.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// Pod template.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub template: PodTemplateSpec,
     /// Generate a Service.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub service: Option<TemplateService>,
 }
 
 /// An analysis of an Experiment.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisTemplateRef {
     /// Name of the analysis within the experiment.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Template name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub template_name: String,
     /// Look the template up among ClusterAnalysisTemplates.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster_scope: Option<bool>,
     /// Arguments.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<Argument>>,
     /// The experiment waits for this analysis.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub required_for_completion: Option<bool>,
 }
 
 /// Observed state of an Experiment.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentStatus {
@@ -117,90 +107,56 @@ pub struct ExperimentStatus {
     )]
     pub phase: Option<AnalysisPhase>,
     /// Why.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// Per-template ReplicaSet state.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub template_statuses: Vec<TemplateStatus>,
     /// When all templates became available.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub available_at: Option<Time>,
     /// Conditions.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub conditions: Vec<RolloutCondition>,
     /// AnalysisRuns of the experiment.
-    #[serde(
-        default,
-        skip_serializing_if = "Vec::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub analysis_runs: Vec<ExperimentAnalysisRunStatus>,
 }
 
 /// State of one template's ReplicaSet.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateStatus {
     /// Template name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Pods.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub replicas: i32,
     /// Updated pods.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub updated_replicas: i32,
     /// Ready pods.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub ready_replicas: i32,
     /// Available pods.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub available_replicas: i32,
     /// Hash-collision counter.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub collision_count: Option<i32>,
     /// Progressing, Running, Successful, Failed or Error.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub status: String,
     /// Why.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
     /// Last status change.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<Time>,
     /// Generated Service.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub service_name: String,
     /// Pod-template hash of the ReplicaSet.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub pod_template_hash: String,
 }
 
@@ -209,19 +165,15 @@ pub struct TemplateStatus {
 #[serde(rename_all = "camelCase")]
 pub struct ExperimentAnalysisRunStatus {
     /// Analysis name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// AnalysisRun name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub analysis_run: String,
     /// Its phase.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub phase: AnalysisPhase,
     /// Its message.
-    #[serde(
-        default,
-        skip_serializing_if = "String::is_empty",
-        deserialize_with = "super::common::null_as_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero", deserialize_with = "or_zero")]
     pub message: String,
 }

@@ -3,8 +3,9 @@
 //! duration types, well-known strings, and CRD generation.
 //!
 //! Conventions (see each module):
-//! - spec types keep what the user wrote: optional fields are `Option`, skipped when absent,
-//!   so decode → encode returns the input; unknown fields are ignored when decoding;
+//! - spec types keep what the user wrote: optional fields are `Option`, skipped when absent
+//!   (`#[skip_serializing_none]` on the type writes that rule once for all its `Option`
+//!   fields), so decode → encode returns the input; unknown fields are ignored when decoding;
 //! - status types mirror upstream's Go encoding (zero values omitted), since the controller
 //!   owns them;
 //! - defaults are methods in `defaults`, never written into objects;
@@ -19,6 +20,7 @@ pub mod crd;
 pub mod defaults;
 pub mod duration;
 pub mod experiment;
+pub mod go_quote;
 pub mod int_or_string;
 pub mod json_diff;
 pub mod object;
@@ -26,6 +28,7 @@ pub mod phase;
 pub mod providers;
 pub mod rollout;
 pub mod rollout_status;
+pub mod selector;
 pub mod traffic_routing;
 pub mod args;
 pub mod validate;

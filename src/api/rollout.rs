@@ -11,16 +11,18 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_with::skip_serializing_none;
 
 use super::canary::CanaryStrategy;
 use super::common::{
     AnalysisRunMetadata, AnalysisTemplateRef, DryRun, FieldRef, MeasurementRetention,
-    PodTemplateMetadata,
+    PodTemplateMetadata, or_zero,
 };
 use super::int_or_string::IntOrStr;
 use super::rollout_status::RolloutStatus;
 
 /// Desired state of a Rollout.
+#[skip_serializing_none]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "argoproj.io",
@@ -46,94 +48,77 @@ use super::rollout_status::RolloutStatus;
 #[serde(rename_all = "camelCase")]
 pub struct RolloutSpec {
     /// Desired pods (default 1; the controller writes 1 back when absent).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
     /// Pod selector; required unless `workloadRef` is set; immutable.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// Pod template; required unless `workloadRef` is set.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<PodTemplateSpec>,
     /// Takes template and selector from a Deployment, ReplicaSet or PodTemplate.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub workload_ref: Option<ObjectRef>,
     /// Seconds a new pod must be ready to count as available (default 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub min_ready_seconds: Option<i32>,
     /// Window in which a rollback is fast-tracked.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub rollback_window: Option<RollbackWindowSpec>,
     /// Exactly one of canary or blueGreen (checked by validation); always written, as Go does.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub strategy: RolloutStrategy,
     /// Old ReplicaSets kept (default 10).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revision_history_limit: Option<i32>,
     /// Manual pause.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub paused: Option<bool>,
     /// Seconds without progress before `ProgressDeadlineExceeded` (default 600).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub progress_deadline_seconds: Option<i32>,
     /// Abort when the progress deadline passes (default false).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub progress_deadline_abort: Option<bool>,
     /// Restart pods created before this time.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub restart_at: Option<Time>,
     /// AnalysisRun history limits.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisRunStrategy>,
 }
 
 /// `spec.workloadRef`: where the pod template comes from.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     /// API version of the referent (`apps/v1`, `v1`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub api_version: Option<String>,
     /// Kind of the referent (`Deployment`, `ReplicaSet`, `PodTemplate`).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Name of the referent.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// `never`, `onsuccess` or `progressively`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scale_down: Option<String>,
 }
 
 /// `spec.rollbackWindow`.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackWindowSpec {
     /// Revisions within which a rollback skips steps.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub revisions: Option<i32>,
 }
 
 /// `spec.analysis`: how many finished AnalysisRuns and Experiments to keep.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunStrategy {
     /// Successful runs kept (default 5).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub successful_run_history_limit: Option<i32>,
     /// Failed, Error and Inconclusive runs kept (default 5).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub unsuccessful_run_history_limit: Option<i32>,
 }
 
 /// `spec.strategy`: exactly one of the two.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStrategy {
     /// Blue-green strategy.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub blue_green: Option<BlueGreenStrategy>,
     /// Canary strategy.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub canary: Option<CanaryStrategy>,
 }
 
@@ -145,63 +130,50 @@ impl RolloutStrategy {
 }
 
 /// `spec.strategy.blueGreen` (spec §1.6).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BlueGreenStrategy {
     /// Service switched to the new version at promotion (required).
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub active_service: String,
     /// Service pointing at the new version before promotion.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preview_service: Option<String>,
     /// Replicas of the preview stack before promotion.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preview_replica_count: Option<i32>,
     /// Promote automatically (default true).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_promotion_enabled: Option<bool>,
     /// Delay before automatic promotion (default 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub auto_promotion_seconds: Option<i32>,
     /// Pods that may be unavailable during a restart (default 25%).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub max_unavailable: Option<IntOrStr>,
     /// Delay before scaling down the previous ReplicaSet (default 30).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_seconds: Option<i32>,
     /// Old ReplicaSets allowed to wait for their scale-down delay (default unlimited).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub scale_down_delay_revision_limit: Option<i32>,
     /// Analysis that must succeed before the active service switches.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pre_promotion_analysis: Option<RolloutAnalysis>,
     /// Anti-affinity injected into the new ReplicaSet.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<AntiAffinity>,
     /// Analysis that must succeed after the switch before the release is stable.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub post_promotion_analysis: Option<RolloutAnalysis>,
     /// Ephemeral metadata of preview pods.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preview_metadata: Option<PodTemplateMetadata>,
     /// Ephemeral metadata of active pods.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub active_metadata: Option<PodTemplateMetadata>,
     /// Delay before scaling down the preview ReplicaSet after an abort (default 30, 0 = never).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub abort_scale_down_delay_seconds: Option<i32>,
 }
 
 /// Anti-affinity injected into the new ReplicaSet: exactly one of the two.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AntiAffinity {
     /// Soft rule with a weight 1..100.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub preferred_during_scheduling_ignored_during_execution:
         Option<PreferredDuringSchedulingIgnoredDuringExecution>,
     /// Hard rule.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub required_during_scheduling_ignored_during_execution:
         Option<RequiredDuringSchedulingIgnoredDuringExecution>,
 }
@@ -211,7 +183,7 @@ pub struct AntiAffinity {
 #[serde(rename_all = "camelCase")]
 pub struct PreferredDuringSchedulingIgnoredDuringExecution {
     /// Weight 1..100.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub weight: i32,
 }
 
@@ -220,27 +192,24 @@ pub struct PreferredDuringSchedulingIgnoredDuringExecution {
 pub struct RequiredDuringSchedulingIgnoredDuringExecution {}
 
 /// An analysis invocation: step analysis, blue-green pre/post promotion (spec §1.4).
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutAnalysis {
     /// Templates combined into one AnalysisRun.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub templates: Option<Vec<AnalysisTemplateRef>>,
     /// Arguments passed to the templates.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<AnalysisRunArgument>>,
     /// Metrics evaluated in dry-run mode.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub dry_run: Option<Vec<DryRun>>,
     /// Measurement retention rules.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub measurement_retention: Option<Vec<MeasurementRetention>>,
     /// Labels and annotations for the created AnalysisRun.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub analysis_run_metadata: Option<AnalysisRunMetadata>,
 }
 
 /// Background analysis: an analysis plus the step it starts at.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutAnalysisBackground {
@@ -248,33 +217,30 @@ pub struct RolloutAnalysisBackground {
     #[serde(flatten)]
     pub analysis: RolloutAnalysis,
     /// Create the run once `currentStepIndex >= startingStep` (default 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub starting_step: Option<i32>,
 }
 
 /// An argument given by a Rollout or an Experiment: a value or where to read it from.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnalysisRunArgument {
     /// Argument name.
-    #[serde(default, deserialize_with = "super::common::null_as_default")]
+    #[serde(default, deserialize_with = "or_zero")]
     pub name: String,
     /// Literal value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
     /// Where to read the value.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub value_from: Option<ArgumentValueFrom>,
 }
 
 /// `valueFrom` of a Rollout argument.
+#[skip_serializing_none]
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ArgumentValueFrom {
     /// `Stable` or `Latest`: a ReplicaSet's pod-template hash.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub pod_template_hash_value: Option<String>,
     /// A path into the Rollout.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub field_ref: Option<FieldRef>,
 }

@@ -104,8 +104,10 @@ pub const RULES: &[Rule] = &[
 /// Why the install YAML could not be built.
 #[derive(Debug, Error)]
 pub enum InstallError {
+    /// The CRDs could not be generated.
     #[error(transparent)]
     Crds(#[from] crate::api::crd::CrdError),
+    /// The manifests could not be written as YAML.
     #[error("YAML serialization failed: {0}")]
     Yaml(#[from] serde_saphyr::SerializeError),
 }

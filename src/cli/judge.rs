@@ -8,7 +8,7 @@ use anyhow::{Context, bail};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 
-use crate::analysis::judge::{Classification, Direction, MetricConfig, MetricJudgement, classify};
+use crate::analysis::stats::{Classification, Direction, MetricConfig, MetricJudgement, classify};
 
 /// Arguments of `davy judge`.
 #[derive(Debug, Args)]
@@ -33,15 +33,20 @@ pub struct JudgeArgs {
 /// `--direction` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DirectionArg {
+    /// A higher canary value is worse (latency, errors).
     Increase,
+    /// A lower canary value is worse (throughput, success).
     Decrease,
+    /// Any significant difference is worse.
     Either,
 }
 
 /// `--output` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
+    /// Human-readable lines.
     Text,
+    /// The judgement as JSON.
     Json,
 }
 

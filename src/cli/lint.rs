@@ -21,12 +21,14 @@ use k8s_openapi::api::core::v1::Service;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::api::analysis::{AnalysisRunSpec, AnalysisTemplateSpec, Argument};
+use crate::analysis::templates;
+use crate::api::analysis::{AnalysisRunSpec, AnalysisTemplateSpec};
 use crate::api::json_diff::{JsonDifference, json_diff};
 use crate::api::object::DavyObject;
 use crate::api::validate::analysis::{
     ArgsError, SPEC_INVALID_PREFIX, check_metric_placeholders, flatten_templates, resolve_args,
-    resolve_metric_args, validate_dry_run_rules, validate_metrics, validate_retention_rules,
+    resolve_metric_args, stand_in_args, validate_dry_run_rules, validate_metrics,
+    validate_retention_rules,
 };
 use crate::api::validate::{
     References, invalid_spec_message, validate_rollout, validate_rollout_references,
@@ -613,47 +615,30 @@ fn template_messages(
     ns: Option<&str>,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let mut namespaced = vec![spec];
-    let mut cluster = Vec::new();
-    let mut complete = true;
-    let mut pending: Vec<_> = spec.templates.iter().flatten().cloned().collect();
-    let mut seen = std::collections::BTreeSet::new();
-    while let Some(tref) = pending.pop() {
-        let name = tref.template_name.clone().unwrap_or_default();
-        let cluster_scope = tref.cluster_scope.unwrap_or(false);
-        if !seen.insert((cluster_scope, name.clone())) {
-            continue;
-        }
-        let included = if cluster_scope {
-            refs.cluster_analysis_template(&name).map(|t| &t.spec.0)
+    let reached = templates::walk(spec.templates.as_deref().unwrap_or(&[]), |key| {
+        if key.cluster {
+            refs.cluster_analysis_template(&key.name).map(|t| &t.spec.0)
         } else {
-            refs.analysis_template(ns, &name).map(|t| &t.spec)
+            refs.analysis_template(ns, &key.name).map(|t| &t.spec)
+        }
+    });
+    let complete = reached.missing.is_empty();
+    for key in &reached.missing {
+        let (label, known) = if key.cluster {
+            (
+                "ClusterAnalysisTemplate",
+                refs.known.cluster_analysis_templates,
+            )
+        } else {
+            ("AnalysisTemplate", refs.known.analysis_templates)
         };
-        match included {
-            Some(s) => {
-                pending.extend(s.templates.iter().flatten().cloned());
-                if cluster_scope {
-                    cluster.push(s)
-                } else {
-                    namespaced.push(s)
-                }
-            }
-            None => {
-                complete = false;
-                let (label, known) = if cluster_scope {
-                    (
-                        "ClusterAnalysisTemplate",
-                        refs.known.cluster_analysis_templates,
-                    )
-                } else {
-                    ("AnalysisTemplate", refs.known.analysis_templates)
-                };
-                if known {
-                    out.push(format!("{label} '{name}' not found"));
-                }
-            }
+        if known {
+            out.push(format!("{label} '{}' not found", key.name));
         }
     }
+    let mut namespaced = vec![spec];
+    namespaced.extend(reached.namespaced);
+    let cluster = reached.cluster;
     if !complete {
         // Unknown included templates may declare the metrics and arguments used here.
         return out;
@@ -689,14 +674,7 @@ fn run_messages(spec: &AnalysisRunSpec) -> Vec<String> {
         return out;
     }
     // Values from secrets or fields are read at run time; a stand-in is enough to resolve.
-    let stand_ins: Vec<Argument> = args
-        .iter()
-        .map(|a| Argument {
-            name: a.name.clone(),
-            value: Some(a.value.clone().unwrap_or_else(|| "dummy-value".to_string())),
-            value_from: None,
-        })
-        .collect();
+    let stand_ins = stand_in_args(args);
     let resolved: Result<Vec<_>, ArgsError> = spec
         .metrics
         .iter()

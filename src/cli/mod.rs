@@ -40,10 +40,10 @@ pub enum Command {
     Controller(controller::ControllerArgs),
     /// Show a rollout or experiment with its tree (`get rollout NAME [-w] [--no-color]`).
     #[command(subcommand)]
-    Get(get::run::GetCommand),
+    Get(get::execute::GetCommand),
     /// List rollouts (`list rollouts [-A] [--timestamps]`).
     #[command(subcommand)]
-    List(get::run::ListCommand),
+    List(get::execute::ListCommand),
     /// Update a rollout's container image (`set image NAME CONTAINER=IMAGE`).
     #[command(subcommand)]
     Set(actions::SetCommand),
@@ -95,8 +95,8 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Crds => crds::run(),
         Command::Judge(args) => judge::run(&args),
         Command::Controller(args) => controller::run(&args, &kube),
-        Command::Get(cmd) => get::run::run_get(cmd, &kube),
-        Command::List(cmd) => get::run::run_list(cmd, &kube),
+        Command::Get(cmd) => get::execute::run_get(cmd, &kube),
+        Command::List(cmd) => get::execute::run_list(cmd, &kube),
         Command::Set(cmd) => actions::run_set(cmd, &kube),
         Command::Promote(args) => actions::run_promote(args, &kube),
         Command::Abort(args) => actions::run_abort(args, &kube),

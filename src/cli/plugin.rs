@@ -165,7 +165,7 @@ pub fn render_version(program: &str, info: &VersionInfo, short: bool) -> String 
 pub fn version(args: &VersionArgs, program: &str) -> anyhow::Result<i32> {
     let info = version_info();
     let text = match args.output {
-        Some(format) => super::actions::run::render_object(&info, format)?,
+        Some(format) => super::actions::execute::render_object(&info, format)?,
         None => render_version(program_file(program), &info, args.short),
     };
     print!("{text}");

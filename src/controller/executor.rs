@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::{Event as KubeEvent, ObjectReference, Pod, Servi
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::api::consts::{annotation, label};
 use crate::api::{AnalysisRun, Rollout, RolloutStatus};
@@ -461,33 +461,8 @@ pub async fn record_event(
 /// Only changed keys are sent, so fields a user wrote meanwhile (`pauseConditions` cleared by a
 /// promote, `abort`) are not overwritten from this reconcile's stale copy.
 pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
-    match (old, new) {
-        (Value::Object(old), Value::Object(new)) => {
-            let mut patch = Map::new();
-            for (key, value) in new {
-                match old.get(key) {
-                    Some(before) => {
-                        if let Some(diff) = merge_diff(before, value) {
-                            patch.insert(key.clone(), diff);
-                        }
-                    }
-                    None if value.is_null() => {}
-                    None => {
-                        patch.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-            for (key, value) in old {
-                if !new.contains_key(key) && !value.is_null() {
-                    patch.insert(key.clone(), Value::Null);
-                }
-            }
-            (!patch.is_empty()).then_some(Value::Object(patch))
-        }
-        // An object replaced by a scalar (or the other way) and arrays go whole.
-        (old, new) if old == new => None,
-        (_, new) => Some(new.clone()),
-    }
+    // Keys the new copy lacks were removed by this reconcile: prune them.
+    crate::traffic::objects::merge_diff(old, new, true)
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use std::sync::LazyLock;
 
 use expr::{Context, ContextProvider, Environment, Value, bail};
 
-use super::error::go_quote;
 use super::render::format_go_value;
 use super::value::expr_value_type_name;
+use crate::api::go_quote::go_quote;
 
 /// Binding names the helpers read. They are not valid identifiers, so an expression can
 /// neither name nor shadow them (`let result = ...` must not change what `isNil` sees, as

@@ -3,16 +3,20 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::go_quote;
 use super::{Condition, MetricValue};
+use crate::api::go_quote::go_quote;
 
 /// The outcome of one measurement's conditions. The analysis layer maps it onto the
 /// measurement phase (the names are the upstream phase strings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// The success condition held (or the failure condition did not).
     Successful,
+    /// The failure condition held (or the success condition did not).
     Failed,
+    /// Neither condition decided.
     Inconclusive,
+    /// The conditions could not be evaluated.
     Error,
 }
 

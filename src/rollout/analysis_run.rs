@@ -5,10 +5,11 @@
 //! The template flattening and argument merging are `api::validate::analysis`'s, shared with
 //! lint and `davy analyze`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::analysis::templates::{self, TemplateKey};
 use crate::api::consts::{label, pod_template_hash_value};
 use crate::api::validate::analysis::new_run_spec_from_templates;
 use crate::api::{
@@ -125,63 +126,30 @@ fn rollout_field(rollout: &Rollout, path: &str) -> Option<String> {
 }
 
 /// The specs of the referenced templates and everything they nest (each once), split into
-/// namespaced and cluster-scoped in discovery order.
+/// namespaced and cluster-scoped in discovery order; upstream's error for the first missing one.
 pub fn resolve_templates<'a>(
     analysis: &RolloutAnalysis,
     namespaced: &'a [crate::api::AnalysisTemplate],
     cluster: &'a [crate::api::ClusterAnalysisTemplate],
 ) -> Result<(Vec<&'a AnalysisTemplateSpec>, Vec<&'a AnalysisTemplateSpec>), String> {
-    let mut found_namespaced = Vec::new();
-    let mut found_cluster = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut queue: Vec<(String, bool)> = analysis
-        .templates
-        .iter()
-        .flatten()
-        .map(|reference| {
-            (
-                reference.template_name.clone().unwrap_or_default(),
-                reference.cluster_scope.unwrap_or(false),
-            )
-        })
-        .collect();
-    queue.reverse();
-    while let Some((name, is_cluster)) = queue.pop() {
-        if !seen.insert((name.clone(), is_cluster)) {
-            continue;
-        }
-        let spec: &AnalysisTemplateSpec = if is_cluster {
-            let template = cluster
+    let named = |name: Option<&String>, key: &TemplateKey| name == Some(&key.name);
+    let reached = templates::walk(analysis.templates.as_deref().unwrap_or(&[]), |key| {
+        if key.cluster {
+            cluster
                 .iter()
-                .find(|t| t.metadata.name.as_deref() == Some(name.as_str()))
-                .ok_or_else(|| {
-                    format!("clusteranalysistemplate.argoproj.io \"{name}\" not found")
-                })?;
-            found_cluster.push(&*template.spec);
-            &template.spec
+                .find(|t| named(t.metadata.name.as_ref(), key))
+                .map(|t| &*t.spec)
         } else {
-            let template = namespaced
+            namespaced
                 .iter()
-                .find(|t| t.metadata.name.as_deref() == Some(name.as_str()))
-                .ok_or_else(|| format!("analysistemplate.argoproj.io \"{name}\" not found"))?;
-            found_namespaced.push(&template.spec);
-            &template.spec
-        };
-        let mut nested: Vec<(String, bool)> = spec
-            .templates
-            .iter()
-            .flatten()
-            .map(|reference| {
-                (
-                    reference.template_name.clone().unwrap_or_default(),
-                    reference.cluster_scope.unwrap_or(false),
-                )
-            })
-            .collect();
-        nested.reverse();
-        queue.extend(nested);
+                .find(|t| named(t.metadata.name.as_ref(), key))
+                .map(|t| &t.spec)
+        }
+    });
+    if let Some(key) = reached.missing.first() {
+        return Err(key.not_found());
     }
-    Ok((found_namespaced, found_cluster))
+    Ok((reached.namespaced, reached.cluster))
 }
 
 /// Upstream `NewAnalysisRunFromTemplates` (spec §4.3), shared with lint and `davy analyze`:

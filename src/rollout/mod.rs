@@ -1,33 +1,42 @@
-//! The rollout core: pure decisions about a canary Rollout. [`plan::plan`] turns an
-//! [`observed::Observed`] world and a time into a [`plan::Plan`] of writes; no I/O and no clock.
+//! The rollout core: pure decisions about a Rollout. [`plan()`] turns an [`observed::Observed`]
+//! world and a time into a [`plan::Plan`] of writes; no I/O and no clock.
 //!
-//! Modules in pipeline order: `observed` (inputs and lookups), `context` (the pipeline),
-//! `replicaset`, `restart`, `services`, `weights`, `analysis`/`analysis_run`, `steps`,
-//! `pause`, `status`, `conditions`, `phase`; replica math in `replicas*`, hashes in `hash`;
-//! Davy's promotion windows (annotation format and clock arithmetic) in `windows`.
+//! Read it in pipeline order:
+//! - `pipeline`: the entry point and the stages every strategy shares (deleted, invalid spec,
+//!   strategy choice, ReplicaSets picked, strategy stage);
+//! - `world`: what the stages read (`Inputs`, `ReplicaSets`, the read-only `View`);
+//! - shared stages, each returning what it decided: `revision` (new ReplicaSet and revision),
+//!   `restart`, `history`, `report` (conditions, phase and the status patch),
+//!   `invalid_spec`;
+//! - `canary/`: the canary strategy stage and its own stages (services, weights, analysis,
+//!   scale, step, status);
+//! - `replicas/`: the replica math (spec §3.3), plain values in and out;
+//! - leaves: `observed` (inputs and lookups), `plan` (the output vocabulary), `steps`,
+//!   `pause`, `conditions`, `phase`, `runs`, `analysis_run` (building AnalysisRuns), `hash`,
+//!   `windows` (Davy's promotion windows).
 
-pub mod analysis;
 pub mod analysis_run;
+pub(crate) mod canary;
 pub mod conditions;
-pub(crate) mod context;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod hash;
+pub(crate) mod history;
+pub mod invalid_spec;
 pub mod observed;
 pub mod pause;
 pub mod phase;
+pub mod pipeline;
 pub mod plan;
 pub mod replicas;
-pub mod replicas_basic;
-pub mod replicas_other;
-pub mod replicas_traffic;
-pub mod replicaset;
-pub mod restart;
-pub mod services;
-pub mod status;
+pub(crate) mod report;
+pub(crate) mod restart;
+pub(crate) mod revision;
+pub mod runs;
 pub mod steps;
-pub mod weights;
 pub mod windows;
+pub(crate) mod world;
 
 pub use observed::Observed;
-pub use plan::{Event, EventType, Plan, PlanError, TrafficWeight, Write, plan};
+pub use pipeline::plan;
+pub use plan::{Event, EventType, Plan, PlanError, TrafficWeight, Write};

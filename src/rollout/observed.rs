@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, PodTemplateSpec, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use serde_json::Value;
 
 use super::hash;
+use super::replicas::other::{OtherReplicaSet, ScaleDownDeadline};
 use super::replicas::{
-    CanaryParams, CanaryStatus, CanaryStep as MathStep, IntOrPercent, ProgressThresholdType,
-    ReplicaProgressThreshold, ReplicaSetCounts, SetCanaryScale as MathScale, TrafficWeights,
+    CanaryParams, PodsOrPercent, ProgressThreshold, ProgressThresholdKind, ReplicaSetCounts,
+    RolloutProgress, ScaleOverride, ScaleStep, WeightSplit,
 };
-use super::replicas_other::{OtherReplicaSet, ScaleDownDeadline};
-use crate::api::consts::{annotation, label, progress_threshold_type};
+use crate::api::consts::{API_VERSION, annotation, kind, label, progress_threshold_type};
 use crate::api::{
     AnalysisRun, AnalysisTemplate, CanaryStrategy, ClusterAnalysisTemplate, IntOrStr, Rollout,
     RolloutStatus,
@@ -61,6 +61,18 @@ impl Observed {
             pods: Vec::new(),
             validation_errors: Vec::new(),
         }
+    }
+}
+
+/// The controller ownerReference pointing at the Rollout.
+pub fn owner_reference(rollout: &Rollout) -> OwnerReference {
+    OwnerReference {
+        api_version: API_VERSION.to_string(),
+        kind: kind::ROLLOUT.to_string(),
+        name: rollout.metadata.name.clone().unwrap_or_default(),
+        uid: rollout.metadata.uid.clone().unwrap_or_default(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
     }
 }
 
@@ -345,8 +357,8 @@ pub fn other_rs(rs: &ReplicaSet, referenced: bool) -> OtherReplicaSet {
 }
 
 /// The replica math's weights from `status.canary.weights`.
-pub fn math_weights(weights: Option<&crate::api::TrafficWeights>) -> Option<TrafficWeights> {
-    weights.map(|weights| TrafficWeights {
+pub fn math_weights(weights: Option<&crate::api::TrafficWeights>) -> Option<WeightSplit> {
+    weights.map(|weights| WeightSplit {
         canary: weights.canary.weight,
         stable: weights.stable.weight,
     })
@@ -364,9 +376,9 @@ pub fn canary_params(rollout: &Rollout, status: &RolloutStatus) -> CanaryParams 
         .steps
         .iter()
         .flatten()
-        .map(|step| MathStep {
+        .map(|step| ScaleStep {
             set_weight: step.set_weight,
-            set_canary_scale: step.set_canary_scale.as_ref().map(|scale| MathScale {
+            set_canary_scale: step.set_canary_scale.as_ref().map(|scale| ScaleOverride {
                 replicas: scale.replicas,
                 weight: scale.weight,
                 match_traffic_weight: scale.match_traffic_weight.unwrap_or(false),
@@ -385,16 +397,16 @@ pub fn canary_params(rollout: &Rollout, status: &RolloutStatus) -> CanaryParams 
         min_pods_per_replica_set: canary.min_pods_per_replica_set,
         abort_scale_down_delay_seconds: canary.abort_scale_down_delay_seconds,
         replica_progress_threshold: canary.replica_progress_threshold.as_ref().map(|threshold| {
-            ReplicaProgressThreshold {
+            ProgressThreshold {
                 kind: if threshold.type_ == progress_threshold_type::POD {
-                    ProgressThresholdType::Pod
+                    ProgressThresholdKind::Pod
                 } else {
-                    ProgressThresholdType::Percent
+                    ProgressThresholdKind::Percent
                 },
                 value: threshold.value,
             }
         }),
-        status: CanaryStatus {
+        status: RolloutProgress {
             stable_rs: status.stable_rs.clone(),
             current_pod_hash: status.current_pod_hash.clone(),
             current_step_index: status.current_step_index,
@@ -404,16 +416,16 @@ pub fn canary_params(rollout: &Rollout, status: &RolloutStatus) -> CanaryParams 
     }
 }
 
-fn int_or_percent(value: &IntOrStr) -> IntOrPercent {
+fn int_or_percent(value: &IntOrStr) -> PodsOrPercent {
     match value {
         IntOrStr::Int(number) => {
-            IntOrPercent::Int(i32::try_from(*number).unwrap_or(if *number < 0 {
+            PodsOrPercent::Int(i32::try_from(*number).unwrap_or(if *number < 0 {
                 i32::MIN
             } else {
                 i32::MAX
             }))
         }
-        IntOrStr::Str(text) => IntOrPercent::String(text.clone()),
+        IntOrStr::Str(text) => PodsOrPercent::String(text.clone()),
     }
 }
 

@@ -1,5 +1,6 @@
-//! The output of one canary reconcile: [`Plan`], an ordered list of [`Write`]s the executor
-//! applies verbatim, and when to look again; plus [`plan`], the entry point.
+//! The output of one reconcile: [`Plan`], an ordered list of [`Write`]s the executor applies
+//! verbatim, and when to look again. This is the vocabulary every stage answers in; the entry
+//! point that builds a plan is `crate::rollout::pipeline::plan`.
 //!
 //! Applying a plan: perform the writes in order and stop at the first failure (the next
 //! reconcile recomputes everything from what is then observed, so a partly applied plan is
@@ -8,11 +9,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
-use super::context::Ctx;
-use super::observed::Observed;
 use crate::api::{AnalysisRun, RolloutStatus, SetHeaderRoute, SetMirrorRoute, WeightDestination};
 
 /// `Normal` or `Warning`, as Kubernetes events.
@@ -200,6 +198,18 @@ impl Plan {
         self.requeue_after = Some(self.requeue_after.map_or(after, |known| known.min(after)));
     }
 
+    /// Adds the writes of a later stage, keeping the earliest requeue; its error, if any,
+    /// becomes this plan's.
+    pub fn append(&mut self, later: Plan) {
+        self.writes.extend(later.writes);
+        if let Some(after) = later.requeue_after {
+            self.requeue_after = Some(self.requeue_after.map_or(after, |known| known.min(after)));
+        }
+        if later.error.is_some() {
+            self.error = later.error;
+        }
+    }
+
     /// The status this plan writes, if any.
     pub fn status(&self) -> Option<&RolloutStatus> {
         self.writes.iter().rev().find_map(|write| match write {
@@ -215,36 +225,4 @@ impl Plan {
             _ => None,
         })
     }
-}
-
-/// Decides one reconcile of a canary Rollout: pure, `now` is the only clock.
-///
-/// Follows upstream's pipeline (spec §3.1): invalid spec ⇒ only the `InvalidSpec` condition;
-/// `spec.replicas` absent ⇒ write 1 and stop; paused-condition bookkeeping ⇒ patch and stop;
-/// scaling event ⇒ ReplicaSets and status only; template/steps change ⇒ status reset only;
-/// otherwise revision sync and ReplicaSet creation, restarts, history cleanup, Services,
-/// traffic, analysis, then at most one ReplicaSet scaled, pause steps, and the status.
-/// Davy's promotion windows (`davy.dev/promotion-windows`) may hold a completed pause or
-/// analysis step; an invalid window annotation is an invalid spec.
-/// Blue-green Rollouts (and Rollouts without a strategy) give an empty plan.
-pub fn plan(observed: &Observed, now: DateTime<Utc>) -> Plan {
-    if observed.rollout.metadata.deletion_timestamp.is_some() {
-        return Plan::default();
-    }
-    if !observed.validation_errors.is_empty() {
-        return super::status::invalid_spec_plan(observed, now);
-    }
-    let Some(mut ctx) = Ctx::new(observed, now) else {
-        return Plan::default();
-    };
-    // An unreadable promotion-window annotation is an invalid spec like any other: guessing
-    // what the user meant could promote at a forbidden time.
-    match super::windows::of_rollout(&observed.rollout) {
-        Ok(windows) => ctx.windows = windows,
-        Err(error) => {
-            return super::status::invalid_spec_plan_for(observed, &error.to_string(), now);
-        }
-    }
-    ctx.reconcile();
-    ctx.plan
 }

@@ -5,28 +5,40 @@
 use chrono::{DateTime, Duration, Utc};
 use k8s_openapi::api::core::v1::Pod;
 
-use super::context::Ctx;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
 use super::observed::{creation_time, rs_name, rs_spec_replicas, time_to_chrono};
-use super::plan::Write;
+use super::plan::{Plan, Write};
+use super::world::View;
 
 /// Recheck while old pods remain.
 const RECHECK_SECONDS: i64 = 30;
 
+/// What the restart stage decided.
+#[derive(Debug, Default)]
+pub(crate) struct Restart {
+    /// Evictions and when to look again.
+    pub plan: Plan,
+    /// `status.restartedAt`, once no pod older than `spec.restartAt` is left.
+    pub restarted_at: Option<Time>,
+}
+
 /// Plans the evictions of this reconcile (or records the restart as done).
-pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
-    let Some(restart_at) = ctx.ro.spec.restart_at.clone() else {
-        return;
+pub(crate) fn decide(v: &View<'_>) -> Restart {
+    let mut out = Restart::default();
+    let Some(restart_at) = v.ro.spec.restart_at.clone() else {
+        return out;
     };
-    if ctx.prev.restarted_at.as_ref() == Some(&restart_at) {
-        return;
+    if v.prev.restarted_at.as_ref() == Some(&restart_at) {
+        return out;
     }
     let at = time_to_chrono(&restart_at);
-    if ctx.now < at {
-        ctx.plan.requeue(at - ctx.now);
-        return;
+    if v.now < at {
+        out.plan.requeue(at - v.now);
+        return out;
     }
-    let owned: Vec<&str> = ctx.rss.iter().map(rs_name).collect();
-    let pods: Vec<&Pod> = ctx
+    let owned: Vec<&str> = v.rss.iter().map(rs_name).collect();
+    let pods: Vec<&Pod> = v
         .obs
         .pods
         .iter()
@@ -45,25 +57,24 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
         .filter(|pod| creation_time(pod.metadata.creation_timestamp.as_ref()) < at)
         .collect();
     if stale.is_empty() {
-        ctx.new_status.restarted_at = Some(restart_at);
-        return;
+        out.restarted_at = Some(restart_at);
+        return out;
     }
-    let min_ready = i64::from(ctx.ro.spec.min_ready_seconds.unwrap_or(0));
+    let min_ready = i64::from(v.ro.spec.min_ready_seconds.unwrap_or(0));
     let available = pods
         .iter()
-        .filter(|pod| pod_available(pod, min_ready, ctx.now))
+        .filter(|pod| pod_available(pod, min_ready, v.now))
         .count();
     let available = i32::try_from(available).unwrap_or(i32::MAX);
-    let concurrency = ctx.params.max_unavailable_pods().max(1);
-    let total = ctx
-        .replicas()
-        .max(ctx.rss.iter().map(rs_spec_replicas).sum());
+    let concurrency = v.params.max_unavailable_pods().max(1);
+    let total = v.replicas().max(v.rss.iter().map(rs_spec_replicas).sum());
     let can_restart = usize::try_from(available - (total - concurrency)).unwrap_or(0);
     for pod in stale.iter().take(can_restart) {
         let name = pod.metadata.name.clone().unwrap_or_default();
-        ctx.plan.push(Write::EvictPod { name });
+        out.plan.push(Write::EvictPod { name });
     }
-    ctx.plan.requeue(Duration::seconds(RECHECK_SECONDS));
+    out.plan.requeue(Duration::seconds(RECHECK_SECONDS));
+    out
 }
 
 /// Kubernetes' `IsPodAvailable`: Ready for at least `minReadySeconds`.

@@ -4,12 +4,12 @@
 //! - `nginx`: the canary Ingress beside each stable Ingress (§7.1);
 //! - `smi`: the TrafficSplit (§7.2);
 //! - `istio`: VirtualService weights, DestinationRule subsets, managed header/mirror routes (§7.3);
-//! - `gateway`: Gateway API route weights as the `argoproj-labs/gatewayAPI` plugin sets them;
-//! - `services`: the stable/canary Service selector switch and its checks (§3.4).
+//! - `gateway`: Gateway API route weights as the `argoproj-labs/gatewayAPI` plugin sets them.
 //!
-//! The caller (the rollout layer) decides the weight, the hashes and which managed routes to set
-//! or remove (§3.5); routers only turn that into objects, in upstream's order: remove managed
-//! routes, set the header route, set the mirror route, update hashes, set the weight.
+//! The caller (the rollout layer) decides the weight, the hashes, which managed routes to set
+//! or remove (§3.5), the Service selectors (§3.4) and `status.canary.weights`; routers only
+//! turn that into objects, in upstream's order: remove managed routes, set the header route,
+//! set the mirror route, update hashes, set the weight.
 
 pub mod apply;
 pub mod error;
@@ -18,9 +18,7 @@ pub mod istio;
 mod istio_routes;
 pub mod nginx;
 pub mod objects;
-pub mod services;
 pub mod smi;
-pub mod weights;
 
 #[cfg(test)]
 mod tests;
@@ -39,7 +37,6 @@ pub use objects::{
     RouterEvent, WriteAction, plan_write,
 };
 pub use smi::SmiApiVersion;
-pub use weights::{weight_status, weight_updated_event, weights_changed};
 
 /// The traffic state a Rollout wants now (chosen by the rollout layer, spec §3.5).
 #[derive(Clone, Debug, Default, PartialEq)]

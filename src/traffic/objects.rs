@@ -412,7 +412,10 @@ fn object_patch(live: &Value, desired: &Value) -> Option<Value> {
 }
 
 /// RFC 7386 merge patch turning `live` into `desired`; `None` when equal. Keys present only in
-/// `live` are nulled when `prune`, kept otherwise. Arrays are replaced whole.
+/// `live` are nulled when `prune` (unless already null there: in a merge patch null and
+/// absent are the same), kept otherwise. Arrays and values that change type are replaced
+/// whole; numbers compare by value (`5` equals `5.0`). The one merge diff of the crate: the
+/// controller's status and AnalysisRun patches use it too.
 pub fn merge_diff(live: &Value, desired: &Value, prune: bool) -> Option<Value> {
     match (live, desired) {
         (Value::Object(have), Value::Object(want)) => {
@@ -431,7 +434,10 @@ pub fn merge_diff(live: &Value, desired: &Value, prune: bool) -> Option<Value> {
                 }
             }
             if prune {
-                for key in have.keys().filter(|k| !want.contains_key(*k)) {
+                for (key, _) in have
+                    .iter()
+                    .filter(|(key, value)| !want.contains_key(*key) && !value.is_null())
+                {
                     patch.insert(key.clone(), Value::Null);
                 }
             }

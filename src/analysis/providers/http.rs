@@ -22,18 +22,26 @@ pub fn client(timeout: Duration, insecure: bool) -> Result<reqwest::Client, Prov
 /// Credentials added to every request of a provider.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Auth {
+    /// No credentials.
     #[default]
     None,
+    /// HTTP basic authentication.
     Basic {
+        /// The user name.
         username: String,
+        /// The password.
         password: String,
     },
     /// OAuth2 client credentials: a token is requested from `token_url` before each
     /// measurement and sent as `Authorization: Bearer`.
     OAuth2 {
+        /// The token endpoint.
         token_url: String,
+        /// The client id.
         client_id: String,
+        /// The client secret.
         client_secret: String,
+        /// Scopes asked for.
         scopes: Vec<String>,
     },
 }

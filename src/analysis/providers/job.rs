@@ -21,10 +21,13 @@ use super::{MeasureContext, Provider, ProviderError, errored, started};
 pub const RUN_UID_LABEL: &str = "analysisrun.argoproj.io/uid";
 /// Job annotations naming the run and metric.
 pub const RUN_NAME_ANNOTATION: &str = "analysisrun.argoproj.io/name";
+/// Job annotation naming the AnalysisRun's namespace.
 pub const RUN_NAMESPACE_ANNOTATION: &str = "analysisrun.argoproj.io/namespace";
+/// Job annotation naming the metric.
 pub const METRIC_NAME_ANNOTATION: &str = "analysisrun.argoproj.io/metric-name";
 /// Measurement metadata keys.
 pub const JOB_NAME_KEY: &str = "job-name";
+/// Measurement metadata key holding the Job's namespace.
 pub const JOB_NAMESPACE_KEY: &str = "job-namespace";
 /// Overrides the namespace Jobs are created in.
 pub const JOB_NAMESPACE_ENV: &str = "ARGO_ROLLOUTS_ANALYSIS_JOB_NAMESPACE";
@@ -34,21 +37,26 @@ const IMAGE_PULL_REASONS: [&str; 3] = ["ErrImagePull", "ImagePullBackOff", "Inva
 /// Why a Job call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobClientError {
+    /// The object exists already.
     #[error("{0}")]
     AlreadyExists(String),
+    /// The object does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// Any other API failure.
     #[error("{0}")]
     Other(String),
 }
 
 /// The Kubernetes calls the job provider needs.
 pub trait JobClient: Send + Sync {
+    /// Creates `job` in `namespace`.
     fn create<'a>(
         &'a self,
         namespace: &'a str,
         job: Job,
     ) -> BoxFuture<'a, Result<Job, JobClientError>>;
+    /// Reads the Job `name` in `namespace`.
     fn get<'a>(
         &'a self,
         namespace: &'a str,
@@ -60,11 +68,13 @@ pub trait JobClient: Send + Sync {
         namespace: &'a str,
         name: &'a str,
     ) -> BoxFuture<'a, Result<(), JobClientError>>;
+    /// Lists the Jobs of `namespace` matching the label `selector`.
     fn list<'a>(
         &'a self,
         namespace: &'a str,
         selector: &'a str,
     ) -> BoxFuture<'a, Result<Vec<Job>, JobClientError>>;
+    /// Lists the Pods of `namespace` matching the label `selector`.
     fn list_pods<'a>(
         &'a self,
         namespace: &'a str,
@@ -79,6 +89,7 @@ pub struct KubeJobClient {
 }
 
 impl KubeJobClient {
+    /// A client over `client`.
     pub fn new(client: kube::Client) -> KubeJobClient {
         KubeJobClient { client }
     }

@@ -1,6 +1,6 @@
 //! The `davy/judge` metric plugin: fetches a baseline and a canary sample per configured
 //! metric with Prometheus range queries (one query per scope), judges each pair with the pure
-//! statistical judge ([`crate::analysis::judge`]) and returns the summary score as the
+//! statistical judge ([`crate::analysis::stats`]) and returns the summary score as the
 //! measurement value. Configured as `provider.plugin: {"davy/judge": {...}}`; the fields are
 //! documented in `docs/judge.md`.
 //!
@@ -15,8 +15,8 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value as Json;
 
-use crate::analysis::judge::score::{ScoreClassification, classify_score};
-use crate::analysis::judge::{
+use crate::analysis::stats::score::{ScoreClassification, classify_score};
+use crate::analysis::stats::{
     Classification, MetricConfig, MetricJudgement, Scorecard, ScoredMetric, Thresholds, classify,
     score,
 };
@@ -95,23 +95,32 @@ struct RawConfig {
 /// One judged metric: its name (also its group), its two queries, weight and judge options.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgedMetric {
+    /// The metric's name in the judgement.
     pub name: String,
+    /// PromQL for the baseline sample.
     pub baseline_query: String,
+    /// PromQL for the canary sample.
     pub canary_query: String,
     /// Group weight in percent; `None` shares what the explicit weights leave of 100.
     pub weight: Option<f64>,
+    /// How the metric is classified.
     pub config: MetricConfig,
 }
 
 /// The parsed plugin configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgeConfig {
+    /// Prometheus base URL.
     pub address: String,
+    /// Timeout of each query.
     pub timeout: Duration,
     /// `None`: the metric's `interval`, else [`DEFAULT_LOOKBACK`].
     pub lookback: Option<Duration>,
+    /// Resolution of the range queries.
     pub step: Duration,
+    /// Score thresholds.
     pub thresholds: Thresholds,
+    /// The metrics to judge.
     pub metrics: Vec<JudgedMetric>,
 }
 
@@ -342,7 +351,7 @@ pub fn complete(
         if let Some(c) = j.cles {
             meta.insert(key("cles"), number(c));
         }
-        let count = |d: &Option<crate::analysis::judge::transform::Descriptive>| {
+        let count = |d: &Option<crate::analysis::stats::transform::Descriptive>| {
             d.as_ref().map_or(0, |d| d.count).to_string()
         };
         meta.insert(key("baselineCount"), count(&j.baseline));

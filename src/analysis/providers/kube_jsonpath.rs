@@ -13,10 +13,22 @@ use thiserror::Error;
 /// Why a template cannot be used; shown as the measurement message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum JsonPathError {
+    /// Valid JSONPath that this implementation does not support.
     #[error("unsupported jsonPath {template:?}: {reason}")]
-    Unsupported { template: String, reason: String },
+    Unsupported {
+        /// The template as written.
+        template: String,
+        /// What is not supported.
+        reason: String,
+    },
+    /// Not a valid JSONPath template.
     #[error("invalid jsonPath {template:?}: {reason}")]
-    Invalid { template: String, reason: String },
+    Invalid {
+        /// The template as written.
+        template: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// The default upstream uses when `jsonPath` is empty: the whole document.

@@ -48,7 +48,9 @@ pub enum ProviderError {
 pub struct MeasureContext {
     /// The AnalysisRun's name, namespace and UID (job names and labels).
     pub run_name: String,
+    /// The AnalysisRun's namespace.
     pub namespace: String,
+    /// The AnalysisRun's UID.
     pub run_uid: String,
     /// The metric's result so far (counters for job numbering), if any.
     pub result: Option<MetricResult>,
@@ -273,9 +275,9 @@ pub fn jiff_time(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Completes `measurement` with `value` judged by the metric's conditions at `ctx.now`
+/// Concludes `measurement` with `value` as the metric's conditions decide at `ctx.now`
 /// (upstream `EvaluateResult`): the value text is kept unless the evaluation errs.
-pub fn judge(
+pub fn conclude(
     mut measurement: Measurement,
     metric: &Metric,
     result: &MetricValue,

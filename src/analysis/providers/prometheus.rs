@@ -16,7 +16,7 @@ use crate::expr::eval_time;
 
 use super::http::{Auth, client, error_text, with_headers};
 use super::prometheus_result::convert;
-use super::{MeasureContext, Provider, ProviderError, chrono_time, errored, judge, started};
+use super::{MeasureContext, Provider, ProviderError, chrono_time, conclude, errored, started};
 
 /// Where the default server address comes from when a metric has none.
 pub const ADDRESS_ENV: &str = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS";
@@ -52,7 +52,9 @@ fn is_url(address: &str) -> bool {
 /// A successful query answer: the `data` object and the server's warnings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryAnswer {
+    /// The `data` member of the answer.
     pub data: Json,
+    /// Warnings Prometheus returned with it.
     pub warnings: Vec<String>,
 }
 
@@ -246,7 +248,8 @@ impl PrometheusProvider {
             Ok(converted) => converted,
             Err(e) => return errored(measurement, e.to_string()),
         };
-        let mut measurement = judge(measurement, metric, &converted.result, converted.value, ctx);
+        let mut measurement =
+            conclude(measurement, metric, &converted.result, converted.value, ctx);
         if !answer.warnings.is_empty() {
             let text = answer
                 .warnings

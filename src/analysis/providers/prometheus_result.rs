@@ -115,6 +115,7 @@ pub struct MeasurementOutcome {
     /// The measurement value text; empty when the verdict is `Error` (upstream stores no value
     /// for a measurement it marks as an error).
     pub value: String,
+    /// The verdict of the success and failure conditions on this value.
     pub verdict: Verdict,
     /// The error message when the verdict is `Error`.
     pub message: Option<String>,

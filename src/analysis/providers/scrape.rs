@@ -26,7 +26,7 @@ use super::scrape_query::{
     Selector, Series, bucket_increase, bucket_series, counter_series, histogram_quantile, increase,
 };
 use super::{
-    MeasureContext, PluginFactory, Provider, ProviderError, chrono_time, errored, judge, started,
+    MeasureContext, PluginFactory, Provider, ProviderError, chrono_time, conclude, errored, started,
 };
 use crate::analysis::schedule::add as schedule_add;
 
@@ -58,6 +58,7 @@ pub struct KubePodLister {
 }
 
 impl KubePodLister {
+    /// A lister over `client`.
     pub fn new(client: kube::Client) -> KubePodLister {
         KubePodLister { client }
     }
@@ -128,7 +129,9 @@ pub struct PodTargets {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RatioConfig {
+    /// Series selector of the numerator.
     pub numerator: String,
+    /// Series selector of the denominator.
     pub denominator: String,
 }
 
@@ -136,8 +139,10 @@ pub struct RatioConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuantileConfig {
+    /// The quantile, 0 to 1 (a number or a string).
     #[serde(deserialize_with = "number_or_string")]
     pub q: Option<String>,
+    /// The histogram's base metric name.
     pub histogram: String,
 }
 
@@ -148,16 +153,20 @@ pub struct ScrapeConfig {
     /// Exposition URLs; an entry may hold several, comma-separated; empty entries are skipped.
     #[serde(default)]
     pub targets: Vec<String>,
+    /// Pods to scrape, found by label selector, instead of or besides the fixed `targets`.
     #[serde(default)]
     pub pods: Option<PodTargets>,
     /// Time between the two scrapes of a windowed value (Go duration; default 0 = one scrape,
     /// values since the targets started).
     #[serde(default)]
     pub window: Option<String>,
+    /// Timeout of each scrape, in seconds.
     #[serde(default, deserialize_with = "number_or_string")]
     pub timeout_seconds: Option<String>,
+    /// Headers sent with each scrape.
     #[serde(default)]
     pub headers: Vec<WebMetricHeader>,
+    /// Skip TLS certificate verification.
     #[serde(default)]
     pub insecure: bool,
     /// Sum of the matching samples at one scrape.
@@ -166,8 +175,10 @@ pub struct ScrapeConfig {
     /// Per-second increase of the matching counters over the window.
     #[serde(default)]
     pub rate: Option<String>,
+    /// Ratio of two counters' rates.
     #[serde(default)]
     pub ratio: Option<RatioConfig>,
+    /// A histogram quantile.
     #[serde(default)]
     pub quantile: Option<QuantileConfig>,
 }
@@ -419,7 +430,7 @@ impl ScrapeProvider {
         measurement
             .metadata
             .insert(TARGETS.to_string(), targets.to_string());
-        judge(
+        conclude(
             measurement,
             metric,
             &MetricValue::Float(value),

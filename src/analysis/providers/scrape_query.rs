@@ -14,26 +14,43 @@ use thiserror::Error;
 /// Why a selector or a computation failed; the text ends up in the measurement message.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum QueryError {
+    /// The series selector does not parse.
     #[error("invalid series selector {selector:?}: {reason}")]
-    Selector { selector: String, reason: String },
+    Selector {
+        /// The selector as written.
+        selector: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `=~` or `!~` regex does not compile.
     #[error("invalid regex {regex:?} in series selector: {reason}")]
-    Regex { regex: String, reason: String },
+    Regex {
+        /// The regex as written.
+        regex: String,
+        /// The compiler's complaint.
+        reason: String,
+    },
 }
 
 /// How one label is compared, as in PromQL.
 #[derive(Debug, Clone)]
 pub enum MatchOp {
+    /// `label="value"`.
     Equal(String),
+    /// `label!="value"`.
     NotEqual(String),
     /// Anchored like PromQL (`^(?:re)$`).
     Matches(Regex),
+    /// `label!~"re"`, anchored like `=~`.
     NotMatches(Regex),
 }
 
 /// `metric{label="v", other=~"re"}`: a metric name and label matchers.
 #[derive(Debug, Clone)]
 pub struct Selector {
+    /// The metric name.
     pub metric: String,
+    /// The label matchers, in order.
     pub matchers: Vec<(String, MatchOp)>,
 }
 

@@ -14,7 +14,7 @@ use crate::expr::{MetricValue, format_go_float};
 
 use super::http::{Auth, client, error_text, with_headers};
 use super::kube_jsonpath::compile;
-use super::{MeasureContext, Provider, ProviderError, errored, judge, started};
+use super::{MeasureContext, Provider, ProviderError, conclude, errored, started};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Method {
@@ -154,7 +154,7 @@ impl WebProvider {
                 Some(found) => (MetricValue::from(found.clone()), go_json(found)),
             },
         };
-        judge(measurement, metric, &result, value, ctx)
+        conclude(measurement, metric, &result, value, ctx)
     }
 }
 

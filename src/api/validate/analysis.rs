@@ -23,7 +23,7 @@ use crate::api::common::{DryRun, MeasurementRetention};
 use crate::api::duration::{DurationError, go_duration_nanos};
 use crate::api::int_or_string::IntOrStr;
 
-use super::go_quote;
+use crate::api::go_quote::go_quote;
 
 /// Prefix upstream puts before metric-rule errors in an AnalysisRun's message.
 pub const SPEC_INVALID_PREFIX: &str = "Analysis spec invalid";
@@ -425,22 +425,42 @@ fn from_render_error(err: crate::api::args::ArgsError) -> ArgsError {
     }
 }
 
+/// The value upstream's validation gives every argument that has no literal value (its real
+/// value comes from a secret, a field or the caller at run time).
+pub const STAND_IN_VALUE: &str = "dummy-value";
+
+/// Upstream's stand-ins for validation: each argument keeps its literal value, or gets
+/// [`STAND_IN_VALUE`]; none keeps a `valueFrom`.
+pub fn stand_in_args(args: &[Argument]) -> Vec<Argument> {
+    args.iter()
+        .map(|a| Argument {
+            name: a.name.clone(),
+            value: Some(
+                a.value
+                    .clone()
+                    .unwrap_or_else(|| STAND_IN_VALUE.to_string()),
+            ),
+            value_from: None,
+        })
+        .collect()
+}
+
+/// An argument has a value or a valueFrom, never both (the first offender fails).
+pub fn check_value_or_value_from(args: &[Argument]) -> Result<(), ArgsError> {
+    match args
+        .iter()
+        .find(|a| a.value.is_some() && a.value_from.is_some())
+    {
+        Some(a) => Err(ArgsError::BothValueAndValueFrom(a.name.clone())),
+        None => Ok(()),
+    }
+}
+
 /// The placeholders of a template's metrics that name no declared argument, checked the way
 /// upstream's Rollout validation does (every declared argument given a stand-in value).
 pub fn check_metric_placeholders(metrics: &[Metric], args: &[Argument]) -> Result<(), ArgsError> {
-    for arg in args {
-        if arg.value.is_some() && arg.value_from.is_some() {
-            return Err(ArgsError::BothValueAndValueFrom(arg.name.clone()));
-        }
-    }
-    let stand_ins: Vec<Argument> = args
-        .iter()
-        .map(|a| Argument {
-            name: a.name.clone(),
-            value: Some(a.value.clone().unwrap_or_else(|| "dummy-value".to_string())),
-            value_from: None,
-        })
-        .collect();
+    check_value_or_value_from(args)?;
+    let stand_ins = stand_in_args(args);
     for m in metrics {
         resolve_metric_args(m, &stand_ins)?;
     }

@@ -11,7 +11,8 @@ use crate::api::int_or_string::IntOrStr;
 use crate::api::rollout::{AnalysisRunArgument, AntiAffinity, Rollout};
 use crate::api::traffic_routing::RolloutTrafficRouting;
 
-use super::{BadValue, ErrorList, FieldError, FieldPath, go_quote};
+use super::{BadValue, ErrorList, FieldError, FieldPath};
+use crate::api::go_quote::go_quote;
 
 /// `Rollout has missing field '%s'`.
 pub const MISSING_FIELD: &str = "Rollout has missing field";

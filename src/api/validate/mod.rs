@@ -14,6 +14,8 @@ pub mod traffic;
 
 use std::fmt;
 
+use crate::api::go_quote::go_quote;
+
 pub use analysis::{
     ArgsError, MetricValidationError, flatten_templates, merge_args, resolve_args, validate_metric,
     validate_metrics,
@@ -109,32 +111,6 @@ impl fmt::Display for BadValue {
             BadValue::Go(s) => f.write_str(s),
         }
     }
-}
-
-/// Go's `strconv.Quote` for the characters manifests contain: double quotes, backslashes and
-/// control characters escaped; printable Unicode kept as is.
-pub fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\u{7}' => out.push_str("\\a"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\u{b}' => out.push_str("\\v"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// A dotted field path such as `spec.strategy.canary.steps[0].setWeight`.

@@ -23,7 +23,8 @@ use crate::api::canary::CanaryStrategy;
 use crate::api::rollout::{AnalysisRunArgument, Rollout, RolloutAnalysis};
 
 use super::analysis::{
-    ArgsError, effective_count, new_run_spec_from_templates, resolve_metric_args,
+    ArgsError, check_value_or_value_from, effective_count, new_run_spec_from_templates,
+    resolve_metric_args, stand_in_args,
 };
 use super::canary::extract_metadata_field;
 use super::{BadValue, ErrorList, FieldError, FieldPath};
@@ -663,7 +664,7 @@ fn validate_template_for_kind(
     let mut errs = ErrorList::new();
     let template_args = spec.args.as_deref().unwrap_or(&[]);
     if kind != AnalysisKind::Background {
-        match stand_in_args(template_args).and_then(|args| {
+        match checked_stand_ins(template_args).and_then(|args| {
             spec.metrics
                 .iter()
                 .map(|m| resolve_metric_args(m, &args))
@@ -721,19 +722,8 @@ fn validate_template_for_kind(
     errs
 }
 
-/// Upstream's placeholder values for validation: every argument gets `dummy-value` unless it
+/// Upstream's placeholder values for validation: every argument gets a stand-in unless it
 /// has a literal value; an argument with both a value and a valueFrom is an error.
-fn stand_in_args(args: &[Argument]) -> Result<Vec<Argument>, ArgsError> {
-    args.iter()
-        .map(|a| {
-            if a.value.is_some() && a.value_from.is_some() {
-                return Err(ArgsError::BothValueAndValueFrom(a.name.clone()));
-            }
-            Ok(Argument {
-                name: a.name.clone(),
-                value: Some(a.value.clone().unwrap_or_else(|| "dummy-value".to_string())),
-                value_from: None,
-            })
-        })
-        .collect()
+fn checked_stand_ins(args: &[Argument]) -> Result<Vec<Argument>, ArgsError> {
+    check_value_or_value_from(args).map(|()| stand_in_args(args))
 }

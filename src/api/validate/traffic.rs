@@ -17,7 +17,8 @@ use crate::api::traffic_routing::{
 };
 
 use super::references::{References, rollout_ns, tr_path};
-use super::{BadValue, ErrorList, FieldError, FieldPath, go_quote};
+use super::{BadValue, ErrorList, FieldError, FieldPath};
+use crate::api::go_quote::go_quote;
 
 /// Go's `%#v` of a `[]string`.
 fn go_string_slice(items: &[String]) -> String {

@@ -1,11 +1,11 @@
 //! The `kubectl argo rollouts` verbs that change objects or wait on them: `set image`,
 //! `promote`, `abort`, `retry`, `pause`, `restart`, `undo`, `status`, `create analysisrun`,
-//! `terminate`. Arguments and decisions live here and in the pure submodules; [`run`] holds the
+//! `terminate`. Arguments and decisions live here and in the pure submodules; [`execute`] holds the
 //! thin executors.
 
 pub mod create;
 pub mod patches;
-pub mod run;
+pub mod execute;
 pub mod status;
 pub mod undo;
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-pub use run::{
+pub use execute::{
     run_abort, run_create, run_pause, run_promote, run_restart, run_retry, run_set, run_status,
     run_terminate, run_undo,
 };

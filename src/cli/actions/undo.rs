@@ -139,29 +139,6 @@ pub fn undo_target(
     })
 }
 
-/// A label selector in the `labelSelector` query syntax (`a=b,c in (d,e),!f`), as
-/// apimachinery's `LabelSelectorAsSelector` renders it.
-pub fn selector_query(
-    selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
-) -> String {
-    let mut parts: Vec<String> = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for req in selector.match_expressions.iter().flatten() {
-        let values = req.values.clone().unwrap_or_default().join(",");
-        parts.push(match req.operator.as_str() {
-            "In" => format!("{} in ({values})", req.key),
-            "NotIn" => format!("{} notin ({values})", req.key),
-            "Exists" => req.key.clone(),
-            _ => format!("!{}", req.key),
-        });
-    }
-    parts.join(",")
-}
-
 /// The JSON patch that restores `template` (hash label removed) into `spec.template`.
 pub fn restore_patch(template: &Value) -> Value {
     json!([{"op": "replace", "path": "/spec/template", "value": without_hash(template)}])
@@ -239,12 +216,5 @@ mod tests {
                 .to_string(),
             "workload of type StatefulSet is not supported"
         );
-        let selector = serde_json::from_value(json!({
-            "matchLabels": {"app": "x"},
-            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["a", "b"]},
-                                 {"key": "gone", "operator": "DoesNotExist"}]
-        }))
-        .unwrap();
-        assert_eq!(selector_query(&selector), "app=x,tier in (a,b),!gone");
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value as Json;
 
 use crate::analysis::args::{resolve_metric, values};
 use crate::analysis::providers::prometheus::{PrometheusProvider, RESOLVED_QUERY};
-use crate::analysis::providers::{MeasureContext, errored, judge, started};
+use crate::analysis::providers::{MeasureContext, conclude, errored, started};
 use crate::analysis::reconcile::{Outcome, Prepared, apply, prepare};
 use crate::analysis::runner::Runner;
 use crate::analysis::schedule::add;
@@ -182,7 +182,7 @@ pub async fn run(
         for (name, s) in &series {
             let ctx = context(&run, t);
             let (result, text) = s.at(t);
-            let m = judge(started(&ctx), &s.metric, &result, text, &ctx);
+            let m = conclude(started(&ctx), &s.metric, &result, text, &ctx);
             let key = (t.as_millisecond(), name.clone());
             if printed.insert(key) {
                 println!("{}", measurement_line(format, name, &finish(m, t)));
@@ -205,7 +205,7 @@ pub async fn run(
                     let measurement = match series.get(&task.metric) {
                         Some(s) => {
                             let (result, text) = s.at(t);
-                            judge(started(&ctx), &s.metric, &result, text, &ctx)
+                            conclude(started(&ctx), &s.metric, &result, text, &ctx)
                         }
                         None => errored(started(&ctx), "no replay data"),
                     };

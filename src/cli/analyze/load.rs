@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value as Json;
 
 use crate::analysis::runner::StaticSecrets;
+use crate::analysis::templates;
 use crate::api::validate::analysis::new_run_spec_from_templates;
 use crate::api::{
     AnalysisRun, AnalysisRunSpec, AnalysisTemplate, AnalysisTemplateSpec, Argument,
@@ -138,40 +139,24 @@ fn collect_templates<'a>(
     root: &'a AnalysisTemplateSpec,
     root_cluster: bool,
 ) -> Result<(Vec<&'a AnalysisTemplateSpec>, Vec<&'a AnalysisTemplateSpec>), UsageError> {
-    let mut namespaced = Vec::new();
-    let mut cluster = Vec::new();
-    let mut seen = BTreeSet::new();
-    let mut queue = vec![(root, root_cluster)];
-    while let Some((spec, is_cluster)) = queue.pop() {
-        if is_cluster {
-            cluster.push(spec);
+    let reached = templates::walk(root.templates.as_deref().unwrap_or(&[]), |key| {
+        if key.cluster {
+            docs.cluster_templates.get(&key.name).map(|t| &*t.spec)
         } else {
-            namespaced.push(spec);
+            docs.templates.get(&key.name).map(|t| &t.spec)
         }
-        for reference in spec.templates.iter().flatten() {
-            let name = reference.template_name.clone().unwrap_or_default();
-            let by_cluster = reference.cluster_scope.unwrap_or(false);
-            if !seen.insert((name.clone(), by_cluster)) {
-                continue;
-            }
-            let found = if by_cluster {
-                docs.cluster_templates.get(&name).map(|t| &*t.spec)
-            } else {
-                docs.templates.get(&name).map(|t| &t.spec)
-            };
-            let Some(found) = found else {
-                let resource = if by_cluster {
-                    "clusteranalysistemplate"
-                } else {
-                    "analysistemplate"
-                };
-                return Err(UsageError(format!(
-                    "{resource}.argoproj.io \"{name}\" not found"
-                )));
-            };
-            queue.push((found, by_cluster));
-        }
+    });
+    if let Some(key) = reached.missing.first() {
+        return Err(UsageError(key.not_found()));
     }
+    let (mut namespaced, mut cluster) = (Vec::new(), Vec::new());
+    if root_cluster {
+        cluster.push(root);
+    } else {
+        namespaced.push(root);
+    }
+    namespaced.extend(reached.namespaced);
+    cluster.extend(reached.cluster);
     Ok((namespaced, cluster))
 }
 

@@ -26,9 +26,13 @@ use output::{Format, measurement_line, run_line};
 
 /// Exit codes.
 pub const EXIT_SUCCESSFUL: i32 = 0;
+/// The run ended Failed.
 pub const EXIT_FAILED: i32 = 1;
+/// The run ended in Error.
 pub const EXIT_ERROR: i32 = 2;
+/// The run ended Inconclusive.
 pub const EXIT_INCONCLUSIVE: i32 = 3;
+/// Bad command line or input file (`EX_USAGE`).
 pub const EXIT_USAGE: i32 = 64;
 
 /// `davy analyze` options.

@@ -6,7 +6,7 @@ pub mod header;
 pub mod info;
 pub mod list;
 pub mod pod;
-pub mod run;
+pub mod execute;
 pub mod tree;
 
 use k8s_openapi::jiff::Timestamp;

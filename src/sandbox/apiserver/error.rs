@@ -6,63 +6,97 @@ use thiserror::Error;
 /// One field-level cause of an `Invalid` or apply-conflict error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cause {
+    /// The field path the cause is about.
     pub field: String,
+    /// What is wrong with it.
     pub message: String,
 }
 
 /// Everything a request can fail with; each maps to one HTTP code and `Status` reason.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ApiError {
+    /// The object does not exist (404).
     #[error("{} \"{name}\" not found", qualified(group, resource))]
     NotFound {
+        /// The API group.
         group: String,
+        /// The resource (plural).
         resource: String,
+        /// The object's name.
         name: String,
     },
+    /// An object with that name exists already (409).
     #[error("{} \"{name}\" already exists", qualified(group, resource))]
     AlreadyExists {
+        /// The API group.
         group: String,
+        /// The resource (plural).
         resource: String,
+        /// The object's name.
         name: String,
     },
+    /// The `resourceVersion` is stale (409).
     #[error(
         "Operation cannot be fulfilled on {} \"{name}\": {detail}",
         qualified(group, resource)
     )]
     Conflict {
+        /// The API group.
         group: String,
+        /// The resource (plural).
         resource: String,
+        /// The object's name.
         name: String,
+        /// Why the write conflicted.
         detail: String,
     },
+    /// Server-side apply found fields owned by other managers (409).
     #[error("{}", apply_conflict_message(conflicts))]
     ApplyConflict {
         /// (manager, field path) pairs.
         conflicts: Vec<(String, String)>,
     },
+    /// The object failed validation (422).
     #[error("{}", invalid_message(kind, name, causes))]
     Invalid {
+        /// The API group.
         group: String,
+        /// The object's kind.
         kind: String,
+        /// The object's name.
         name: String,
+        /// The validation causes.
         causes: Vec<Cause>,
     },
+    /// A malformed request (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The request is not allowed (403).
     #[error("{0}")]
     Forbidden(String),
+    /// No such path (404).
     #[error("the server could not find the requested resource")]
     RouteNotFound,
+    /// The method is not allowed on this path (405).
     #[error("the server does not allow this method on the requested resource")]
     MethodNotAllowed,
+    /// The body's content type is not accepted (415).
     #[error("the body of the request was in an unknown format - accepted media types include: {0}")]
     UnsupportedMediaType(String),
+    /// A watch's `resourceVersion` is too old (410).
     #[error("{0}")]
     Expired(String),
+    /// The request cannot be processed (422).
     #[error("{0}")]
     Unprocessable(String),
+    /// An injected or internal failure with its HTTP code.
     #[error("{message}")]
-    Internal { code: u16, message: String },
+    Internal {
+        /// The HTTP status code.
+        code: u16,
+        /// The message.
+        message: String,
+    },
 }
 
 fn qualified(group: &str, resource: &str) -> String {
@@ -96,6 +130,7 @@ fn invalid_message(kind: &str, name: &str, causes: &[Cause]) -> String {
 }
 
 impl ApiError {
+    /// A NotFound error for `name`.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
         ApiError::NotFound {
             group: group.into(),
@@ -115,6 +150,7 @@ impl ApiError {
         }
     }
 
+    /// An Invalid error with one cause.
     pub fn invalid(group: &str, kind: &str, name: &str, field: &str, message: String) -> Self {
         ApiError::Invalid {
             group: group.into(),
@@ -127,6 +163,7 @@ impl ApiError {
         }
     }
 
+    /// The HTTP status code.
     pub fn code(&self) -> u16 {
         match self {
             ApiError::NotFound { .. } | ApiError::RouteNotFound => 404,
@@ -143,6 +180,7 @@ impl ApiError {
         }
     }
 
+    /// The Kubernetes `Status.reason`.
     pub fn reason(&self) -> &'static str {
         match self {
             ApiError::NotFound { .. } | ApiError::RouteNotFound => "NotFound",

@@ -10,13 +10,21 @@ use super::store::Store;
 /// The API verbs faults can target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Verb {
+    /// The `get` verb.
     Get,
+    /// The `list` verb.
     List,
+    /// The `watch` verb.
     Watch,
+    /// The `create` verb.
     Create,
+    /// The `update` verb.
     Update,
+    /// The `patch` verb.
     Patch,
+    /// The `delete` verb.
     Delete,
+    /// The `deletecollection` verb.
     DeleteCollection,
 }
 
@@ -34,9 +42,13 @@ struct FaultState {
 /// How many faults were injected so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FaultStats {
+    /// Injected 5xx errors.
     pub errors: u64,
+    /// Injected 409 conflicts.
     pub conflicts: u64,
+    /// Injected 410 Gone (compaction) answers.
     pub compactions: u64,
+    /// Watches dropped on purpose.
     pub watch_drops: u64,
 }
 
@@ -142,6 +154,7 @@ impl Faults {
         s.error_code = 500;
     }
 
+    /// What was injected so far.
     pub fn stats(&self) -> FaultStats {
         self.lock().stats
     }

@@ -61,12 +61,21 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// Failures of the programmatic helpers (the HTTP API answers with `Status` objects instead).
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
+    /// A document is not valid YAML.
     #[error("invalid YAML: {0}")]
     Yaml(String),
+    /// A document is not a CustomResourceDefinition.
     #[error("document {index} is a {kind}, not a CustomResourceDefinition")]
-    NotACrd { index: usize, kind: String },
+    NotACrd {
+        /// The document's position in the file, from 0.
+        index: usize,
+        /// Its kind.
+        kind: String,
+    },
+    /// The store rejected a CRD.
     #[error(transparent)]
     Api(#[from] ApiError),
+    /// Reading the CRD file failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -115,6 +124,7 @@ impl ApiServerBuilder {
         self
     }
 
+    /// The server, with the options given.
     pub fn build(self) -> ApiServer {
         let seed = self.seed.unwrap_or_else(|| {
             use std::hash::{BuildHasher, Hasher};
@@ -167,6 +177,7 @@ impl ApiServer {
         Self::builder().build()
     }
 
+    /// A builder with the default options.
     pub fn builder() -> ApiServerBuilder {
         ApiServerBuilder {
             history_limit: 200_000,

@@ -72,11 +72,17 @@ impl RequestCounters {
 /// Requests served over one transport so far, by verb (a watch counts once, when it opens).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestCounts {
+    /// Reads of one object.
     pub get: u64,
+    /// Lists.
     pub list: u64,
+    /// Watches opened.
     pub watch: u64,
+    /// Creates.
     pub create: u64,
+    /// Updates (PUT).
     pub update: u64,
+    /// Patches.
     pub patch: u64,
     /// Deletes of one object and of collections.
     pub delete: u64,
@@ -85,6 +91,7 @@ pub struct RequestCounts {
 }
 
 impl RequestCounts {
+    /// Every request, all verbs.
     pub fn total(&self) -> u64 {
         self.get
             + self.list

@@ -60,6 +60,7 @@ pub struct ServeHandle {
 }
 
 impl ServeHandle {
+    /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -27,7 +27,9 @@ pub enum BenchCommand {
 /// How the report is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
+    /// Aligned text.
     Text,
+    /// One JSON object with the field names.
     Json,
 }
 

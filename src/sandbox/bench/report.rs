@@ -70,13 +70,21 @@ impl ScaleReport {
 /// The controller's API requests by verb over the run.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct RequestBreakdown {
+    /// Reads of one object.
     pub get: u64,
+    /// Lists.
     pub list: u64,
+    /// Watches opened.
     pub watch: u64,
+    /// Creates.
     pub create: u64,
+    /// Updates (PUT).
     pub update: u64,
+    /// Patches.
     pub patch: u64,
+    /// Deletes.
     pub delete: u64,
+    /// Everything else (discovery, `/version`).
     pub other: u64,
 }
 

@@ -10,12 +10,17 @@ use serde_json::Value;
 /// The parts of a Rollout the bench decides on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RolloutView {
+    /// `metadata.name`.
     pub name: String,
+    /// `metadata.generation`.
     pub generation: i64,
     /// `status.observedGeneration` (a string in Argo's schema; a number is accepted too).
     pub observed_generation: Option<String>,
+    /// `status.phase`.
     pub phase: Option<String>,
+    /// `status.stableRS`.
     pub stable_rs: Option<String>,
+    /// `status.currentPodHash`.
     pub current_pod_hash: Option<String>,
     /// The earliest `startTime` of `status.pauseConditions`, when paused.
     pub pause_start: Option<DateTime<Utc>>,

@@ -1,11 +1,10 @@
 //! Table tests of the routers: exact desired objects for hand-written inputs, written from the
-//! spec text (§3.4, §7) and upstream's behaviour, never from this code's output.
+//! spec text (§7) and upstream's behaviour, never from this code's output.
 
 mod gateway;
 mod istio;
 mod nginx;
 mod objects;
-mod services;
 mod smi;
 
 use serde_json::{Value, json};

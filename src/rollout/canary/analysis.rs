@@ -4,135 +4,125 @@
 
 use std::collections::BTreeSet;
 
-use super::analysis_run::{
-    ArgSources, build_args, collision_name, resolve_templates, run_base_name, run_labels, run_spec,
-    semantically_equal, step_index_label, type_labels,
-};
-use super::context::Ctx;
-use super::observed::{creation_time, rs_hash, rs_name};
-use super::plan::{EventType, PlanError, Write};
-use super::replicaset::owner_reference;
-use super::steps::{before_starting_step, current_step};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
 use crate::api::consts::{annotation, label, rollout_type};
 use crate::api::{
     AnalysisPhase, AnalysisRun, PauseReason, RolloutAnalysis, RolloutAnalysisRunStatus,
     RolloutStatus,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use crate::rollout::analysis_run::{
+    ArgSources, build_args, collision_name, resolve_templates, run_base_name, run_labels, run_spec,
+    semantically_equal, step_index_label, type_labels,
+};
+use crate::rollout::observed::{
+    creation_time, owner_reference, rs_hash, rs_name, rs_scale_down_deadline,
+};
+use crate::rollout::plan::{EventType, Plan, PlanError, Write};
+use crate::rollout::replicas::other::ScaleDownDeadline;
+use crate::rollout::runs::{RunState, message_of, name_of, phase_of};
+use crate::rollout::steps::{before_starting_step, current_step};
+use crate::rollout::world::View;
 
 /// How many `.N` suffixes are tried before giving up on a run name.
 const MAX_COLLISIONS: usize = 100;
 
-/// AnalysisRuns of the Rollout as this reconcile sees them.
-#[derive(Debug, Clone, Default)]
-pub struct RunState {
-    /// The run `status.canary.currentStepAnalysisRunStatus` names (or the one made current now).
-    pub step: Option<AnalysisRun>,
-    /// The run `status.canary.currentBackgroundAnalysisRunStatus` names (or made current now).
-    pub background: Option<AnalysisRun>,
-    /// Owned runs the status does not name.
-    pub others: Vec<AnalysisRun>,
-    /// Runs this plan terminates or deletes already (no duplicate writes).
-    handled: BTreeSet<(bool, String)>,
+/// What a run's phase asks of the Rollout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reaction {
+    /// Pause with this reason (an Inconclusive run).
+    Pause(PauseReason),
+    /// Abort with this message (a Failed or Error run).
+    Abort(String),
 }
 
-impl RunState {
-    /// Splits the owned runs by the names the status records (upstream
-    /// `FilterCurrentRolloutAnalysisRuns`).
-    pub fn new(runs: &[AnalysisRun], status: &RolloutStatus) -> Self {
-        let name_of = |run: &AnalysisRun| run.metadata.name.clone().unwrap_or_default();
-        let step_name = status
-            .canary
-            .current_step_analysis_run_status
-            .as_ref()
-            .map(|s| s.name.clone());
-        let background_name = status
-            .canary
-            .current_background_analysis_run_status
-            .as_ref()
-            .map(|s| s.name.clone());
-        let mut state = RunState::default();
-        for run in runs {
-            let name = Some(name_of(run));
-            if name == step_name && state.step.is_none() {
-                state.step = Some(run.clone());
-            } else if name == background_name && state.background.is_none() {
-                state.background = Some(run.clone());
-            } else {
-                state.others.push(run.clone());
-            }
-        }
-        state
+/// What the analysis stage decided.
+#[derive(Debug)]
+pub(crate) struct Analysed {
+    /// The run writes and events, in order; `error` is set when a run could not be built.
+    pub plan: Plan,
+    /// The runs as the rest of the reconcile sees them.
+    pub runs: RunState,
+    /// Pauses and aborts the current runs' phases ask for, in order.
+    pub reactions: Vec<Reaction>,
+    /// `status.canary.currentStepAnalysisRunStatus`.
+    pub step_status: Option<RolloutAnalysisRunStatus>,
+    /// `status.canary.currentBackgroundAnalysisRunStatus`.
+    pub background_status: Option<RolloutAnalysisRunStatus>,
+}
+
+/// The stage's working copy, private to this module.
+struct Work {
+    runs: RunState,
+    reactions: Vec<Reaction>,
+    plan: Plan,
+    step_status: Option<RolloutAnalysisRunStatus>,
+    background_status: Option<RolloutAnalysisRunStatus>,
+}
+
+/// Upstream `reconcileAnalysisRuns` for a canary, on the runs as `runs` holds them. An error
+/// stops the reconcile (the run could not be built); upstream retries with backoff, so does
+/// the executor.
+pub(crate) fn decide(v: &View<'_>, runs: RunState) -> Analysed {
+    let mut work = Work {
+        runs,
+        reactions: Vec::new(),
+        plan: Plan::default(),
+        step_status: None,
+        background_status: None,
+    };
+    if let Err(error) = reconcile(v, &mut work) {
+        work.plan.error = Some(error);
     }
-
-    /// Phase of the current step run.
-    pub fn step_phase(&self) -> Option<AnalysisPhase> {
-        self.step.as_ref().and_then(phase_of)
+    Analysed {
+        plan: work.plan,
+        runs: work.runs,
+        reactions: work.reactions,
+        step_status: work.step_status,
+        background_status: work.background_status,
     }
 }
 
-fn phase_of(run: &AnalysisRun) -> Option<AnalysisPhase> {
-    run.status.as_ref().and_then(|status| status.phase.clone())
-}
-
-fn message_of(run: &AnalysisRun) -> String {
-    run.status
-        .as_ref()
-        .map(|status| status.message.clone())
-        .unwrap_or_default()
-}
-
-fn name_of(run: &AnalysisRun) -> String {
-    run.metadata.name.clone().unwrap_or_default()
-}
-
-/// Upstream `reconcileAnalysisRuns` for a canary. An error stops the reconcile (the run could
-/// not be built); upstream retries with backoff, so does the executor.
-pub(crate) fn reconcile(ctx: &mut Ctx<'_>) -> Result<(), PlanError> {
-    let rollback_to_scale_down_delay = ctx.new_rs().is_some_and(|rs| {
-        super::observed::rs_scale_down_deadline(rs)
-            != super::replicas_other::ScaleDownDeadline::Absent
-    });
-    if ctx.aborted()
-        || ctx.prev.promote_full
+fn reconcile(v: &View<'_>, w: &mut Work) -> Result<(), PlanError> {
+    let rollback_to_scale_down_delay = v
+        .new_rs()
+        .is_some_and(|rs| rs_scale_down_deadline(rs) != ScaleDownDeadline::Absent);
+    if v.aborted()
+        || v.prev.promote_full
         || rollback_to_scale_down_delay
-        || ctx.prev.stable_rs.is_empty()
-        || ctx.rollback_within_window()
+        || v.prev.stable_rs.is_empty()
+        || v.rollback_within_window()
     {
-        let all: Vec<AnalysisRun> = ctx
+        let all: Vec<AnalysisRun> = w
             .runs
             .step
             .iter()
-            .chain(ctx.runs.background.iter())
-            .chain(ctx.runs.others.iter())
+            .chain(w.runs.background.iter())
+            .chain(w.runs.others.iter())
             .cloned()
             .collect();
         for run in &all {
-            terminate(ctx, run);
+            terminate(w, run);
         }
-        set_current(ctx);
+        set_current(w);
         return Ok(());
     }
-    let step = reconcile_step(ctx)?;
-    let background = reconcile_background(ctx)?;
-    let previous_step = ctx.prev.canary.current_step_analysis_run_status.clone();
-    let previous_background = ctx
-        .prev
-        .canary
-        .current_background_analysis_run_status
-        .clone();
-    ctx.runs.step = step;
-    ctx.runs.background = background;
-    set_current(ctx);
+    let step = reconcile_step(v, w)?;
+    let background = reconcile_background(v, w)?;
+    let previous_step = v.prev.canary.current_step_analysis_run_status.clone();
+    let previous_background = v.prev.canary.current_background_analysis_run_status.clone();
+    w.runs.step = step;
+    w.runs.background = background;
+    set_current(w);
     // A run just adopted under its name must not be terminated as an "other" one.
-    let current: BTreeSet<String> = ctx
+    let current: BTreeSet<String> = w
         .runs
         .step
         .iter()
-        .chain(ctx.runs.background.iter())
+        .chain(w.runs.background.iter())
         .map(name_of)
         .collect();
-    let others: Vec<AnalysisRun> = ctx
+    let others: Vec<AnalysisRun> = w
         .runs
         .others
         .iter()
@@ -140,19 +130,19 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) -> Result<(), PlanError> {
         .cloned()
         .collect();
     for run in &others {
-        terminate(ctx, run);
+        terminate(w, run);
     }
-    delete_beyond_history(ctx, &others);
-    let step_run = ctx.runs.step.clone();
-    let background_run = ctx.runs.background.clone();
+    delete_beyond_history(v, w, &others);
+    let step_run = w.runs.step.clone();
+    let background_run = w.runs.background.clone();
     emit_phase_change(
-        ctx,
+        w,
         previous_step.as_ref(),
         step_run.as_ref(),
         rollout_type::STEP,
     );
     emit_phase_change(
-        ctx,
+        w,
         previous_background.as_ref(),
         background_run.as_ref(),
         rollout_type::BACKGROUND,
@@ -161,16 +151,16 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) -> Result<(), PlanError> {
 }
 
 /// Upstream `reconcileStepBasedAnalysisRun`.
-fn reconcile_step(ctx: &mut Ctx<'_>) -> Result<Option<AnalysisRun>, PlanError> {
-    let mut current = ctx.runs.step.clone();
-    if !ctx.prev.pause_conditions.is_empty() || ctx.prev.abort {
+fn reconcile_step(v: &View<'_>, w: &mut Work) -> Result<Option<AnalysisRun>, PlanError> {
+    let mut current = w.runs.step.clone();
+    if !v.prev.pause_conditions.is_empty() || v.prev.abort {
         return Ok(current);
     }
-    let (step, index) = current_step(ctx.steps(), &ctx.prev);
+    let (step, index) = current_step(v.steps(), v.prev);
     let (Some(analysis), Some(index)) = (step.and_then(|step| step.analysis.as_ref()), index)
     else {
         if let Some(run) = current.as_ref() {
-            terminate(ctx, run);
+            terminate(w, run);
         }
         return Ok(None);
     };
@@ -178,60 +168,59 @@ fn reconcile_step(ctx: &mut Ctx<'_>) -> Result<Option<AnalysisRun>, PlanError> {
     if let Some(run) = current.as_ref()
         && step_index_label(run).is_some_and(|label| label != index)
     {
-        terminate(ctx, run);
-        ctx.runs.others.push(run.clone());
+        terminate(w, run);
+        w.runs.others.push(run.clone());
         current = None;
     }
-    if needs_new_run(current.as_ref(), &ctx.prev) {
-        let labels = type_labels(&ctx.current_pod_hash(), rollout_type::STEP, Some(index));
-        return create_run(ctx, analysis, Some(index.to_string()), labels).map(Some);
+    if needs_new_run(current.as_ref(), v.prev) {
+        let labels = type_labels(&v.current_pod_hash(), rollout_type::STEP, Some(index));
+        return create_run(v, w, analysis, Some(index.to_string()), labels).map(Some);
     }
     if let Some(run) = current.as_ref() {
-        react(ctx, run, "Step-based");
+        react(w, run, "Step-based");
     }
     Ok(current)
 }
 
 /// Upstream `reconcileBackgroundAnalysisRun`.
-fn reconcile_background(ctx: &mut Ctx<'_>) -> Result<Option<AnalysisRun>, PlanError> {
-    let current = ctx.runs.background.clone();
-    let Some(analysis) = ctx
+fn reconcile_background(v: &View<'_>, w: &mut Work) -> Result<Option<AnalysisRun>, PlanError> {
+    let current = w.runs.background.clone();
+    let Some(analysis) = v
         .canary
         .analysis
         .as_ref()
         .map(|background| &background.analysis)
     else {
         if let Some(run) = current.as_ref() {
-            terminate(ctx, run);
+            terminate(w, run);
         }
         return Ok(None);
     };
-    if ctx.fully_promoted()
-        || ctx.prev.stable_rs.is_empty()
-        || ctx.prev.current_pod_hash.is_empty()
-        || before_starting_step(ctx.canary, &ctx.prev)
+    if v.fully_promoted()
+        || v.prev.stable_rs.is_empty()
+        || v.prev.current_pod_hash.is_empty()
+        || before_starting_step(v.canary, v.prev)
     {
         // Promoted: the run has done its job (upstream terminates it one reconcile later).
         if let Some(run) = current.as_ref() {
-            terminate(ctx, run);
-            ctx.runs.others.push(run.clone());
+            terminate(w, run);
+            w.runs.others.push(run.clone());
         }
         return Ok(None);
     }
-    if ctx
-        .prev
+    if v.prev
         .pause_conditions
         .iter()
         .any(|c| c.reason == PauseReason::InconclusiveAnalysisRun)
     {
         return Ok(current);
     }
-    if needs_new_run(current.as_ref(), &ctx.prev) {
-        let labels = type_labels(&ctx.current_pod_hash(), rollout_type::BACKGROUND, None);
-        return create_run(ctx, analysis, None, labels).map(Some);
+    if needs_new_run(current.as_ref(), v.prev) {
+        let labels = type_labels(&v.current_pod_hash(), rollout_type::BACKGROUND, None);
+        return create_run(v, w, analysis, None, labels).map(Some);
     }
     if let Some(run) = current.as_ref() {
-        react(ctx, run, "Background");
+        react(w, run, "Background");
     }
     Ok(current)
 }
@@ -253,18 +242,18 @@ fn needs_new_run(current: Option<&AnalysisRun>, status: &RolloutStatus) -> bool 
 }
 
 /// Inconclusive ⇒ `InconclusiveAnalysisRun` pause; Failed/Error ⇒ abort with upstream's message.
-fn react(ctx: &mut Ctx<'_>, run: &AnalysisRun, kind: &str) {
+fn react(w: &mut Work, run: &AnalysisRun, kind: &str) {
     match phase_of(run) {
-        Some(AnalysisPhase::Inconclusive) => {
-            ctx.pause.add_pause(PauseReason::InconclusiveAnalysisRun)
-        }
+        Some(AnalysisPhase::Inconclusive) => w
+            .reactions
+            .push(Reaction::Pause(PauseReason::InconclusiveAnalysisRun)),
         Some(AnalysisPhase::Failed | AnalysisPhase::Error) => {
             let mut text = format!("{kind} analysis phase error/failed");
             let detail = message_of(run);
             if !detail.is_empty() {
                 text = format!("{text}: {detail}");
             }
-            ctx.pause.add_abort(text);
+            w.reactions.push(Reaction::Abort(text));
         }
         _ => {}
     }
@@ -274,33 +263,34 @@ fn react(ctx: &mut Ctx<'_>, run: &AnalysisRun, kind: &str) {
 /// under one of its candidate names (a reconcile that crashed after creating it) or creates it
 /// under the first free name.
 fn create_run(
-    ctx: &mut Ctx<'_>,
+    v: &View<'_>,
+    w: &mut Work,
     analysis: &RolloutAnalysis,
     infix: Option<String>,
     labels: std::collections::BTreeMap<String, String>,
 ) -> Result<AnalysisRun, PlanError> {
-    let stable_hash = ctx
+    let stable_hash = v
         .stable_rs()
         .map(|rs| rs_hash(rs).to_string())
         .unwrap_or_default();
-    let latest_hash = ctx.current_pod_hash();
+    let latest_hash = v.current_pod_hash();
     let sources = ArgSources {
-        rollout: ctx.ro,
+        rollout: v.ro,
         stable_hash: &stable_hash,
         latest_hash: &latest_hash,
     };
     let args = build_args(analysis.args.as_deref().unwrap_or(&[]), &sources)
         .map_err(PlanError::Analysis)?;
-    if ctx.new_rs().is_none_or(|rs| rs_hash(rs).is_empty()) {
-        let name = ctx.new_rs().map(rs_name).unwrap_or("").to_string();
+    if v.new_rs().is_none_or(|rs| rs_hash(rs).is_empty()) {
+        let name = v.new_rs().map(rs_name).unwrap_or("").to_string();
         return Err(PlanError::Analysis(format!(
             "Latest ReplicaSet '{name}' has no pod hash in the labels"
         )));
     }
     let (namespaced, cluster) = resolve_templates(
         analysis,
-        &ctx.obs.analysis_templates,
-        &ctx.obs.cluster_analysis_templates,
+        &v.obs.analysis_templates,
+        &v.obs.cluster_analysis_templates,
     )
     .map_err(PlanError::Analysis)?;
     let spec = run_spec(
@@ -311,8 +301,8 @@ fn create_run(
         analysis.measurement_retention.as_deref().unwrap_or(&[]),
     )
     .map_err(PlanError::Analysis)?;
-    let revision = ctx.revision.map(|r| r.to_string()).unwrap_or_default();
-    let base = run_base_name(ctx.name(), &latest_hash, &revision, infix.as_deref());
+    let revision = v.revision.map(|r| r.to_string()).unwrap_or_default();
+    let base = run_base_name(v.name(), &latest_hash, &revision, infix.as_deref());
     let mut annotations =
         std::collections::BTreeMap::from([(annotation::REVISION.to_string(), revision)]);
     if let Some(extra) = analysis
@@ -322,29 +312,23 @@ fn create_run(
     {
         annotations.extend(extra.clone());
     }
-    let uid = ctx.ro.metadata.uid.clone().unwrap_or_default();
+    let uid = v.ro.metadata.uid.clone().unwrap_or_default();
     for n in 0..MAX_COLLISIONS {
         let name = collision_name(&base, n);
-        let Some(existing) = ctx
-            .obs
-            .analysis_runs
-            .iter()
-            .find(|run| name_of(run) == name)
-        else {
+        let Some(existing) = v.obs.analysis_runs.iter().find(|run| name_of(run) == name) else {
             let run = AnalysisRun {
                 metadata: ObjectMeta {
                     name: Some(name),
-                    namespace: ctx.ro.metadata.namespace.clone(),
-                    labels: Some(run_labels(labels, analysis, ctx.ro)),
+                    namespace: v.ro.metadata.namespace.clone(),
+                    labels: Some(run_labels(labels, analysis, v.ro)),
                     annotations: Some(annotations),
-                    owner_references: Some(vec![owner_reference(ctx.ro)]),
+                    owner_references: Some(vec![owner_reference(v.ro)]),
                     ..ObjectMeta::default()
                 },
                 spec,
                 status: None,
             };
-            ctx.plan
-                .push(Write::CreateAnalysisRun(Box::new(run.clone())));
+            w.plan.push(Write::CreateAnalysisRun(Box::new(run.clone())));
             return Ok(run);
         };
         let ours = existing
@@ -364,54 +348,31 @@ fn create_run(
 }
 
 /// Merge-patches `spec.terminate: true` unless already terminating or finished.
-fn terminate(ctx: &mut Ctx<'_>, run: &AnalysisRun) {
+fn terminate(w: &mut Work, run: &AnalysisRun) {
     let finished = phase_of(run).is_some_and(|phase| phase.completed());
     let name = name_of(run);
-    if run.spec.terminate == Some(true)
-        || finished
-        || !ctx.runs.handled.insert((false, name.clone()))
+    if run.spec.terminate == Some(true) || finished || !w.runs.handled.insert((false, name.clone()))
     {
         return;
     }
-    ctx.plan.push(Write::TerminateAnalysisRun { name });
+    w.plan.push(Write::TerminateAnalysisRun { name });
 }
 
-fn delete(ctx: &mut Ctx<'_>, run: &AnalysisRun) {
+fn delete(w: &mut Work, run: &AnalysisRun) {
     let name = name_of(run);
-    if run.metadata.deletion_timestamp.is_some() || !ctx.runs.handled.insert((true, name.clone())) {
+    if run.metadata.deletion_timestamp.is_some() || !w.runs.handled.insert((true, name.clone())) {
         return;
     }
-    ctx.plan.push(Write::DeleteAnalysisRun { name });
-}
-
-/// Deletes the other runs labelled with `hash` (their ReplicaSet is being deleted).
-pub(crate) fn delete_runs_of_hash(ctx: &mut Ctx<'_>, hash: &str) {
-    let doomed: Vec<AnalysisRun> = ctx
-        .runs
-        .others
-        .iter()
-        .filter(|run| {
-            run.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(label::POD_TEMPLATE_HASH))
-                .map(String::as_str)
-                == Some(hash)
-        })
-        .cloned()
-        .collect();
-    for run in &doomed {
-        delete(ctx, run);
-    }
+    w.plan.push(Write::DeleteAnalysisRun { name });
 }
 
 /// Upstream `FilterAnalysisRunsToDelete`: newest first, keep `successfulRunHistoryLimit`
 /// Successful and `unsuccessfulRunHistoryLimit` Failed/Error/Inconclusive runs (5 each); runs
 /// whose ReplicaSet no longer exists go too.
-fn delete_beyond_history(ctx: &mut Ctx<'_>, others: &[AnalysisRun]) {
-    let keep_successful = ctx.ro.spec.successful_run_history_limit();
-    let keep_unsuccessful = ctx.ro.spec.unsuccessful_run_history_limit();
-    let hashes: BTreeSet<&str> = ctx.rss.iter().map(rs_hash).collect();
+fn delete_beyond_history(v: &View<'_>, w: &mut Work, others: &[AnalysisRun]) {
+    let keep_successful = v.ro.spec.successful_run_history_limit();
+    let keep_unsuccessful = v.ro.spec.unsuccessful_run_history_limit();
+    let hashes: BTreeSet<&str> = v.rss.iter().map(rs_hash).collect();
     let mut sorted: Vec<&AnalysisRun> = others.iter().collect();
     sorted.sort_by_key(|run| {
         std::cmp::Reverse((
@@ -453,27 +414,26 @@ fn delete_beyond_history(ctx: &mut Ctx<'_>, others: &[AnalysisRun]) {
         }
     }
     for run in &doomed {
-        delete(ctx, run);
+        delete(w, run);
     }
 }
 
 /// Mirrors the current runs into `status.canary` (`{name, status, message}`).
-fn set_current(ctx: &mut Ctx<'_>) {
+fn set_current(w: &mut Work) {
     let mirror = |run: &AnalysisRun| RolloutAnalysisRunStatus {
         name: name_of(run),
         // A run not yet assessed has an empty phase, which upstream writes as "".
         status: phase_of(run).unwrap_or_else(|| AnalysisPhase::Other(String::new())),
         message: message_of(run),
     };
-    ctx.new_status.canary.current_step_analysis_run_status = ctx.runs.step.as_ref().map(mirror);
-    ctx.new_status.canary.current_background_analysis_run_status =
-        ctx.runs.background.as_ref().map(mirror);
+    w.step_status = w.runs.step.as_ref().map(mirror);
+    w.background_status = w.runs.background.as_ref().map(mirror);
 }
 
 /// Upstream `emitAnalysisRunStatusChanges`: `AnalysisRun<Phase>` when the current run's phase
 /// differs from what the status recorded for it.
 fn emit_phase_change(
-    ctx: &mut Ctx<'_>,
+    w: &mut Work,
     previous: Option<&RolloutAnalysisRunStatus>,
     run: Option<&AnalysisRun>,
     kind: &str,
@@ -499,7 +459,7 @@ fn emit_phase_change(
     } else {
         EventType::Normal
     };
-    ctx.plan.event(
+    w.plan.event(
         type_,
         &format!("AnalysisRun{}", phase.as_str()),
         format!(

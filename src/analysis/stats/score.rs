@@ -11,9 +11,11 @@ use super::classify::{Classification, MetricJudgement};
 /// One metric as the scorer sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScoredMetric {
+    /// The metric's name.
     pub name: String,
     /// The groups the metric counts in (a metric may belong to several).
     pub groups: Vec<String>,
+    /// The metric's verdict.
     pub classification: Classification,
     /// The judgement's critical flag (not merely "configured critical").
     pub critical: bool,
@@ -37,7 +39,9 @@ impl ScoredMetric {
 /// Score thresholds (`CanaryClassifierThresholdsConfig`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
+    /// A score at or above this passes.
     pub pass: f64,
+    /// A score at or above this (and below `pass`) is marginal.
     pub marginal: f64,
 }
 
@@ -54,8 +58,11 @@ impl Default for Thresholds {
 /// The overall verdict of a score.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ScoreClassification {
+    /// At or above the pass threshold.
     Pass,
+    /// Between the marginal and the pass threshold.
     Marginal,
+    /// Below the marginal threshold.
     Fail,
 }
 
@@ -74,6 +81,7 @@ pub fn classify_score(score: f64, thresholds: Thresholds) -> ScoreClassification
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupScore {
+    /// The group's name.
     pub name: String,
     /// 100 × Pass / (Pass + High + Low + NodataFailMetric); 100 for a group with no data.
     pub score: f64,
@@ -87,9 +95,11 @@ pub struct GroupScore {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Scorecard {
+    /// Each group's score.
     pub groups: Vec<GroupScore>,
     /// Weighted summary score in [0, 100], rounded to 2 decimals (0 when overridden).
     pub score: f64,
+    /// The verdict of `score` under the thresholds.
     pub classification: ScoreClassification,
     /// Why the score was forced to 0, if it was.
     pub reason: Option<String>,

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::api::{AnalysisRun, Experiment, Rollout};
 use crate::cli::actions::ObjectFormat;
-use crate::cli::actions::run::render_object;
+use crate::cli::actions::execute::render_object;
 use crate::cli::kube::{CliError, KubeArgs, connect, runtime};
 
 /// `get` subcommands.

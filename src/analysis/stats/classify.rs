@@ -10,8 +10,11 @@ use super::transform::{Descriptive, NanStrategy, OutlierConfig, describe, prepar
 /// The outcome labels of one metric (Kayenta's spelling).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Classification {
+    /// The canary is within the tolerance band.
     Pass,
+    /// The canary is higher than the baseline beyond the tolerance.
     High,
+    /// The canary is lower than the baseline beyond the tolerance.
     Low,
     /// No data for a metric that must have data: counts as a failure in its groups.
     NodataFailMetric,
@@ -65,10 +68,15 @@ pub enum EffectMeasure {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EffectSizeConfig {
+    /// Which effect size the gates below read.
     pub measure: EffectMeasure,
+    /// Largest increase still accepted (a ratio or a CLES value, per `measure`).
     pub allowed_increase: Option<f64>,
+    /// Largest decrease still accepted.
     pub allowed_decrease: Option<f64>,
+    /// An increase beyond this fails the whole judgement.
     pub critical_increase: Option<f64>,
+    /// A decrease beyond this fails the whole judgement.
     pub critical_decrease: Option<f64>,
 }
 
@@ -102,8 +110,11 @@ struct EffectLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct MetricConfig {
+    /// Which direction of change counts against the canary.
     pub direction: Direction,
+    /// What to do with NaN samples.
     pub nan_strategy: NanStrategy,
+    /// Outlier handling before the test.
     pub outliers: OutlierConfig,
     /// A non-Pass result of a critical metric fails the whole judgement.
     pub critical: bool,
@@ -111,6 +122,7 @@ pub struct MetricConfig {
     pub must_have_data: bool,
     /// Reported but not scored.
     pub muted: bool,
+    /// Effect-size gates applied after the rank-sum test.
     pub effect_size: EffectSizeConfig,
     /// Two-sided confidence level of the interval (Kayenta: 0.98).
     pub confidence: f64,
@@ -144,10 +156,13 @@ impl Default for MetricConfig {
 pub struct TestStatistics {
     /// R's W: the Mann-Whitney U of the canary.
     pub statistic: f64,
+    /// Two-sided p-value of the rank-sum test.
     pub p_value: f64,
     /// Location shift canary − baseline.
     pub estimate: f64,
+    /// Lower end of the confidence interval of the shift.
     pub ci_low: f64,
+    /// Upper end of the confidence interval of the shift.
     pub ci_high: f64,
 }
 
@@ -155,17 +170,23 @@ pub struct TestStatistics {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricJudgement {
+    /// The verdict.
     pub classification: Classification,
+    /// Why, in Kayenta's words.
     pub reason: String,
     /// Set when this result must fail the whole judgement (see [`classify`]).
     pub critical: bool,
+    /// Summary of the baseline sample, when it had data.
     pub baseline: Option<Descriptive>,
+    /// Summary of the canary sample, when it had data.
     pub canary: Option<Descriptive>,
+    /// The rank-sum statistics, when they could be computed.
     pub statistics: Option<TestStatistics>,
     /// The tolerance band [−t·|est|, +t·|est|] the interval was compared with.
     pub bounds: Option<(f64, f64)>,
     /// mean(canary) / mean(baseline); `None` when a mean is 0 or there is no data.
     pub mean_ratio: Option<f64>,
+    /// Common-language effect size P(canary > baseline); `None` without data.
     pub cles: Option<f64>,
 }
 

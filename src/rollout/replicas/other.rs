@@ -4,7 +4,8 @@
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
-use super::replicas::{CanaryParams, ReplicaSetCounts, stable_rs_exists};
+use super::inputs::{CanaryParams, ReplicaSetCounts};
+use super::reached::stable_rs_exists;
 
 /// Upstream default for `scaleDownDelaySeconds` when traffic routing is used.
 pub const DEFAULT_SCALE_DOWN_DELAY_SECONDS: i32 = 30;
@@ -224,7 +225,7 @@ impl OtherScaleDownPlan {
 
 #[cfg(test)]
 mod tests {
-    use super::super::replicas::IntOrPercent;
+    use super::super::inputs::PodsOrPercent;
     use super::*;
 
     fn now() -> DateTime<Utc> {
@@ -236,8 +237,8 @@ mod tests {
     fn params(traffic_routed: bool) -> CanaryParams {
         CanaryParams {
             replicas: Some(10),
-            max_surge: Some(IntOrPercent::Int(1)),
-            max_unavailable: Some(IntOrPercent::Int(1)),
+            max_surge: Some(PodsOrPercent::Int(1)),
+            max_unavailable: Some(PodsOrPercent::Int(1)),
             traffic_routed,
             ..CanaryParams::default()
         }

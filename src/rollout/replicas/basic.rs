@@ -2,10 +2,9 @@
 //! traffic split, so counts are approximated to the weight and moved within maxSurge and
 //! maxUnavailable (upstream `CalculateReplicaCountsForBasicCanary`).
 
-use super::replicas::{
-    CanaryParams, ReplicaCounts, ReplicaSetCounts, canary_replicas_or_weight, ceil_div, clamp_i32,
-    stable_rs_exists,
-};
+use super::inputs::{CanaryParams, ReplicaCounts, ReplicaSetCounts, ceil_div, clamp_i32};
+use super::reached::stable_rs_exists;
+use super::weight::canary_replicas_or_weight;
 
 /// The canary/stable split closest to `weight` (upstream
 /// `approximateWeightedCanaryStableReplicaCounts`), before any surge/availability limits.
@@ -97,7 +96,7 @@ pub fn replicas_for_scale_down(rs: Option<&ReplicaSetCounts>, ignore_availabilit
 ///    with no separate stable RS the new RS targets `spec.replicas`;
 /// 2. scale up within `spec.replicas + maxSurge` total pods, stable first, then canary;
 /// 3. while any other RS still has `spec.replicas > 0`, nothing is scaled down (they drain
-///    first, see `replicas_other`);
+///    first, see `other`);
 /// 4. scale down only above `spec.replicas − maxUnavailable` available pods: the canary when the
 ///    weight is falling (abort), else the stable; then re-balance to stay within both limits.
 pub fn basic_canary_replica_counts(
@@ -244,7 +243,7 @@ fn adjust_within_limits(
 
 #[cfg(test)]
 mod tests {
-    use super::super::replicas::{CanaryStatus, CanaryStep, IntOrPercent};
+    use super::super::inputs::{PodsOrPercent, RolloutProgress, ScaleStep};
     use super::*;
 
     fn rs(name: &str, spec: i32, available: i32) -> ReplicaSetCounts {
@@ -259,16 +258,16 @@ mod tests {
     fn canary(replicas: i32, weight: i32, surge: i32, unavailable: i32) -> CanaryParams {
         CanaryParams {
             replicas: Some(replicas),
-            max_surge: Some(IntOrPercent::Int(surge)),
-            max_unavailable: Some(IntOrPercent::Int(unavailable)),
-            steps: vec![CanaryStep {
+            max_surge: Some(PodsOrPercent::Int(surge)),
+            max_unavailable: Some(PodsOrPercent::Int(unavailable)),
+            steps: vec![ScaleStep {
                 set_weight: Some(weight),
                 set_canary_scale: None,
             }],
-            status: CanaryStatus {
+            status: RolloutProgress {
                 stable_rs: "stable".to_string(),
                 current_pod_hash: "canary".to_string(),
-                ..CanaryStatus::default()
+                ..RolloutProgress::default()
             },
             ..CanaryParams::default()
         }

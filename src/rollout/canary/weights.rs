@@ -2,13 +2,13 @@
 //! the routers must apply, never ahead of the canary pods that can take it, and the
 //! `status.canary.weights` record. The routers themselves are built in `crate::traffic`.
 
-use super::context::Ctx;
-use super::observed::{rs_available, rs_hash};
-use super::plan::{EventType, TrafficWeight, Write};
-use super::replicas::{at_desired_replica_counts, current_set_weight};
-use super::steps::{current_step, desired_routes, step_count};
 use crate::api::consts::event_reason;
 use crate::api::{TrafficWeights, WeightDestination};
+use crate::rollout::observed::{rs_available, rs_hash};
+use crate::rollout::plan::{EventType, Plan, TrafficWeight, Write};
+use crate::rollout::replicas::{at_desired_replica_counts, current_set_weight};
+use crate::rollout::steps::{current_step, desired_routes, step_count};
+use crate::rollout::world::View;
 
 /// Inputs of [`desired_weight`], the pure core.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,69 +30,58 @@ pub enum WeightCase {
     NoSteps,
 }
 
-/// Upstream `IsDynamicallyRollingBackToStable`: fully promoted to a ReplicaSet that is not where
-/// the canary weight last pointed, with dynamicStableScale, while that ReplicaSet is not yet
-/// fully available. Returns the hash the canary weight still points at.
-pub(crate) fn dynamically_rolling_back_to_stable(ctx: &Ctx<'_>) -> Option<String> {
-    if !ctx.fully_promoted() || !ctx.params.traffic_routed || !ctx.params.dynamic_stable_scale {
-        return None;
-    }
-    let weights = ctx.prev.canary.weights.as_ref()?;
-    let new_rs = ctx.new_rs()?;
-    let previous = weights.canary.pod_template_hash.clone();
-    (previous != rs_hash(new_rs) && rs_available(new_rs) < ctx.replicas()).then_some(previous)
-}
-
 /// Upstream `calculateDesiredWeightOnAbortOrStableRollback`: 0, or with dynamicStableScale
 /// whatever the stable's available pods can carry, never above the weight already applied.
-fn abort_or_rollback_weight(ctx: &Ctx<'_>, max_weight: i32) -> i32 {
-    if !ctx.params.dynamic_stable_scale {
+fn abort_or_rollback_weight(v: &View<'_>, max_weight: i32) -> i32 {
+    if !v.params.dynamic_stable_scale {
         return 0;
     }
-    let replicas = i64::from(ctx.replicas().max(1));
-    let stable_available = i64::from(ctx.stable_rs().map_or(0, rs_available));
+    let replicas = i64::from(v.replicas().max(1));
+    let stable_available = i64::from(v.stable_rs().map_or(0, rs_available));
     let carried = i64::from(max_weight) * stable_available / replicas;
     let mut weight = i32::try_from(i64::from(max_weight) - carried).unwrap_or(0);
-    if let Some(weights) = ctx.prev.canary.weights.as_ref() {
+    if let Some(weights) = v.prev.canary.weights.as_ref() {
         weight = weight.min(weights.canary.weight);
     }
     weight
 }
 
-/// Which rule of §3.5 applies.
-pub(crate) fn weight_case(ctx: &Ctx<'_>) -> WeightCase {
-    if dynamically_rolling_back_to_stable(ctx).is_some() {
+/// Which rule of §3.5 applies; `rolling_back` is
+/// [`View::dynamically_rolling_back_to_stable`] answered once by the caller.
+pub(crate) fn weight_case(v: &View<'_>, rolling_back: bool) -> WeightCase {
+    if rolling_back {
         WeightCase::DynamicRollback
-    } else if ctx.fully_promoted() {
+    } else if v.fully_promoted() {
         WeightCase::FullyPromoted
-    } else if ctx.aborted() {
+    } else if v.aborted() {
         WeightCase::Aborted
-    } else if ctx.new_rs().is_none_or(|rs| rs_available(rs) == 0) {
+    } else if v.new_rs().is_none_or(|rs| rs_available(rs) == 0) {
         WeightCase::NoCanaryPods
-    } else if ctx.prev.promote_full {
+    } else if v.prev.promote_full {
         WeightCase::PromoteFull
-    } else if current_step(ctx.steps(), &ctx.prev).1.is_some() {
+    } else if current_step(v.steps(), v.prev).1.is_some() {
         WeightCase::Steps
     } else {
         WeightCase::NoSteps
     }
 }
 
-/// The canary weight for the routers (spec §3.5).
-pub(crate) fn desired_weight(ctx: &Ctx<'_>) -> i32 {
-    let max_weight = ctx.params.max_weight();
-    match weight_case(ctx) {
+/// The canary weight for the routers (spec §3.5) in `case`: this is where the weight of a
+/// step is decided.
+pub(crate) fn desired_weight(v: &View<'_>, case: WeightCase) -> i32 {
+    let max_weight = v.params.max_weight();
+    match case {
         WeightCase::DynamicRollback | WeightCase::Aborted => {
-            abort_or_rollback_weight(ctx, max_weight)
+            abort_or_rollback_weight(v, max_weight)
         }
         WeightCase::FullyPromoted | WeightCase::NoCanaryPods | WeightCase::NoSteps => 0,
         WeightCase::PromoteFull => {
-            if ctx.params.dynamic_stable_scale {
-                let available = i64::from(ctx.new_rs().map_or(0, rs_available));
-                i32::try_from(i64::from(max_weight) * available / i64::from(ctx.replicas().max(1)))
+            if v.params.dynamic_stable_scale {
+                let available = i64::from(v.new_rs().map_or(0, rs_available));
+                i32::try_from(i64::from(max_weight) * available / i64::from(v.replicas().max(1)))
                     .unwrap_or(max_weight)
             } else {
-                ctx.prev
+                v.prev
                     .canary
                     .weights
                     .as_ref()
@@ -100,13 +89,13 @@ pub(crate) fn desired_weight(ctx: &Ctx<'_>) -> i32 {
             }
         }
         WeightCase::Steps => {
-            let steps = ctx.steps();
-            let index = current_step(steps, &ctx.prev).1.unwrap_or(0);
+            let steps = v.steps();
+            let index = current_step(steps, v.prev).1.unwrap_or(0);
             let at_desired = at_desired_replica_counts(
-                &ctx.params,
-                ctx.new_counts().as_ref(),
-                ctx.stable_counts().as_ref(),
-                &ctx.other_counts(),
+                v.params,
+                v.new_counts().as_ref(),
+                v.stable_counts().as_ref(),
+                &v.other_counts(),
                 None,
             );
             if !at_desired {
@@ -118,7 +107,7 @@ pub(crate) fn desired_weight(ctx: &Ctx<'_>) -> i32 {
                     .find_map(|step| step.set_weight)
                     .unwrap_or(0)
             } else if index != step_count(steps) {
-                current_set_weight(&ctx.params)
+                current_set_weight(v.params)
             } else {
                 max_weight
             }
@@ -126,40 +115,57 @@ pub(crate) fn desired_weight(ctx: &Ctx<'_>) -> i32 {
     }
 }
 
-/// Decides the router write and the weights status for this reconcile.
-pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
-    if ctx.canary.traffic_routing.is_none() {
-        ctx.new_status.canary.weights = None;
-        return;
+/// What the traffic stage decided.
+#[derive(Debug, Default)]
+pub(crate) struct Weighed {
+    /// The router write and its event.
+    pub plan: Plan,
+    /// `status.canary.weights` after this reconcile.
+    pub weights: Option<TrafficWeights>,
+    /// An abort took the traffic off the canary: its Service must select the stable pods
+    /// again, before the router write.
+    pub canary_back_to_stable: bool,
+}
+
+/// Decides the router write and the weights status for this reconcile, from `weights`, the
+/// `status.canary.weights` decided so far.
+pub(crate) fn decide(v: &View<'_>, weights: Option<&TrafficWeights>) -> Weighed {
+    let mut out = Weighed {
+        weights: weights.cloned(),
+        ..Weighed::default()
+    };
+    if v.canary.traffic_routing.is_none() {
+        out.weights = None;
+        return out;
     }
-    let max_weight = ctx.params.max_weight();
-    let case = weight_case(ctx);
-    let weight = desired_weight(ctx);
-    let stable_hash = ctx
+    let max_weight = v.params.max_weight();
+    let rolling_back_from = v.dynamically_rolling_back_to_stable();
+    let case = weight_case(v, rolling_back_from.is_some());
+    let weight = desired_weight(v, case);
+    let stable_hash = v
         .stable_rs()
         .map(|rs| rs_hash(rs).to_string())
         .unwrap_or_default();
-    let canary_hash = match dynamically_rolling_back_to_stable(ctx) {
+    let canary_hash = match rolling_back_from {
         Some(previous) => previous,
-        None => ctx
+        None => v
             .new_rs()
             .map(|rs| rs_hash(rs).to_string())
             .unwrap_or_default(),
     };
-    if case == WeightCase::Aborted && (!ctx.params.dynamic_stable_scale || weight == 0) {
+    if case == WeightCase::Aborted && (!v.params.dynamic_stable_scale || weight == 0) {
         // Once traffic left the canary, its Service selects the stable pods again.
-        let service = ctx.canary.canary_service.clone();
-        super::services::ensure_targets(ctx, service.as_deref(), ctx.stable_rs, false);
+        out.canary_back_to_stable = true;
     }
     let keeps_routes = matches!(
         case,
         WeightCase::Steps | WeightCase::NoCanaryPods | WeightCase::NoSteps
-    ) && ctx.revision.is_some_and(|revision| revision > 1);
-    let (header_routes, mirror_routes) = match current_step(ctx.steps(), &ctx.prev).1 {
-        Some(index) if keeps_routes => desired_routes(ctx.steps(), index),
+    ) && v.revision.is_some_and(|revision| revision > 1);
+    let (header_routes, mirror_routes) = match current_step(v.steps(), v.prev).1 {
+        Some(index) if keeps_routes => desired_routes(v.steps(), index),
         _ => (Vec::new(), Vec::new()),
     };
-    ctx.plan.push(Write::SetTrafficWeight(TrafficWeight {
+    out.plan.push(Write::SetTrafficWeight(TrafficWeight {
         weight,
         max_weight,
         canary_hash: canary_hash.clone(),
@@ -171,18 +177,18 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
     let new_weights = TrafficWeights {
         canary: WeightDestination {
             weight,
-            service_name: ctx.canary.canary_service.clone().unwrap_or_default(),
+            service_name: v.canary.canary_service.clone().unwrap_or_default(),
             pod_template_hash: canary_hash,
         },
         stable: WeightDestination {
             weight: max_weight - weight,
-            service_name: ctx.canary.stable_service.clone().unwrap_or_default(),
+            service_name: v.canary.stable_service.clone().unwrap_or_default(),
             pod_template_hash: stable_hash,
         },
         additional: Vec::new(),
         verified: None,
     };
-    let previous = ctx.prev.canary.weights.clone();
+    let previous = v.prev.canary.weights.clone();
     let modified = previous.as_ref().is_none_or(|known| {
         known.canary != new_weights.canary
             || known.stable != new_weights.stable
@@ -198,22 +204,24 @@ pub(crate) fn reconcile(ctx: &mut Ctx<'_>) {
             }
             Some(_) => String::new(),
         };
-        ctx.plan.event(
+        out.plan.event(
             EventType::Normal,
             event_reason::TRAFFIC_WEIGHT_UPDATED,
             format!("Traffic weight updated {detail}"),
         );
-        ctx.new_status.canary.weights = Some(new_weights);
-    } else if let Some(known) = ctx.new_status.canary.weights.as_mut() {
+        out.weights = Some(new_weights);
+    } else if let Some(known) = out.weights.as_mut() {
         // Only ALB verifies weights; for every router Davy runs there is nothing to verify.
         known.verified = None;
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rollout::fixtures::{at, new_hash, replica_set, rollout, world};
+    use crate::rollout::world::with_start_view;
     use serde_json::{Value, json};
 
     /// (name, status, new RS (spec, available), stable RS, expected).
@@ -232,8 +240,12 @@ mod tests {
             sets.push(replica_set("s1", spec, available, 1, 1));
         }
         let observed = world(rollout(4, steps, true, status), sets);
-        let ctx = Ctx::new(&observed, at(0)).expect("canary");
-        (weight_case(&ctx), desired_weight(&ctx))
+        with_start_view(&observed, at(0), |view| {
+            let rolling_back = view.dynamically_rolling_back_to_stable().is_some();
+            let case = weight_case(view, rolling_back);
+            (case, desired_weight(view, case))
+        })
+        .expect("canary")
     }
 
     #[test]

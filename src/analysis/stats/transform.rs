@@ -19,8 +19,10 @@ pub enum NanStrategy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OutlierStrategy {
+    /// Keep every sample.
     #[default]
     Keep,
+    /// Drop samples outside the interquartile fences.
     Remove,
 }
 
@@ -28,6 +30,7 @@ pub enum OutlierStrategy {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct OutlierConfig {
+    /// Keep or remove outliers.
     pub strategy: OutlierStrategy,
     /// The IQR multiplier k of the fence.
     pub outlier_factor: f64,
@@ -103,10 +106,15 @@ pub fn prepare(values: &[f64], nan: NanStrategy, outliers: OutlierConfig) -> Vec
 /// Summary of one prepared sample, attached to every metric result.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Descriptive {
+    /// Number of samples.
     pub count: usize,
+    /// Arithmetic mean.
     pub mean: f64,
+    /// Median.
     pub median: f64,
+    /// Smallest sample.
     pub min: f64,
+    /// Largest sample.
     pub max: f64,
     /// Sample standard deviation (n − 1 denominator); 0 for a single value.
     pub std: f64,

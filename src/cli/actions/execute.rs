@@ -16,12 +16,13 @@ use super::patches::{
 use super::status::{Outcome, TIMEOUT_MESSAGE, degraded_message, once_line, outcome, watch_line};
 use super::undo::{
     Revision, UndoTarget, equal_ignore_hash, pick_revision, restore_patch, revision_of,
-    selector_query, skipped_message, undo_target,
+    skipped_message, undo_target,
 };
 use super::{
     AnalysisRunNames, CreateCommand, CreateRunArgs, NamesArgs, ObjectFormat, PromoteArgs,
     RestartArgs, RetryCommand, SetCommand, StatusArgs, TerminateCommand, UndoArgs,
 };
+use crate::api::selector::label_selector_query;
 use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout};
 use crate::cli::kube::{CliError, FIELD_MANAGER, Kube, KubeArgs, connect, runtime};
 
@@ -310,7 +311,7 @@ pub fn run_undo(args: UndoArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
             .spec
             .selector
             .as_ref()
-            .map(selector_query)
+            .map(label_selector_query)
             .unwrap_or_default();
         let list = rs_api
             .list(&ListParams::default().labels(&selector))

@@ -3,10 +3,8 @@
 //! or with `dynamicStableScale` shrinks only as traffic leaves it (upstream
 //! `CalculateReplicaCountsForTrafficRoutedCanary`).
 
-use super::replicas::{
-    CanaryParams, ReplicaCounts, ReplicaSetCounts, TrafficWeights, canary_replicas_or_weight,
-    traffic_weight_to_replicas,
-};
+use super::inputs::{CanaryParams, ReplicaCounts, ReplicaSetCounts, WeightSplit};
+use super::weight::{canary_replicas_or_weight, traffic_weight_to_replicas};
 
 /// Raises a non-zero count to `minPodsPerReplicaSet` for high availability (upstream
 /// `CheckMinPodsPerReplicaSet`); the minimum itself is capped at `spec.replicas`, so it never
@@ -35,7 +33,7 @@ pub fn traffic_routed_canary_replica_counts(
     params: &CanaryParams,
     new_rs: Option<&ReplicaSetCounts>,
     stable_rs: Option<&ReplicaSetCounts>,
-    weights: Option<&TrafficWeights>,
+    weights: Option<&WeightSplit>,
 ) -> ReplicaCounts {
     let replicas = params.replicas_or_default();
     let max_weight = params.max_weight();
@@ -79,25 +77,25 @@ pub fn traffic_routed_canary_replica_counts(
 
 #[cfg(test)]
 mod tests {
-    use super::super::replicas::{CanaryStatus, CanaryStep, SetCanaryScale};
+    use super::super::inputs::{RolloutProgress, ScaleOverride, ScaleStep};
     use super::*;
 
-    fn routed(replicas: i32, steps: Vec<CanaryStep>) -> CanaryParams {
+    fn routed(replicas: i32, steps: Vec<ScaleStep>) -> CanaryParams {
         CanaryParams {
             replicas: Some(replicas),
             traffic_routed: true,
             steps,
-            status: CanaryStatus {
+            status: RolloutProgress {
                 stable_rs: "stable".to_string(),
                 current_pod_hash: "canary".to_string(),
-                ..CanaryStatus::default()
+                ..RolloutProgress::default()
             },
             ..CanaryParams::default()
         }
     }
 
-    fn weight(value: i32) -> CanaryStep {
-        CanaryStep {
+    fn weight(value: i32) -> ScaleStep {
+        ScaleStep {
             set_weight: Some(value),
             set_canary_scale: None,
         }
@@ -121,9 +119,9 @@ mod tests {
     fn min_pods_applies_to_weights_but_not_to_explicit_replicas() {
         let mut params = routed(
             10,
-            vec![CanaryStep {
+            vec![ScaleStep {
                 set_weight: Some(5),
-                set_canary_scale: Some(SetCanaryScale {
+                set_canary_scale: Some(ScaleOverride {
                     replicas: Some(1),
                     weight: None,
                     match_traffic_weight: false,
@@ -148,7 +146,7 @@ mod tests {
         let mut params = routed(10, vec![weight(20), weight(60)]);
         params.dynamic_stable_scale = true;
         params.status.current_step_index = Some(1);
-        let weights = TrafficWeights {
+        let weights = WeightSplit {
             canary: 20,
             stable: 80,
         };
@@ -160,7 +158,7 @@ mod tests {
             }
         );
         // Once the router reports 60/40 the stable may shrink to 4.
-        let moved = TrafficWeights {
+        let moved = WeightSplit {
             canary: 60,
             stable: 40,
         };

@@ -1,5 +1,6 @@
-//! The statistical canary judge: a canary sample against its baseline, as Kayenta's
+//! Baseline-vs-canary statistics: a canary sample against its baseline, as Kayenta's
 //! NetflixACAJudge judges them, with R's Wilcoxon rank-sum numbers. Pure: no I/O, no clock.
+//! The `davy/judge` provider (`providers::judge`) and the `davy judge` command use them.
 //!
 //! - [`transform`]: NaN strategy, R-7 percentiles, IQR outlier fence, descriptive statistics.
 //! - [`mann_whitney`]: the rank-sum test, p-value, shift estimate and interval (R-exact).

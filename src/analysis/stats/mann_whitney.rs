@@ -83,7 +83,9 @@ pub struct ShiftEstimate {
 /// Everything `wilcox.test(conf.int = TRUE, exact = FALSE)` reports.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WilcoxonResult {
+    /// The rank-sum test (statistic and p-value).
     pub test: RankSumTest,
+    /// The Hodges-Lehmann shift and its confidence interval.
     pub shift: ShiftEstimate,
 }
 
