@@ -678,10 +678,15 @@ fn an_invalid_annotation_is_an_invalid_spec_and_nothing_else_happens() {
     let plan = world.reconcile();
     let expected = "The Rollout \"rollouts-demo\" is invalid: metadata.annotations[davy.dev/promotion-windows][0].duration: Required value";
     assert_eq!(
-        plan.error.map(|error| error.to_string()),
+        plan.error.as_ref().map(|error| error.to_string()),
         Some(format!("invalid spec: {expected}"))
     );
-    assert_eq!(plan.writes.len(), 1, "{:?}", plan.writes);
+    // The status, then the Warning event `InvalidSpec` carrying the condition's message.
+    assert_eq!(plan.writes.len(), 2, "{:?}", plan.writes);
+    let events: Vec<_> = plan.events().collect();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].reason, "InvalidSpec");
+    assert_eq!(events[0].message, expected.to_string());
     let status = world.status();
     assert_eq!(status.phase, Some(RolloutPhase::Degraded));
     assert_eq!(status.message, format!("InvalidSpec: {expected}"));
