@@ -70,7 +70,7 @@ impl RequestCounters {
 }
 
 /// Requests served over one transport so far, by verb (a watch counts once, when it opens).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct RequestCounts {
     /// Reads of one object.
     pub get: u64,

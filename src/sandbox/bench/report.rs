@@ -40,7 +40,7 @@ pub struct ScaleReport {
     /// The controller's API requests (everything it sent the sandbox over HTTP) per Rollout.
     pub api_requests_per_rollout: Option<f64>,
     /// The controller's requests by verb.
-    pub api_requests: RequestBreakdown,
+    pub api_requests: crate::sandbox::apiserver::RequestCounts,
     /// ReplicaSets beyond the first for one Rollout and pod-template hash (should be 0).
     pub duplicate_replica_sets: usize,
     /// Whether every wave finished before its timeout.
@@ -65,27 +65,6 @@ impl ScaleReport {
         r(&mut self.api_requests_per_rollout, 10.0);
         self
     }
-}
-
-/// The controller's API requests by verb over the run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct RequestBreakdown {
-    /// Reads of one object.
-    pub get: u64,
-    /// Lists.
-    pub list: u64,
-    /// Watches opened.
-    pub watch: u64,
-    /// Creates.
-    pub create: u64,
-    /// Updates (PUT).
-    pub update: u64,
-    /// Patches.
-    pub patch: u64,
-    /// Deletes.
-    pub delete: u64,
-    /// Everything else (discovery, `/version`).
-    pub other: u64,
 }
 
 /// The `q`-quantile (0 ≤ q ≤ 1) of `samples` by the nearest-rank method; `None` when empty.

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::process::{self, ControllerProcess};
-use super::report::{self, RequestBreakdown, ScaleReport};
+use super::report::{self, ScaleReport};
 use super::track::{Tracker, count_duplicates, view_of};
 use super::{OutputFormat, ScaleArgs};
 use crate::sandbox::apiserver::{ApiServer, RequestCounts, Transport};
@@ -190,7 +190,7 @@ async fn run_inner(args: &ScaleArgs) -> anyhow::Result<i32> {
         requests_before,
     );
     report.api_requests_per_rollout = Some(requests.total() as f64 / args.rollouts as f64);
-    report.api_requests = breakdown(&requests);
+    report.api_requests = requests;
     {
         let tracker = lock(&bench.tracker);
         report.pauses_measured = tracker.lateness().len();
@@ -397,19 +397,6 @@ fn difference(after: RequestCounts, before: RequestCounts) -> RequestCounts {
         patch: after.patch - before.patch,
         delete: after.delete - before.delete,
         other: after.other - before.other,
-    }
-}
-
-fn breakdown(c: &RequestCounts) -> RequestBreakdown {
-    RequestBreakdown {
-        get: c.get,
-        list: c.list,
-        watch: c.watch,
-        create: c.create,
-        update: c.update,
-        patch: c.patch,
-        delete: c.delete,
-        other: c.other,
     }
 }
 
