@@ -227,6 +227,20 @@ async fn alertmanager_alerts_abort_exactly_the_matching_rollouts() {
         "{status}"
     );
     assert_eq!(world.alert_events("web").await, vec![reason.clone()]);
+    // The abort is written under the webhook's own field manager, on the object and on its
+    // status, so `managedFields` tells it from the controller's writes.
+    let managed = world.rollout_json("web").await["metadata"]["managedFields"].clone();
+    let by_alerts: Vec<&str> = managed
+        .as_array()
+        .expect("managedFields")
+        .iter()
+        .filter(|entry| entry["manager"] == "davy-alerts")
+        .filter_map(|entry| entry["subresource"].as_str().or(Some("")))
+        .collect();
+    assert!(
+        by_alerts.contains(&"") && by_alerts.contains(&"status"),
+        "{managed}"
+    );
     let text = world.metrics_text().await;
     assert_eq!(abort_metric(&text, "web", "HighErrorRate"), 1.0, "{text}");
 

@@ -396,7 +396,7 @@ fn run_errors_are_upstream_texts() {
 /// Argument merging for runs created from templates (upstream `NewAnalysisRunFromTemplates`).
 #[test]
 fn template_merging_errors_are_upstream_texts() {
-    use davy::api::validate::analysis::new_run_spec_from_templates;
+    use davy::api::run_spec::new_run_spec_from_templates;
     use davy::api::{AnalysisTemplateSpec, Argument};
     let spec = |yaml: &str| -> AnalysisTemplateSpec { serde_saphyr::from_str(yaml).unwrap() };
     let a = spec(

@@ -170,14 +170,19 @@ async fn every_invalid_vector_case_gets_invalid_spec_while_others_are_served() {
     world.set_image("neighbour", "demo:yellow").await;
     for (name, text, case) in &created {
         let message = wait_invalid(&world, name, text).await;
-        let events = world.events(name).await;
-        assert!(
-            events
-                .iter()
-                .any(|e| e.reason.as_deref() == Some("InvalidSpec")
-                    && e.message.as_deref() == Some(message.as_str())),
-            "{case}: no InvalidSpec event: {events:?}"
-        );
+        // The event is the plan's last write: it may land just after the status shows.
+        eventually(&format!("{case}: the InvalidSpec event"), || async {
+            let events = world.events(name).await;
+            if events.iter().any(|e| {
+                e.reason.as_deref() == Some("InvalidSpec")
+                    && e.message.as_deref() == Some(message.as_str())
+            }) {
+                Ok(())
+            } else {
+                Err(format!("{events:?}"))
+            }
+        })
+        .await;
     }
     // Nothing else happened for them: no ReplicaSet was made for any invalid Rollout.
     let replica_sets = world
@@ -214,7 +219,19 @@ async fn fixing_the_spec_clears_invalid_spec_and_the_rollout_deploys() {
         "setWeight: Invalid value: 150: SetWeight needs to be between 0 and 100",
     )
     .await;
-    let events = world.events("fixme").await;
+    // The event is the plan's last write: it may land just after the status shows.
+    let events = eventually("the InvalidSpec event", || async {
+        let events = world.events("fixme").await;
+        if events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("InvalidSpec"))
+        {
+            Ok(events)
+        } else {
+            Err(format!("{events:?}"))
+        }
+    })
+    .await;
     let invalid: Vec<_> = events
         .iter()
         .filter(|e| e.reason.as_deref() == Some("InvalidSpec"))

@@ -9,10 +9,10 @@ mod common;
 use davy::api::analysis::{AnalysisTemplate, Argument, Metric};
 use davy::api::canary::CanaryStep;
 use davy::api::rollout::{AntiAffinity, Rollout};
-use davy::api::validate::analysis::{
+use davy::api::run_spec::{
     flatten_templates, merge_args, new_run_spec_from_templates, resolve_metric_args,
-    validate_metrics,
 };
+use davy::api::validate::analysis::validate_metrics;
 use davy::api::validate::canary::{
     has_multiple_steps_type, invalid_max_surge_max_unavailable, validate_anti_affinity,
     validate_canary,

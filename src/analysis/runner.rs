@@ -15,15 +15,34 @@ use super::args::{resolve_metric, values};
 use super::providers::{MeasureContext, Registry, errored as errored_measurement, started};
 use super::reconcile::{Outcome, Prepared, Step, apply, errored, prepare};
 
+/// Why a `secretKeyRef` argument has no value; the texts are upstream's.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// No such Secret.
+    #[error("secrets \"{0}\" not found")]
+    NotFound(String),
+    /// The Secret lacks the key.
+    #[error("key '{key}' does not exist in secret '{name}'")]
+    MissingKey {
+        /// The Secret.
+        name: String,
+        /// The key asked for.
+        key: String,
+    },
+    /// Reading the Secret failed.
+    #[error("{0}")]
+    Api(#[from] kube::Error),
+}
+
 /// Reads secret values for `secretKeyRef` arguments.
 pub trait SecretSource: Send + Sync {
-    /// The value of `key` in Secret `name` of `namespace`, or upstream's error text.
+    /// The value of `key` in Secret `name` of `namespace`.
     fn get<'a>(
         &'a self,
         namespace: &'a str,
         name: &'a str,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<String, String>>;
+    ) -> BoxFuture<'a, Result<String, SecretError>>;
 }
 
 /// Secrets known up front (the CLI reads them from the manifests it was given).
@@ -39,16 +58,19 @@ impl SecretSource for StaticSecrets {
         _namespace: &'a str,
         name: &'a str,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    ) -> BoxFuture<'a, Result<String, SecretError>> {
         Box::pin(async move {
             let secret = self
                 .secrets
                 .get(name)
-                .ok_or_else(|| format!("secrets \"{name}\" not found"))?;
+                .ok_or_else(|| SecretError::NotFound(name.to_string()))?;
             secret
                 .get(key)
                 .cloned()
-                .ok_or_else(|| format!("key '{key}' does not exist in secret '{name}'"))
+                .ok_or_else(|| SecretError::MissingKey {
+                    name: name.to_string(),
+                    key: key.to_string(),
+                })
         })
     }
 }
@@ -72,16 +94,19 @@ impl SecretSource for KubeSecrets {
         namespace: &'a str,
         name: &'a str,
         key: &'a str,
-    ) -> BoxFuture<'a, Result<String, String>> {
+    ) -> BoxFuture<'a, Result<String, SecretError>> {
         Box::pin(async move {
             use k8s_openapi::api::core::v1::Secret;
             let api: kube::Api<Secret> = kube::Api::namespaced(self.client.clone(), namespace);
-            let secret = api.get(name).await.map_err(|e| e.to_string())?;
+            let secret = api.get(name).await?;
             let bytes = secret
                 .data
                 .as_ref()
                 .and_then(|d| d.get(key))
-                .ok_or_else(|| format!("key '{key}' does not exist in secret '{name}'"))?;
+                .ok_or_else(|| SecretError::MissingKey {
+                    name: name.to_string(),
+                    key: key.to_string(),
+                })?;
             Ok(String::from_utf8_lossy(&bytes.0).into_owned())
         })
     }
@@ -214,7 +239,7 @@ impl Runner {
         &self,
         run: &AnalysisRun,
         namespace: &str,
-    ) -> Result<(Vec<Argument>, Vec<String>), String> {
+    ) -> Result<(Vec<Argument>, Vec<String>), SecretError> {
         let mut args = run.spec.args.clone().unwrap_or_default();
         let mut secrets = Vec::new();
         for arg in &mut args {

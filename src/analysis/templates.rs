@@ -18,6 +18,11 @@ pub struct TemplateKey {
     pub cluster: bool,
 }
 
+/// A referenced template that does not exist; renders as upstream's NotFound error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.not_found())]
+pub struct TemplateNotFound(pub TemplateKey);
+
 impl TemplateKey {
     fn of(reference: &AnalysisTemplateRef) -> Self {
         TemplateKey {

@@ -72,6 +72,32 @@ fn unit_nanos(unit: &str) -> Option<u128> {
     })
 }
 
+/// A [`DurationError`] rendered with Go's `time.ParseDuration` text, which upstream's
+/// validation messages embed (`time: unknown unit "d" in duration "1d"`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{}", go_text(.0))]
+pub struct GoDurationError(pub DurationError);
+
+fn go_text(error: &DurationError) -> String {
+    use crate::api::go_quote::go_quote;
+    match error {
+        DurationError::MissingUnit { input } => {
+            format!("time: missing unit in duration {}", go_quote(input))
+        }
+        DurationError::UnknownUnit { input, unit } => format!(
+            "time: unknown unit {} in duration {}",
+            go_quote(unit),
+            go_quote(input)
+        ),
+        DurationError::Empty { input }
+        | DurationError::Negative { input }
+        | DurationError::Overflow { input }
+        | DurationError::Invalid { input } => {
+            format!("time: invalid duration {}", go_quote(input))
+        }
+    }
+}
+
 /// Go's limit: a `time.Duration` is an int64 of nanoseconds (so 2^63 is a magnitude only a
 /// negative duration may have).
 const MAX_NANOS: u128 = 1 << 63;

@@ -6,10 +6,6 @@ use std::path::{Path, PathBuf};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-/// Field manager of every write the CLI makes (one manager per writer: the controller is
-/// `davy-controller`, so a user's command stays attributable in `managedFields`).
-pub const FIELD_MANAGER: &str = "davy";
-
 /// Standard kubeconfig flags; `global` so they may stand before or after the verb, as kubectl's.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct KubeArgs {

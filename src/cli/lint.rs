@@ -25,10 +25,10 @@ use crate::analysis::templates;
 use crate::api::analysis::{AnalysisRunSpec, AnalysisTemplateSpec};
 use crate::api::json_diff::{JsonDifference, json_diff};
 use crate::api::object::DavyObject;
+use crate::api::run_spec::{ArgsError, flatten_templates, resolve_args, resolve_metric_args};
 use crate::api::validate::analysis::{
-    ArgsError, SPEC_INVALID_PREFIX, check_metric_placeholders, flatten_templates, resolve_args,
-    resolve_metric_args, stand_in_args, validate_dry_run_rules, validate_metrics,
-    validate_retention_rules,
+    SPEC_INVALID_PREFIX, check_metric_placeholders, stand_in_args, validate_dry_run_rules,
+    validate_metrics, validate_retention_rules,
 };
 use crate::api::validate::{
     References, invalid_spec_message, validate_rollout, validate_rollout_references,

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{DeleteParams, Patch};
 use kube::runtime::controller::Action;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use super::backoff::Backoff;
-use super::executor::{FIELD_MANAGER, merge_diff, record_event};
+use super::executor::{merge_diff, record_event};
 use super::metrics::Metrics;
 use crate::analysis::providers::Registry;
 use crate::analysis::providers::job::KubeJobClient;
@@ -23,6 +23,7 @@ use crate::analysis::providers::scrape::KubePodLister;
 use crate::analysis::reconcile::{Step, ttl_deadline};
 use crate::analysis::runner::{KubeSecrets, Runner};
 use crate::api::AnalysisRun;
+use crate::api::field_manager;
 use crate::rollout::EventType;
 
 /// Errors of one AnalysisRun reconcile (logged, retried with backoff).
@@ -64,6 +65,20 @@ pub enum RunError {
     /// The run has no namespace (never true for objects read from the API).
     #[error("AnalysisRun without namespace")]
     NoNamespace,
+}
+
+impl RunError {
+    /// A stable name for structured logs and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            RunError::Get { source, .. }
+            | RunError::PatchStatus { source, .. }
+            | RunError::Delete { source, .. } => super::executor::kube_category(source),
+            RunError::Encode(..) => "Encode",
+            RunError::Event(error) => error.category(),
+            RunError::NoNamespace => "Identity",
+        }
+    }
 }
 
 /// The metric providers the controller measures with: Prometheus and Web (built in), Jobs
@@ -200,10 +215,7 @@ async fn write_status(
     let Some(diff) = merge_diff(&old, &new) else {
         return Ok(());
     };
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    };
+    let params = field_manager::patch(field_manager::CONTROLLER);
     // Upstream's AnalysisRun CRD has no status subresource: the status is a field of the object.
     api.patch(&name, &params, &Patch::Merge(&json!({ "status": diff })))
         .await
@@ -229,7 +241,13 @@ fn involved(run: &AnalysisRun, namespace: &str) -> ObjectReference {
 /// Retries a failed reconcile after the [`Backoff`] delay.
 pub fn error_policy(run: Arc<AnalysisRun>, error: &RunError, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoff.failed(&run);
-    tracing::warn!(run = %run.name_any(), %error, ?delay, "AnalysisRun reconcile failed");
+    tracing::warn!(
+        run = %run.name_any(),
+        category = error.category(),
+        %error,
+        ?delay,
+        "AnalysisRun reconcile failed"
+    );
     Action::requeue(delay)
 }
 

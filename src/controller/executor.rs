@@ -12,14 +12,12 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::api::consts::{annotation, label};
+use crate::api::field_manager;
 use crate::api::{AnalysisRun, Rollout, RolloutStatus};
 use crate::rollout::{Event, EventType, Plan, TrafficWeight, Write};
 use crate::traffic::{self, RouterConfig, TrafficError, TrafficState};
 
 use super::expectations::Kind;
-
-/// The field manager of every write the controller makes.
-pub const FIELD_MANAGER: &str = "davy-controller";
 
 /// The event source component, as upstream's controller reports it.
 pub const EVENT_COMPONENT: &str = "rollouts-controller";
@@ -45,6 +43,34 @@ pub enum ExecError {
     /// The Rollout has no namespace or name (never true for objects read from the API).
     #[error("rollout without namespace or name")]
     NoIdentity,
+}
+
+impl ExecError {
+    /// A stable name for structured logs and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ExecError::Kube { source, .. } => kube_category(source),
+            ExecError::Encode(..) => "Encode",
+            ExecError::Traffic(error) => error.category(),
+            ExecError::NoIdentity => "Identity",
+        }
+    }
+}
+
+/// The category of an API error: `Conflict` (409: retried on the next reconcile), `NotFound`,
+/// `Invalid` (422: the object is wrong, retrying will not help), `Forbidden` (RBAC), `Api`
+/// for other answers and `Transport` when no answer came.
+pub fn kube_category(error: &kube::Error) -> &'static str {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            409 => "Conflict",
+            404 => "NotFound",
+            422 => "Invalid",
+            401 | 403 => "Forbidden",
+            _ => "Api",
+        },
+        _ => "Transport",
+    }
 }
 
 /// A write that reached the API server, so the reconciler can wait for its caches to show it
@@ -104,17 +130,11 @@ fn status_code(error: &kube::Error) -> Option<u16> {
 }
 
 fn merge_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    }
+    field_manager::patch(field_manager::CONTROLLER)
 }
 
 fn post_params() -> PostParams {
-    PostParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PostParams::default()
-    }
+    field_manager::post(field_manager::CONTROLLER)
 }
 
 impl Executor<'_> {
@@ -468,6 +488,28 @@ pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn api_error(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("x", "y").with_code(code),
+        ))
+    }
+
+    #[test]
+    fn api_errors_fall_into_stable_categories() {
+        let write = |code| ExecError::Kube {
+            write: "scale".into(),
+            source: api_error(code),
+        };
+        assert_eq!(write(409).category(), "Conflict");
+        assert_eq!(write(404).category(), "NotFound");
+        assert_eq!(write(422).category(), "Invalid");
+        assert_eq!(write(403).category(), "Forbidden");
+        assert_eq!(write(500).category(), "Api");
+        assert_eq!(ExecError::NoIdentity.category(), "Identity");
+        let traffic = ExecError::Traffic(TrafficError::NotConfigured("nginx"));
+        assert_eq!(traffic.category(), "Config");
+    }
 
     #[test]
     fn merge_diff_sends_only_changes_and_nulls_removed_keys() {

@@ -56,9 +56,9 @@ impl ReconcileError {
     /// A stable name for events and metric labels.
     pub fn category(&self) -> &'static str {
         match self {
-            ReconcileError::List { .. } => "list",
-            ReconcileError::Exec(_) => "apply",
-            ReconcileError::NoNamespace => "identity",
+            ReconcileError::List { source, .. } => super::executor::kube_category(source),
+            ReconcileError::Exec(error) => error.category(),
+            ReconcileError::NoNamespace => "Identity",
         }
     }
 }
@@ -363,7 +363,12 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     ctx.metrics
         .observe_applied(rollout, &observed.analysis_runs, &decided);
     if let Some(error) = &decided.error {
-        tracing::warn!(rollout = %rollout.name_any(), %error, "reconcile stopped");
+        tracing::warn!(
+            rollout = %rollout.name_any(),
+            category = error.category(),
+            %error,
+            "reconcile stopped"
+        );
     }
     Ok(match decided.requeue_after {
         Some(after) => Action::requeue(after),
@@ -449,7 +454,13 @@ pub fn expectations_of(sent: &[Sent], observed: &Observed, deadline: Instant) ->
 /// Retries a failed reconcile after the [`Backoff`] delay.
 pub fn error_policy(rollout: Arc<Rollout>, error: &ReconcileError, ctx: Arc<Context>) -> Action {
     let delay = ctx.backoff.failed(&rollout);
-    tracing::warn!(rollout = %rollout.name_any(), %error, ?delay, "reconcile failed");
+    tracing::warn!(
+        rollout = %rollout.name_any(),
+        category = error.category(),
+        %error,
+        ?delay,
+        "reconcile failed"
+    );
     Action::requeue(delay)
 }
 

@@ -9,9 +9,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::analysis::templates::{self, TemplateKey};
+use crate::analysis::templates::{self, TemplateKey, TemplateNotFound};
 use crate::api::consts::{label, pod_template_hash_value};
-use crate::api::validate::analysis::new_run_spec_from_templates;
+use crate::api::field_ref::{FieldRefError, json_field, metadata_field};
+use crate::api::run_spec::{ArgsError, new_run_spec_from_templates};
 use crate::api::{
     AnalysisRun, AnalysisRunArgument, AnalysisRunSpec, AnalysisTemplateSpec, Argument, DryRun,
     MeasurementRetention, Rollout, RolloutAnalysis,
@@ -32,7 +33,8 @@ pub struct ArgSources<'a> {
 pub fn build_args(
     args: &[AnalysisRunArgument],
     sources: &ArgSources<'_>,
-) -> Result<Vec<Argument>, String> {
+) -> Result<Vec<Argument>, FieldRefError> {
+    let mut json: Option<Value> = None;
     args.iter()
         .map(|arg| {
             let value = match arg.value_from.as_ref() {
@@ -48,7 +50,11 @@ pub fn build_args(
                         if field.field_path.starts_with("metadata") {
                             metadata_field(sources.rollout, &field.field_path)?
                         } else {
-                            rollout_field(sources.rollout, &field.field_path).unwrap_or_default()
+                            // Encoded once, only when a non-metadata path asks for it.
+                            let root = json.get_or_insert_with(|| {
+                                serde_json::to_value(sources.rollout).unwrap_or(Value::Null)
+                            });
+                            json_field(root, &field.field_path).unwrap_or_default()
                         }
                     } else {
                         String::new()
@@ -64,74 +70,13 @@ pub fn build_args(
         .collect()
 }
 
-/// Kubernetes' downward-API field paths on the Rollout's metadata.
-fn metadata_field(rollout: &Rollout, path: &str) -> Result<String, String> {
-    let meta = &rollout.metadata;
-    if let Some(rest) = path.strip_suffix("']")
-        && let Some((map, key)) = rest.split_once("['")
-    {
-        let values = match map {
-            "metadata.labels" => meta.labels.as_ref(),
-            "metadata.annotations" => meta.annotations.as_ref(),
-            _ => return Err(format!("fieldPath \"{path}\" does not support subscript")),
-        };
-        return Ok(values
-            .and_then(|values| values.get(key))
-            .cloned()
-            .unwrap_or_default());
-    }
-    let lines = |values: Option<&BTreeMap<String, String>>| {
-        values
-            .into_iter()
-            .flatten()
-            .map(|(key, value)| format!("{key}={value:?}"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    match path {
-        "metadata.name" => Ok(meta.name.clone().unwrap_or_default()),
-        "metadata.namespace" => Ok(meta.namespace.clone().unwrap_or_default()),
-        "metadata.uid" => Ok(meta.uid.clone().unwrap_or_default()),
-        "metadata.labels" => Ok(lines(meta.labels.as_ref())),
-        "metadata.annotations" => Ok(lines(meta.annotations.as_ref())),
-        other => Err(format!("unsupported fieldPath: {other}")),
-    }
-}
-
-/// A `.`-separated path (segments may end in `[n]`) into the Rollout's JSON, ending at a
-/// primitive rendered like Go's `%v`.
-fn rollout_field(rollout: &Rollout, path: &str) -> Option<String> {
-    let mut node = serde_json::to_value(rollout).ok()?;
-    for segment in path.split('.') {
-        let (name, index) = match segment.split_once('[') {
-            Some((name, rest)) => (
-                name,
-                Some(rest.trim_end_matches(']').parse::<usize>().ok()?),
-            ),
-            None => (segment, None),
-        };
-        if !name.is_empty() {
-            node = node.get(name)?.clone();
-        }
-        if let Some(index) = index {
-            node = node.get(index)?.clone();
-        }
-    }
-    match node {
-        Value::String(text) => Some(text),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        _ => None,
-    }
-}
-
 /// The specs of the referenced templates and everything they nest (each once), split into
 /// namespaced and cluster-scoped in discovery order; upstream's error for the first missing one.
 pub fn resolve_templates<'a>(
     analysis: &RolloutAnalysis,
     namespaced: &'a [crate::api::AnalysisTemplate],
     cluster: &'a [crate::api::ClusterAnalysisTemplate],
-) -> Result<(Vec<&'a AnalysisTemplateSpec>, Vec<&'a AnalysisTemplateSpec>), String> {
+) -> Result<(Vec<&'a AnalysisTemplateSpec>, Vec<&'a AnalysisTemplateSpec>), TemplateNotFound> {
     let named = |name: Option<&String>, key: &TemplateKey| name == Some(&key.name);
     let reached = templates::walk(analysis.templates.as_deref().unwrap_or(&[]), |key| {
         if key.cluster {
@@ -147,7 +92,7 @@ pub fn resolve_templates<'a>(
         }
     });
     if let Some(key) = reached.missing.first() {
-        return Err(key.not_found());
+        return Err(TemplateNotFound(key.clone()));
     }
     Ok((reached.namespaced, reached.cluster))
 }
@@ -162,9 +107,8 @@ pub fn run_spec(
     caller_args: &[Argument],
     dry_run: &[DryRun],
     retention: &[MeasurementRetention],
-) -> Result<AnalysisRunSpec, String> {
+) -> Result<AnalysisRunSpec, ArgsError> {
     new_run_spec_from_templates(namespaced, cluster, caller_args, dry_run, retention)
-        .map_err(|e| e.to_string())
 }
 
 /// Upstream `IsSemanticallyEqual`: runs are the same when metrics, args, dry-run and retention
@@ -342,8 +286,8 @@ mod tests {
         );
         let bad = build_args(&[arg("x", field("metadata.bogus"))], &sources);
         assert_eq!(
-            bad,
-            Err("unsupported fieldPath: metadata.bogus".to_string())
+            bad.unwrap_err().to_string(),
+            "unsupported fieldPath: metadata.bogus"
         );
     }
 
@@ -400,7 +344,9 @@ mod tests {
             ..RolloutAnalysis::default()
         };
         assert_eq!(
-            resolve_templates(&missing, &namespaced, &cluster).err(),
+            resolve_templates(&missing, &namespaced, &cluster)
+                .err()
+                .map(|e| e.to_string()),
             Some("analysistemplate.argoproj.io \"nope\" not found".to_string())
         );
     }
@@ -410,11 +356,15 @@ mod tests {
         let a = template("a", &["m"], json!([{"name": "x"}]));
         let b = template("b", &["m"], json!([]));
         assert_eq!(
-            run_spec(&[&a.spec, &b.spec], &[], &[], &[], &[]).err(),
+            run_spec(&[&a.spec, &b.spec], &[], &[], &[], &[])
+                .err()
+                .map(|e| e.to_string()),
             Some("two metrics have the same name 'm'".to_string())
         );
         assert_eq!(
-            run_spec(&[&a.spec], &[], &[], &[], &[]).err(),
+            run_spec(&[&a.spec], &[], &[], &[], &[])
+                .err()
+                .map(|e| e.to_string()),
             Some("args.x was not resolved".to_string())
         );
         let equal = run_spec(&[&b.spec], &[], &[], &[], &[]).unwrap_or_default();

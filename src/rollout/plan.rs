@@ -162,6 +162,16 @@ pub enum PlanError {
     Analysis(String),
 }
 
+impl PlanError {
+    /// A stable name for structured logs and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            PlanError::InvalidSpec(_) => "InvalidSpec",
+            PlanError::Analysis(_) => "Analysis",
+        }
+    }
+}
+
 /// The decisions of one reconcile.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Plan {

@@ -3,7 +3,7 @@
 //! by the pure [`plan_write`].
 
 use kube::Client;
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch};
 use kube::discovery::ApiResource;
 use serde_json::Value;
 use thiserror::Error;
@@ -12,9 +12,7 @@ use super::error::TrafficError;
 use super::objects::{
     DesiredObject, Observed, PlannedWrite, ResourceType, RouterEvent, WriteAction, plan_write,
 };
-
-/// Field manager of every controller write.
-pub const FIELD_MANAGER: &str = "davy-controller";
+use crate::api::field_manager;
 
 /// A failed [`apply`]: the error, and the events of the writes that succeeded before it (the
 /// caller still records them).
@@ -128,17 +126,11 @@ async fn send(client: &Client, write: &PlannedWrite) -> Result<(), TrafficError>
                     code: None,
                     message: e.to_string(),
                 })?;
-            let params = PostParams {
-                field_manager: Some(FIELD_MANAGER.to_string()),
-                ..PostParams::default()
-            };
+            let params = field_manager::post(field_manager::CONTROLLER);
             api.create(&params, &object).await?;
         }
         WriteAction::Patch(patch) => {
-            let params = PatchParams {
-                field_manager: Some(FIELD_MANAGER.to_string()),
-                ..PatchParams::default()
-            };
+            let params = field_manager::patch(field_manager::CONTROLLER);
             api.patch(&write.name, &params, &Patch::Merge(patch))
                 .await?;
         }

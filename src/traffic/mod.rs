@@ -30,7 +30,7 @@ use crate::api::rollout_status::WeightDestination;
 use crate::api::traffic_routing::RolloutTrafficRouting;
 use crate::api::{CanaryStrategy, Rollout, SetHeaderRoute, SetMirrorRoute};
 
-pub use apply::{ApplyFailure, FIELD_MANAGER, apply, observe};
+pub use apply::{ApplyFailure, apply, observe};
 pub use error::TrafficError;
 pub use objects::{
     DesiredObject, GatewayRouteKind, ObjectKey, Observed, Ownership, PlannedWrite, ResourceType,

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use thiserror::Error;
 
 use crate::api::providers::{Authentication, WebMetricHeader};
 
@@ -93,7 +94,7 @@ impl Auth {
         &self,
         client: &reqwest::Client,
         request: reqwest::RequestBuilder,
-    ) -> Result<reqwest::RequestBuilder, String> {
+    ) -> Result<reqwest::RequestBuilder, TokenError> {
         match self {
             Auth::None => Ok(request),
             Auth::Basic { username, password } => Ok(request.basic_auth(username, Some(password))),
@@ -112,6 +113,26 @@ impl Auth {
     }
 }
 
+/// Why an OAuth2 token could not be had; the texts are those of Go's `oauth2` package, which
+/// upstream's measurements carry.
+#[derive(Debug, Error)]
+pub enum TokenError {
+    /// The token endpoint could not be reached or its answer not read.
+    #[error("oauth2: cannot fetch token: {}", error_text(.0))]
+    Fetch(reqwest::Error),
+    /// The token endpoint answered with an error status.
+    #[error("oauth2: cannot fetch token: {status}\nResponse: {body}")]
+    Status {
+        /// The HTTP status.
+        status: reqwest::StatusCode,
+        /// The response body.
+        body: String,
+    },
+    /// The answer is not a token response.
+    #[error("oauth2: cannot parse token response: {0}")]
+    Parse(serde_json::Error),
+}
+
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
@@ -125,7 +146,7 @@ async fn client_credentials_token(
     client_id: &str,
     client_secret: &str,
     scopes: &[String],
-) -> Result<String, String> {
+) -> Result<String, TokenError> {
     let mut form = vec![("grant_type", "client_credentials".to_string())];
     if !scopes.is_empty() {
         form.push(("scope", scopes.join(" ")));
@@ -136,7 +157,7 @@ async fn client_credentials_token(
         .form(&form)
         .send()
         .await
-        .map_err(|e| format!("oauth2: cannot fetch token: {e}"))?;
+        .map_err(TokenError::Fetch)?;
     let response = if matches!(header_attempt.status().as_u16(), 400 | 401) {
         let mut body_form = form.clone();
         body_form.push(("client_id", client_id.to_string()));
@@ -146,23 +167,18 @@ async fn client_credentials_token(
             .form(&body_form)
             .send()
             .await
-            .map_err(|e| format!("oauth2: cannot fetch token: {e}"))?
+            .map_err(TokenError::Fetch)?
     } else {
         header_attempt
     };
     let status = response.status();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| format!("oauth2: cannot fetch token: {e}"))?;
+    let body = response.text().await.map_err(TokenError::Fetch)?;
     if !status.is_success() {
-        return Err(format!(
-            "oauth2: cannot fetch token: {status}\nResponse: {body}"
-        ));
+        return Err(TokenError::Status { status, body });
     }
     serde_json::from_str::<TokenResponse>(&body)
         .map(|t| t.access_token)
-        .map_err(|e| format!("oauth2: cannot parse token response: {e}"))
+        .map_err(TokenError::Parse)
 }
 
 /// Adds `headers` to `request` (a later header with the same key replaces the earlier one,

@@ -14,6 +14,7 @@ use futures::future::{BoxFuture, join_all};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Deserializer};
 use serde_json::Value as Json;
+use thiserror::Error;
 
 use crate::analysis::stats::score::{ScoreClassification, classify_score};
 use crate::analysis::stats::{
@@ -25,7 +26,7 @@ use crate::api::providers::PrometheusMetric;
 use crate::api::{AnalysisPhase, Measurement, Metric};
 use crate::expr::format_sample_value;
 
-use super::prometheus::PrometheusProvider;
+use super::prometheus::{PrometheusProvider, QueryError};
 use super::{MeasureContext, PluginFactory, Provider, ProviderError, errored, started};
 
 /// The plugin name under `provider.plugin`.
@@ -236,14 +237,43 @@ pub fn parse_config(config: &Json) -> Result<JudgeConfig, ProviderError> {
     })
 }
 
+/// Why a range query gave no samples to judge.
+#[derive(Debug, Error)]
+pub enum SampleError {
+    /// The query failed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// The answer is not a range vector.
+    #[error("expected a range vector (matrix), got {0:?}")]
+    NotMatrix(String),
+    /// A sample value is not a number.
+    #[error("sample value {0:?} is not a number")]
+    NotANumber(String),
+    /// The query matched nothing.
+    #[error("the query returned no samples")]
+    Empty,
+}
+
+/// A failed fetch of one side (baseline or canary) of one metric.
+#[derive(Debug, Error)]
+#[error("metric {metric:?}, {scope} query: {cause}")]
+pub struct FetchError {
+    /// The metric's name.
+    metric: String,
+    /// `baseline` or `canary`.
+    scope: &'static str,
+    /// What went wrong.
+    cause: SampleError,
+}
+
 /// Every sample of every series of a range-query answer (`data` of the API envelope). PromQL
 /// infinities (x/0) become NaN so the metric's NaN strategy decides about them. `Err` when the
 /// answer holds no sample at all: in Prometheus that means the query matched nothing (a wrong
 /// label, a hash with no pods yet), not "no traffic" — 0/0 still yields NaN samples.
-pub fn range_samples(data: &Json) -> Result<Vec<f64>, String> {
+pub fn range_samples(data: &Json) -> Result<Vec<f64>, SampleError> {
     let kind = data.get("resultType").and_then(Json::as_str).unwrap_or("");
     if kind != "matrix" {
-        return Err(format!("expected a range vector (matrix), got {kind:?}"));
+        return Err(SampleError::NotMatrix(kind.to_string()));
     }
     let mut samples = Vec::new();
     for series in data
@@ -261,12 +291,12 @@ pub fn range_samples(data: &Json) -> Result<Vec<f64>, String> {
             let text = point.get(1).and_then(Json::as_str).unwrap_or("");
             let value = text
                 .parse::<f64>()
-                .map_err(|_| format!("sample value {text:?} is not a number"))?;
+                .map_err(|_| SampleError::NotANumber(text.to_string()))?;
             samples.push(if value.is_finite() { value } else { f64::NAN });
         }
     }
     if samples.is_empty() {
-        return Err("the query returned no samples".to_string());
+        return Err(SampleError::Empty);
     }
     Ok(samples)
 }
@@ -445,13 +475,16 @@ impl JudgeProvider {
         q: &ScopeQuery,
         start: Timestamp,
         end: Timestamp,
-    ) -> Result<Vec<f64>, String> {
-        let answer = q
-            .provider
-            .range(start, end, self.config.step)
-            .await
-            .and_then(|answer| range_samples(&answer.data));
-        answer.map_err(|e| format!("metric {:?}, {} query: {e}", q.metric, q.scope))
+    ) -> Result<Vec<f64>, FetchError> {
+        let answer = match q.provider.range(start, end, self.config.step).await {
+            Ok(answer) => range_samples(&answer.data),
+            Err(error) => Err(SampleError::Query(error)),
+        };
+        answer.map_err(|cause| FetchError {
+            metric: q.metric.clone(),
+            scope: q.scope,
+            cause,
+        })
     }
 
     async fn measure(&self, ctx: &MeasureContext, metric: &Metric) -> Measurement {
@@ -463,14 +496,14 @@ impl JudgeProvider {
         let fetches = self.queries.iter().map(|(b, c)| async move {
             let (baseline, canary) =
                 futures::join!(self.fetch(b, start, end), self.fetch(c, start, end));
-            Ok::<_, String>((baseline?, canary?))
+            Ok::<_, FetchError>((baseline?, canary?))
         });
         let mut samples = Vec::with_capacity(self.queries.len());
         let mut errors = Vec::new();
         for result in join_all(fetches).await {
             match result {
                 Ok(pair) => samples.push(pair),
-                Err(e) => errors.push(e),
+                Err(e) => errors.push(e.to_string()),
             }
         }
         if !errors.is_empty() {
@@ -639,12 +672,12 @@ mod tests {
         assert_eq!(s[3], 2.0);
         let empty = json!({"resultType": "matrix", "result": []});
         assert_eq!(
-            range_samples(&empty).unwrap_err(),
+            range_samples(&empty).unwrap_err().to_string(),
             "the query returned no samples"
         );
         let vector = json!({"resultType": "vector", "result": []});
         assert_eq!(
-            range_samples(&vector).unwrap_err(),
+            range_samples(&vector).unwrap_err().to_string(),
             "expected a range vector (matrix), got \"vector\""
         );
     }

@@ -43,6 +43,17 @@ pub enum ProviderError {
     Io(String),
 }
 
+impl ProviderError {
+    /// A stable name for structured logs and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ProviderError::Config(_) => "Config",
+            ProviderError::Unsupported(_) => "Unsupported",
+            ProviderError::Io(_) => "Io",
+        }
+    }
+}
+
 /// What a provider knows about the run it measures for.
 #[derive(Debug, Clone)]
 pub struct MeasureContext {

@@ -8,15 +8,56 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::Value as Json;
+use thiserror::Error;
 
 use crate::api::defaults::DEFAULT_PROMETHEUS_TIMEOUT_SECONDS;
 use crate::api::providers::{PrometheusMetric, WebMetricHeader};
 use crate::api::{Measurement, Metric};
 use crate::expr::eval_time;
 
-use super::http::{Auth, client, error_text, with_headers};
+use super::http::{Auth, TokenError, client, error_text, with_headers};
 use super::prometheus_result::convert;
 use super::{MeasureContext, Provider, ProviderError, chrono_time, conclude, errored, started};
+
+/// Why a query has no answer; the texts are the Go client's (`bad_data: <server message>`),
+/// which upstream's measurement messages carry.
+#[derive(Debug, Error)]
+pub enum QueryError {
+    /// No OAuth2 token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The request timed out.
+    #[error("{method} \"{url}\": context deadline exceeded")]
+    Timeout {
+        /// `Post` or `Get`, as Go spells them.
+        method: &'static str,
+        /// The URL asked.
+        url: String,
+    },
+    /// The request could not be sent or its answer not read.
+    #[error("{}", error_text(.0))]
+    Transport(reqwest::Error),
+    /// A 4xx answer without an API error body.
+    #[error("client_error: client error: {0}")]
+    Client(u16),
+    /// A 5xx answer (or 400/422/503 without an error envelope).
+    #[error("server_error: server error: {0}")]
+    Server(u16),
+    /// Any other non-2xx code.
+    #[error("bad_response: bad response code {0}")]
+    Code(u16),
+    /// The body is not the API's JSON envelope.
+    #[error("bad_response: {0}")]
+    Decode(serde_json::Error),
+    /// The API answered `status: error`.
+    #[error("{kind}: {message}")]
+    Api {
+        /// `errorType` (e.g. `bad_data`).
+        kind: String,
+        /// `error`.
+        message: String,
+    },
+}
 
 /// Where the default server address comes from when a metric has none.
 pub const ADDRESS_ENV: &str = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS";
@@ -128,7 +169,7 @@ impl PrometheusProvider {
     }
 
     /// `GET/POST /api/v1/query` at `at`.
-    pub async fn instant(&self, at: Timestamp) -> Result<QueryAnswer, String> {
+    pub async fn instant(&self, at: Timestamp) -> Result<QueryAnswer, QueryError> {
         let params = vec![("query", self.query.clone()), ("time", seconds(at))];
         self.call("query", params).await
     }
@@ -139,7 +180,7 @@ impl PrometheusProvider {
         start: Timestamp,
         end: Timestamp,
         step: Duration,
-    ) -> Result<QueryAnswer, String> {
+    ) -> Result<QueryAnswer, QueryError> {
         let params = vec![
             ("query", self.query.clone()),
             ("start", seconds(start)),
@@ -155,34 +196,36 @@ impl PrometheusProvider {
         &self,
         endpoint: &str,
         params: Vec<(&str, String)>,
-    ) -> Result<QueryAnswer, String> {
+    ) -> Result<QueryAnswer, QueryError> {
         let url = format!("{}/api/v1/{endpoint}", self.base);
         let mut response = self.send(&url, &params, true).await?;
         if response.status().as_u16() == 405 {
             response = self.send(&url, &params, false).await?;
         }
         let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| error_text(&e))?;
+        let body = response.bytes().await.map_err(QueryError::Transport)?;
         let api_error = matches!(status, 400 | 422 | 503);
         if !(200..300).contains(&status) && !api_error {
             return Err(match status / 100 {
-                4 => format!("client_error: client error: {status}"),
-                5 => format!("server_error: server error: {status}"),
-                _ => format!("bad_response: bad response code {status}"),
+                4 => QueryError::Client(status),
+                5 => QueryError::Server(status),
+                _ => QueryError::Code(status),
             });
         }
-        let envelope: Json =
-            serde_json::from_slice(&body).map_err(|e| format!("bad_response: {e}"))?;
+        let envelope: Json = serde_json::from_slice(&body).map_err(QueryError::Decode)?;
         if envelope.get("status").and_then(Json::as_str) == Some("error") {
             let kind = envelope
                 .get("errorType")
                 .and_then(Json::as_str)
                 .unwrap_or("bad_response");
             let message = envelope.get("error").and_then(Json::as_str).unwrap_or("");
-            return Err(format!("{kind}: {message}"));
+            return Err(QueryError::Api {
+                kind: kind.to_string(),
+                message: message.to_string(),
+            });
         }
         if api_error {
-            return Err(format!("server_error: server error: {status}"));
+            return Err(QueryError::Server(status));
         }
         let warnings = envelope
             .get("warnings")
@@ -204,7 +247,7 @@ impl PrometheusProvider {
         url: &str,
         params: &[(&str, String)],
         post: bool,
-    ) -> Result<reqwest::Response, String> {
+    ) -> Result<reqwest::Response, QueryError> {
         let request = if post {
             self.client.post(url).form(params)
         } else {
@@ -215,10 +258,12 @@ impl PrometheusProvider {
         request.send().await.map_err(|e| {
             if e.is_timeout() {
                 // The Go client's wording, so messages match upstream's.
-                let method = if post { "Post" } else { "Get" };
-                format!("{method} \"{url}\": context deadline exceeded")
+                QueryError::Timeout {
+                    method: if post { "Post" } else { "Get" },
+                    url: url.to_string(),
+                }
             } else {
-                error_text(&e)
+                QueryError::Transport(e)
             }
         })
     }
@@ -236,13 +281,13 @@ impl PrometheusProvider {
                         self.range(super::jiff_time(start), super::jiff_time(end), range.step)
                             .await
                     }
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => return errored(measurement, e.to_string()),
                 }
             }
         };
         let answer = match answer {
             Ok(answer) => answer,
-            Err(message) => return errored(measurement, message),
+            Err(error) => return errored(measurement, error.to_string()),
         };
         let converted = match convert(&answer.data) {
             Ok(converted) => converted,

@@ -16,6 +16,7 @@ use futures::future::{BoxFuture, join_all};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use prometheus_parse::Scrape;
 use serde::{Deserialize, Deserializer};
+use thiserror::Error;
 
 use crate::api::providers::WebMetricHeader;
 use crate::api::{AnalysisPhase, Measurement, Metric};
@@ -48,7 +49,45 @@ pub trait PodLister: Send + Sync {
         &'a self,
         namespace: &'a str,
         selector: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>>;
+    ) -> BoxFuture<'a, Result<Vec<String>, kube::Error>>;
+}
+
+/// Why a scrape measurement has no snapshot.
+#[derive(Debug, Error)]
+pub enum ScrapeError {
+    /// Pod targets without a cluster to list them from.
+    #[error("pod targets need a Kubernetes cluster (no pod lister configured)")]
+    NoPodLister,
+    /// Listing the pods failed.
+    #[error("{0}")]
+    ListPods(#[from] kube::Error),
+    /// Neither `targets` nor `pods` gave a URL.
+    #[error("no scrape targets (targets and pods matched nothing)")]
+    NoTargets,
+    /// The target could not be reached or its answer not read.
+    #[error("scrape {url}: {}", error_text(.source))]
+    Fetch {
+        /// The target.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The target answered with a non-2xx code.
+    #[error("scrape {url}: received non 2xx response code: {status}")]
+    Status {
+        /// The target.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// The answer is not the text exposition format.
+    #[error("scrape {url}: {message}")]
+    Parse {
+        /// The target.
+        url: String,
+        /// The parser's message.
+        message: String,
+    },
 }
 
 /// A [`PodLister`] reading pods through the Kubernetes API.
@@ -69,14 +108,13 @@ impl PodLister for KubePodLister {
         &'a self,
         namespace: &'a str,
         selector: &'a str,
-    ) -> BoxFuture<'a, Result<Vec<String>, String>> {
+    ) -> BoxFuture<'a, Result<Vec<String>, kube::Error>> {
         Box::pin(async move {
             use k8s_openapi::api::core::v1::Pod;
             let api: kube::Api<Pod> = kube::Api::namespaced(self.client.clone(), namespace);
             let pods = api
                 .list(&kube::api::ListParams::default().labels(selector))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             Ok(pods
                 .items
                 .iter()
@@ -284,7 +322,7 @@ impl ScrapeProvider {
         !self.window.is_zero() && !matches!(self.kind, ValueKind::Sum(_))
     }
 
-    async fn target_urls(&self, ctx: &MeasureContext) -> Result<Vec<String>, String> {
+    async fn target_urls(&self, ctx: &MeasureContext) -> Result<Vec<String>, ScrapeError> {
         let mut urls: Vec<String> = self
             .config
             .targets
@@ -300,9 +338,7 @@ impl ScrapeProvider {
             .as_ref()
             .filter(|p| !p.selector.trim().is_empty())
         {
-            let lister = self.pods.as_ref().ok_or_else(|| {
-                "pod targets need a Kubernetes cluster (no pod lister configured)".to_string()
-            })?;
+            let lister = self.pods.as_ref().ok_or(ScrapeError::NoPodLister)?;
             let namespace = pods
                 .namespace
                 .clone()
@@ -323,33 +359,35 @@ impl ScrapeProvider {
             }
         }
         if urls.is_empty() {
-            return Err("no scrape targets (targets and pods matched nothing)".to_string());
+            return Err(ScrapeError::NoTargets);
         }
         Ok(urls)
     }
 
-    async fn scrape_one(&self, url: &str, ctx: &MeasureContext) -> Result<Scrape, String> {
+    async fn scrape_one(&self, url: &str, ctx: &MeasureContext) -> Result<Scrape, ScrapeError> {
+        let fetch = |source| ScrapeError::Fetch {
+            url: url.to_string(),
+            source,
+        };
         let request = with_headers(self.client.get(url), &self.config.headers);
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("scrape {url}: {}", error_text(&e)))?;
+        let response = request.send().await.map_err(fetch)?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(format!(
-                "scrape {url}: received non 2xx response code: {status}"
-            ));
+            return Err(ScrapeError::Status {
+                url: url.to_string(),
+                status,
+            });
         }
-        let text = response
-            .text()
-            .await
-            .map_err(|e| format!("scrape {url}: {}", error_text(&e)))?;
+        let text = response.text().await.map_err(fetch)?;
         let lines = text.lines().map(|l| Ok(l.to_string()));
-        Scrape::parse_at(lines, chrono_time(ctx.now)).map_err(|e| format!("scrape {url}: {e}"))
+        Scrape::parse_at(lines, chrono_time(ctx.now)).map_err(|e| ScrapeError::Parse {
+            url: url.to_string(),
+            message: e.to_string(),
+        })
     }
 
     /// Scrapes every target and keeps what the value needs.
-    async fn snapshot(&self, ctx: &MeasureContext) -> Result<Snapshot, String> {
+    async fn snapshot(&self, ctx: &MeasureContext) -> Result<Snapshot, ScrapeError> {
         let urls = self.target_urls(ctx).await?;
         let scrapes = join_all(urls.iter().map(|u| self.scrape_one(u, ctx))).await;
         let mut snapshot = Snapshot::new();
@@ -443,7 +481,7 @@ impl ScrapeProvider {
         let mut measurement = started(ctx);
         let snapshot = match self.snapshot(ctx).await {
             Ok(s) => s,
-            Err(message) => return errored(measurement, message),
+            Err(error) => return errored(measurement, error.to_string()),
         };
         if !self.windowed() {
             let value = self.compute(None, &snapshot, 0.0);
@@ -478,7 +516,7 @@ impl ScrapeProvider {
         };
         let snapshot = match self.snapshot(ctx).await {
             Ok(s) => s,
-            Err(message) => return errored(measurement, message),
+            Err(error) => return errored(measurement, error.to_string()),
         };
         let started_at = measurement.started_at.as_ref().map_or(ctx.now, |t| t.0);
         let elapsed = ctx.now.duration_since(started_at).as_secs_f64();

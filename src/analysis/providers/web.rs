@@ -7,12 +7,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use serde_json::Value as Json;
 use serde_json_path::JsonPath;
+use thiserror::Error;
 
 use crate::api::providers::{WebMetric, WebMetricHeader};
 use crate::api::{Measurement, Metric};
 use crate::expr::{MetricValue, format_go_float};
 
-use super::http::{Auth, client, error_text, with_headers};
+use super::http::{Auth, TokenError, client, error_text, with_headers};
 use super::kube_jsonpath::compile;
 use super::{MeasureContext, Provider, ProviderError, conclude, errored, started};
 
@@ -31,6 +32,34 @@ impl Method {
             Method::Put => "PUT",
         }
     }
+}
+
+/// Why a web measurement has no body to read; the texts are those upstream's measurements
+/// carry (Go's `http.Client` wording for timeouts).
+#[derive(Debug, Error)]
+pub enum FetchError {
+    /// No OAuth2 token.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// The request timed out.
+    #[error(
+        "{method} \"{url}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+    )]
+    Timeout {
+        /// The method as Go spells it (`Get`, `Post`, `Put`).
+        method: String,
+        /// The URL asked.
+        url: String,
+    },
+    /// The request could not be sent.
+    #[error("{}", error_text(.0))]
+    Send(reqwest::Error),
+    /// A non-2xx answer.
+    #[error("received non 2xx response code: {0}")]
+    Status(u16),
+    /// The body could not be read.
+    #[error("Received no bytes in response: {}", error_text(.0))]
+    Body(reqwest::Error),
 }
 
 /// One configured web metric.
@@ -97,7 +126,7 @@ impl WebProvider {
     }
 
     /// The response body of a 2xx answer, or the measurement error message.
-    async fn fetch(&self) -> Result<Vec<u8>, String> {
+    async fn fetch(&self) -> Result<Vec<u8>, FetchError> {
         let mut request = match self.method {
             Method::Get => self.client.get(&self.url),
             Method::Post => self.client.post(&self.url),
@@ -115,31 +144,30 @@ impl WebProvider {
             if e.is_timeout() {
                 // Go's http.Client wording, so messages match upstream's.
                 let method = self.method.as_str();
-                let go_method = format!("{}{}", &method[..1], method[1..].to_ascii_lowercase());
-                format!(
-                    "{go_method} \"{}\": context deadline exceeded (Client.Timeout exceeded while awaiting headers)",
-                    self.url
-                )
+                FetchError::Timeout {
+                    method: format!("{}{}", &method[..1], method[1..].to_ascii_lowercase()),
+                    url: self.url.clone(),
+                }
             } else {
-                error_text(&e)
+                FetchError::Send(e)
             }
         })?;
         let status = response.status().as_u16();
         if !(200..300).contains(&status) {
-            return Err(format!("received non 2xx response code: {status}"));
+            return Err(FetchError::Status(status));
         }
         response
             .bytes()
             .await
             .map(|b| b.to_vec())
-            .map_err(|e| format!("Received no bytes in response: {}", error_text(&e)))
+            .map_err(FetchError::Body)
     }
 
     async fn measure(&self, ctx: &MeasureContext, metric: &Metric) -> Measurement {
         let measurement = started(ctx);
         let body = match self.fetch().await {
             Ok(body) => body,
-            Err(message) => return errored(measurement, message),
+            Err(error) => return errored(measurement, error.to_string()),
         };
         let (result, value) = match serde_json::from_slice::<Json>(&body) {
             // Not JSON: the raw text is the result (plain-text health endpoints).

@@ -12,6 +12,7 @@ use crate::api::rollout::{AnalysisRunArgument, AntiAffinity, Rollout};
 use crate::api::traffic_routing::RolloutTrafficRouting;
 
 use super::{BadValue, ErrorList, FieldError, FieldPath};
+use crate::api::field_ref::metadata_field;
 use crate::api::go_quote::go_quote;
 
 /// `Rollout has missing field '%s'`.
@@ -275,61 +276,6 @@ fn route_in_managed_routes(
     })
 }
 
-/// Upstream's `fieldpath.ExtractFieldPathAsString` on the Rollout: `Err(reason)` when the
-/// downward API cannot resolve `field_path` (rule 17).
-pub fn extract_metadata_field(rollout: &Rollout, field_path: &str) -> Result<String, String> {
-    let meta = &rollout.metadata;
-    if let Some(rest) = field_path.strip_suffix("']")
-        && let Some((path, subscript)) = rest.split_once("['")
-        && !path.is_empty()
-    {
-        return match path {
-            "metadata.annotations" | "metadata.labels" => {
-                let key = if path == "metadata.annotations" {
-                    subscript.to_lowercase()
-                } else {
-                    subscript.to_string()
-                };
-                let errs = super::pod::qualified_name_errors(&key);
-                if !errs.is_empty() {
-                    return Err(format!(
-                        "invalid key subscript in {field_path}: {}",
-                        errs.join(";")
-                    ));
-                }
-                let map = if path == "metadata.annotations" {
-                    meta.annotations.as_ref()
-                } else {
-                    meta.labels.as_ref()
-                };
-                Ok(map
-                    .and_then(|m| m.get(subscript))
-                    .cloned()
-                    .unwrap_or_default())
-            }
-            _ => Err(format!(
-                "fieldPath {} does not support subscript",
-                go_quote(field_path)
-            )),
-        };
-    }
-    let format_map = |m: Option<&std::collections::BTreeMap<String, String>>| {
-        m.into_iter()
-            .flatten()
-            .map(|(k, v)| format!("{k}={}", go_quote(v)))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    match field_path {
-        "metadata.annotations" => Ok(format_map(meta.annotations.as_ref())),
-        "metadata.labels" => Ok(format_map(meta.labels.as_ref())),
-        "metadata.name" => Ok(meta.name.clone().unwrap_or_default()),
-        "metadata.namespace" => Ok(meta.namespace.clone().unwrap_or_default()),
-        "metadata.uid" => Ok(meta.uid.clone().unwrap_or_default()),
-        other => Err(format!("unsupported fieldPath: {other}")),
-    }
-}
-
 fn validate_step_args(
     rollout: &Rollout,
     step: &CanaryStep,
@@ -349,8 +295,7 @@ fn validate_step_args(
         let Some(fr) = arg.value_from.as_ref().and_then(|v| v.field_ref.as_ref()) else {
             continue;
         };
-        if fr.field_path.starts_with("metadata")
-            && extract_metadata_field(rollout, &fr.field_path).is_err()
+        if fr.field_path.starts_with("metadata") && metadata_field(rollout, &fr.field_path).is_err()
         {
             errs.push(FieldError::invalid(
                 step_path.child("analyses"),

@@ -16,14 +16,23 @@ use std::fmt;
 
 use crate::api::go_quote::go_quote;
 
-pub use analysis::{
-    ArgsError, MetricValidationError, flatten_templates, merge_args, resolve_args, validate_metric,
-    validate_metrics,
-};
+pub use analysis::{MetricValidationError, validate_metric, validate_metrics};
 pub use references::{ReferencedNames, References, referenced_names, validate_rollout_references};
 pub use rollout::{
     validate_blue_green, validate_rollout, validate_rollout_spec, validate_rollout_strategy,
 };
+
+/// One rule that failed, as upstream's detail text; the caller places it at a field path
+/// ([`FieldError`]) or after a prefix (`Analysis spec invalid: …`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct RuleViolation(pub String);
+
+impl From<RuleViolation> for String {
+    fn from(violation: RuleViolation) -> String {
+        violation.0
+    }
+}
 
 /// The kind of a field error, rendered with upstream's wording (`k8s.io/apimachinery` `field.ErrorType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

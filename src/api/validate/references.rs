@@ -22,17 +22,13 @@ use crate::api::analysis::{
 use crate::api::canary::CanaryStrategy;
 use crate::api::rollout::{AnalysisRunArgument, Rollout, RolloutAnalysis};
 
-use super::analysis::{
-    ArgsError, check_value_or_value_from, effective_count, new_run_spec_from_templates,
-    resolve_metric_args, stand_in_args,
-};
-use super::canary::extract_metadata_field;
+use super::analysis::{check_value_or_value_from, effective_count, stand_in_args};
 use super::{BadValue, ErrorList, FieldError, FieldPath};
+use crate::api::field_ref::{json_field, metadata_field};
+use crate::api::run_spec::{ArgsError, new_run_spec_from_templates, resolve_metric_args};
 
-/// Label every ReplicaSet, pod and managed Service selector carries.
-const HASH_LABEL: &str = "rollouts-pod-template-hash";
-/// Annotation naming the Rollout that manages a Service.
-const MANAGED_BY: &str = "argo-rollouts.argoproj.io/managed-by-rollouts";
+use crate::api::consts::annotation::MANAGED_BY_ROLLOUTS as MANAGED_BY;
+use crate::api::consts::label::POD_TEMPLATE_HASH as HASH_LABEL;
 
 /// Which kinds of [`References`] are complete, so that absence means "does not exist".
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -557,13 +553,13 @@ fn build_analysis_args(args: &[AnalysisRunArgument], rollout: &Rollout) -> Optio
                 (Some(h), _) if h == "Stable" => "dummy-stable-hash".to_string(),
                 (Some(_), _) => String::new(),
                 (None, Some(fr)) if fr.field_path.starts_with("metadata") => {
-                    extract_metadata_field(rollout, &fr.field_path).ok()?
+                    metadata_field(rollout, &fr.field_path).ok()?
                 }
                 (None, Some(fr)) => {
                     let root = rollout_json.get_or_insert_with(|| {
                         serde_json::to_value(rollout).unwrap_or(Value::Null)
                     });
-                    json_field(root, &fr.field_path)
+                    json_field(root, &fr.field_path).unwrap_or_default()
                 }
                 (None, None) => String::new(),
             },
@@ -579,31 +575,6 @@ fn build_analysis_args(args: &[AnalysisRunArgument], rollout: &Rollout) -> Optio
 
 /// A `.`-separated path (with `[i]` indexes) into the Rollout's JSON, printed like Go's `%v`;
 /// empty when absent (upstream's validation stage passes an empty value then).
-fn json_field(root: &Value, path: &str) -> String {
-    let mut cur = root;
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (name, index) = match part.split_once('[') {
-            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (part, None),
-        };
-        let Some(next) = cur.get(name) else {
-            return String::new();
-        };
-        cur = next;
-        if let Some(i) = index {
-            let Some(next) = cur.get(i) else {
-                return String::new();
-            };
-            cur = next;
-        }
-    }
-    match cur {
-        Value::String(s) => s.clone(),
-        Value::Null | Value::Object(_) | Value::Array(_) => String::new(),
-        other => other.to_string(),
-    }
-}
-
 fn validate_template_group(rollout: &Rollout, group: &TemplateGroup<'_>) -> ErrorList {
     let path = group.kind.path();
     let names: Vec<&str> = group.templates.iter().map(|(n, _, _)| n.as_str()).collect();

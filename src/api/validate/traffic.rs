@@ -6,6 +6,7 @@
 //! A route destination's `host` matches a Service when it is the Service name or a longer DNS
 //! name starting with it (`stable.ns.svc.cluster.local`).
 
+use super::RuleViolation;
 use std::collections::BTreeSet;
 
 use serde_json::Value;
@@ -126,7 +127,7 @@ fn validate_destinations(
     stable: &str,
     canary: &str,
     rule: Option<&IstioDestinationRule>,
-) -> Result<(), String> {
+) -> Result<(), RuleViolation> {
     let dests = route
         .and_then(Value::as_array)
         .map_or(&[][..], Vec::as_slice);
@@ -141,24 +142,28 @@ fn validate_destinations(
     match rule {
         Some(dr) => {
             if !has_subset(&dr.canary_subset_name) {
-                return Err(format!(
+                return Err(RuleViolation(format!(
                     "Canary DestinationRule subset '{}' not found in route",
                     dr.canary_subset_name
-                ));
+                )));
             }
             if !has_subset(&dr.stable_subset_name) {
-                return Err(format!(
+                return Err(RuleViolation(format!(
                     "Stable DestinationRule subset '{}' not found in route",
                     dr.stable_subset_name
-                ));
+                )));
             }
         }
         None => {
             if !has_host(canary) {
-                return Err(format!("Canary Service '{canary}' not found in route"));
+                return Err(RuleViolation(format!(
+                    "Canary Service '{canary}' not found in route"
+                )));
             }
             if !has_host(stable) {
-                return Err(format!("Stable Service '{stable}' not found in route"));
+                return Err(RuleViolation(format!(
+                    "Stable Service '{stable}' not found in route"
+                )));
             }
         }
     }
@@ -176,7 +181,7 @@ fn validate_http_routes(
     tr: &RolloutTrafficRouting,
     names: &[String],
     routes: &[Value],
-) -> Result<(), String> {
+) -> Result<(), RuleViolation> {
     let name_of = |r: &Value| {
         r.get("name")
             .and_then(Value::as_str)
@@ -195,9 +200,9 @@ fn validate_http_routes(
             match routes.iter().position(|r| &name_of(r) == n) {
                 Some(i) => out.push(i),
                 None => {
-                    return Err(format!(
+                    return Err(RuleViolation(format!(
                         "HTTP Route '{n}' is not found in the defined Virtual Service."
-                    ));
+                    )));
                 }
             }
         }
@@ -217,7 +222,7 @@ fn validate_http_routes(
         .filter(|r| !managed.contains(name_of(r).as_str()))
         .count();
     if names.is_empty() && unmanaged > 1 {
-        return Err("spec.http[] should be set in VirtualService and it must have exactly one route when omitting spec.strategy.canary.trafficRouting.istio.virtualService.routes".to_string());
+        return Err(RuleViolation("spec.http[] should be set in VirtualService and it must have exactly one route when omitting spec.strategy.canary.trafficRouting.istio.virtualService.routes".to_string()));
     }
     Ok(())
 }
@@ -259,7 +264,7 @@ fn validate_port_routes(
     kind: &str,
     wanted: &[(i64, Option<BTreeSet<String>>)],
     routes: &[Value],
-) -> Result<(), String> {
+) -> Result<(), RuleViolation> {
     let indexes: Vec<usize> = if wanted.is_empty() {
         if routes.is_empty() { vec![] } else { vec![0] }
     } else {
@@ -275,9 +280,9 @@ fn validate_port_routes(
                 .map(|(i, _)| i)
                 .collect();
             if matching.is_empty() {
-                return Err(format!(
+                return Err(RuleViolation(format!(
                     "No matching {kind} routes found in the defined Virtual Service."
-                ));
+                )));
             }
             out.extend(matching);
         }
@@ -292,9 +297,9 @@ fn validate_port_routes(
         } else {
             ("tcp", "tcpRoutes")
         };
-        return Err(format!(
+        return Err(RuleViolation(format!(
             "spec.{field}[] should be set in VirtualService and it must have exactly one route when omitting spec.strategy.canary.trafficRouting.istio.virtualService.{cfg}"
-        ));
+        )));
     }
     Ok(())
 }

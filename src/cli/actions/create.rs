@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use crate::api::Argument;
 use crate::api::consts::label;
-use crate::api::validate::analysis::merge_args;
+use crate::api::run_spec::merge_args;
 
 use super::super::kube::CliError;
 

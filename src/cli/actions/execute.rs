@@ -22,9 +22,10 @@ use super::{
     AnalysisRunNames, CreateCommand, CreateRunArgs, NamesArgs, ObjectFormat, PromoteArgs,
     RestartArgs, RetryCommand, SetCommand, StatusArgs, TerminateCommand, UndoArgs,
 };
+use crate::api::field_manager;
 use crate::api::selector::label_selector_query;
 use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout};
-use crate::cli::kube::{CliError, FIELD_MANAGER, Kube, KubeArgs, connect, runtime};
+use crate::cli::kube::{CliError, Kube, KubeArgs, connect, runtime};
 
 /// How often `status -w` re-reads the rollout.
 const STATUS_POLL: Duration = Duration::from_millis(500);
@@ -32,17 +33,11 @@ const STATUS_POLL: Duration = Duration::from_millis(500);
 const SET_IMAGE_ATTEMPTS: usize = 5;
 
 fn params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PatchParams::default()
-    }
+    field_manager::patch(field_manager::CLI)
 }
 
 fn post_params() -> PostParams {
-    PostParams {
-        field_manager: Some(FIELD_MANAGER.to_string()),
-        ..PostParams::default()
-    }
+    field_manager::post(field_manager::CLI)
 }
 
 fn rollouts(k: &Kube) -> Api<Rollout> {

@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use crate::analysis::runner::StaticSecrets;
 use crate::analysis::templates;
-use crate::api::validate::analysis::new_run_spec_from_templates;
+use crate::api::run_spec::new_run_spec_from_templates;
 use crate::api::{
     AnalysisRun, AnalysisRunSpec, AnalysisTemplate, AnalysisTemplateSpec, Argument,
     ClusterAnalysisTemplate,

@@ -15,14 +15,15 @@ use chrono::Utc;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, Patch, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use super::matching::{self, AlertAbort, LabelNames};
 use super::payload::{AlertStatus, Payload};
 use crate::api::Rollout;
-use crate::controller::executor::{EVENT_COMPONENT, FIELD_MANAGER};
+use crate::api::field_manager;
+use crate::controller::executor::EVENT_COMPONENT;
 use crate::controller::metrics::Metrics;
 use crate::rollout::pause::ABORT_REASON_ANNOTATION;
 
@@ -42,6 +43,15 @@ pub enum ActError {
         #[source]
         source: kube::Error,
     },
+}
+
+impl ActError {
+    /// A stable name for structured logs and metric labels.
+    pub fn category(&self) -> &'static str {
+        match self {
+            ActError::Kube { source, .. } => crate::controller::executor::kube_category(source),
+        }
+    }
 }
 
 fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> ActError {
@@ -116,10 +126,9 @@ impl Actor {
 
     async fn abort(&self, rollout: &Rollout, abort: &AlertAbort) -> Result<(), ActError> {
         let api: Api<Rollout> = Api::namespaced(self.client.clone(), &abort.namespace);
-        let params = PatchParams {
-            field_manager: Some(FIELD_MANAGER.to_string()),
-            ..PatchParams::default()
-        };
+        // Its own field manager: `managedFields` then tells an alert-driven abort from a
+        // step-driven one.
+        let params = field_manager::patch(field_manager::ALERTS);
         let reason = json!({"metadata": {
             "resourceVersion": rollout.resource_version(),
             "annotations": {ABORT_REASON_ANNOTATION: abort.message},

@@ -130,7 +130,13 @@ async fn work(
                 }
                 Err(error) => {
                     api_ok.store(false, Ordering::Relaxed);
-                    tracing::warn!(%error, attempt, group = %job.payload.group_key, "alert notification");
+                    tracing::warn!(
+                        category = error.category(),
+                        %error,
+                        attempt,
+                        group = %job.payload.group_key,
+                        "alert notification"
+                    );
                     if attempt == ATTEMPTS {
                         // Let Alertmanager's redelivery of this notification be processed.
                         dedup

@@ -280,7 +280,7 @@ fn create_run(
         latest_hash: &latest_hash,
     };
     let args = build_args(analysis.args.as_deref().unwrap_or(&[]), &sources)
-        .map_err(PlanError::Analysis)?;
+        .map_err(|e| PlanError::Analysis(e.to_string()))?;
     if v.new_rs().is_none_or(|rs| rs_hash(rs).is_empty()) {
         let name = v.new_rs().map(rs_name).unwrap_or("").to_string();
         return Err(PlanError::Analysis(format!(
@@ -292,7 +292,7 @@ fn create_run(
         &v.obs.analysis_templates,
         &v.obs.cluster_analysis_templates,
     )
-    .map_err(PlanError::Analysis)?;
+    .map_err(|e| PlanError::Analysis(e.to_string()))?;
     let spec = run_spec(
         &namespaced,
         &cluster,
@@ -300,7 +300,7 @@ fn create_run(
         analysis.dry_run.as_deref().unwrap_or(&[]),
         analysis.measurement_retention.as_deref().unwrap_or(&[]),
     )
-    .map_err(PlanError::Analysis)?;
+    .map_err(|e| PlanError::Analysis(e.to_string()))?;
     let revision = v.revision.map(|r| r.to_string()).unwrap_or_default();
     let base = run_base_name(v.name(), &latest_hash, &revision, infix.as_deref());
     let mut annotations =

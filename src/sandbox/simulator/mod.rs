@@ -44,7 +44,7 @@ pub const PORT_ANNOTATION: &str = "sandbox.davy.dev/port";
 pub const PULL_ERROR_MARKER: &str = "pull-error";
 
 /// The field manager of every write the simulator makes.
-pub const FIELD_MANAGER: &str = "davy-sandbox-simulator";
+pub use crate::api::field_manager::SIMULATOR as FIELD_MANAGER;
 
 /// The wall clock the simulator writes into statuses; injectable so decisions can be replayed.
 pub trait Clock: Send + Sync + 'static {
