@@ -9,8 +9,9 @@
 #[path = "controller_support/mod.rs"]
 mod support;
 
-#[path = "common/argocd_health.rs"]
-mod argocd_health;
+mod common;
+
+use common::argocd_health;
 
 use std::collections::BTreeSet;
 

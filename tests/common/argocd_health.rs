@@ -1,5 +1,8 @@
-//! Argo CD's health assessment of `argoproj.io` kinds (ecosystem-anchors §1.1, §1.3), ported
-//! from its Lua health scripts so tests can assert how Argo CD would show a Davy status.
+//! Argo CD's health assessment of `argoproj.io` kinds (ecosystem-anchors §1.1, §1.3), so tests
+//! can assert how Argo CD would show a Davy status. Each check runs Argo CD's own `health.lua`
+//! under Lua 5.1 (`super::argocd_lua`) and a port of it, and fails the test when the two
+//! disagree: the script is the authority, the port keeps the tests meaningful where the
+//! conformance folder is absent.
 //!
 //! Works on untyped JSON because the checks also read legacy fields (`status.canary.stableRS`,
 //! hash-valued `observedGeneration`) that Davy's types do not carry.
@@ -7,6 +10,8 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
+
+use super::argocd_lua;
 
 /// An Argo CD health status and message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +64,8 @@ fn workload_generation_observed(rollout: &Value) -> bool {
         == number(&rollout["status"]["workloadObservedGeneration"])
 }
 
-/// Argo CD's `argoproj.io/Rollout` health.
-pub fn rollout_health(rollout: &Value) -> Health {
+/// The port of Argo CD's `argoproj.io/Rollout` health.
+fn rollout_port(rollout: &Value) -> Health {
     if !generation_observed(rollout) || !workload_generation_observed(rollout) {
         return health(
             "Progressing",
@@ -140,8 +145,8 @@ pub fn rollout_health(rollout: &Value) -> Health {
     health("Healthy", "")
 }
 
-/// Argo CD's `argoproj.io/AnalysisRun` health; `None` is "no health" (an unknown phase).
-pub fn analysis_run_health(run: &Value) -> Option<Health> {
+/// The port of Argo CD's `argoproj.io/AnalysisRun` health.
+fn analysis_run_port(run: &Value) -> Option<Health> {
     let status = &run["status"];
     if status.is_null() {
         return Some(health(
@@ -161,8 +166,8 @@ pub fn analysis_run_health(run: &Value) -> Option<Health> {
     Some(health(code, message.unwrap_or(default)))
 }
 
-/// Argo CD's `argoproj.io/Experiment` health (its own message is never used).
-pub fn experiment_health(experiment: &Value) -> Option<Health> {
+/// The port of Argo CD's `argoproj.io/Experiment` health (its own message is never used).
+fn experiment_port(experiment: &Value) -> Option<Health> {
     let status = &experiment["status"];
     if status.is_null() {
         return Some(health(
@@ -178,4 +183,38 @@ pub fn experiment_health(experiment: &Value) -> Option<Health> {
         "Error" => health("Degraded", "Experiment had an error"),
         _ => return None,
     })
+}
+
+/// Fails when Argo CD's `<kind>/health.lua` judges `object` otherwise than the port did.
+fn agree(kind: &str, object: &Value, port: Option<&Health>) {
+    let Some((status, message)) = argocd_lua::health(kind, object) else {
+        return;
+    };
+    let script = (!status.is_empty()).then_some(Health { status, message });
+    assert_eq!(
+        script.as_ref(),
+        port,
+        "Argo CD's {kind} health.lua (left) and the port (right) disagree on {object}"
+    );
+}
+
+/// Argo CD's `argoproj.io/Rollout` health.
+pub fn rollout_health(rollout: &Value) -> Health {
+    let port = rollout_port(rollout);
+    agree("Rollout", rollout, Some(&port));
+    port
+}
+
+/// Argo CD's `argoproj.io/AnalysisRun` health; `None` is "no health" (an unknown phase).
+pub fn analysis_run_health(run: &Value) -> Option<Health> {
+    let port = analysis_run_port(run);
+    agree("AnalysisRun", run, port.as_ref());
+    port
+}
+
+/// Argo CD's `argoproj.io/Experiment` health; `None` is "no health" (an unknown phase).
+pub fn experiment_health(experiment: &Value) -> Option<Health> {
+    let port = experiment_port(experiment);
+    agree("Experiment", experiment, port.as_ref());
+    port
 }

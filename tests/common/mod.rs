@@ -23,6 +23,7 @@ pub fn conformance_dir() -> Option<PathBuf> {
 }
 
 pub mod argocd_health;
+pub mod argocd_lua;
 pub mod world;
 pub mod prometheus;
 pub mod alertmanager;

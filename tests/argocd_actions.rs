@@ -1,0 +1,175 @@
+//! Argo CD's resource actions on a Rollout that Davy runs: the UI's buttons are Argo CD's own
+//! `discovery.lua` and `action.lua` scripts (run under Lua 5.1), applied the way Argo CD
+//! applies them (the changed object as a merge patch, then its status through `/status`),
+//! against the sandbox with the controller. Each action must do under Davy what it does under
+//! Argo Rollouts, and the buttons offered must follow the state, at every stage.
+
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+#[path = "controller_support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+
+use common::argocd_health::rollout_health;
+use common::argocd_lua;
+use kube::api::{Patch, PatchParams};
+use serde_json::{Value, json};
+use support::{World, canary_rollout, describe, eventually, rollout};
+
+const NAME: &str = "buttons";
+
+/// The actions Argo CD offers on the Rollout now: name → enabled.
+async fn offered(world: &World, name: &str) -> BTreeMap<String, bool> {
+    let object = world.rollout_json(name).await;
+    argocd_lua::discover("Rollout", &object)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// Runs Argo CD's `action` on the Rollout and applies the result as Argo CD does.
+async fn act(world: &World, name: &str, action: &str) {
+    let before = world.rollout_json(name).await;
+    let after = argocd_lua::act("Rollout", action, &before).unwrap();
+    let Some(mut patch) = argocd_lua::merge_patch(&before, &after) else {
+        panic!("{action} changed nothing on {before}");
+    };
+    let status = patch.as_object_mut().unwrap().remove("status");
+    let api = world.rollouts();
+    if !patch.as_object().unwrap().is_empty() {
+        api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|e| panic!("{action}: patch {patch}: {e}"));
+    }
+    if let Some(status) = status {
+        let body = json!({ "status": status });
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&body))
+            .await
+            .unwrap_or_else(|e| panic!("{action}: patch status {body}: {e}"));
+    }
+}
+
+/// Waits until the status satisfies `done`; returns it.
+async fn wait(world: &World, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    eventually(what, || async {
+        let status = world.status(NAME).await;
+        if done(&status) {
+            Ok(status)
+        } else {
+            Err(describe(&status))
+        }
+    })
+    .await
+}
+
+fn paused_at(status: &Value, step: i64) -> bool {
+    status["phase"] == "Paused"
+        && status["currentStepIndex"] == step
+        && status["pauseConditions"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty())
+}
+
+fn enabled(actions: &BTreeMap<String, bool>) -> Vec<&str> {
+    actions
+        .iter()
+        .filter(|(_, on)| **on)
+        .map(|(name, _)| name.as_str())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_argocd_rollout_action_works_on_a_davy_rollout() {
+    if argocd_lua::scripts_dir().is_none() {
+        return;
+    }
+    let world = World::start().await;
+    let steps = json!([{"setWeight": 50}, {"pause": {}}, {"setWeight": 75}, {"pause": {}}]);
+    world
+        .create(&rollout(canary_rollout(NAME, 2, steps, "demo:blue")))
+        .await;
+    let blue = world.healthy(NAME).await;
+    assert_eq!(
+        enabled(&offered(&world, NAME).await),
+        vec!["restart"],
+        "a fully promoted Rollout offers only restart"
+    );
+
+    // An update pauses at the indefinite pause: resume, abort, pause, promote-full and
+    // skip-current-step are offered; resume moves to the next pause.
+    world.set_image(NAME, "demo:green").await;
+    wait(&world, "paused at step 1", |s| paused_at(s, 1)).await;
+    assert_eq!(
+        enabled(&offered(&world, NAME).await),
+        vec![
+            "abort",
+            "pause",
+            "promote-full",
+            "restart",
+            "resume",
+            "skip-current-step"
+        ]
+    );
+    let health = rollout_health(&world.rollout_json(NAME).await);
+    assert_eq!(health.status, "Suspended", "{health:?}");
+    act(&world, NAME, "resume").await;
+    wait(&world, "paused at step 3 after resume", |s| paused_at(s, 3)).await;
+
+    // skip-current-step at the last pause completes the update.
+    act(&world, NAME, "skip-current-step").await;
+    let green = world.healthy(NAME).await;
+    assert_ne!(green, blue);
+
+    // abort: traffic and replicas back to stable, Degraded; then retry is offered, abort not.
+    world.set_image(NAME, "demo:yellow").await;
+    wait(&world, "paused at step 1 (yellow)", |s| paused_at(s, 1)).await;
+    act(&world, NAME, "abort").await;
+    let aborted = wait(&world, "aborted", |s| {
+        s["abort"] == true && s["phase"] == "Degraded"
+    })
+    .await;
+    assert_eq!(aborted["stableRS"], green.as_str());
+    let health = rollout_health(&world.rollout_json(NAME).await);
+    assert_eq!(health.status, "Degraded", "{health:?}");
+    let actions = offered(&world, NAME).await;
+    assert!(actions["retry"], "{actions:?}");
+    assert!(!actions["abort"], "{actions:?}");
+
+    // retry: the update starts over and pauses again.
+    act(&world, NAME, "retry").await;
+    wait(&world, "paused at step 1 after retry", |s| {
+        paused_at(s, 1) && s["abort"].is_null()
+    })
+    .await;
+
+    // pause: spec.paused holds the Rollout even once its pause condition is gone.
+    act(&world, NAME, "pause").await;
+    assert_eq!(world.rollout_json(NAME).await["spec"]["paused"], true);
+    let actions = offered(&world, NAME).await;
+    assert!(!actions["pause"], "{actions:?}");
+    assert!(actions["resume"], "{actions:?}");
+    act(&world, NAME, "resume").await;
+    wait(&world, "paused at step 3 after resume", |s| paused_at(s, 3)).await;
+    assert_eq!(world.rollout_json(NAME).await["spec"]["paused"], false);
+
+    // promote-full: straight to the end.
+    act(&world, NAME, "promote-full").await;
+    let yellow = world.healthy(NAME).await;
+    assert_ne!(yellow, green);
+    assert_eq!(enabled(&offered(&world, NAME).await), vec!["restart"]);
+
+    // restart: every pod is replaced and status.restartedAt records the request.
+    act(&world, NAME, "restart").await;
+    let restart_at = world.rollout_json(NAME).await["spec"]["restartAt"].clone();
+    assert!(restart_at.is_string(), "{restart_at}");
+    wait(&world, "restartedAt recorded", |s| {
+        s["restartedAt"] == restart_at && s["phase"] == "Healthy"
+    })
+    .await;
+    let health = rollout_health(&world.rollout_json(NAME).await);
+    assert_eq!(health.status, "Healthy", "{health:?}");
+    world.stop().await;
+}
