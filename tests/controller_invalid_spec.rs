@@ -297,3 +297,75 @@ async fn missing_references_are_invalid_until_they_exist() {
     assert!(invalid_spec(&world.status("templated").await).is_some());
     world.stop().await;
 }
+
+/// A VirtualService CRD the sandbox serves for the Istio case (free-form, as Istio's own).
+const ISTIO_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: virtualservices.networking.istio.io}
+spec:
+  group: networking.istio.io
+  scope: Namespaced
+  names: {plural: virtualservices, singular: virtualservice, kind: VirtualService}
+  versions:
+  - {name: v1alpha3, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_virtual_service_is_invalid_until_it_exists() {
+    let world = World::start().await;
+    world
+        .server
+        .install_crds_from_yaml(ISTIO_CRD)
+        .expect("istio crd");
+    for name in ["mesh-stable", "mesh-canary"] {
+        let service: Service = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"selector": {"app": "mesh"}, "ports": [{"port": 80}]}
+        }))
+        .expect("service");
+        world
+            .api::<Service>()
+            .create(&PostParams::default(), &service)
+            .await
+            .expect("create service");
+    }
+    let mut value = canary_rollout("mesh", 1, json!([{"setWeight": 20}]), "demo:blue");
+    value["spec"]["strategy"]["canary"]["stableService"] = json!("mesh-stable");
+    value["spec"]["strategy"]["canary"]["canaryService"] = json!("mesh-canary");
+    value["spec"]["strategy"]["canary"]["trafficRouting"] =
+        json!({"istio": {"virtualService": {"name": "mesh-vs", "routes": ["primary"]}}});
+    world.create(&rollout(value)).await;
+    wait_invalid(
+        &world,
+        "mesh",
+        "spec.strategy.canary.trafficRouting.istio.virtualService.name: Invalid value: \"mesh-vs\": virtualservices.networking.istio.io \"mesh-vs\" not found",
+    )
+    .await;
+
+    let resource = kube::discovery::ApiResource {
+        group: "networking.istio.io".into(),
+        version: "v1alpha3".into(),
+        api_version: "networking.istio.io/v1alpha3".into(),
+        kind: "VirtualService".into(),
+        plural: "virtualservices".into(),
+    };
+    let vs: kube::api::DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "networking.istio.io/v1alpha3", "kind": "VirtualService",
+        "metadata": {"name": "mesh-vs", "namespace": NS},
+        "spec": {"hosts": ["mesh"], "http": [{"name": "primary", "route": [
+            {"destination": {"host": "mesh-stable"}, "weight": 100},
+            {"destination": {"host": "mesh-canary"}, "weight": 0}
+        ]}]}
+    }))
+    .expect("virtual service");
+    kube::Api::<kube::api::DynamicObject>::namespaced_with(world.client.clone(), NS, &resource)
+        .create(&PostParams::default(), &vs)
+        .await
+        .expect("create virtual service");
+    // Looked at again within the invalid-spec requeue; then the Rollout deploys.
+    world.healthy("mesh").await;
+    assert_eq!(invalid_spec(&world.status("mesh").await), None);
+    world.stop().await;
+}

@@ -31,6 +31,7 @@ use crate::api::validate::{
 };
 use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
 use crate::rollout::{Observed, plan};
+use crate::traffic::{self, ResourceType, RouterConfig, TrafficError};
 
 /// Errors of one Rollout reconcile (logged, counted, retried with backoff).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +48,9 @@ pub enum ReconcileError {
     /// Applying the plan failed.
     #[error(transparent)]
     Exec(#[from] ExecError),
+    /// Reading the router objects the Rollout names (Istio VirtualServices) failed.
+    #[error("reading traffic routing objects: {0}")]
+    Traffic(#[from] TrafficError),
     /// The Rollout has no namespace (never true for objects read from the API).
     #[error("rollout without namespace")]
     NoNamespace,
@@ -58,6 +62,7 @@ impl ReconcileError {
         match self {
             ReconcileError::List { source, .. } => super::executor::kube_category(source),
             ReconcileError::Exec(error) => error.category(),
+            ReconcileError::Traffic(error) => error.category(),
             ReconcileError::NoNamespace => "Identity",
         }
     }
@@ -233,8 +238,7 @@ pub async fn observe(
 
     let names = referenced_names(rollout);
     let mut references = References::default();
-    // The caches hold every object of these kinds: absence means "does not exist". Istio
-    // VirtualServices are not cached, so their absence is not reported.
+    // The caches hold every object of these kinds: absence means "does not exist".
     references.known.services = true;
     references.known.ingresses = true;
     references.known.analysis_templates = true;
@@ -268,6 +272,27 @@ pub async fn observe(
                 .push(template.as_ref().clone());
             references.add_cluster_analysis_template(template.as_ref().clone());
         }
+    }
+    if !names.virtual_services.is_empty() {
+        // Not cached: only Istio users name them, and a GET per named one is O(1) per reconcile
+        // where a watch would hold every VirtualService of the cluster. A 404 (or no Istio CRD
+        // at all) means "does not exist", which validation reports as upstream does.
+        let resource = ResourceType::virtual_service(&RouterConfig::default().istio_api_version);
+        let wanted: Vec<(ResourceType, String, String)> = names
+            .virtual_services
+            .iter()
+            .map(|(ns, name)| {
+                let ns = ns.unwrap_or(namespace.as_str()).to_string();
+                (resource.clone(), ns, name.to_string())
+            })
+            .collect();
+        let found = traffic::observe(client, &wanted).await?;
+        for (resource, ns, name) in &wanted {
+            if let Some(vs) = found.get(resource, ns, name) {
+                references.add_virtual_service(vs.clone());
+            }
+        }
+        references.known.virtual_services = true;
     }
     observed.validation_errors = validate_rollout(rollout)
         .into_iter()

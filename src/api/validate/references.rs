@@ -268,6 +268,8 @@ pub struct ReferencedNames<'a> {
     pub cluster_analysis_templates: Vec<&'a str>,
     /// Ingresses (nginx stable Ingresses, ALB Ingresses).
     pub ingresses: Vec<&'a str>,
+    /// Istio VirtualServices: `(namespace, name)`, `None` for the Rollout's namespace.
+    pub virtual_services: Vec<(Option<&'a str>, &'a str)>,
 }
 
 /// [`ReferencedNames`] of `rollout`.
@@ -306,6 +308,7 @@ pub fn referenced_names(rollout: &Rollout) -> ReferencedNames<'_> {
                 .extend(alb.ingresses.iter().flatten().map(String::as_str));
         }
     }
+    names.virtual_services = super::traffic::virtual_service_refs(rollout);
     names
 }
 

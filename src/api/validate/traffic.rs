@@ -69,6 +69,19 @@ fn configured_virtual_services(
     }
 }
 
+/// The VirtualServices the Rollout names: `(namespace, name)`, the namespace `None` for the
+/// Rollout's own (`name.namespace` names another).
+pub fn virtual_service_refs(rollout: &Rollout) -> Vec<(Option<&str>, &str)> {
+    configured_virtual_services(rollout)
+        .map(|(entries, _)| {
+            entries
+                .into_iter()
+                .map(|entry| vs_namespace_name(&entry.name))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Upstream's `ValidateRolloutVirtualServicesConfig` and `GetReferencedVirtualServices`: the
 /// VirtualServices found; configuration and look-up errors go to `errs`.
 pub fn lookup_virtual_services<'a>(
