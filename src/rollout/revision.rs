@@ -196,10 +196,13 @@ fn new_replica_set(v: &View<'_>, revision: i64) -> ReplicaSet {
         v.replicas().to_string(),
     );
     // A brand-new rollout's first ReplicaSet becomes stable: it gets the stable metadata.
-    let ephemeral = if v.stable_rs.is_some() {
-        v.canary.canary_metadata.as_ref()
-    } else {
-        v.canary.stable_metadata.as_ref()
+    // Blue-green: the pods behind the preview Service get `previewMetadata`, the first
+    // ReplicaSet (active at once) `activeMetadata`.
+    let ephemeral = match (v.blue_green, v.stable_rs.is_some()) {
+        (Some(blue_green), true) => blue_green.preview_metadata.as_ref(),
+        (Some(blue_green), false) => blue_green.active_metadata.as_ref(),
+        (None, true) => v.canary.canary_metadata.as_ref(),
+        (None, false) => v.canary.stable_metadata.as_ref(),
     };
     if let Some(injected) = ephemeral.filter(|m| m.labels.is_some() || m.annotations.is_some()) {
         let metadata = template.metadata.get_or_insert_with(ObjectMeta::default);
@@ -255,6 +258,13 @@ fn replica_set_affinity(ro: &Rollout, affinity: Option<Affinity>, hash: &str) ->
         .canary
         .as_ref()
         .and_then(|canary| canary.anti_affinity.as_ref())
+        .or_else(|| {
+            ro.spec
+                .strategy
+                .blue_green
+                .as_ref()
+                .and_then(|blue_green| blue_green.anti_affinity.as_ref())
+        })
     else {
         return affinity;
     };
