@@ -418,48 +418,61 @@ async fn upstream_blue_green_examples_reach_healthy() {
     }
     assert!(!files.is_empty(), "no blue-green example found");
     for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let docs: Vec<Value> = serde_saphyr::from_multiple(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-        let mut docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
-        for doc in &mut docs {
-            doc["metadata"]["namespace"] = json!(support::NS);
-        }
-        let name = docs
-            .iter()
-            .find(|d| d["kind"] == "Rollout")
-            .and_then(|d| d["metadata"]["name"].as_str())
-            .expect("a Rollout")
-            .to_string();
-        let world = World::start().await;
-        world.apply_docs(&docs).await;
-        let first = world.healthy(&name).await;
-        assert_eq!(
-            health(&world, &name).await,
-            ("Healthy".to_string(), String::new()),
-            "{}",
-            file.display()
-        );
-        // An update, promoted if the example gates it.
-        world.set_image(&name, "argoproj/rollouts-demo:green").await;
-        eventually(
-            &format!("{}: the update to be Healthy", file.display()),
-            || async {
-                let status = world.status(&name).await;
-                if status["pauseConditions"][0]["reason"] == "BlueGreenPause" {
-                    promote(&world, &name).await;
-                }
-                let stable = status["stableRS"].as_str().unwrap_or_default();
-                if status["phase"] == "Healthy" && !stable.is_empty() && stable != first {
-                    Ok(())
-                } else {
-                    Err(describe(&status))
-                }
-            },
-        )
-        .await;
-        world.stop().await;
+        reaches_healthy_twice(&file).await;
     }
+}
+
+/// The project's `examples/rollout-bluegreen.yaml` does the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_project_blue_green_example_reaches_healthy() {
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rollout-bluegreen.yaml");
+    reaches_healthy_twice(&file).await;
+}
+
+/// Applies the manifests of `file` on a fresh sandbox with a controller: the Rollout becomes
+/// Healthy, then Healthy again on a new image (promoted when it pauses).
+async fn reaches_healthy_twice(file: &std::path::Path) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    for doc in &mut docs {
+        doc["metadata"]["namespace"] = json!(support::NS);
+    }
+    let name = docs
+        .iter()
+        .find(|d| d["kind"] == "Rollout")
+        .and_then(|d| d["metadata"]["name"].as_str())
+        .expect("a Rollout")
+        .to_string();
+    let world = World::start().await;
+    world.apply_docs(&docs).await;
+    let first = world.healthy(&name).await;
+    assert_eq!(
+        health(&world, &name).await,
+        ("Healthy".to_string(), String::new()),
+        "{}",
+        file.display()
+    );
+    world.set_image(&name, "argoproj/rollouts-demo:green").await;
+    eventually(
+        &format!("{}: the update to be Healthy", file.display()),
+        || async {
+            let status = world.status(&name).await;
+            if status["pauseConditions"][0]["reason"] == "BlueGreenPause" {
+                promote(&world, &name).await;
+            }
+            let stable = status["stableRS"].as_str().unwrap_or_default();
+            if status["phase"] == "Healthy" && !stable.is_empty() && stable != first {
+                Ok(())
+            } else {
+                Err(describe(&status))
+            }
+        },
+    )
+    .await;
+    world.stop().await;
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
