@@ -62,6 +62,41 @@ pub(crate) struct RevisionSync {
     pub progressing: Option<RolloutCondition>,
 }
 
+/// Folds a [`RevisionSync`] into a strategy's reconcile state: its writes into `plan`, the
+/// annotations and the created ReplicaSet into `sets`, the revision, and the Progressing
+/// condition into `prev` (upstream's `c.rollout.Status`).
+pub(crate) fn fold(
+    decided: RevisionSync,
+    plan: &mut Plan,
+    sets: &mut super::world::ReplicaSets,
+    revision: &mut Option<i64>,
+    prev: &mut crate::api::RolloutStatus,
+) {
+    let RevisionSync {
+        plan: written,
+        created,
+        annotated,
+        revision: synced,
+        progressing,
+    } = decided;
+    plan.append(written);
+    if let Some((index, annotations)) = annotated
+        && let Some(rs) = sets.all.get_mut(index)
+    {
+        rs.metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .extend(annotations);
+    }
+    if let Some(rs) = created {
+        sets.add_new(rs);
+    }
+    *revision = synced;
+    if let Some(condition) = progressing {
+        conditions::set(prev, condition);
+    }
+}
+
 /// Upstream `syncReplicaSetRevision` / `createDesiredReplicaSet`: the new ReplicaSet gets
 /// revision max(older)+1 and the Rollout's annotations; the Rollout gets the same revision.
 /// When `create` and there is no new ReplicaSet yet, it is created (with 0 replicas) and the

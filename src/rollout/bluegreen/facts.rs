@@ -153,3 +153,125 @@ pub(crate) fn completed_pause(v: &View<'_>, pause: &PauseContext) -> bool {
     }
     v.prev.controller_pause && condition.is_none()
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::rollout::fixtures::{at, blue_green_rollout, new_hash, replica_set, world};
+    use crate::rollout::world::with_start_view;
+
+    /// `completed_pause` and `fast_tracked` on a world with the stable `s1` (created at 0) and
+    /// the new ReplicaSet (created at `new_created`), the active Service selecting `active`.
+    fn ask(bg: Value, status: Value, new_created: i64, active: &str) -> (bool, bool) {
+        let ro = blue_green_rollout(2, bg, status);
+        let mut observed = world(
+            ro,
+            vec![
+                replica_set("s1", 2, 2, 1, 0),
+                replica_set(&new_hash(), 2, 2, 2, new_created),
+            ],
+        );
+        let service = serde_json::from_value(json!({
+            "metadata": {"name": "demo-active"},
+            "spec": {"selector": {"app": "demo", "rollouts-pod-template-hash": active}}
+        }))
+        .expect("service");
+        observed.services.insert("demo-active".to_string(), service);
+        with_start_view(&observed, at(100), |v| {
+            (
+                completed_pause(v, &PauseContext::default()),
+                fast_tracked(v, &active_selector(v)),
+            )
+        })
+        .expect("a strategy")
+    }
+
+    #[test]
+    fn pause_completion_and_fast_tracking_follow_upstream() {
+        let paused_at = |seconds: i64| {
+            json!({"stableRS": "s1", "currentPodHash": new_hash(), "controllerPause": true,
+                   "pauseConditions": [{"reason": "BlueGreenPause",
+                                        "startTime": crate::rollout::observed::chrono_to_time(at(seconds))}]})
+        };
+        let resumed =
+            json!({"stableRS": "s1", "currentPodHash": new_hash(), "controllerPause": true});
+        let manual = json!({"autoPromotionEnabled": false});
+        let cases = [
+            // (case, blueGreen, status, new RS created at, active selector, (completed, fast))
+            (
+                "auto promotion, no delay",
+                json!({}),
+                resumed.clone(),
+                10,
+                "s1",
+                (true, false),
+            ),
+            (
+                "manual, still paused",
+                manual.clone(),
+                paused_at(50),
+                10,
+                "s1",
+                (false, false),
+            ),
+            (
+                "manual, user resumed",
+                manual.clone(),
+                resumed.clone(),
+                10,
+                "s1",
+                (true, false),
+            ),
+            (
+                "seconds not yet passed",
+                json!({"autoPromotionSeconds": 60}),
+                paused_at(50),
+                10,
+                "s1",
+                (false, false),
+            ),
+            (
+                "seconds passed",
+                json!({"autoPromotionSeconds": 30}),
+                paused_at(50),
+                10,
+                "s1",
+                (true, false),
+            ),
+            (
+                "active selects nothing",
+                manual.clone(),
+                paused_at(50),
+                10,
+                "",
+                (false, true),
+            ),
+            (
+                "active already new",
+                manual.clone(),
+                paused_at(50),
+                10,
+                &new_hash(),
+                (false, true),
+            ),
+            (
+                "rollback to an older RS",
+                manual.clone(),
+                paused_at(50),
+                -10,
+                "s1",
+                (false, false),
+            ),
+        ];
+        let mut failures = Vec::new();
+        for (case, bg, status, created, active, want) in cases {
+            let got = ask(bg, status, created, active);
+            if got != want {
+                failures.push(format!("{case}: got {got:?}, want {want:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}
