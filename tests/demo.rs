@@ -95,3 +95,32 @@ fn a_story_cut_short_exits_1_naming_the_missing_state() {
         "{output}"
     );
 }
+
+#[test]
+fn the_blue_green_scene_is_observed() {
+    use davy::sandbox::demo::bluegreen::Beat as BlueGreenBeat;
+    let (code, output) = run_demo(&["--no-color", "--strategy", "blue-green"]);
+    println!("{output}");
+    assert_eq!(code, Some(0), "davy demo did not exit 0 (None = killed)");
+    let missing: Vec<&str> = BlueGreenBeat::ALL
+        .iter()
+        .map(|beat| beat.title())
+        .filter(|title| {
+            !output
+                .lines()
+                .any(|line| line.contains(title) && line.starts_with('['))
+        })
+        .collect();
+    assert!(missing.is_empty(), "narrated states missing: {missing:?}");
+    for command in [
+        "$ kubectl davy set image rollout-bluegreen rollouts-demo=argoproj/rollouts-demo:green",
+        "$ kubectl davy promote rollout-bluegreen",
+    ] {
+        assert!(output.contains(command), "no {command:?}");
+    }
+    assert!(output.contains("demo complete: all 4 narrated states were observed through the API"));
+    assert!(
+        !output.contains('\x1b'),
+        "ANSI escapes in --no-color output"
+    );
+}

@@ -373,3 +373,84 @@ fn usage_errors_exit_2() {
     let o = davy(&["lint", "-f", "x.yaml", "--output", "xml"]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// A blue-green Rollout `bg` whose `blueGreen` block is `strategy` (indented for the file).
+fn blue_green(strategy: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: bg
+spec:
+  replicas: 2
+  revisionHistoryLimit: 1
+  selector:
+    matchLabels: {{app: bg}}
+  template:
+    metadata:
+      labels: {{app: bg}}
+    spec:
+      containers: [{{name: app, image: app:1}}]
+  strategy:
+    blueGreen:
+{strategy}"
+    )
+}
+
+#[test]
+fn blue_green_rules_with_upstream_messages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    let cases = [
+        (
+            "      activeService: svc\n      previewService: svc\n",
+            "spec.strategy.activeService: Invalid value: \"svc\": This rollout uses the same service for the active and preview services, but two different services are required.",
+        ),
+        (
+            "      activeService: a\n      previewService: p\n      scaleDownDelayRevisionLimit: 3\n",
+            "spec.strategy.scaleDownDelayRevisionLimit: Invalid value: 3: This rollout's revision history limit can not be smaller than the rollout's scale down limit",
+        ),
+        (
+            "      activeService: a\n      antiAffinity: {preferredDuringSchedulingIgnoredDuringExecution: {weight: 0}}\n",
+            "spec.strategy.antiAffinity.weight: Invalid value: 0: AntiAffinity weight must be between 1-100",
+        ),
+    ];
+    for (index, (strategy, message)) in cases.into_iter().enumerate() {
+        let f = write(d, &format!("bg{index}.yaml"), &blue_green(strategy));
+        let o = lint(&[&f]);
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+        assert_eq!(
+            findings(&o),
+            vec![format!(
+                "{}:1: Rollout \"bg\": The Rollout \"bg\" is invalid: {message}",
+                f.display()
+            )]
+        );
+    }
+
+    // The active Service in the same file must select the pod template's labels.
+    let service = "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  selector: {app: other}\n---\n";
+    let f = write(
+        d,
+        "bg-service.yaml",
+        &format!("{service}{}", blue_green("      activeService: a\n")),
+    );
+    let o = lint(&[&f]);
+    assert_eq!(
+        findings(&o),
+        vec![format!(
+            "{}:7: Rollout \"bg\": The Rollout \"bg\" is invalid: spec.strategy.blueGreen.activeService: Invalid value: \"a\": Service \"a\" has unmatch label \"app\" in rollout",
+            f.display()
+        )]
+    );
+    // A valid one is clean.
+    let ok =
+        "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec:\n  selector: {app: bg}\n---\n";
+    let f = write(
+        d,
+        "bg-ok.yaml",
+        &format!("{ok}{}", blue_green("      activeService: a\n")),
+    );
+    let o = lint(&[&f]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+}

@@ -94,6 +94,19 @@ pub fn rollout_healthy(
     new_status: &RolloutStatus,
 ) -> bool {
     let replicas = spec.replicas.unwrap_or(1);
+    let basics = new_status.updated_replicas == replicas
+        && new_status.available_replicas == replicas
+        && prev.observed_generation == generation.to_string();
+    if let Some(blue_green) = spec.strategy.blue_green.as_ref() {
+        // Blue-green is done once the Services select the new pods.
+        let current = &new_status.current_pod_hash;
+        let preview_done = blue_green
+            .preview_service
+            .as_deref()
+            .is_none_or(str::is_empty)
+            || new_status.blue_green.preview_selector == *current;
+        return basics && new_status.blue_green.active_selector == *current && preview_done;
+    }
     let step_count = spec
         .strategy
         .canary
@@ -112,6 +125,28 @@ pub fn rollout_healthy(
         && new_status.updated_replicas == replicas
         && new_status.available_replicas == replicas
         && prev.observed_generation == generation.to_string()
+}
+
+/// Upstream `RolloutProgressing` for a blue-green Rollout: as for a canary, but the strategy's
+/// own progress is a change of the active or preview selector.
+pub fn blue_green_progressing(prev: &RolloutStatus, new_status: &RolloutStatus) -> bool {
+    let old_replicas_before = prev.replicas - prev.updated_replicas;
+    let old_replicas_now = new_status.replicas - new_status.updated_replicas;
+    new_status.updated_replicas != prev.updated_replicas
+        || old_replicas_now < old_replicas_before
+        || new_status.ready_replicas > prev.ready_replicas
+        || new_status.available_replicas > prev.available_replicas
+        || prev.blue_green.active_selector != new_status.blue_green.active_selector
+        || prev.blue_green.preview_selector != new_status.blue_green.preview_selector
+}
+
+/// Upstream `RolloutProgressing` for the strategy of `spec`.
+fn progressing_for(spec: &RolloutSpec, prev: &RolloutStatus, new_status: &RolloutStatus) -> bool {
+    if spec.strategy.blue_green.is_some() {
+        blue_green_progressing(prev, new_status)
+    } else {
+        rollout_progressing(prev, new_status)
+    }
 }
 
 /// Upstream `RolloutProgressing` for a canary: something moved since the previous status.
@@ -238,6 +273,9 @@ pub struct ConditionInputs<'a> {
     pub scale_down_pending: bool,
     /// `status.stableRS == status.currentPodHash` in the observed status.
     pub fully_promoted: bool,
+    /// Blue-green: the ReplicaSet the active Service selects is saturated (`None` for a
+    /// canary, whose availability counts every ReplicaSet).
+    pub active_saturated: Option<bool>,
     /// The current time and the same as an API timestamp.
     pub now: DateTime<Utc>,
     /// `now` as stored.
@@ -288,7 +326,7 @@ pub fn calculate(
         && inputs.spec.progress_deadline_abort()
         && !inputs.fully_promoted
         && !healthy
-        && !rollout_progressing(prev, &new_status)
+        && !progressing_for(inputs.spec, prev, &new_status)
         && !inputs.indefinite_step
         && !inputs.scale_down_pending
         && rollout_timed_out(&new_status, deadline, inputs.now)
@@ -330,7 +368,7 @@ pub fn calculate(
                     now,
                 ),
             );
-        } else if rollout_progressing(prev, &new_status) || became_unhealthy {
+        } else if progressing_for(inputs.spec, prev, &new_status) || became_unhealthy {
             let (why, text) =
                 if new_status.stable_rs == new_status.current_pod_hash && became_unhealthy {
                     (
@@ -377,7 +415,10 @@ pub fn calculate(
     }
 
     let replicas = inputs.spec.replicas.unwrap_or(1);
-    let available = if inputs.all_available >= replicas {
+    let has_minimum = inputs
+        .active_saturated
+        .unwrap_or(inputs.all_available >= replicas);
+    let available = if has_minimum {
         new_condition(
             condition_type::AVAILABLE,
             condition_status::TRUE,

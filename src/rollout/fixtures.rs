@@ -94,3 +94,16 @@ pub fn world(rollout: Rollout, replica_sets: Vec<ReplicaSet>) -> Observed {
 pub fn new_hash() -> String {
     super::observed::computed_pod_hash(&rollout(1, json!([]), false, json!({})))
 }
+
+/// A blue-green Rollout named `demo` with `replicas`, the `blueGreen` fields `blue_green`
+/// (active Service `demo-active` unless given) and the given status (JSON).
+pub fn blue_green_rollout(replicas: i32, blue_green: Value, status: Value) -> Rollout {
+    let mut strategy = json!({"activeService": "demo-active"});
+    if let (Some(target), Some(extra)) = (strategy.as_object_mut(), blue_green.as_object()) {
+        target.extend(extra.clone());
+    }
+    let mut ro = rollout(replicas, json!([]), false, status);
+    ro.spec.strategy.canary = None;
+    ro.spec.strategy.blue_green = serde_json::from_value(strategy).ok();
+    ro
+}

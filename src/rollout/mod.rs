@@ -10,12 +10,15 @@
 //!   `invalid_spec`;
 //! - `canary/`: the canary strategy stage and its own stages (services, weights, analysis,
 //!   scale, step, status);
+//! - `bluegreen/`: the blue-green strategy stage and its own stages (services, pause, scale,
+//!   analysis, status);
 //! - `replicas/`: the replica math (spec §3.3), plain values in and out;
 //! - leaves: `observed` (inputs and lookups), `plan` (the output vocabulary), `steps`,
 //!   `pause`, `conditions`, `phase`, `runs`, `analysis_run` (building AnalysisRuns), `hash`,
 //!   `windows` (Davy's promotion windows).
 
 pub mod analysis_run;
+pub(crate) mod bluegreen;
 pub(crate) mod canary;
 pub mod conditions;
 #[cfg(test)]

@@ -416,7 +416,7 @@ pub fn canary_params(rollout: &Rollout, status: &RolloutStatus) -> CanaryParams 
     }
 }
 
-fn int_or_percent(value: &IntOrStr) -> PodsOrPercent {
+pub(crate) fn int_or_percent(value: &IntOrStr) -> PodsOrPercent {
     match value {
         IntOrStr::Int(number) => {
             PodsOrPercent::Int(i32::try_from(*number).unwrap_or(if *number < 0 {

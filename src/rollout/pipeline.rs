@@ -3,18 +3,17 @@
 //! 1. a Rollout being deleted gets no plan;
 //! 2. validation: an invalid spec (including an unreadable promotion-window annotation) gets
 //!    only the `InvalidSpec` condition (`invalid_spec`);
-//! 3. the strategy: canary today; blue-green and Rollouts without a strategy get an empty plan
-//!    until their stage exists;
+//! 3. the strategy: canary or blue-green; a Rollout without a strategy gets an empty plan;
 //! 4. the ReplicaSets are picked (new, stable, others: `world::ReplicaSets::pick`);
-//! 5. the strategy stage decides (`canary::reconcile`), ending in the strategy-independent
-//!    report of the new status (`report`).
+//! 5. the strategy stage decides (`canary::reconcile`, `bluegreen::reconcile`), ending in the
+//!    strategy-independent report of the new status (`report`).
 
 use chrono::{DateTime, Utc};
 
-use super::observed::{Observed, canary_of};
+use super::observed::Observed;
 use super::plan::Plan;
-use super::world::{Inputs, ReplicaSets};
-use super::{canary, invalid_spec, windows};
+use super::world::{Inputs, ReplicaSets, Strategy};
+use super::{bluegreen, canary, invalid_spec, windows};
 
 /// Decides one reconcile of a Rollout: pure, `now` is the only clock.
 ///
@@ -25,7 +24,8 @@ use super::{canary, invalid_spec, windows};
 /// traffic, analysis, then at most one ReplicaSet scaled, pause steps, and the status.
 /// Davy's promotion windows (`davy.dev/promotion-windows`) may hold a completed pause or
 /// analysis step; an invalid window annotation is an invalid spec.
-/// Blue-green Rollouts (and Rollouts without a strategy) give an empty plan.
+/// Blue-green Rollouts run their own stage (spec §1.6); Rollouts without a strategy give an
+/// empty plan.
 pub fn plan(observed: &Observed, now: DateTime<Utc>) -> Plan {
     if observed.rollout.metadata.deletion_timestamp.is_some() {
         return Plan::default();
@@ -33,7 +33,7 @@ pub fn plan(observed: &Observed, now: DateTime<Utc>) -> Plan {
     if !observed.validation_errors.is_empty() {
         return invalid_spec::plan(observed, now);
     }
-    let Some(strategy) = canary_of(&observed.rollout) else {
+    let Some(strategy) = Strategy::of(&observed.rollout) else {
         return Plan::default();
     };
     // An unreadable promotion-window annotation is an invalid spec like any other: guessing
@@ -44,5 +44,8 @@ pub fn plan(observed: &Observed, now: DateTime<Utc>) -> Plan {
     };
     let inputs = Inputs::new(observed, strategy, now, windows);
     let sets = ReplicaSets::pick(observed, &inputs.observed);
-    canary::reconcile(&inputs, sets)
+    match strategy {
+        Strategy::Canary(_) => canary::reconcile(&inputs, sets),
+        Strategy::BlueGreen(_) => bluegreen::reconcile(&inputs, sets),
+    }
 }

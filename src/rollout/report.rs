@@ -33,6 +33,8 @@ pub(crate) struct Draft {
     /// The events decided with the status (step completed, promoted, ...), before the
     /// condition events.
     pub plan: Plan,
+    /// Blue-green: the active ReplicaSet is saturated (`None` for a canary).
+    pub active_saturated: Option<bool>,
 }
 
 /// Conditions, then persistence: the writes that end the reconcile.
@@ -43,6 +45,7 @@ pub(crate) fn conclude(v: &View<'_>, draft: Draft) -> Plan {
         window_wait,
         indefinite_step,
         mut plan,
+        active_saturated,
     } = draft;
     let replica_failure = replica_failure(v);
     let scale_down_pending = v.others.iter().any(|&index| {
@@ -61,6 +64,7 @@ pub(crate) fn conclude(v: &View<'_>, draft: Draft) -> Plan {
         indefinite_step,
         scale_down_pending,
         fully_promoted: v.fully_promoted(),
+        active_saturated,
         now: v.now,
         now_time: v.now_time,
     };
@@ -102,7 +106,7 @@ fn replica_failure(v: &View<'_>) -> Option<RolloutCondition> {
 
 /// Upstream `persistRolloutStatus`: pause/abort fields, observed generation, phase; the patch
 /// only when something changed, the pause/resume events, and the progress-deadline requeue.
-fn persist(
+pub(crate) fn persist(
     v: &View<'_>,
     pause: &PauseContext,
     window_wait: Option<&str>,

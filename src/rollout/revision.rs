@@ -62,6 +62,41 @@ pub(crate) struct RevisionSync {
     pub progressing: Option<RolloutCondition>,
 }
 
+/// Folds a [`RevisionSync`] into a strategy's reconcile state: its writes into `plan`, the
+/// annotations and the created ReplicaSet into `sets`, the revision, and the Progressing
+/// condition into `prev` (upstream's `c.rollout.Status`).
+pub(crate) fn fold(
+    decided: RevisionSync,
+    plan: &mut Plan,
+    sets: &mut super::world::ReplicaSets,
+    revision: &mut Option<i64>,
+    prev: &mut crate::api::RolloutStatus,
+) {
+    let RevisionSync {
+        plan: written,
+        created,
+        annotated,
+        revision: synced,
+        progressing,
+    } = decided;
+    plan.append(written);
+    if let Some((index, annotations)) = annotated
+        && let Some(rs) = sets.all.get_mut(index)
+    {
+        rs.metadata
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .extend(annotations);
+    }
+    if let Some(rs) = created {
+        sets.add_new(rs);
+    }
+    *revision = synced;
+    if let Some(condition) = progressing {
+        conditions::set(prev, condition);
+    }
+}
+
 /// Upstream `syncReplicaSetRevision` / `createDesiredReplicaSet`: the new ReplicaSet gets
 /// revision max(older)+1 and the Rollout's annotations; the Rollout gets the same revision.
 /// When `create` and there is no new ReplicaSet yet, it is created (with 0 replicas) and the
@@ -196,10 +231,13 @@ fn new_replica_set(v: &View<'_>, revision: i64) -> ReplicaSet {
         v.replicas().to_string(),
     );
     // A brand-new rollout's first ReplicaSet becomes stable: it gets the stable metadata.
-    let ephemeral = if v.stable_rs.is_some() {
-        v.canary.canary_metadata.as_ref()
-    } else {
-        v.canary.stable_metadata.as_ref()
+    // Blue-green: the pods behind the preview Service get `previewMetadata`, the first
+    // ReplicaSet (active at once) `activeMetadata`.
+    let ephemeral = match (v.blue_green, v.stable_rs.is_some()) {
+        (Some(blue_green), true) => blue_green.preview_metadata.as_ref(),
+        (Some(blue_green), false) => blue_green.active_metadata.as_ref(),
+        (None, true) => v.canary.canary_metadata.as_ref(),
+        (None, false) => v.canary.stable_metadata.as_ref(),
     };
     if let Some(injected) = ephemeral.filter(|m| m.labels.is_some() || m.annotations.is_some()) {
         let metadata = template.metadata.get_or_insert_with(ObjectMeta::default);
@@ -255,6 +293,13 @@ fn replica_set_affinity(ro: &Rollout, affinity: Option<Affinity>, hash: &str) ->
         .canary
         .as_ref()
         .and_then(|canary| canary.anti_affinity.as_ref())
+        .or_else(|| {
+            ro.spec
+                .strategy
+                .blue_green
+                .as_ref()
+                .and_then(|blue_green| blue_green.anti_affinity.as_ref())
+        })
     else {
         return affinity;
     };

@@ -12,6 +12,10 @@ pub struct RunState {
     pub step: Option<AnalysisRun>,
     /// The run `status.canary.currentBackgroundAnalysisRunStatus` names (or made current now).
     pub background: Option<AnalysisRun>,
+    /// The run `status.blueGreen.prePromotionAnalysisRunStatus` names.
+    pub pre: Option<AnalysisRun>,
+    /// The run `status.blueGreen.postPromotionAnalysisRunStatus` names.
+    pub post: Option<AnalysisRun>,
     /// Owned runs the status does not name.
     pub others: Vec<AnalysisRun>,
     /// Runs this plan terminates or deletes already (no duplicate writes).
@@ -33,6 +37,16 @@ impl RunState {
             .current_background_analysis_run_status
             .as_ref()
             .map(|s| s.name.clone());
+        let pre_name = status
+            .blue_green
+            .pre_promotion_analysis_run_status
+            .as_ref()
+            .map(|s| s.name.clone());
+        let post_name = status
+            .blue_green
+            .post_promotion_analysis_run_status
+            .as_ref()
+            .map(|s| s.name.clone());
         let mut state = RunState::default();
         for run in runs {
             let name = Some(name_of(run));
@@ -40,6 +54,10 @@ impl RunState {
                 state.step = Some(run.clone());
             } else if name == background_name && state.background.is_none() {
                 state.background = Some(run.clone());
+            } else if name == pre_name && state.pre.is_none() {
+                state.pre = Some(run.clone());
+            } else if name == post_name && state.post.is_none() {
+                state.post = Some(run.clone());
             } else {
                 state.others.push(run.clone());
             }

@@ -14,15 +14,42 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use super::observed::{
     Observed, by_creation, canary_params, chrono_to_time, computed_pod_hash, computed_steps_hash,
-    creation_time, find_new_rs, find_stable_rs, replicas_of, rs_annotation, rs_available,
-    rs_counts, rs_hash, rs_spec_replicas, status_of,
+    creation_time, find_new_rs, find_stable_rs, int_or_percent, replicas_of, rs_annotation,
+    rs_available, rs_counts, rs_hash, rs_spec_replicas, status_of,
 };
 use super::pause::{ABORT_REASON_ANNOTATION, PauseContext};
 use super::replicas::{CanaryParams, ReplicaSetCounts};
 use super::steps::steps_of;
 use super::windows::PromotionWindows;
 use crate::api::consts::{annotation, label};
-use crate::api::{CanaryStep, CanaryStrategy, PauseReason, Rollout, RolloutStatus};
+use crate::api::{
+    BlueGreenStrategy, CanaryStep, CanaryStrategy, PauseReason, Rollout, RolloutStatus,
+};
+
+/// The strategy a reconcile runs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Strategy<'a> {
+    /// `spec.strategy.canary`.
+    Canary(&'a CanaryStrategy),
+    /// `spec.strategy.blueGreen`.
+    BlueGreen(&'a BlueGreenStrategy),
+}
+
+impl<'a> Strategy<'a> {
+    /// The strategy of a Rollout, if it has one.
+    pub fn of(ro: &'a Rollout) -> Option<Self> {
+        match (&ro.spec.strategy.canary, &ro.spec.strategy.blue_green) {
+            (Some(canary), _) => Some(Strategy::Canary(canary)),
+            (None, Some(blue_green)) => Some(Strategy::BlueGreen(blue_green)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// What the strategy-independent stages read as "the canary" of a blue-green Rollout: no
+/// steps, no services, no metadata.
+static NO_CANARY: std::sync::LazyLock<CanaryStrategy> =
+    std::sync::LazyLock::new(CanaryStrategy::default);
 
 /// What one reconcile reads and never changes.
 pub(crate) struct Inputs<'a> {
@@ -30,8 +57,10 @@ pub(crate) struct Inputs<'a> {
     pub obs: &'a Observed,
     /// The Rollout.
     pub ro: &'a Rollout,
-    /// Its canary strategy.
+    /// Its canary strategy (an empty one for blue-green).
     pub canary: &'a CanaryStrategy,
+    /// Its blue-green strategy, if that is the strategy.
+    pub blue_green: Option<&'a BlueGreenStrategy>,
     /// The reconcile's time.
     pub now: DateTime<Utc>,
     /// `now` as stored in the API (whole seconds).
@@ -45,22 +74,32 @@ pub(crate) struct Inputs<'a> {
 }
 
 impl<'a> Inputs<'a> {
-    /// The inputs of a canary reconcile at `now`.
+    /// The inputs of a reconcile of `strategy` at `now`.
     pub fn new(
         obs: &'a Observed,
-        canary: &'a CanaryStrategy,
+        strategy: Strategy<'a>,
         now: DateTime<Utc>,
         windows: Option<PromotionWindows>,
     ) -> Self {
         let ro = &obs.rollout;
         let observed = status_of(ro);
+        let mut params = canary_params(ro, &observed);
+        let (canary, blue_green) = match strategy {
+            Strategy::Canary(canary) => (canary, None),
+            Strategy::BlueGreen(blue_green) => {
+                // Restarts of a blue-green Rollout honour `blueGreen.maxUnavailable`.
+                params.max_unavailable = Some(int_or_percent(&blue_green.max_unavailable()));
+                (&*NO_CANARY, Some(blue_green))
+            }
+        };
         Inputs {
             obs,
             ro,
             canary,
+            blue_green,
             now,
             now_time: chrono_to_time(now),
-            params: canary_params(ro, &observed),
+            params,
             observed,
             windows,
         }
@@ -171,8 +210,10 @@ pub(crate) struct View<'a> {
     pub obs: &'a Observed,
     /// The Rollout.
     pub ro: &'a Rollout,
-    /// Its canary strategy.
+    /// Its canary strategy (an empty one for blue-green).
     pub canary: &'a CanaryStrategy,
+    /// Its blue-green strategy, if that is the strategy.
+    pub blue_green: Option<&'a BlueGreenStrategy>,
     /// The reconcile's time.
     pub now: DateTime<Utc>,
     /// `now` as stored in the API.
@@ -216,6 +257,7 @@ impl<'a> View<'a> {
             obs: inputs.obs,
             ro: inputs.ro,
             canary: inputs.canary,
+            blue_green: inputs.blue_green,
             now: inputs.now,
             now_time: &inputs.now_time,
             observed: &inputs.observed,
@@ -385,7 +427,9 @@ impl<'a> View<'a> {
     /// `abortScaleDownDelaySeconds` (not with an explicit 0, nor with `dynamicStableScale`
     /// unless the delay was set explicitly).
     pub fn should_delay_scale_down_on_abort(&self) -> bool {
-        if !self.aborted() || self.stable_rs.is_none() || !self.params.traffic_routed {
+        // A blue-green preview is kept like a traffic-routed canary; a basic canary is not.
+        let keeps_preview = self.blue_green.is_some() || self.params.traffic_routed;
+        if !self.aborted() || self.stable_rs.is_none() || !keeps_preview {
             return false;
         }
         let spec = &self.ro.spec;
@@ -402,8 +446,8 @@ pub(crate) fn with_start_view<R>(
     now: DateTime<Utc>,
     check: impl FnOnce(&View<'_>) -> R,
 ) -> Option<R> {
-    let canary = super::observed::canary_of(&obs.rollout)?;
-    let inputs = Inputs::new(obs, canary, now, None);
+    let strategy = Strategy::of(&obs.rollout)?;
+    let inputs = Inputs::new(obs, strategy, now, None);
     let sets = ReplicaSets::pick(obs, &inputs.observed);
     let pause = initial_pause(inputs.ro, &inputs.observed);
     let selectors = service_selectors(obs);

@@ -433,3 +433,92 @@ pub fn describe(status: &Value) -> String {
         status["abort"]
     )
 }
+
+/// A blue-green Rollout `name` (label `app: <name>`) with `replicas` and `image`, active
+/// Service `<name>-active`, preview Service `<name>-preview`, and the `extra` fields of
+/// `blueGreen` (e.g. `autoPromotionEnabled`).
+pub fn blue_green_rollout(name: &str, replicas: i32, extra: Value, image: &str) -> Value {
+    let mut strategy = json!({
+        "activeService": format!("{name}-active"),
+        "previewService": format!("{name}-preview"),
+    });
+    if let (Some(target), Some(more)) = (strategy.as_object_mut(), extra.as_object()) {
+        target.extend(more.clone());
+    }
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "replicas": replicas,
+            "revisionHistoryLimit": 3,
+            "selector": {"matchLabels": {"app": name}},
+            "strategy": {"blueGreen": strategy},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "app", "image": image,
+                                         "ports": [{"containerPort": 8080}]}]}
+            }
+        }
+    })
+}
+
+impl Sandbox {
+    /// Creates a Service `name` selecting `app: <app>` on port 80 → 8080.
+    pub async fn create_service(&self, name: &str, app: &str) {
+        let service: k8s_openapi::api::core::v1::Service = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"selector": {"app": app},
+                     "ports": [{"protocol": "TCP", "port": 80, "targetPort": 8080}]}
+        }))
+        .expect("service");
+        self.api::<k8s_openapi::api::core::v1::Service>()
+            .create(&PostParams::default(), &service)
+            .await
+            .expect("create service");
+    }
+
+    /// The `rollouts-pod-template-hash` a Service selects (empty when none).
+    pub async fn selector_of(&self, service: &str) -> String {
+        let found = self
+            .api::<k8s_openapi::api::core::v1::Service>()
+            .get(service)
+            .await
+            .expect("get service");
+        found
+            .spec
+            .and_then(|spec| spec.selector)
+            .and_then(|selector| selector.get("rollouts-pod-template-hash").cloned())
+            .unwrap_or_default()
+    }
+
+    /// Creates an AnalysisTemplate from JSON.
+    pub async fn create_template(&self, template: Value) {
+        let template: davy::api::AnalysisTemplate =
+            serde_json::from_value(template).expect("template");
+        self.api::<davy::api::AnalysisTemplate>()
+            .create(&PostParams::default(), &template)
+            .await
+            .expect("create template");
+    }
+
+    /// Creates every document of a manifest (Rollout, Service, AnalysisTemplate).
+    pub async fn apply_docs(&self, docs: &[Value]) {
+        for doc in docs {
+            match doc["kind"].as_str().unwrap_or_default() {
+                "Rollout" => self.create(&rollout(doc.clone())).await,
+                "AnalysisTemplate" => self.create_template(doc.clone()).await,
+                "Service" => {
+                    let service: k8s_openapi::api::core::v1::Service =
+                        serde_json::from_value(doc.clone()).expect("service");
+                    self.api::<k8s_openapi::api::core::v1::Service>()
+                        .create(&PostParams::default(), &service)
+                        .await
+                        .expect("create service");
+                }
+                other => panic!("unexpected kind {other}"),
+            }
+        }
+    }
+}

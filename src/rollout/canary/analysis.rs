@@ -51,13 +51,27 @@ pub(crate) struct Analysed {
     pub background_status: Option<RolloutAnalysisRunStatus>,
 }
 
-/// The stage's working copy, private to this module.
-struct Work {
-    runs: RunState,
-    reactions: Vec<Reaction>,
-    plan: Plan,
+/// The stage's working copy (the blue-green analysis stage uses it too).
+#[derive(Debug, Default)]
+pub(crate) struct Work {
+    /// The runs as decided so far.
+    pub(crate) runs: RunState,
+    /// Pauses and aborts asked for so far.
+    pub(crate) reactions: Vec<Reaction>,
+    /// The run writes and events so far.
+    pub(crate) plan: Plan,
     step_status: Option<RolloutAnalysisRunStatus>,
     background_status: Option<RolloutAnalysisRunStatus>,
+}
+
+impl Work {
+    /// A working copy over `runs`, nothing decided yet.
+    pub(crate) fn over(runs: RunState) -> Self {
+        Work {
+            runs,
+            ..Work::default()
+        }
+    }
 }
 
 /// Upstream `reconcileAnalysisRuns` for a canary, on the runs as `runs` holds them. An error
@@ -227,7 +241,7 @@ fn reconcile_background(v: &View<'_>, w: &mut Work) -> Result<Option<AnalysisRun
 
 /// Upstream `needsNewAnalysisRun`: none yet; or the user resumed an Inconclusive pause; or the
 /// user retried an abort (`abortedAt` still set).
-fn needs_new_run(current: Option<&AnalysisRun>, status: &RolloutStatus) -> bool {
+pub(crate) fn needs_new_run(current: Option<&AnalysisRun>, status: &RolloutStatus) -> bool {
     let Some(run) = current else {
         return true;
     };
@@ -242,7 +256,7 @@ fn needs_new_run(current: Option<&AnalysisRun>, status: &RolloutStatus) -> bool 
 }
 
 /// Inconclusive ⇒ `InconclusiveAnalysisRun` pause; Failed/Error ⇒ abort with upstream's message.
-fn react(w: &mut Work, run: &AnalysisRun, kind: &str) {
+pub(crate) fn react(w: &mut Work, run: &AnalysisRun, kind: &str) {
     match phase_of(run) {
         Some(AnalysisPhase::Inconclusive) => w
             .reactions
@@ -262,7 +276,7 @@ fn react(w: &mut Work, run: &AnalysisRun, kind: &str) {
 /// Builds the run for `analysis` and either adopts an equal, unfinished run of ours already
 /// under one of its candidate names (a reconcile that crashed after creating it) or creates it
 /// under the first free name.
-fn create_run(
+pub(crate) fn create_run(
     v: &View<'_>,
     w: &mut Work,
     analysis: &RolloutAnalysis,
@@ -348,7 +362,7 @@ fn create_run(
 }
 
 /// Merge-patches `spec.terminate: true` unless already terminating or finished.
-fn terminate(w: &mut Work, run: &AnalysisRun) {
+pub(crate) fn terminate(w: &mut Work, run: &AnalysisRun) {
     let finished = phase_of(run).is_some_and(|phase| phase.completed());
     let name = name_of(run);
     if run.spec.terminate == Some(true) || finished || !w.runs.handled.insert((false, name.clone()))
@@ -369,7 +383,7 @@ fn delete(w: &mut Work, run: &AnalysisRun) {
 /// Upstream `FilterAnalysisRunsToDelete`: newest first, keep `successfulRunHistoryLimit`
 /// Successful and `unsuccessfulRunHistoryLimit` Failed/Error/Inconclusive runs (5 each); runs
 /// whose ReplicaSet no longer exists go too.
-fn delete_beyond_history(v: &View<'_>, w: &mut Work, others: &[AnalysisRun]) {
+pub(crate) fn delete_beyond_history(v: &View<'_>, w: &mut Work, others: &[AnalysisRun]) {
     let keep_successful = v.ro.spec.successful_run_history_limit();
     let keep_unsuccessful = v.ro.spec.unsuccessful_run_history_limit();
     let hashes: BTreeSet<&str> = v.rss.iter().map(rs_hash).collect();
@@ -432,7 +446,7 @@ fn set_current(w: &mut Work) {
 
 /// Upstream `emitAnalysisRunStatusChanges`: `AnalysisRun<Phase>` when the current run's phase
 /// differs from what the status recorded for it.
-fn emit_phase_change(
+pub(crate) fn emit_phase_change(
     w: &mut Work,
     previous: Option<&RolloutAnalysisRunStatus>,
     run: Option<&AnalysisRun>,

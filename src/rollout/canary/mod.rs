@@ -26,7 +26,7 @@ use super::conditions;
 use super::pause::PauseContext;
 use super::plan::{Plan, Write};
 use super::report::{self, Draft};
-use super::revision::{self, RevisionSync};
+use super::revision;
 use super::runs::RunState;
 use super::steps::{current_step, is_indefinite_step};
 use super::world::{
@@ -194,29 +194,14 @@ impl<'a> Canary<'a> {
 
     /// Revision sync, creating the new ReplicaSet when `create`.
     fn sync_revision(&mut self, create: bool) {
-        let RevisionSync {
-            plan,
-            created,
-            annotated,
-            revision,
-            progressing,
-        } = revision::sync(&self.view(), create);
-        self.plan.append(plan);
-        if let Some((index, annotations)) = annotated
-            && let Some(rs) = self.sets.all.get_mut(index)
-        {
-            rs.metadata
-                .annotations
-                .get_or_insert_with(BTreeMap::new)
-                .extend(annotations);
-        }
-        if let Some(rs) = created {
-            self.sets.add_new(rs);
-        }
-        self.revision = revision;
-        if let Some(condition) = progressing {
-            conditions::set(&mut self.prev, condition);
-        }
+        let decided = revision::sync(&self.view(), create);
+        revision::fold(
+            decided,
+            &mut self.plan,
+            &mut self.sets,
+            &mut self.revision,
+            &mut self.prev,
+        );
     }
 
     /// The status stage, then the strategy-independent report (conditions, phase, patch).

@@ -40,7 +40,7 @@ pub(crate) fn decide(v: &View<'_>, new_weights: Option<&TrafficWeights>) -> Scal
 
 /// Scales `rss[index]` from `from` to `to`, refreshing `desired-replicas`; returns whether the
 /// size changed (an annotation-only refresh is not a scaling).
-fn scale(v: &View<'_>, out: &mut Plan, index: usize, from: i32, to: i32) -> bool {
+pub(crate) fn scale(v: &View<'_>, out: &mut Plan, index: usize, from: i32, to: i32) -> bool {
     let rs = &v.rss[index];
     let replicas = v.replicas();
     let annotation_stale =
@@ -109,7 +109,7 @@ fn reconcile(v: &View<'_>, out: &mut Plan, new_weights: Option<&TrafficWeights>)
     }
     if let Some(new_index) = v.new_rs {
         let weights = math_weights(new_weights);
-        let mut desired = desired_replica_counts(
+        let desired = desired_replica_counts(
             v.params,
             new_counts.as_ref(),
             stable_counts.as_ref(),
@@ -117,34 +117,9 @@ fn reconcile(v: &View<'_>, out: &mut Plan, new_weights: Option<&TrafficWeights>)
             weights.as_ref(),
         )
         .canary;
-        if v.should_delay_scale_down_on_abort() {
-            match rs_scale_down_deadline(&v.rss[new_index]) {
-                ScaleDownDeadline::At(deadline) if deadline > v.now => {
-                    out.requeue(deadline - v.now);
-                    return false;
-                }
-                ScaleDownDeadline::At(_) => desired = 0,
-                ScaleDownDeadline::Unparseable => {}
-                ScaleDownDeadline::Absent => {
-                    // Annotate only once the stable can take all traffic; keep the canary
-                    // scaled up until then.
-                    let stable_ready = v
-                        .stable_rs()
-                        .is_some_and(|rs| rs_available(rs) == v.replicas());
-                    if stable_ready {
-                        let seconds = v.ro.spec.abort_scale_down_delay_seconds().unwrap_or(0);
-                        let deadline = v.now + Duration::seconds(i64::from(seconds));
-                        let name = rs_name(&v.rss[new_index]).to_string();
-                        out.push(Write::SetScaleDownDeadline {
-                            name,
-                            deadline: deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        });
-                        out.requeue(Duration::seconds(i64::from(seconds)));
-                    }
-                    return false;
-                }
-            }
-        }
+        let Some(desired) = abort_scale_down(v, out, new_index, desired) else {
+            return false;
+        };
         let from = rs_spec_replicas(&v.rss[new_index]);
         if scale(v, out, new_index, from, desired) {
             return true;
@@ -153,10 +128,51 @@ fn reconcile(v: &View<'_>, out: &mut Plan, new_weights: Option<&TrafficWeights>)
     reconcile_other_replica_sets(v, out)
 }
 
+/// The abort scale-down delay of the new ReplicaSet (upstream `reconcileNewReplicaSet` with
+/// `shouldDelayScaleDownOnAbort`): `None` keeps it as it is this reconcile (the deadline is
+/// ahead, or is set now once the stable can take all traffic); otherwise the size to scale
+/// it to, 0 once the deadline passed. Blue-green previews use it too.
+pub(crate) fn abort_scale_down(
+    v: &View<'_>,
+    out: &mut Plan,
+    new_index: usize,
+    desired: i32,
+) -> Option<i32> {
+    if !v.should_delay_scale_down_on_abort() {
+        return Some(desired);
+    }
+    match rs_scale_down_deadline(&v.rss[new_index]) {
+        ScaleDownDeadline::At(deadline) if deadline > v.now => {
+            out.requeue(deadline - v.now);
+            None
+        }
+        ScaleDownDeadline::At(_) => Some(0),
+        ScaleDownDeadline::Unparseable => Some(desired),
+        ScaleDownDeadline::Absent => {
+            // Annotate only once the stable can take all traffic; keep the canary
+            // scaled up until then.
+            let stable_ready = v
+                .stable_rs()
+                .is_some_and(|rs| rs_available(rs) == v.replicas());
+            if stable_ready {
+                let seconds = v.ro.spec.abort_scale_down_delay_seconds().unwrap_or(0);
+                let deadline = v.now + Duration::seconds(i64::from(seconds));
+                let name = rs_name(&v.rss[new_index]).to_string();
+                out.push(Write::SetScaleDownDeadline {
+                    name,
+                    deadline: deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                });
+                out.requeue(Duration::seconds(i64::from(seconds)));
+            }
+            None
+        }
+    }
+}
+
 /// Upstream `removeScaleDownDeadlines`: the new and stable ReplicaSets must not carry a
 /// deadline (we may have moved back to one still within its delay), except the canary while
 /// an abort delay runs.
-fn remove_scale_down_deadlines(v: &View<'_>, out: &mut Plan) {
+pub(crate) fn remove_scale_down_deadlines(v: &View<'_>, out: &mut Plan) {
     let mut targets = Vec::new();
     if let Some(new_rs) = v.new_rs
         && !v.should_delay_scale_down_on_abort()

@@ -61,6 +61,7 @@ pub(crate) fn decide(
         window_wait: work.window_wait,
         indefinite_step: is_indefinite_step(current_step(v.steps(), v.prev).0),
         plan: work.plan,
+        active_saturated: None,
     }
 }
 

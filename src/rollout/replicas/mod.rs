@@ -12,6 +12,7 @@
 //! and traffic-routed math; none of these files imports anything outside `replicas/`.
 
 pub mod basic;
+pub mod blue_green;
 pub mod inputs;
 pub mod other;
 pub mod reached;

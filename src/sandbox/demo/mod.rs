@@ -6,10 +6,12 @@
 //! - [`script`]: the pure story (which state is next, what to do) from observed state;
 //! - [`world`]: the sandbox, controller, simulator and traffic, and the API reads and writes;
 //! - [`view`]: narration and the live `get rollout` tree; [`summary`]: the closing table;
-//! - [`prometheus`]: the optional real Prometheus (`--prometheus`).
+//! - [`prometheus`]: the optional real Prometheus (`--prometheus`);
+//! - [`bluegreen`]: the blue-green scene (`--strategy blue-green`).
 //!
 //! The exit code is 0 only when every narrated state was observed through the API.
 
+pub mod bluegreen;
 pub mod prometheus;
 pub mod script;
 pub mod summary;
@@ -45,6 +47,18 @@ pub struct DemoArgs {
     /// Give up (exit 1) when the story has not finished after this long.
     #[arg(long, default_value = "90s", value_parser = parse_timeout)]
     pub timeout: Duration,
+    /// The scene: the canary story, or a blue-green release switched at promotion.
+    #[arg(long, value_enum, default_value_t = Strategy::Canary)]
+    pub strategy: Strategy,
+}
+
+/// The scenes of `davy demo`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Strategy {
+    /// blue → yellow (analysis passes) → bad-yellow (analysis fails, aborted).
+    Canary,
+    /// blue → green behind the preview Service, promoted, active Service switched.
+    BlueGreen,
 }
 
 fn parse_timeout(text: &str) -> Result<Duration, String> {
@@ -54,7 +68,10 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
 /// Runs the demo; returns the exit code.
 pub fn run(args: &DemoArgs) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(demo(args))
+    match args.strategy {
+        Strategy::Canary => runtime.block_on(demo(args)),
+        Strategy::BlueGreen => runtime.block_on(bluegreen::run(args)),
+    }
 }
 
 async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {

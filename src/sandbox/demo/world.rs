@@ -120,10 +120,22 @@ impl World {
     /// AnalysisTemplate's metrics when set (the Prometheus variant); otherwise the manifest is
     /// applied as written.
     pub async fn apply(&self, metric_patch: Option<Value>) -> anyhow::Result<()> {
+        self.apply_manifests(MANIFESTS, metric_patch, |_| {}).await
+    }
+
+    /// Applies the documents of `manifests`, each edited by `edit` first, with `metric_patch`
+    /// as in [`World::apply`].
+    pub async fn apply_manifests(
+        &self,
+        manifests: &str,
+        metric_patch: Option<Value>,
+        edit: impl Fn(&mut Value),
+    ) -> anyhow::Result<()> {
         let docs: Vec<Value> =
-            serde_saphyr::from_multiple(MANIFESTS).context("parsing the demo manifests")?;
+            serde_saphyr::from_multiple(manifests).context("parsing the demo manifests")?;
         let post = PostParams::default();
         for mut doc in docs {
+            edit(&mut doc);
             let kind = doc["kind"].as_str().unwrap_or_default().to_string();
             match kind.as_str() {
                 "Rollout" => {
@@ -157,9 +169,19 @@ impl World {
 
     /// Starts sending traffic through the simulated ingress-nginx split.
     pub async fn start_traffic(&mut self, limit: Duration) -> anyhow::Result<()> {
-        let cancel = CancellationToken::new();
         let targets = SplitTargets::new(NAMESPACE, "rollouts-demo-stable", "rollouts-demo-canary")
             .with_canary_ingress(&canary_ingress_name(ROLLOUT, STABLE_INGRESS));
+        self.start_traffic_to(targets, limit).await
+    }
+
+    /// Starts sending traffic to `targets` (all of it to the stable Service without a canary
+    /// Ingress).
+    pub async fn start_traffic_to(
+        &mut self,
+        targets: SplitTargets,
+        limit: Duration,
+    ) -> anyhow::Result<()> {
+        let cancel = CancellationToken::new();
         let (split_rx, split) = follow_split(
             self.client.clone(),
             targets,
@@ -199,7 +221,8 @@ impl World {
         }
     }
 
-    fn api<K>(&self) -> Api<K>
+    /// The API of the namespaced kind `K` in the demo namespace.
+    pub fn api<K>(&self) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         K::DynamicType: Default,
@@ -237,32 +260,65 @@ impl World {
 
     /// Carries out a move of the story.
     pub async fn act(&self, action: Action) -> anyhow::Result<()> {
-        let rollouts = self.api::<Rollout>();
         match action {
-            Action::SetImage(image) => {
-                let patch: json_patch::Patch = serde_json::from_value(json!([{
-                    "op": "replace",
-                    "path": "/spec/template/spec/containers/0/image",
-                    "value": image,
-                }]))?;
-                rollouts
-                    .patch(ROLLOUT, &PatchParams::default(), &Patch::Json::<()>(patch))
-                    .await
-                    .with_context(|| format!("setting the image to {image}"))?;
-            }
-            Action::Promote => {
-                // What `promote` does at a canary pause step: clear the pause conditions.
-                rollouts
-                    .patch_status(
-                        ROLLOUT,
-                        &PatchParams::default(),
-                        &Patch::Merge(json!({"status": {"pauseConditions": null}})),
-                    )
-                    .await
-                    .context("promoting")?;
-            }
+            Action::SetImage(image) => self.set_image(ROLLOUT, image).await,
+            Action::Promote => self.promote(ROLLOUT).await,
         }
+    }
+
+    /// `set image`: the first container of Rollout `name` runs `image`.
+    pub async fn set_image(&self, name: &str, image: &str) -> anyhow::Result<()> {
+        let patch: json_patch::Patch = serde_json::from_value(json!([{
+            "op": "replace",
+            "path": "/spec/template/spec/containers/0/image",
+            "value": image,
+        }]))?;
+        self.api::<Rollout>()
+            .patch(name, &PatchParams::default(), &Patch::Json::<()>(patch))
+            .await
+            .with_context(|| format!("setting the image to {image}"))?;
         Ok(())
+    }
+
+    /// `promote` at a pause: clear the pause conditions of Rollout `name`.
+    pub async fn promote(&self, name: &str) -> anyhow::Result<()> {
+        self.api::<Rollout>()
+            .patch_status(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"status": {"pauseConditions": null}})),
+            )
+            .await
+            .context("promoting")?;
+        Ok(())
+    }
+
+    /// Rollout `name`, its ReplicaSets and its `get rollout` tree, if it exists.
+    pub async fn rollout_tree(
+        &self,
+        name: &str,
+        color: Colorizer,
+    ) -> anyhow::Result<Option<(Rollout, Vec<ReplicaSet>, String)>> {
+        let lp = ListParams::default();
+        let Some(ro) = self.api::<Rollout>().get_opt(name).await? else {
+            return Ok(None);
+        };
+        let rss = self.api::<ReplicaSet>().list(&lp).await?.items;
+        let pods = self.api::<Pod>().list(&lp).await?.items;
+        let runs = self.api::<AnalysisRun>().list(&lp).await?.items;
+        let experiments = self.api::<Experiment>().list(&lp).await?.items;
+        let objects = Objects {
+            replica_sets: &rss,
+            pods: &pods,
+            experiments: &experiments,
+            analysis_runs: &runs,
+        };
+        let tree = render_rollout(
+            &rollout_info(&ro, objects),
+            k8s_openapi::jiff::Timestamp::now(),
+            color,
+        );
+        Ok(Some((ro, rss, tree)))
     }
 
     /// Stops everything (traffic first, then the controller, simulator and server).

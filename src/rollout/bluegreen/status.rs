@@ -1,0 +1,211 @@
+//! The new status of a blue-green reconcile (spec §2; upstream `syncRolloutStatusBlueGreen`,
+//! `shouldFullPromote`, `promoteStable`, `calculateScaleUpPreviewCheckPoint`): counts, the
+//! Service selectors, promotion to stable and the preview scale-up checkpoint. The result is a
+//! [`Draft`] that `crate::rollout::report` finishes with conditions and phase.
+
+use k8s_openapi::api::apps::v1::ReplicaSet;
+
+use crate::api::consts::{condition_status, condition_type, event_reason};
+use crate::api::selector::format_label_selector;
+use crate::api::{AnalysisPhase, RolloutStatus};
+use crate::rollout::conditions;
+use crate::rollout::observed::{rs_available, rs_hash, rs_ready, rs_status_replicas};
+use crate::rollout::pause::PauseContext;
+use crate::rollout::plan::{EventType, Plan};
+use crate::rollout::report::{self, Draft};
+use crate::rollout::runs::{RunState, phase_of};
+use crate::rollout::world::View;
+
+use super::facts::{
+    active_selector, completed_pause, completed_pre_promotion, fast_rollback, is_saturated,
+    pod_spec_changed, preview_service, strategy,
+};
+
+/// Upstream `syncRolloutStatusBlueGreen`: the status after this reconcile, from `new_status`
+/// (analysis run statuses and `restartedAt` decided earlier) and the current runs.
+pub(crate) fn decide(v: &View<'_>, new_status: &RolloutStatus, runs: &RunState) -> Draft {
+    let mut pause = v.pause.clone();
+    let mut plan = Plan::default();
+    let mut status = base_status(v, new_status);
+    status.stable_rs = v.prev.stable_rs.clone();
+    if pod_spec_changed(v) {
+        reset(v, &mut pause, &mut status);
+    }
+    if v.prev.promote_full || v.rollback_within_window() {
+        pause.clear_pause();
+        pause.remove_abort();
+    }
+    status.blue_green.preview_selector = preview_service(v)
+        .and_then(|service| v.selectors.get(service))
+        .cloned()
+        .unwrap_or_default();
+    status.blue_green.active_selector = active_selector(v);
+    match should_full_promote(v, &pause, &status, runs) {
+        Some(why) => promote_stable(v, &mut pause, &mut plan, &mut status, &why),
+        None => {
+            status.blue_green.scale_up_preview_check_point =
+                scale_up_preview_check_point(v, &pause, runs);
+        }
+    }
+    let active_rs = active_rs(v, &status.blue_green.active_selector);
+    apply_active_counts(v, &mut status, active_rs);
+    Draft {
+        status,
+        pause,
+        window_wait: None,
+        indefinite_step: paused_condition_true(v.prev),
+        plan,
+        active_saturated: Some(active_rs.is_some_and(|rs| is_saturated(v, rs))),
+    }
+}
+
+/// The replicas-only path of a scaling event (upstream `syncReplicasOnly`): the observed
+/// status with the active ReplicaSet's counts.
+pub(crate) fn replicas_only(v: &View<'_>) -> Plan {
+    let mut status = v.prev.clone();
+    let active = active_rs(v, &status.blue_green.active_selector);
+    match active {
+        Some(rs) => {
+            status.hpa_replicas = rs_status_replicas(rs);
+            status.available_replicas = rs_available(rs);
+        }
+        None => {
+            status.hpa_replicas = v.rss.iter().map(rs_status_replicas).sum();
+            status.available_replicas = v.rss.iter().map(rs_available).sum();
+        }
+    }
+    report::persist(v, v.pause, None, paused_condition_true(v.prev), status)
+}
+
+/// Upstream `isIndefiniteStep` for blue-green: the `Paused` condition is True.
+fn paused_condition_true(status: &RolloutStatus) -> bool {
+    conditions::get(status, condition_type::PAUSED)
+        .is_some_and(|c| c.status == condition_status::TRUE)
+}
+
+fn active_rs<'a>(v: &View<'a>, hash: &str) -> Option<&'a ReplicaSet> {
+    (!hash.is_empty())
+        .then(|| v.rss.iter().find(|rs| rs_hash(rs) == hash))
+        .flatten()
+}
+
+/// Counts read through the active ReplicaSet (all ReplicaSets while none is active).
+fn apply_active_counts(v: &View<'_>, status: &mut RolloutStatus, active: Option<&ReplicaSet>) {
+    match active {
+        Some(rs) => {
+            status.hpa_replicas = rs_status_replicas(rs);
+            status.selector = format_label_selector(rs.spec.as_ref().map(|spec| &spec.selector));
+            status.available_replicas = rs_available(rs);
+            status.ready_replicas = rs_ready(rs);
+        }
+        None => {
+            status.hpa_replicas = v.rss.iter().map(rs_status_replicas).sum();
+            status.selector = format_label_selector(v.ro.spec.selector.as_ref());
+            status.available_replicas = v.rss.iter().map(rs_available).sum();
+        }
+    }
+}
+
+/// Upstream `calculateBaseStatus`.
+fn base_status(v: &View<'_>, new_status: &RolloutStatus) -> RolloutStatus {
+    let mut status = new_status.clone();
+    status.current_pod_hash = v.current_pod_hash();
+    status.replicas = v.rss.iter().map(rs_status_replicas).sum();
+    status.updated_replicas = v.new_rs().map_or(0, rs_status_replicas);
+    status.ready_replicas = v.rss.iter().map(rs_ready).sum();
+    status.collision_count = v.prev.collision_count;
+    status.conditions = v.prev.conditions.clone();
+    conditions::remove(&mut status, condition_type::INVALID_SPEC);
+    status.promote_full = status.current_pod_hash != v.prev.stable_rs && v.prev.promote_full;
+    status
+}
+
+/// Upstream `resetRolloutStatus` for a new pod template.
+fn reset(v: &View<'_>, pause: &mut PauseContext, status: &mut RolloutStatus) {
+    pause.clear_pause();
+    pause.remove_abort();
+    status.restarted_at = v.ro.spec.restart_at.clone();
+    status.promote_full = false;
+    status.blue_green.pre_promotion_analysis_run_status = None;
+    status.blue_green.post_promotion_analysis_run_status = None;
+    status.blue_green.scale_up_preview_check_point = false;
+    status.current_step_index = None;
+}
+
+/// Upstream `shouldFullPromote` for blue-green, in its order.
+fn should_full_promote(
+    v: &View<'_>,
+    pause: &PauseContext,
+    status: &RolloutStatus,
+    runs: &RunState,
+) -> Option<String> {
+    let active = &status.blue_green.active_selector;
+    if v.stable_rs.is_none() || active.is_empty() {
+        // The active Service is switched to the first ReplicaSet only once it is stable.
+        return Some("Initial deploy".to_string());
+    }
+    if *active != status.current_pod_hash {
+        return None;
+    }
+    if v.prev.promote_full {
+        return Some("Full promotion requested".to_string());
+    }
+    if fast_rollback(v) {
+        return Some(if v.rollback_within_window() {
+            "Rollback within window".to_string()
+        } else {
+            "Fast rollback".to_string()
+        });
+    }
+    if pause.is_aborted(v.prev) {
+        return None;
+    }
+    if strategy(v).post_promotion_analysis.is_some()
+        && runs.post.as_ref().and_then(phase_of) != Some(AnalysisPhase::Successful)
+    {
+        return None;
+    }
+    Some("Completed blue-green update".to_string())
+}
+
+/// Upstream `promoteStable`: the new ReplicaSet becomes stable (event `RolloutCompleted` the
+/// first time); pauses, abort, full promotion and the checkpoint end.
+fn promote_stable(
+    v: &View<'_>,
+    pause: &mut PauseContext,
+    plan: &mut Plan,
+    status: &mut RolloutStatus,
+    why: &str,
+) {
+    pause.clear_pause();
+    pause.remove_abort();
+    status.promote_full = false;
+    status.blue_green.scale_up_preview_check_point = false;
+    if status.stable_rs != status.current_pod_hash {
+        status.stable_rs = status.current_pod_hash.clone();
+        plan.event(
+            EventType::Normal,
+            event_reason::ROLLOUT_COMPLETED,
+            format!(
+                "Rollout completed update to revision {} ({}): {why}",
+                v.revision.unwrap_or(0),
+                status.current_pod_hash
+            ),
+        );
+    }
+}
+
+/// Upstream `calculateScaleUpPreviewCheckPoint`: a one-way switch, set once the preview has
+/// its `previewReplicaCount` available after the pause and the pre-promotion analysis.
+fn scale_up_preview_check_point(v: &View<'_>, pause: &PauseContext, runs: &RunState) -> bool {
+    let Some(preview) = strategy(v).preview_replica_count else {
+        return false;
+    };
+    if v.prev.blue_green.scale_up_preview_check_point {
+        return true;
+    }
+    if !completed_pre_promotion(v, runs) || !completed_pause(v, pause) {
+        return false;
+    }
+    v.new_rs().is_some_and(|rs| rs_available(rs) == preview)
+}

@@ -1,0 +1,490 @@
+//! Blue-green Rollouts end to end on the in-process sandbox (API server + workload simulator +
+//! `davy::controller::run`): the manual gate (preview gets the new pods, active keeps the old
+//! ones, `BlueGreenPause`, promote switches, old stack scaled down after the delay) with load
+//! sent through the active Service, `autoPromotionSeconds`, pre- and post-promotion analysis
+//! failing, `previewReplicaCount`, a `spec.replicas` change mid-rollout, and every blue-green
+//! manifest of upstream's examples reaching Healthy — with Argo CD's health read at each stage.
+
+// Test code: a failed unwrap is a failed test, and helpers need no API docs.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+#[path = "controller_support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use davy::sandbox::simulator::SimulatorConfig;
+use davy::sandbox::traffic::{LoadConfig, SplitTargets, follow_split, run_load};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use common::argocd_health::rollout_health;
+use support::{
+    Sandbox, World, blue_green_rollout, controller_config, describe, eventually, rollout,
+    simulator_config,
+};
+
+/// Argo CD's (status, message) of the Rollout now.
+async fn health(sandbox: &Sandbox, name: &str) -> (String, String) {
+    let health = rollout_health(&sandbox.rollout_json(name).await);
+    (health.status, health.message)
+}
+
+/// Creates the two Services and the Rollout, waits until it is Healthy with the active
+/// Service on the first ReplicaSet; that hash.
+async fn deploy(sandbox: &Sandbox, name: &str, replicas: i32, extra: Value) -> String {
+    sandbox
+        .create_service(&format!("{name}-active"), name)
+        .await;
+    sandbox
+        .create_service(&format!("{name}-preview"), name)
+        .await;
+    sandbox
+        .create(&rollout(blue_green_rollout(
+            name,
+            replicas,
+            extra,
+            "argoproj/rollouts-demo:blue",
+        )))
+        .await;
+    let blue = sandbox.healthy(name).await;
+    assert_eq!(sandbox.selector_of(&format!("{name}-active")).await, blue);
+    assert_eq!(
+        health(sandbox, name).await,
+        ("Healthy".to_string(), String::new())
+    );
+    blue
+}
+
+/// Sets the green image and waits for the new hash to be recorded; returns it.
+async fn update(sandbox: &Sandbox, name: &str, blue: &str) -> String {
+    sandbox
+        .set_image(name, "argoproj/rollouts-demo:green")
+        .await;
+    eventually("the new revision", || async {
+        let status = sandbox.status(name).await;
+        match status["currentPodHash"].as_str() {
+            Some(hash) if hash != blue => Ok(hash.to_string()),
+            _ => Err(describe(&status)),
+        }
+    })
+    .await
+}
+
+/// Waits until the Rollout pauses with `BlueGreenPause`.
+async fn blue_green_paused(sandbox: &Sandbox, name: &str) -> Value {
+    eventually("the BlueGreenPause", || async {
+        let status = sandbox.status(name).await;
+        if status["phase"] == "Paused" && status["pauseConditions"][0]["reason"] == "BlueGreenPause"
+        {
+            Ok(status)
+        } else {
+            Err(describe(&status))
+        }
+    })
+    .await
+}
+
+/// `kubectl argo rollouts promote` on a paused blue-green Rollout.
+async fn promote(sandbox: &Sandbox, name: &str) {
+    sandbox
+        .patch_status(name, json!({"pauseConditions": null}))
+        .await;
+}
+
+/// Waits until `name` is Degraded; returns its status.
+async fn degraded(sandbox: &Sandbox, name: &str) -> Value {
+    eventually("a Degraded rollout", || async {
+        let status = sandbox.status(name).await;
+        if status["phase"] == "Degraded" {
+            Ok(status)
+        } else {
+            Err(describe(&status))
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn manual_gate_preview_then_promote_then_old_stack_scaled_down() {
+    let simulator = SimulatorConfig {
+        demo_apps: true,
+        ..simulator_config()
+    };
+    let world = World::start_with(simulator, controller_config()).await;
+    let extra = json!({"autoPromotionEnabled": false, "scaleDownDelaySeconds": 3});
+    let blue = deploy(&world, "bg", 2, extra).await;
+
+    // Load through the active Service for the whole test (bounded at 60 s).
+    let cancel = CancellationToken::new();
+    let (split, _follow) = follow_split(
+        world.client.clone(),
+        SplitTargets::new(support::NS, "bg-active", "bg-preview"),
+        Duration::from_millis(100),
+        cancel.clone(),
+    )
+    .await
+    .expect("follow split");
+    let config = LoadConfig {
+        rate_per_second: 40.0,
+        max_requests: None,
+        max_duration: Some(Duration::from_secs(60)),
+        ..LoadConfig::default()
+    };
+    let load_cancel = cancel.clone();
+    let before = tokio::spawn(async move { run_load(&config, split, load_cancel).await });
+
+    let green = update(&world, "bg", &blue).await;
+    let status = blue_green_paused(&world, "bg").await;
+    assert_eq!(status["message"], "BlueGreenPause");
+    assert_eq!(status["blueGreen"]["activeSelector"], blue.as_str());
+    assert_eq!(status["blueGreen"]["previewSelector"], green.as_str());
+    assert_eq!(world.selector_of("bg-active").await, blue);
+    assert_eq!(world.selector_of("bg-preview").await, green);
+    assert_eq!(world.rs_replicas(&green).await, Some(2));
+    assert_eq!(world.rs_replicas(&blue).await, Some(2));
+    assert_eq!(
+        health(&world, "bg").await,
+        ("Suspended".to_string(), "BlueGreenPause".to_string())
+    );
+    // While paused the active Service, and so every request, reaches only blue pods.
+    cancel.cancel();
+    let report = before.await.expect("load task").expect("load");
+    assert!(report.count_version("blue") > 0, "{report:?}");
+    assert_eq!(report.count_version("green"), 0, "{report:?}");
+    assert_eq!(report.unroutable, 0, "{report:?}");
+
+    promote(&world, "bg").await;
+    eventually("the active switch and the new stable", || async {
+        let status = world.status("bg").await;
+        let done = status["stableRS"] == green.as_str()
+            && status["blueGreen"]["activeSelector"] == green.as_str()
+            && status["phase"] == "Healthy";
+        if done { Ok(()) } else { Err(describe(&status)) }
+    })
+    .await;
+    assert_eq!(world.selector_of("bg-active").await, green);
+    assert_eq!(
+        health(&world, "bg").await,
+        ("Healthy".to_string(), String::new())
+    );
+    // The old stack waits for its scale-down deadline, then goes to zero.
+    let old = world
+        .replica_sets()
+        .get(&format!("bg-{blue}"))
+        .await
+        .expect("old rs");
+    let annotations = old.metadata.annotations.unwrap_or_default();
+    assert!(
+        annotations.contains_key("scale-down-deadline")
+            || old.spec.and_then(|s| s.replicas) == Some(0),
+        "{annotations:?}"
+    );
+    eventually("the old stack scaled down", || async {
+        match world.rs_replicas(&blue).await {
+            Some(0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+
+    // After the switch, load through the active Service reaches only green pods.
+    let cancel = CancellationToken::new();
+    let (split, _follow) = follow_split(
+        world.client.clone(),
+        SplitTargets::new(support::NS, "bg-active", "bg-preview"),
+        Duration::from_millis(100),
+        cancel.clone(),
+    )
+    .await
+    .expect("follow split");
+    let config = LoadConfig {
+        rate_per_second: 40.0,
+        max_requests: Some(40),
+        ..LoadConfig::default()
+    };
+    let report = run_load(&config, split, cancel).await.expect("load");
+    assert!(report.count_version("green") > 0, "{report:?}");
+    assert_eq!(report.count_version("blue"), 0, "{report:?}");
+    let reasons: Vec<String> = world
+        .events("bg")
+        .await
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.contains(&"SwitchService".to_string()),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&"RolloutCompleted".to_string()),
+        "{reasons:?}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_promotion_seconds_promotes_after_the_pause() {
+    let world = World::start().await;
+    let blue = deploy(&world, "auto", 1, json!({"autoPromotionSeconds": 2})).await;
+    let green = update(&world, "auto", &blue).await;
+    blue_green_paused(&world, "auto").await;
+    assert_eq!(world.selector_of("auto-active").await, blue);
+    eventually("the automatic promotion", || async {
+        let status = world.status("auto").await;
+        if status["stableRS"] == green.as_str() && status["phase"] == "Healthy" {
+            Ok(())
+        } else {
+            Err(describe(&status))
+        }
+    })
+    .await;
+    assert_eq!(world.selector_of("auto-active").await, green);
+    world.stop().await;
+}
+
+/// A local HTTP server answering `/pass` with `{"ok": true}` and `/fail` with `{"ok": false}`.
+async fn gate_server() -> String {
+    let app = axum::Router::new()
+        .route(
+            "/pass",
+            axum::routing::get(|| async { axum::Json(json!({"ok": true})) }),
+        )
+        .route(
+            "/fail",
+            axum::routing::get(|| async { axum::Json(json!({"ok": false})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, app).await.ok();
+    });
+    format!("http://{addr}")
+}
+
+/// An AnalysisTemplate `gate` with one web measurement of `{{args.url}}`.
+fn gate_template() -> Value {
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": "gate", "namespace": support::NS},
+        "spec": {"args": [{"name": "url"}],
+                 "metrics": [{"name": "gate", "count": 1, "interval": "1s",
+                              "successCondition": "result == true",
+                              "provider": {"web": {"url": "{{args.url}}", "jsonPath": "{$.ok}"}}}]}
+    })
+}
+
+fn gate(url: &str) -> Value {
+    json!({"templates": [{"templateName": "gate"}], "args": [{"name": "url", "value": url}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_pre_promotion_analysis_aborts_without_switching() {
+    let world = World::start().await;
+    let url = gate_server().await;
+    world.create_template(gate_template()).await;
+    let extra = json!({"prePromotionAnalysis": gate(&format!("{url}/fail")),
+                       "abortScaleDownDelaySeconds": 1});
+    let blue = deploy(&world, "pre", 2, extra).await;
+    let green = update(&world, "pre", &blue).await;
+    let status = degraded(&world, "pre").await;
+    assert_eq!(status["abort"], true, "{status}");
+    assert_eq!(status["stableRS"], blue.as_str());
+    assert!(
+        status["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(
+                "RolloutAborted: Rollout aborted update to revision 2: Blue/green pre-promotion analysis phase error/failed"
+            ),
+        "{status}"
+    );
+    assert_eq!(
+        status["blueGreen"]["prePromotionAnalysisRunStatus"]["status"],
+        "Failed"
+    );
+    assert_eq!(world.selector_of("pre-active").await, blue);
+    assert_eq!(health(&world, "pre").await.0, "Degraded");
+    // The preview is scaled down after the abort delay; the active never moved.
+    eventually("the preview scaled down", || async {
+        match world.rs_replicas(&green).await {
+            Some(0) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_eq!(world.selector_of("pre-active").await, blue);
+    assert_eq!(world.rs_replicas(&blue).await, Some(2));
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_post_promotion_analysis_switches_back() {
+    let world = World::start().await;
+    let url = gate_server().await;
+    world.create_template(gate_template()).await;
+    let extra = json!({"postPromotionAnalysis": gate(&format!("{url}/fail"))});
+    let blue = deploy(&world, "post", 2, extra).await;
+    let green = update(&world, "post", &blue).await;
+    // The switch happens first (the post-promotion run needs the new pods behind the active
+    // Service)...
+    eventually("the switch to green", || async {
+        let selected = world.selector_of("post-active").await;
+        if selected == green {
+            Ok(())
+        } else {
+            Err(selected)
+        }
+    })
+    .await;
+    // ...then the failed run aborts and the active Service goes back to blue.
+    let status = degraded(&world, "post").await;
+    assert_eq!(status["stableRS"], blue.as_str());
+    eventually("the switch back to blue", || async {
+        let selected = world.selector_of("post-active").await;
+        if selected == blue {
+            Ok(())
+        } else {
+            Err(selected)
+        }
+    })
+    .await;
+    assert_eq!(world.rs_replicas(&blue).await, Some(2));
+    assert_eq!(health(&world, "post").await.0, "Degraded");
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_replica_count_then_a_replicas_change_mid_rollout() {
+    let world = World::start().await;
+    let extra = json!({"autoPromotionEnabled": false, "previewReplicaCount": 1});
+    let blue = deploy(&world, "prc", 3, extra).await;
+    let green = update(&world, "prc", &blue).await;
+    blue_green_paused(&world, "prc").await;
+    assert_eq!(world.rs_replicas(&green).await, Some(1));
+    assert_eq!(world.rs_replicas(&blue).await, Some(3));
+
+    // An HPA-style change of spec.replicas while paused: the active stack follows it, the
+    // preview keeps its previewReplicaCount.
+    world.patch("prc", json!({"spec": {"replicas": 4}})).await;
+    eventually("the active stack resized", || async {
+        let sizes = (
+            world.rs_replicas(&blue).await,
+            world.rs_replicas(&green).await,
+        );
+        if sizes == (Some(4), Some(1)) {
+            Ok(())
+        } else {
+            Err(format!("{sizes:?}"))
+        }
+    })
+    .await;
+    blue_green_paused(&world, "prc").await;
+
+    promote(&world, "prc").await;
+    eventually("the promotion at full size", || async {
+        let status = world.status("prc").await;
+        let done = status["stableRS"] == green.as_str()
+            && status["phase"] == "Healthy"
+            && world.rs_replicas(&green).await == Some(4);
+        if done { Ok(()) } else { Err(describe(&status)) }
+    })
+    .await;
+    assert_eq!(world.selector_of("prc-active").await, green);
+    assert_eq!(
+        health(&world, "prc").await,
+        ("Healthy".to_string(), String::new())
+    );
+    world.stop().await;
+}
+
+/// Every blue-green Rollout of upstream's examples that is plain YAML (the Helm template is
+/// not) reaches Healthy with its Services, then again after an update and a promotion.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_blue_green_examples_reach_healthy() {
+    let Some(dir) = common::conformance_dir() else {
+        return;
+    };
+    let examples = dir.join("argo-examples").join("examples");
+    let mut files = Vec::new();
+    for entry in walk(&examples) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        if text.contains("blueGreen:") && !text.contains("{{") {
+            files.push(entry);
+        }
+    }
+    assert!(!files.is_empty(), "no blue-green example found");
+    for file in files {
+        reaches_healthy_twice(&file).await;
+    }
+}
+
+/// The project's `examples/rollout-bluegreen.yaml` does the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_project_blue_green_example_reaches_healthy() {
+    let file =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/rollout-bluegreen.yaml");
+    reaches_healthy_twice(&file).await;
+}
+
+/// Applies the manifests of `file` on a fresh sandbox with a controller: the Rollout becomes
+/// Healthy, then Healthy again on a new image (promoted when it pauses).
+async fn reaches_healthy_twice(file: &std::path::Path) {
+    let text = std::fs::read_to_string(file).unwrap();
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let mut docs: Vec<Value> = docs.into_iter().filter(|d| !d.is_null()).collect();
+    for doc in &mut docs {
+        doc["metadata"]["namespace"] = json!(support::NS);
+    }
+    let name = docs
+        .iter()
+        .find(|d| d["kind"] == "Rollout")
+        .and_then(|d| d["metadata"]["name"].as_str())
+        .expect("a Rollout")
+        .to_string();
+    let world = World::start().await;
+    world.apply_docs(&docs).await;
+    let first = world.healthy(&name).await;
+    assert_eq!(
+        health(&world, &name).await,
+        ("Healthy".to_string(), String::new()),
+        "{}",
+        file.display()
+    );
+    world.set_image(&name, "argoproj/rollouts-demo:green").await;
+    eventually(
+        &format!("{}: the update to be Healthy", file.display()),
+        || async {
+            let status = world.status(&name).await;
+            if status["pauseConditions"][0]["reason"] == "BlueGreenPause" {
+                promote(&world, &name).await;
+            }
+            let stable = status["stableRS"].as_str().unwrap_or_default();
+            if status["phase"] == "Healthy" && !stable.is_empty() && stable != first {
+                Ok(())
+            } else {
+                Err(describe(&status))
+            }
+        },
+    )
+    .await;
+    world.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
