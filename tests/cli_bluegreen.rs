@@ -183,6 +183,24 @@ fn verbs_on_a_blue_green_rollout() {
     assert!(out.contains("stable,active"), "{out}");
     assert!(!out.contains("Step:"), "{out}");
 
+    // `undo` below is a rollback only if green is younger than blue by creationTimestamp,
+    // which has whole seconds (upstream's `isRollback`): let the second change first.
+    let blue_created = env.sandbox.runtime.block_on(async {
+        let client = env.sandbox.server.client();
+        let sets = Api::<k8s_openapi::api::apps::v1::ReplicaSet>::namespaced(client, NS)
+            .list(&Default::default())
+            .await
+            .unwrap();
+        let [blue_rs] = sets.items.as_slice() else {
+            panic!("one ReplicaSet before the update: {:?}", sets.items);
+        };
+        blue_rs.metadata.creation_timestamp.clone().unwrap().0
+    });
+    let blue_created = chrono::DateTime::from_timestamp(blue_created.as_second(), 0).unwrap();
+    env.until("the clock to pass blue's creation second", |_| {
+        chrono::Utc::now() >= blue_created + chrono::Duration::seconds(1)
+    });
+
     // An update pauses before the switch; get shows the preview.
     let (code, out) = env.davy(&["set", "image", "bg", "app=app:green"]);
     assert_eq!((code, out.as_str()), (0, "rollout \"bg\" image updated\n"));
