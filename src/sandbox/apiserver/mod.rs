@@ -10,7 +10,9 @@
 //! Built-in kinds as kube-apiserver writes them where clients can tell (`builtins`): Secret
 //! `stringData` folded into `data`, Service cluster IPs, Pod graceful deletion (a Pod bound to
 //! a node keeps a `deletionTimestamp` for its grace period until a DELETE with grace 0 — the
-//! simulated kubelet's — removes it).
+//! simulated kubelet's — removes it). EndpointSlices and Endpoints are kept from the ready and
+//! terminating Pods behind each Service's selector by a background task (`controllers`,
+//! `endpoints`), as kube-controller-manager does, after the write that changed them.
 //!
 //! Known simplifications: `fieldValidation` is accepted but not enforced; CRD schemas are used
 //! only for list types (no validation, pruning or defaulting); every list page is read from the
@@ -19,7 +21,9 @@
 //! request.
 
 mod builtins;
+mod controllers;
 mod discovery;
+mod endpoints;
 mod error;
 mod faults;
 mod fields;
@@ -88,6 +92,34 @@ pub(crate) struct Inner {
     clock: Clock,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Whether the controller task ([`controllers`]) runs.
+    controllers: std::sync::atomic::AtomicBool,
+}
+
+impl Inner {
+    /// Starts the controller task once, when a tokio runtime is at hand (every request has one;
+    /// a server built outside a runtime starts it with its first request).
+    pub(crate) fn ensure_controllers(&self) {
+        use std::sync::atomic::Ordering;
+        if self.controllers.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.controllers.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let task = runtime.spawn(controllers::run(
+            self.store.clone(),
+            self.clock.clone(),
+            self.shutdown.clone(),
+        ));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
 }
 
 /// Configures an [`ApiServer`].
@@ -142,9 +174,11 @@ impl ApiServerBuilder {
                 clock: self.clock,
                 shutdown: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
+                controllers: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         server.create_default_namespaces();
+        server.inner.ensure_controllers();
         server
     }
 }
@@ -197,6 +231,7 @@ impl ApiServer {
 
     /// The in-process transport, for `kube::Client::new(service, namespace)`.
     pub fn service(&self) -> InProcessService {
+        self.inner.ensure_controllers();
         InProcessService {
             inner: self.inner.clone(),
         }
@@ -210,6 +245,7 @@ impl ApiServer {
 
     /// Serves the API over HTTP on `addr` (use port 0 for a free port).
     pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<ServeHandle> {
+        self.inner.ensure_controllers();
         service::serve(self.inner.clone(), addr).await
     }
 

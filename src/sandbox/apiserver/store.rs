@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::builtins::{self, ClusterIp};
+use super::endpoints::EndpointTracker;
 use super::error::ApiError;
 use super::fields::{self, Scope, Writer};
 use super::index::{Candidates, LabelIndex, ordered_keys};
@@ -135,6 +136,8 @@ pub struct State {
     /// Cluster IPs held by Services, and where the allocator looks next.
     service_ips: HashSet<String>,
     next_service_ip: u32,
+    /// Services whose EndpointSlices and Endpoints need an update, found through their selectors.
+    pub(super) endpoints: EndpointTracker,
 }
 
 /// splitmix64: uids and generated names need uniqueness, not cryptographic randomness.
@@ -172,6 +175,7 @@ impl State {
             rng: seed,
             service_ips: HashSet::new(),
             next_service_ip: 0,
+            endpoints: EndpointTracker::default(),
         }
     }
 
@@ -328,8 +332,24 @@ impl State {
         self.index_owners(def, &key, old.as_deref(), Some(&obj));
         self.labels
             .update(&def.gr, &key, old.as_deref(), Some(&obj));
+        self.note_endpoints(def, &key, old.as_deref(), Some(&obj));
         self.record(def, kind, obj.clone());
         obj
+    }
+
+    /// Records which Services' endpoints a Pod or Service write may have changed.
+    fn note_endpoints(
+        &mut self,
+        def: &ResourceDef,
+        key: &ObjKey,
+        old: Option<&Value>,
+        new: Option<&Value>,
+    ) {
+        if def.gr == pods_gr() {
+            self.endpoints.pod_changed(&key.0, old, new);
+        } else if def.gr == services_gr() {
+            self.endpoints.service_changed(key, new);
+        }
     }
 
     /// Removes an object for good, records DELETED with its last state, and queues GC work.
@@ -345,6 +365,7 @@ impl State {
         let old = self.tables.get_mut(&def.gr).and_then(|t| t.remove(&key));
         self.index_owners(def, &key, old.as_deref(), None);
         self.labels.update(&def.gr, &key, old.as_deref(), None);
+        self.note_endpoints(def, &key, old.as_deref(), None);
         self.record(def, EventType::Deleted, last.clone());
         if def.gr == services_gr()
             && let Some(ip) = builtins::allocated_ip(&last)
@@ -695,7 +716,7 @@ pub(super) fn pods_gr() -> GroupResource {
     GroupResource::new("", "pods")
 }
 
-fn services_gr() -> GroupResource {
+pub(super) fn services_gr() -> GroupResource {
     GroupResource::new("", "services")
 }
 
