@@ -22,12 +22,7 @@ pub(super) async fn run(store: Arc<Store>, clock: Clock, shutdown: CancellationT
         signal.borrow_and_update();
         loop {
             let now = clock();
-            let ctx = WriteCtx {
-                now,
-                manager: "endpointslice-controller",
-                api_version: "discovery.k8s.io/v1",
-                dry_run: false,
-            };
+            let ctx = WriteCtx::internal(now, "endpointslice-controller", "discovery.k8s.io/v1");
             let more = store.write(|s| s.sync_endpoints(&ctx, BATCH));
             if !more {
                 break;

@@ -14,8 +14,11 @@
 //! terminating Pods behind each Service's selector by a background task (`controllers`,
 //! `endpoints`), as kube-controller-manager does, after the write that changed them.
 //!
-//! Known simplifications: `fieldValidation` is accepted but not enforced; CRD schemas are used
-//! only for list types (no validation, pruning or defaulting); every list page is read from the
+//! Custom resources are pruned, defaulted and validated against their CRD's structural schema
+//! (`schema`), with `fieldValidation=Strict|Warn|Ignore` and `Warning` headers.
+//!
+//! Known simplifications: no CEL (`x-kubernetes-validations`) and no `format` checks; every
+//! list page is read from the
 //! current state (the first page's resourceVersion is reported throughout, so a watch from it
 //! replays any change in between); the garbage collector runs synchronously within the deleting
 //! request.
@@ -36,6 +39,7 @@ mod render;
 mod requests;
 mod resources;
 mod rules;
+mod schema;
 mod selectors;
 mod service;
 mod store;
@@ -299,12 +303,7 @@ impl ApiServer {
                 .unwrap_or_default()
                 .to_string();
             let ctx_now = (self.inner.clock)();
-            let ctx = WriteCtx {
-                now: ctx_now,
-                manager: "davy-sandbox",
-                api_version: "apiextensions.k8s.io/v1",
-                dry_run: false,
-            };
+            let ctx = WriteCtx::internal(ctx_now, "davy-sandbox", "apiextensions.k8s.io/v1");
             let gr = store::crd_gr();
             self.inner.store.write(|s| -> Result<(), ApiError> {
                 let def = s.registry().get(&gr).ok_or(ApiError::RouteNotFound)?;
@@ -341,12 +340,7 @@ impl ApiServer {
         body: Value,
         manager: &str,
     ) -> Result<Value, ApiError> {
-        let ctx = WriteCtx {
-            now: (self.inner.clock)(),
-            manager,
-            api_version: "",
-            dry_run: false,
-        };
+        let ctx = WriteCtx::internal((self.inner.clock)(), manager, "");
         self.inner.store.write(|s| {
             let def = s
                 .registry()

@@ -15,6 +15,7 @@ use super::fields::{self, Scope, Writer};
 use super::index::{Candidates, LabelIndex, ordered_keys};
 use super::resources::{GroupResource, Registry, ResourceDef, def_from_crd};
 use super::rules::{self, meta_str};
+use super::schema::{self, FieldValidation};
 use super::selectors::LabelSelector;
 
 /// (namespace, name); the namespace is empty for cluster-scoped objects.
@@ -65,6 +66,24 @@ pub struct WriteCtx<'a> {
     pub manager: &'a str,
     pub api_version: &'a str,
     pub dry_run: bool,
+    /// What to do about fields a custom resource's schema does not know.
+    pub field_validation: FieldValidation,
+    /// Where `Warning` headers for the response are collected (none: dropped).
+    pub warnings: Option<&'a Mutex<Vec<String>>>,
+}
+
+impl<'a> WriteCtx<'a> {
+    /// A write by the server itself or a fixture: unknown fields pruned silently.
+    pub fn internal(now: DateTime<Utc>, manager: &'a str, api_version: &'a str) -> Self {
+        WriteCtx {
+            now,
+            manager,
+            api_version,
+            dry_run: false,
+            field_validation: FieldValidation::Ignore,
+            warnings: None,
+        }
+    }
 }
 
 impl WriteCtx<'_> {
@@ -507,6 +526,7 @@ impl State {
         }
         let uid = self.uid();
         let mut obj = rules::prepare_create(def, ns, body, &uid, ctx.now)?;
+        check_schema(def, &name, &mut obj, ctx)?;
         let key = key_of(def, ns, &name);
         if self.get(&def.gr, &key).is_some() {
             return Err(ApiError::AlreadyExists {
@@ -598,6 +618,7 @@ impl State {
             .ok_or_else(|| ApiError::not_found(&def.gr.group, &def.gr.resource, name))?;
         let candidate = f(&old)?;
         let mut new = rules::prepare_update(def, &old, candidate, scope, !track)?;
+        check_schema(def, name, &mut new, ctx)?;
         if def.gr == services_gr() && scope == Scope::Main {
             builtins::keep_cluster_ip(def, &old, &mut new)?;
         }
@@ -710,6 +731,53 @@ impl State {
         self.run_gc(ctx.now);
         Ok(out)
     }
+}
+
+/// A custom resource against its CRD's schema: unknown fields pruned (refused under
+/// `fieldValidation=Strict`, warned about under `Warn`), defaults filled in, then validated
+/// (422 `Invalid` with every cause).
+fn check_schema(
+    def: &ResourceDef,
+    name: &str,
+    obj: &mut Value,
+    ctx: &WriteCtx,
+) -> Result<(), ApiError> {
+    let Some(schema) = def.schema.as_deref().filter(|_| !def.builtin) else {
+        return Ok(());
+    };
+    let outcome = schema::process(schema, obj);
+    if !outcome.unknown.is_empty() {
+        let fields: Vec<String> = outcome
+            .unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        match ctx.field_validation {
+            FieldValidation::Strict => {
+                let kind = &def.kind;
+                return Err(ApiError::BadRequest(format!(
+                    "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    def.storage_version(),
+                    fields.join(", ")
+                )));
+            }
+            FieldValidation::Warn => {
+                if let Some(w) = ctx.warnings {
+                    w.lock().unwrap_or_else(|p| p.into_inner()).extend(fields);
+                }
+            }
+            FieldValidation::Ignore => {}
+        }
+    }
+    if outcome.causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Invalid {
+        group: def.gr.group.clone(),
+        kind: def.kind.clone(),
+        name: name.to_string(),
+        causes: outcome.causes,
+    })
 }
 
 pub(super) fn pods_gr() -> GroupResource {
