@@ -1,5 +1,7 @@
 //! The sandbox's share of kube-controller-manager: one background task that, after writes,
-//! brings EndpointSlices and Endpoints up to date for the Services those writes affected.
+//! runs the garbage collector's queued work (dependents of deleted owners, namespaces left
+//! empty) and brings EndpointSlices and Endpoints up to date for the Services those writes
+//! affected.
 //!
 //! It runs outside the writing request, as the real controllers do, so a client sees a Pod or
 //! Service change first and the endpoints follow (within milliseconds here). Work is taken in
@@ -23,7 +25,10 @@ pub(super) async fn run(store: Arc<Store>, clock: Clock, shutdown: CancellationT
         loop {
             let now = clock();
             let ctx = WriteCtx::internal(now, "endpointslice-controller", "discovery.k8s.io/v1");
-            let more = store.write(|s| s.sync_endpoints(&ctx, BATCH));
+            let more = store.write(|s| {
+                let gc = s.run_gc(now, BATCH);
+                s.sync_endpoints(&ctx, BATCH) || gc
+            });
             if !more {
                 break;
             }

@@ -132,6 +132,8 @@ pub(super) enum GcTask {
     Released { owner_uid: String },
     /// An object in a terminating namespace went away.
     NamespaceCheck(String),
+    /// Release the dependents of an owner deleted with the orphan policy, then let it go.
+    Orphan { owner: ObjRef, owner_uid: String },
 }
 
 /// Everything under the store lock.
@@ -634,7 +636,6 @@ impl State {
         if let Some(served) = served {
             self.registry.insert(served);
         }
-        self.run_gc(ctx.now);
         Ok(out)
     }
 
@@ -728,7 +729,6 @@ impl State {
             opts.grace_period,
             ctx.now,
         );
-        self.run_gc(ctx.now);
         Ok(out)
     }
 }
