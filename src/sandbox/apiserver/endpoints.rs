@@ -29,10 +29,12 @@ pub const CONTROLLER_NAME: &str = "endpointslice-controller.k8s.io";
 /// The label both controllers add for a headless Service.
 const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 
+/// Where EndpointSlices are stored.
 pub fn endpointslices_gr() -> GroupResource {
     GroupResource::new("discovery.k8s.io", "endpointslices")
 }
 
+/// Where Endpoints are stored.
 pub fn endpoints_gr() -> GroupResource {
     GroupResource::new("", "endpoints")
 }
@@ -40,20 +42,30 @@ pub fn endpoints_gr() -> GroupResource {
 /// One port of an endpoint: the Service port's name, the Pod port it resolves to, the protocol.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct SlicePort {
+    /// The Service port's name (empty when it has none).
     pub name: String,
+    /// The Pod's port number the `targetPort` resolves to.
     pub port: i64,
+    /// `TCP`, `UDP` or `SCTP`.
     pub protocol: String,
 }
 
 /// One Pod as an endpoint of a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodEndpoint {
+    /// The Pod's `status.podIP`.
     pub ip: String,
+    /// The node it is bound to.
     pub node_name: Option<String>,
+    /// The Pod's name, for `targetRef`.
     pub pod_name: String,
+    /// The Pod's uid, for `targetRef`.
     pub pod_uid: String,
+    /// Gets traffic: Ready and not terminating (or the Service publishes not-ready addresses).
     pub ready: bool,
+    /// The Pod's Ready condition, whether or not it terminates.
     pub serving: bool,
+    /// The Pod has a `deletionTimestamp`.
     pub terminating: bool,
 }
 

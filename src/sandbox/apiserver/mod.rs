@@ -10,18 +10,18 @@
 //! Built-in kinds as kube-apiserver writes them where clients can tell (`builtins`): Secret
 //! `stringData` folded into `data`, Service cluster IPs, Pod graceful deletion (a Pod bound to
 //! a node keeps a `deletionTimestamp` for its grace period until a DELETE with grace 0 — the
-//! simulated kubelet's — removes it). EndpointSlices and Endpoints are kept from the ready and
-//! terminating Pods behind each Service's selector by a background task (`controllers`,
-//! `endpoints`), as kube-controller-manager does, after the write that changed them.
+//! simulated kubelet's — removes it). The same background task as kube-controller-manager
+//! (`controllers`) keeps EndpointSlices and Endpoints from the ready and terminating Pods
+//! behind each Service's selector (`endpoints`) and runs the owner-reference garbage collector
+//! (`gc`: background, foreground and orphan propagation), after the write that called for it.
 //!
 //! Custom resources are pruned, defaulted and validated against their CRD's structural schema
 //! (`schema`), with `fieldValidation=Strict|Warn|Ignore` and `Warning` headers.
 //!
 //! Known simplifications: no CEL (`x-kubernetes-validations`) and no `format` checks; every
-//! list page is read from the
-//! current state (the first page's resourceVersion is reported throughout, so a watch from it
-//! replays any change in between); the garbage collector runs synchronously within the deleting
-//! request.
+//! list page is read from the current state (the first page's resourceVersion is reported
+//! throughout, so a watch from it replays any change in between); a namespace's contents are
+//! deleted within the namespace's DELETE.
 
 mod builtins;
 mod controllers;
