@@ -295,7 +295,8 @@ pub fn slice_body(svc: &Value, ports: &[SlicePort], endpoints: &[PodEndpoint]) -
             }],
         },
         "addressType": "IPv4",
-        "endpoints": eps,
+        // Go's nil slice, as kube-apiserver returns the placeholder's.
+        "endpoints": if eps.is_empty() { Value::Null } else { json!(eps) },
     });
     if !ports.is_empty() || !endpoints.is_empty() {
         slice["ports"] = json!(ports.iter().map(port_json).collect::<Vec<_>>());
@@ -692,7 +693,7 @@ mod tests {
         assert_eq!(groups.keys().next().unwrap(), &Vec::<SlicePort>::new());
         let placeholder = slice_body(&s, &[], &[]);
         assert!(placeholder.get("ports").is_none());
-        assert_eq!(placeholder["endpoints"], json!([]));
+        assert_eq!(placeholder["endpoints"], Value::Null);
         assert!(
             endpoints_body(&s, &BTreeMap::new())
                 .get("subsets")
