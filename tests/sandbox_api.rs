@@ -17,6 +17,7 @@ use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 
 use common::sandbox::{Gadget, GadgetSpec, Widget, WidgetStatus, cm, setup, widget};
+use common::wait::eventually;
 
 fn api_status(err: kube::Error) -> (u16, String, String) {
     match err {
@@ -536,19 +537,39 @@ async fn owner_reference_garbage_collection() {
             .len()
     };
 
-    // Background: owner gone at once, dependents right after.
+    // Background: the owner is gone when the DELETE returns; the collector deletes the
+    // dependents afterwards, as in a cluster.
     let (deploys, rss, pods) = owner_chain(&client, "bg").await;
     deploys
         .delete("bg", &DeleteParams::background())
         .await
         .unwrap();
     assert!(deploys.get_opt("bg").await.unwrap().is_none());
-    assert!(rss.get_opt("bg-rs").await.unwrap().is_none());
-    assert_eq!(count(pods.clone(), "bg").await, 0);
+    eventually("the background dependents collected", || async {
+        let rs = rss.get_opt("bg-rs").await.unwrap();
+        let n = count(pods.clone(), "bg").await;
+        (rs.is_none() && n == 0)
+            .then_some(())
+            .ok_or(format!("rs {}, {n} pods", rs.is_some()))
+    })
+    .await;
 
-    // Orphan: dependents stay without the owner reference.
+    // Orphan: the owner waits with the `orphan` finalizer until its dependents lose their
+    // reference to it; they stay.
     let (deploys, rss, _) = owner_chain(&client, "or").await;
-    deploys.delete("or", &DeleteParams::orphan()).await.unwrap();
+    let marked = deploys.delete("or", &DeleteParams::orphan()).await.unwrap();
+    let owner = marked
+        .left()
+        .expect("an orphaning owner is marked, not removed");
+    assert_eq!(owner.metadata.finalizers, Some(vec!["orphan".to_string()]));
+    assert!(owner.metadata.deletion_timestamp.is_some());
+    eventually("the orphaning owner gone", || async {
+        let d = deploys.get_opt("or").await.unwrap();
+        d.is_none()
+            .then_some(())
+            .ok_or(format!("{:?}", d.map(|d| d.metadata.finalizers)))
+    })
+    .await;
     let rs = rss.get("or-rs").await.unwrap();
     assert!(rs.metadata.owner_references.is_none());
     assert_eq!(count(pods.clone(), "or").await, 2);
@@ -574,9 +595,18 @@ async fn owner_reference_garbage_collection() {
         owner.metadata.finalizers,
         Some(vec!["foregroundDeletion".to_string()])
     );
-    assert_eq!(count(pods.clone(), "fg").await, 0, "grandchildren deleted");
-    let held = rss.get("fg-rs").await.unwrap();
-    assert!(held.metadata.deletion_timestamp.is_some());
+    eventually("grandchildren deleted, the held child marked", || async {
+        let n = count(pods.clone(), "fg").await;
+        let held = rss.get("fg-rs").await.unwrap();
+        (n == 0 && held.metadata.deletion_timestamp.is_some())
+            .then_some(())
+            .ok_or(format!("{n} pods"))
+    })
+    .await;
+    assert!(
+        deploys.get_opt("fg").await.unwrap().is_some(),
+        "the owner waits for its blocking dependent"
+    );
     rss.patch(
         "fg-rs",
         &PatchParams::default(),
@@ -584,11 +614,16 @@ async fn owner_reference_garbage_collection() {
     )
     .await
     .unwrap();
-    assert!(rss.get_opt("fg-rs").await.unwrap().is_none());
-    assert!(
-        deploys.get_opt("fg").await.unwrap().is_none(),
-        "owner finishes after its dependents"
-    );
+    eventually("the owner finishes after its dependents", || async {
+        let rs = rss.get_opt("fg-rs").await.unwrap();
+        let d = deploys.get_opt("fg").await.unwrap();
+        (rs.is_none() && d.is_none()).then_some(()).ok_or(format!(
+            "rs {}, owner {}",
+            rs.is_some(),
+            d.is_some()
+        ))
+    })
+    .await;
 }
 
 #[tokio::test]

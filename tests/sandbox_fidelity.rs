@@ -8,82 +8,17 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
 use std::time::{Duration, Instant};
 
-use davy::sandbox::apiserver::ApiServer;
 use davy::sandbox::simulator::{Simulator, SimulatorConfig};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use common::sandbox::HttpSandbox;
+use common::kubectl::{Kubectl, kubectl_present};
 
-const KUBECTL: &str = "/usr/bin/kubectl";
-
-fn kubectl_present() -> bool {
-    if Path::new(KUBECTL).exists() {
-        return true;
-    }
-    println!("NOTICE: {KUBECTL} is absent; kubectl tests skipped");
-    false
-}
-
-struct Env(HttpSandbox);
-
-impl Env {
-    fn start() -> Env {
-        Env(HttpSandbox::start(ApiServer::new()))
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let dir = self.0.dir.path();
-        Command::new(KUBECTL)
-            .env("KUBECONFIG", &self.0.kubeconfig)
-            .env("HOME", dir)
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}\nstdout: {stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    fn apply(&self, name: &str, yaml: &str) -> String {
-        let path = self.0.dir.path().join(name);
-        std::fs::write(&path, yaml).unwrap();
-        self.ok(&["apply", "--validate=false", "-f", &path.to_string_lossy()])
-    }
-
-    fn get_json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-
-    /// A kube client on the sandbox (kube's request buffer needs the runtime to start).
-    fn client(&self) -> kube::Client {
-        let _guard = self.0.runtime.enter();
-        self.0.server.client()
-    }
-
-    fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.0.runtime.block_on(f)
-    }
-}
+type Env = Kubectl;
 
 const SECRET: &str = r#"apiVersion: v1
 kind: Secret

@@ -7,19 +7,16 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use davy::sandbox::apiserver::{ApiServer, ServeHandle};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 
-use common::sandbox::HttpSandbox;
+use common::kubectl::{Kubectl, kubectl_present};
 
-const KUBECTL: &str = "/usr/bin/kubectl";
 const WAIT: Duration = Duration::from_secs(30);
 
 const CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
@@ -41,78 +38,7 @@ spec:
       openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}
 "#;
 
-struct Env {
-    _runtime: tokio::runtime::Runtime,
-    server: ApiServer,
-    _http: ServeHandle,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-impl Env {
-    fn start() -> Env {
-        let HttpSandbox {
-            runtime,
-            server,
-            http,
-            dir,
-            kubeconfig,
-        } = HttpSandbox::start(ApiServer::new());
-        Env {
-            _runtime: runtime,
-            server,
-            _http: http,
-            dir,
-            kubeconfig,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(KUBECTL);
-        cmd.env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", self.dir.path())
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args);
-        cmd
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// Runs kubectl and asserts success; returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "kubectl {args:?} failed: {}\nstdout: {stdout}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
-    }
-
-    fn file(&self, name: &str, content: &str) -> String {
-        let p = self.dir.path().join(name);
-        std::fs::write(&p, content).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-
-    fn get_json(&self, args: &[&str]) -> Value {
-        let mut a = args.to_vec();
-        a.extend(["-o", "json"]);
-        serde_json::from_str(&self.ok(&a)).unwrap()
-    }
-}
-
-fn kubectl_present() -> bool {
-    if Path::new(KUBECTL).exists() {
-        return true;
-    }
-    println!("NOTICE: {KUBECTL} is absent; kubectl tests skipped");
-    false
-}
+type Env = Kubectl;
 
 #[test]
 fn kubectl_drives_the_sandbox() {
@@ -288,7 +214,7 @@ fn watch_sees_update(env: &Env) {
     wait_for("w1 7");
     // Update through kube-rs over the same server while kubectl watches.
     let server = env.server.clone();
-    env._runtime.block_on(async move {
+    env.runtime.block_on(async move {
         let ar = ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
             "example.dev",
             "v1",

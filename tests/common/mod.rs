@@ -28,4 +28,6 @@ pub mod world;
 pub mod prometheus;
 pub mod alertmanager;
 pub mod sandbox;
+pub mod kubectl;
+pub mod wait;
 pub mod server_process;

@@ -322,7 +322,7 @@ fn service(name: &str, app: &str) -> Service {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": { "name": name, "namespace": "default" },
-        "spec": { "selector": { "app": app }, "ports": [ { "port": 80 } ] }
+        "spec": { "selector": { "app": app }, "ports": [ { "port": 80, "targetPort": 8080 } ] }
     }))
     .expect("service")
 }

@@ -12,6 +12,25 @@ pub struct Cause {
     pub message: String,
 }
 
+impl Cause {
+    /// The `StatusCause.reason` (`field.ErrorType`) its message starts with.
+    pub fn reason(&self) -> &'static str {
+        const REASONS: &[(&str, &str)] = &[
+            ("Required value", "FieldValueRequired"),
+            ("Unsupported value", "FieldValueNotSupported"),
+            ("Too long", "FieldValueTooLong"),
+            ("Too many", "FieldValueTooMany"),
+            ("Duplicate value", "FieldValueDuplicate"),
+            ("Forbidden", "FieldValueForbidden"),
+            ("Not found", "FieldValueNotFound"),
+        ];
+        REASONS
+            .iter()
+            .find(|(prefix, _)| self.message.starts_with(prefix))
+            .map_or("FieldValueInvalid", |(_, reason)| reason)
+    }
+}
+
 /// Everything a request can fail with; each maps to one HTTP code and `Status` reason.
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum ApiError {
@@ -57,7 +76,7 @@ pub enum ApiError {
         conflicts: Vec<(String, String)>,
     },
     /// The object failed validation (422).
-    #[error("{}", invalid_message(kind, name, causes))]
+    #[error("{}", invalid_message(group, kind, name, causes))]
     Invalid {
         /// The API group.
         group: String,
@@ -118,7 +137,14 @@ fn apply_conflict_message(conflicts: &[(String, String)]) -> String {
     msg.trim_end_matches(';').to_string()
 }
 
-fn invalid_message(kind: &str, name: &str, causes: &[Cause]) -> String {
+/// apimachinery's `NewInvalid` message: the group-qualified kind (`Rollout.argoproj.io`,
+/// `ConfigMap`), the name, and the causes.
+fn invalid_message(group: &str, kind: &str, name: &str, causes: &[Cause]) -> String {
+    let kind = if group.is_empty() {
+        kind.to_string()
+    } else {
+        format!("{kind}.{group}")
+    };
     let parts: Vec<String> = causes
         .iter()
         .map(|c| format!("{}: {}", c.field, c.message))
@@ -234,7 +260,7 @@ impl ApiError {
                 let mut d = named(group, kind, name);
                 let causes: Vec<Value> = causes
                     .iter()
-                    .map(|c| json!({"reason": "FieldValueInvalid", "message": c.message, "field": c.field}))
+                    .map(|c| json!({"reason": c.reason(), "message": c.message, "field": c.field}))
                     .collect();
                 d.insert("causes".into(), Value::Array(causes));
                 Some(Value::Object(d))

@@ -1,9 +1,12 @@
 //! Deletion: finalizers, propagation policies (background, foreground, orphan), owner-reference
 //! garbage collection, namespace termination and delete-collection.
 //!
-//! The collector runs synchronously at the end of the write that triggered it, so dependents
-//! disappear right after their owner (in the same lock hold, with their own events) and tests
-//! need no waiting.
+//! The collector runs asynchronously, as kube-controller-manager's does: a DELETE only removes
+//! or marks the owner and queues the work; the controller task ([`super::controllers`]) then
+//! deletes the dependents (background: after the owner is gone; foreground: while the owner
+//! waits with the `foregroundDeletion` finalizer for the dependents that block it) or releases
+//! them (orphan: the owner waits with the `orphan` finalizer until their references to it are
+//! removed). So clients see the intermediate states a controller sees in a cluster.
 
 use std::sync::Arc;
 
@@ -20,6 +23,7 @@ use super::store::{
 };
 
 const FOREGROUND: &str = "foregroundDeletion";
+const ORPHAN: &str = "orphan";
 
 impl State {
     /// Deletes one existing object under a propagation policy. Objects with finalizers are only
@@ -37,17 +41,20 @@ impl State {
         };
         let mut obj = (*cur).clone();
         let uid = meta_str(&obj, "uid").unwrap_or_default().to_string();
-        let has_dependents = self.dependents.get(&uid).is_some_and(|d| !d.is_empty());
-        match policy {
-            Propagation::Orphan => self.orphan(&uid),
-            Propagation::Foreground if has_dependents => {
-                let mut fins = rules::finalizers(&obj);
-                if !fins.iter().any(|f| f == FOREGROUND) {
-                    fins.push(FOREGROUND.into());
-                    rules::set_finalizers(&mut obj, &fins);
-                }
+        // As kube-apiserver does, the policy's finalizer goes on whether or not there are
+        // dependents; the collector takes it off once it has dealt with them.
+        let hold = match policy {
+            _ if def.gr == GroupResource::new("", "namespaces") => None,
+            Propagation::Orphan => Some(ORPHAN),
+            Propagation::Foreground => Some(FOREGROUND),
+            Propagation::Background => None,
+        };
+        if let Some(hold) = hold {
+            let mut fins = rules::finalizers(&obj);
+            if !fins.iter().any(|f| f == hold) {
+                fins.push(hold.into());
+                rules::set_finalizers(&mut obj, &fins);
             }
-            _ => {}
         }
         if def.gr == pods_gr() {
             let grace = builtins::pod_grace_seconds(&obj, grace);
@@ -59,7 +66,9 @@ impl State {
                     rules::set_meta(&mut obj, "deletionTimestamp", json!(deadline));
                     rules::set_meta(&mut obj, "deletionGracePeriodSeconds", json!(grace));
                 }
-                return Deleted::Marked(self.commit_update(def, key, &cur, obj));
+                let out = self.commit_update(def, key.clone(), &cur, obj);
+                self.queue_hold(hold, def, key, uid);
+                return Deleted::Marked(out);
             }
             if rules::is_deleting(&obj) {
                 rules::set_meta(&mut obj, "deletionGracePeriodSeconds", json!(0));
@@ -83,15 +92,27 @@ impl State {
         }
         rules::mark_deleting(def, &mut obj, now);
         let out = self.commit_update(def, key.clone(), &cur, obj);
-        if policy == Propagation::Foreground && has_dependents {
-            self.foreground
-                .insert(uid.clone(), (def.gr.clone(), key.0, key.1));
-            self.gc_queue.push_back(GcTask::Cascade {
-                owner_uid: uid,
-                foreground: true,
-            });
-        }
+        self.queue_hold(hold, def, key, uid);
         Deleted::Marked(out)
+    }
+
+    /// Queues the collector's part of a foreground or orphan deletion.
+    fn queue_hold(&mut self, hold: Option<&str>, def: &ResourceDef, key: ObjKey, uid: String) {
+        match hold {
+            Some(FOREGROUND) => {
+                self.foreground
+                    .insert(uid.clone(), (def.gr.clone(), key.0, key.1));
+                self.gc_queue.push_back(GcTask::Cascade {
+                    owner_uid: uid,
+                    foreground: true,
+                });
+            }
+            Some(_) => self.gc_queue.push_back(GcTask::Orphan {
+                owner: (def.gr.clone(), key.0, key.1),
+                owner_uid: uid,
+            }),
+            None => {}
+        }
     }
 
     fn dependents_of(&self, owner_uid: &str) -> Vec<ObjRef> {
@@ -174,10 +195,14 @@ impl State {
         }
     }
 
-    /// Drains the collector's queue.
-    pub(super) fn run_gc(&mut self, now: DateTime<Utc>) {
-        while let Some(task) = self.gc_queue.pop_front() {
+    /// Runs up to `budget` of the collector's queued tasks; whether some are left.
+    pub(super) fn run_gc(&mut self, now: DateTime<Utc>, budget: usize) -> bool {
+        for _ in 0..budget {
+            let Some(task) = self.gc_queue.pop_front() else {
+                return false;
+            };
             match task {
+                GcTask::Orphan { owner, owner_uid } => self.finish_orphaning(owner, &owner_uid),
                 GcTask::Cascade {
                     owner_uid,
                     foreground,
@@ -198,6 +223,37 @@ impl State {
                 }
             }
         }
+        !self.gc_queue.is_empty()
+    }
+
+    /// Orphan policy, the collector's part: the dependents lose their reference to the owner,
+    /// then the owner loses its `orphan` finalizer (and goes, when it was the last).
+    fn finish_orphaning(&mut self, owner: ObjRef, owner_uid: &str) {
+        self.orphan(owner_uid);
+        let (gr, ns, name) = owner;
+        let key = (ns, name);
+        if let (Some(def), Some(cur)) = (self.registry.get(&gr), self.get(&gr, &key))
+            && meta_str(&cur, "uid") == Some(owner_uid)
+        {
+            let mut obj = (*cur).clone();
+            let fins: Vec<String> = rules::finalizers(&obj)
+                .into_iter()
+                .filter(|f| f != ORPHAN)
+                .collect();
+            rules::set_finalizers(&mut obj, &fins);
+            self.commit_update(&def, key, &cur, obj);
+        }
+    }
+
+    /// Whether an object still names `owner_uid` with `blockOwnerDeletion: true`.
+    fn blocks(&self, dependent: &ObjRef, owner_uid: &str) -> bool {
+        let (gr, ns, name) = dependent;
+        self.get(gr, &(ns.clone(), name.clone())).is_some_and(|d| {
+            rules::owner_refs(&d).iter().any(|r| {
+                r.get("uid").and_then(Value::as_str) == Some(owner_uid)
+                    && r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true)
+            })
+        })
     }
 
     fn cascade(&mut self, owner_uid: &str, foreground: bool, now: DateTime<Utc>) {
@@ -224,17 +280,24 @@ impl State {
             };
             self.delete_object(&def, key, policy, None, now);
         }
+        if foreground {
+            // Dependents that do not block may still be there; the owner need not wait for them.
+            self.gc_queue.push_back(GcTask::Released {
+                owner_uid: owner_uid.to_string(),
+            });
+        }
     }
 
-    /// A dependent went away: a foreground owner without dependents drops its finalizer.
+    /// A dependent went away: a foreground owner without dependents that block it
+    /// (`blockOwnerDeletion: true`) drops its finalizer.
     fn release(&mut self, owner_uid: &str) {
         let Some((gr, ns, name)) = self.foreground.get(owner_uid).cloned() else {
             return;
         };
         if self
-            .dependents
-            .get(owner_uid)
-            .is_some_and(|s| !s.is_empty())
+            .dependents_of(owner_uid)
+            .iter()
+            .any(|d| self.blocks(d, owner_uid))
         {
             return;
         }
@@ -281,7 +344,6 @@ impl State {
                 Deleted::Removed(o) | Deleted::Marked(o) => out.push(o),
             }
         }
-        self.run_gc(ctx.now);
         Ok(out)
     }
 }

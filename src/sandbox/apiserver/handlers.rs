@@ -1,7 +1,7 @@
 //! One function per API verb: list (with selectors and `limit`/`continue`), get, create,
 //! update, patch (all types, status and scale), delete, deletecollection and watch.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,6 +16,7 @@ use super::http::{Req, Target, json_response};
 use super::patch::{PatchKind, apply_patch};
 use super::render::{self, ListMeta};
 use super::rules::{self, meta_str};
+use super::schema::FieldValidation;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::store::{DeleteOpts, Deleted, ObjKey, ObjectId, Propagation, WriteCtx, key_of};
 use super::watch::{WatchSpec, WatchStart, watch_stream};
@@ -234,15 +235,57 @@ fn write_ctx<'a>(inner: &Inner, req: &Req, manager: &'a str, api_version: &'a st
         manager,
         api_version,
         dry_run: req.query.get("dryRun") == Some("All"),
+        field_validation: FieldValidation::Warn,
+        warnings: None,
     }
 }
 
+/// The context of a create, update or patch: also `fieldValidation` and where its warnings go.
+fn body_write_ctx<'a>(
+    inner: &Inner,
+    req: &Req,
+    manager: &'a str,
+    api_version: &'a str,
+    warnings: &'a Mutex<Vec<String>>,
+) -> Result<WriteCtx<'a>, ApiError> {
+    let value = req.query.get("fieldValidation");
+    let field_validation = FieldValidation::parse(value).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "fieldValidation: Unsupported value: {:?}: supported values: \"Ignore\", \"Strict\", \"Warn\"",
+            value.unwrap_or_default()
+        ))
+    })?;
+    Ok(WriteCtx {
+        field_validation,
+        warnings: Some(warnings),
+        ..write_ctx(inner, req, manager, api_version)
+    })
+}
+
+/// Runs a write handler and adds a `Warning: 299 - "…"` header per warning it collected.
+fn with_warnings(f: impl FnOnce(&Mutex<Vec<String>>) -> Answer) -> Answer {
+    let warnings = Mutex::new(Vec::new());
+    let mut resp = f(&warnings)?;
+    let warnings = warnings.into_inner().unwrap_or_else(|p| p.into_inner());
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    Ok(resp)
+}
+
 pub fn create(inner: &Inner, req: &Req, t: &Target) -> Answer {
+    with_warnings(|w| create_with(inner, req, t, w))
+}
+
+fn create_with(inner: &Inner, req: &Req, t: &Target, warnings: &Mutex<Vec<String>>) -> Answer {
     let body = parse_body(req)?;
     check_kind(t, &body)?;
     let manager = manager(req);
     let api_version = t.api_version();
-    let ctx = write_ctx(inner, req, &manager, &api_version);
+    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings)?;
     let obj = inner
         .store
         .write(|s| s.create(&t.def, t.namespace.as_deref(), body, &ctx, true))?;
@@ -250,11 +293,15 @@ pub fn create(inner: &Inner, req: &Req, t: &Target) -> Answer {
 }
 
 pub fn update(inner: &Inner, req: &Req, t: &Target) -> Answer {
+    with_warnings(|w| update_with(inner, req, t, w))
+}
+
+fn update_with(inner: &Inner, req: &Req, t: &Target, warnings: &Mutex<Vec<String>>) -> Answer {
     let body = parse_body(req)?;
     check_kind(t, &body)?;
     let manager = manager(req);
     let api_version = t.api_version();
-    let ctx = write_ctx(inner, req, &manager, &api_version);
+    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings)?;
     let scope = scope_of(t);
     let def = t.def.clone();
     let obj = inner.store.write(|s| {
@@ -277,11 +324,15 @@ pub fn update(inner: &Inner, req: &Req, t: &Target) -> Answer {
 }
 
 pub fn patch(inner: &Inner, req: &Req, t: &Target) -> Answer {
+    with_warnings(|w| patch_with(inner, req, t, w))
+}
+
+fn patch_with(inner: &Inner, req: &Req, t: &Target, warnings: &Mutex<Vec<String>>) -> Answer {
     let kind = PatchKind::from_content_type(req.header(header::CONTENT_TYPE))?;
     let body = parse_body(req)?;
     let manager = manager(req);
     let api_version = t.api_version();
-    let ctx = write_ctx(inner, req, &manager, &api_version);
+    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings)?;
     let scope = scope_of(t);
     let name = name_of(t);
     if kind == PatchKind::Apply {

@@ -133,6 +133,7 @@ pub async fn handle(
     cancel: CancellationToken,
     transport: Transport,
 ) -> Response<Body> {
+    inner.ensure_controllers();
     let path = parts.uri.path().trim_end_matches('/').to_string();
     let req = Req {
         method: parts.method,

@@ -10,16 +10,23 @@
 //! Built-in kinds as kube-apiserver writes them where clients can tell (`builtins`): Secret
 //! `stringData` folded into `data`, Service cluster IPs, Pod graceful deletion (a Pod bound to
 //! a node keeps a `deletionTimestamp` for its grace period until a DELETE with grace 0 — the
-//! simulated kubelet's — removes it).
+//! simulated kubelet's — removes it). The same background task as kube-controller-manager
+//! (`controllers`) keeps EndpointSlices and Endpoints from the ready and terminating Pods
+//! behind each Service's selector (`endpoints`) and runs the owner-reference garbage collector
+//! (`gc`: background, foreground and orphan propagation), after the write that called for it.
 //!
-//! Known simplifications: `fieldValidation` is accepted but not enforced; CRD schemas are used
-//! only for list types (no validation, pruning or defaulting); every list page is read from the
-//! current state (the first page's resourceVersion is reported throughout, so a watch from it
-//! replays any change in between); the garbage collector runs synchronously within the deleting
-//! request.
+//! Custom resources are pruned, defaulted and validated against their CRD's structural schema
+//! (`schema`), with `fieldValidation=Strict|Warn|Ignore` and `Warning` headers.
+//!
+//! Known simplifications: no CEL (`x-kubernetes-validations`) and no `format` checks; every
+//! list page is read from the current state (the first page's resourceVersion is reported
+//! throughout, so a watch from it replays any change in between); a namespace's contents are
+//! deleted within the namespace's DELETE.
 
 mod builtins;
+mod controllers;
 mod discovery;
+mod endpoints;
 mod error;
 mod faults;
 mod fields;
@@ -32,6 +39,7 @@ mod render;
 mod requests;
 mod resources;
 mod rules;
+mod schema;
 mod selectors;
 mod service;
 mod store;
@@ -88,6 +96,34 @@ pub(crate) struct Inner {
     clock: Clock,
     shutdown: CancellationToken,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Whether the controller task ([`controllers`]) runs.
+    controllers: std::sync::atomic::AtomicBool,
+}
+
+impl Inner {
+    /// Starts the controller task once, when a tokio runtime is at hand (every request has one;
+    /// a server built outside a runtime starts it with its first request).
+    pub(crate) fn ensure_controllers(&self) {
+        use std::sync::atomic::Ordering;
+        if self.controllers.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.controllers.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let task = runtime.spawn(controllers::run(
+            self.store.clone(),
+            self.clock.clone(),
+            self.shutdown.clone(),
+        ));
+        self.tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+    }
 }
 
 /// Configures an [`ApiServer`].
@@ -142,9 +178,11 @@ impl ApiServerBuilder {
                 clock: self.clock,
                 shutdown: CancellationToken::new(),
                 tasks: Mutex::new(Vec::new()),
+                controllers: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         server.create_default_namespaces();
+        server.inner.ensure_controllers();
         server
     }
 }
@@ -197,6 +235,7 @@ impl ApiServer {
 
     /// The in-process transport, for `kube::Client::new(service, namespace)`.
     pub fn service(&self) -> InProcessService {
+        self.inner.ensure_controllers();
         InProcessService {
             inner: self.inner.clone(),
         }
@@ -210,6 +249,7 @@ impl ApiServer {
 
     /// Serves the API over HTTP on `addr` (use port 0 for a free port).
     pub async fn serve(&self, addr: SocketAddr) -> std::io::Result<ServeHandle> {
+        self.inner.ensure_controllers();
         service::serve(self.inner.clone(), addr).await
     }
 
@@ -263,12 +303,7 @@ impl ApiServer {
                 .unwrap_or_default()
                 .to_string();
             let ctx_now = (self.inner.clock)();
-            let ctx = WriteCtx {
-                now: ctx_now,
-                manager: "davy-sandbox",
-                api_version: "apiextensions.k8s.io/v1",
-                dry_run: false,
-            };
+            let ctx = WriteCtx::internal(ctx_now, "davy-sandbox", "apiextensions.k8s.io/v1");
             let gr = store::crd_gr();
             self.inner.store.write(|s| -> Result<(), ApiError> {
                 let def = s.registry().get(&gr).ok_or(ApiError::RouteNotFound)?;
@@ -305,12 +340,7 @@ impl ApiServer {
         body: Value,
         manager: &str,
     ) -> Result<Value, ApiError> {
-        let ctx = WriteCtx {
-            now: (self.inner.clock)(),
-            manager,
-            api_version: "",
-            dry_run: false,
-        };
+        let ctx = WriteCtx::internal((self.inner.clock)(), manager, "");
         self.inner.store.write(|s| {
             let def = s
                 .registry()

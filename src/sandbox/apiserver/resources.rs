@@ -76,6 +76,8 @@ pub struct ResourceDef {
     pub return_deleted: bool,
     /// List types declared by a CRD schema, keyed by dotted field path (no indices).
     pub list_types: HashMap<String, ListType>,
+    /// The storage version's structural schema (`openAPIV3Schema`) of a CRD's kind.
+    pub schema: Option<Arc<Value>>,
 }
 
 impl ResourceDef {
@@ -255,6 +257,24 @@ const BUILTINS: &[Builtin] = &[
     b(
         "",
         "v1",
+        "endpoints",
+        "Endpoints",
+        true,
+        &["ep"],
+        (false, false, false, false, false),
+    ),
+    b(
+        "discovery.k8s.io",
+        "v1",
+        "endpointslices",
+        "EndpointSlice",
+        true,
+        &[],
+        (false, false, true, false, false),
+    ),
+    b(
+        "",
+        "v1",
         "secrets",
         "Secret",
         true,
@@ -400,6 +420,7 @@ fn builtin_defs() -> Vec<ResourceDef> {
             generation: b.generation,
             return_deleted: b.return_deleted,
             list_types: HashMap::new(),
+            schema: None,
         })
         .collect()
 }
@@ -496,7 +517,8 @@ pub fn def_from_crd(crd: &Value) -> Result<ResourceDef, ApiError> {
             .unwrap_or_default()
     };
     let mut list_types = HashMap::new();
-    if let Some(schema) = storage.get("schema").and_then(|s| s.get("openAPIV3Schema")) {
+    let schema = storage.get("schema").and_then(|s| s.get("openAPIV3Schema"));
+    if let Some(schema) = schema {
         collect_list_types(schema, &mut Vec::new(), &mut list_types);
     }
     Ok(ResourceDef {
@@ -518,6 +540,7 @@ pub fn def_from_crd(crd: &Value) -> Result<ResourceDef, ApiError> {
         generation: true,
         return_deleted: false,
         list_types,
+        schema: schema.cloned().map(Arc::new),
     })
 }
 

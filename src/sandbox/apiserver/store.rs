@@ -9,11 +9,13 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use super::builtins::{self, ClusterIp};
+use super::endpoints::EndpointTracker;
 use super::error::ApiError;
 use super::fields::{self, Scope, Writer};
 use super::index::{Candidates, LabelIndex, ordered_keys};
 use super::resources::{GroupResource, Registry, ResourceDef, def_from_crd};
 use super::rules::{self, meta_str};
+use super::schema::{self, FieldValidation};
 use super::selectors::LabelSelector;
 
 /// (namespace, name); the namespace is empty for cluster-scoped objects.
@@ -64,6 +66,24 @@ pub struct WriteCtx<'a> {
     pub manager: &'a str,
     pub api_version: &'a str,
     pub dry_run: bool,
+    /// What to do about fields a custom resource's schema does not know.
+    pub field_validation: FieldValidation,
+    /// Where `Warning` headers for the response are collected (none: dropped).
+    pub warnings: Option<&'a Mutex<Vec<String>>>,
+}
+
+impl<'a> WriteCtx<'a> {
+    /// A write by the server itself or a fixture: unknown fields pruned silently.
+    pub fn internal(now: DateTime<Utc>, manager: &'a str, api_version: &'a str) -> Self {
+        WriteCtx {
+            now,
+            manager,
+            api_version,
+            dry_run: false,
+            field_validation: FieldValidation::Ignore,
+            warnings: None,
+        }
+    }
 }
 
 impl WriteCtx<'_> {
@@ -112,6 +132,8 @@ pub(super) enum GcTask {
     Released { owner_uid: String },
     /// An object in a terminating namespace went away.
     NamespaceCheck(String),
+    /// Release the dependents of an owner deleted with the orphan policy, then let it go.
+    Orphan { owner: ObjRef, owner_uid: String },
 }
 
 /// Everything under the store lock.
@@ -135,6 +157,8 @@ pub struct State {
     /// Cluster IPs held by Services, and where the allocator looks next.
     service_ips: HashSet<String>,
     next_service_ip: u32,
+    /// Services whose EndpointSlices and Endpoints need an update, found through their selectors.
+    pub(super) endpoints: EndpointTracker,
 }
 
 /// splitmix64: uids and generated names need uniqueness, not cryptographic randomness.
@@ -172,6 +196,7 @@ impl State {
             rng: seed,
             service_ips: HashSet::new(),
             next_service_ip: 0,
+            endpoints: EndpointTracker::default(),
         }
     }
 
@@ -328,8 +353,24 @@ impl State {
         self.index_owners(def, &key, old.as_deref(), Some(&obj));
         self.labels
             .update(&def.gr, &key, old.as_deref(), Some(&obj));
+        self.note_endpoints(def, &key, old.as_deref(), Some(&obj));
         self.record(def, kind, obj.clone());
         obj
+    }
+
+    /// Records which Services' endpoints a Pod or Service write may have changed.
+    fn note_endpoints(
+        &mut self,
+        def: &ResourceDef,
+        key: &ObjKey,
+        old: Option<&Value>,
+        new: Option<&Value>,
+    ) {
+        if def.gr == pods_gr() {
+            self.endpoints.pod_changed(&key.0, old, new);
+        } else if def.gr == services_gr() {
+            self.endpoints.service_changed(key, new);
+        }
     }
 
     /// Removes an object for good, records DELETED with its last state, and queues GC work.
@@ -345,6 +386,7 @@ impl State {
         let old = self.tables.get_mut(&def.gr).and_then(|t| t.remove(&key));
         self.index_owners(def, &key, old.as_deref(), None);
         self.labels.update(&def.gr, &key, old.as_deref(), None);
+        self.note_endpoints(def, &key, old.as_deref(), None);
         self.record(def, EventType::Deleted, last.clone());
         if def.gr == services_gr()
             && let Some(ip) = builtins::allocated_ip(&last)
@@ -486,6 +528,7 @@ impl State {
         }
         let uid = self.uid();
         let mut obj = rules::prepare_create(def, ns, body, &uid, ctx.now)?;
+        check_schema(def, &name, &mut obj, ctx)?;
         let key = key_of(def, ns, &name);
         if self.get(&def.gr, &key).is_some() {
             return Err(ApiError::AlreadyExists {
@@ -577,6 +620,7 @@ impl State {
             .ok_or_else(|| ApiError::not_found(&def.gr.group, &def.gr.resource, name))?;
         let candidate = f(&old)?;
         let mut new = rules::prepare_update(def, &old, candidate, scope, !track)?;
+        check_schema(def, name, &mut new, ctx)?;
         if def.gr == services_gr() && scope == Scope::Main {
             builtins::keep_cluster_ip(def, &old, &mut new)?;
         }
@@ -592,7 +636,6 @@ impl State {
         if let Some(served) = served {
             self.registry.insert(served);
         }
-        self.run_gc(ctx.now);
         Ok(out)
     }
 
@@ -686,16 +729,62 @@ impl State {
             opts.grace_period,
             ctx.now,
         );
-        self.run_gc(ctx.now);
         Ok(out)
     }
+}
+
+/// A custom resource against its CRD's schema: unknown fields pruned (refused under
+/// `fieldValidation=Strict`, warned about under `Warn`), defaults filled in, then validated
+/// (422 `Invalid` with every cause).
+fn check_schema(
+    def: &ResourceDef,
+    name: &str,
+    obj: &mut Value,
+    ctx: &WriteCtx,
+) -> Result<(), ApiError> {
+    let Some(schema) = def.schema.as_deref().filter(|_| !def.builtin) else {
+        return Ok(());
+    };
+    let outcome = schema::process(schema, obj);
+    if !outcome.unknown.is_empty() {
+        let fields: Vec<String> = outcome
+            .unknown
+            .iter()
+            .map(|f| format!("unknown field \"{f}\""))
+            .collect();
+        match ctx.field_validation {
+            FieldValidation::Strict => {
+                let kind = &def.kind;
+                return Err(ApiError::BadRequest(format!(
+                    "{kind} in version \"{}\" cannot be handled as a {kind}: strict decoding error: {}",
+                    def.storage_version(),
+                    fields.join(", ")
+                )));
+            }
+            FieldValidation::Warn => {
+                if let Some(w) = ctx.warnings {
+                    w.lock().unwrap_or_else(|p| p.into_inner()).extend(fields);
+                }
+            }
+            FieldValidation::Ignore => {}
+        }
+    }
+    if outcome.causes.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::Invalid {
+        group: def.gr.group.clone(),
+        kind: def.kind.clone(),
+        name: name.to_string(),
+        causes: outcome.causes,
+    })
 }
 
 pub(super) fn pods_gr() -> GroupResource {
     GroupResource::new("", "pods")
 }
 
-fn services_gr() -> GroupResource {
+pub(super) fn services_gr() -> GroupResource {
     GroupResource::new("", "services")
 }
 

@@ -169,7 +169,9 @@ impl World {
 
     /// Starts sending traffic through the simulated ingress-nginx split.
     pub async fn start_traffic(&mut self, limit: Duration) -> anyhow::Result<()> {
-        let targets = SplitTargets::new(NAMESPACE, "rollouts-demo-stable", "rollouts-demo-canary")
+        // As ingress-nginx serves it: the stable Ingress's backend, the canary Ingress the
+        // controller writes for the same host and path, each Service through its EndpointSlices.
+        let targets = SplitTargets::from_ingress(NAMESPACE, STABLE_INGRESS)
             .with_canary_ingress(&canary_ingress_name(ROLLOUT, STABLE_INGRESS));
         self.start_traffic_to(targets, limit).await
     }

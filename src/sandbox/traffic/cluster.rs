@@ -1,14 +1,19 @@
-//! The split as the API describes it: the ready Pods behind the stable and canary Services
-//! (their demo-app endpoints, see [`pod_endpoint`]) and the canary Ingress's routing rules.
+//! The split as the API describes it, read the way ingress-nginx reads it: an Ingress names a
+//! Service and a port, the Service's EndpointSlices (label `kubernetes.io/service-name`) list
+//! its endpoints, and only the `ready` ones get requests; a canary Ingress for the same host
+//! and path adds the alternative backend and the routing rules.
 //!
-//! Endpoints are read from Pods directly, as the simulator publishes them, because the sandbox
-//! runs no endpoints controller.
+//! Nothing here knows about Rollouts: whatever Services an Ingress names (stable/canary, a
+//! blue-green active Service whose selector moves, an Experiment's Services) are followed
+//! through their slices, so traffic goes exactly where the Services' selectors point.
 
-use std::net::SocketAddr;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, ServiceBackendPort};
 use kube::api::ListParams;
 use kube::{Api, Client};
 use tokio::sync::watch;
@@ -16,34 +21,53 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::load::Split;
-use super::routing::{CanaryRules, DEFAULT_ANNOTATION_PREFIX};
-use crate::sandbox::simulator::pod_endpoint;
+use super::routing::{CanaryRules, DEFAULT_ANNOTATION_PREFIX, go_parse_bool};
+
+/// The label linking an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// Which objects make up a canary split.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SplitTargets {
-    /// Namespace of the Services, Pods and Ingress.
+    /// Namespace of the Services, Pods and Ingresses.
     pub namespace: String,
-    /// The Service the stable Ingress routes to (Argo's `stableService`).
+    /// The Service the stable side routes to (Argo's `stableService`); with
+    /// [`SplitTargets::from_ingress`] it is read from the stable Ingress instead.
     pub stable_service: String,
-    /// The Service the canary Ingress routes to (Argo's `canaryService`).
+    /// The Service the canary side routes to (Argo's `canaryService`); with
+    /// [`SplitTargets::from_ingress`] it is read from the canary Ingress instead.
     pub canary_service: String,
     /// The canary Ingress (Argo names it `<rollout>-<stableIngress>-canary`); `None` or absent
-    /// means all traffic goes to stable.
+    /// means all traffic goes to stable (with a stable Ingress: the canary Ingress for the
+    /// same host and path, if any, is found as ingress-nginx finds it).
     pub canary_ingress: Option<String>,
+    /// The stable Ingress, when the Services are to be read from the Ingresses' backends.
+    pub stable_ingress: Option<String>,
     /// The nginx annotation prefix (Argo's `annotationPrefix`).
     pub annotation_prefix: String,
 }
 
 impl SplitTargets {
-    /// Targets with the default annotation prefix and no canary Ingress yet.
+    /// Targets naming the two Services, with the default annotation prefix and no canary
+    /// Ingress yet. Each Service's first port is the one requested.
     pub fn new(namespace: &str, stable_service: &str, canary_service: &str) -> Self {
         Self {
             namespace: namespace.to_string(),
             stable_service: stable_service.to_string(),
             canary_service: canary_service.to_string(),
             canary_ingress: None,
+            stable_ingress: None,
             annotation_prefix: DEFAULT_ANNOTATION_PREFIX.to_string(),
+        }
+    }
+
+    /// Targets read from an Ingress, as ingress-nginx serves it: its first rule's first path
+    /// (or its default backend) names the stable Service and port, and a canary Ingress
+    /// (`<prefix>/canary: "true"`) with the same host and path names the canary Service.
+    pub fn from_ingress(namespace: &str, stable_ingress: &str) -> Self {
+        Self {
+            stable_ingress: Some(stable_ingress.to_string()),
+            ..Self::new(namespace, "", "")
         }
     }
 
@@ -54,51 +78,223 @@ impl SplitTargets {
     }
 }
 
-/// The endpoints of the ready Pods a Service selects, sorted. A missing Service or one without
-/// a selector has none.
+/// A Service and the port an Ingress backend names (`None`: the Service's first port).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackendRef {
+    /// The Service's name.
+    pub service: String,
+    /// The Service port, by number or name.
+    pub port: Option<ServiceBackendPort>,
+}
+
+/// The endpoints a backend gets requests on, from the Service's slices: of every `ready`
+/// endpoint (an unset `ready` counts as ready, as in ingress-nginx), its addresses with the
+/// slice port named as the Service port is. Sorted, without duplicates.
+pub fn ready_endpoints(
+    service: &Service,
+    port: Option<&ServiceBackendPort>,
+    slices: &[EndpointSlice],
+) -> Vec<SocketAddr> {
+    let ports = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let chosen = match port {
+        None => ports.first(),
+        Some(want) => ports.iter().find(|p| {
+            want.number.is_some_and(|n| n == p.port)
+                || want
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| !n.is_empty() && Some(n) == p.name.as_deref())
+        }),
+    };
+    let Some(chosen) = chosen else {
+        return Vec::new();
+    };
+    let port_name = chosen.name.clone().unwrap_or_default();
+    let protocol = chosen.protocol.clone().unwrap_or_else(|| "TCP".into());
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for slice in slices {
+        let Some(slice_port) = slice.ports.iter().flatten().find(|p| {
+            p.name.clone().unwrap_or_default() == port_name
+                && p.protocol.clone().unwrap_or_else(|| "TCP".into()) == protocol
+        }) else {
+            continue;
+        };
+        let Some(number) = slice_port.port.and_then(|p| u16::try_from(p).ok()) else {
+            continue;
+        };
+        for endpoint in &slice.endpoints {
+            let ready = endpoint.conditions.as_ref().and_then(|c| c.ready);
+            if ready == Some(false) {
+                continue;
+            }
+            for address in &endpoint.addresses {
+                if let Ok(ip) = address.parse::<IpAddr>() {
+                    out.push(SocketAddr::new(ip, number));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The ready endpoints of a Service's port (`None`: its first), from its EndpointSlices. A
+/// missing Service has none; so has one whose slices are not written yet.
+pub async fn backend_endpoints(
+    client: &Client,
+    namespace: &str,
+    backend: &BackendRef,
+) -> Result<Vec<SocketAddr>, kube::Error> {
+    if backend.service.is_empty() {
+        return Ok(Vec::new());
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let Some(svc) = services.get_opt(&backend.service).await? else {
+        return Ok(Vec::new());
+    };
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), namespace);
+    let slices = slices
+        .list(&ListParams::default().labels(&format!("{SERVICE_NAME_LABEL}={}", backend.service)))
+        .await?
+        .items;
+    Ok(ready_endpoints(&svc, backend.port.as_ref(), &slices))
+}
+
+/// The ready endpoints of a Service's first port, from its EndpointSlices.
 pub async fn service_endpoints(
     client: &Client,
     namespace: &str,
     service: &str,
 ) -> Result<Vec<SocketAddr>, kube::Error> {
-    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
-    let Some(svc) = services.get_opt(service).await? else {
-        return Ok(Vec::new());
+    let backend = BackendRef {
+        service: service.to_string(),
+        port: None,
     };
-    let selector = svc.spec.and_then(|s| s.selector).filter(|s| !s.is_empty());
-    let Some(selector) = selector else {
-        return Ok(Vec::new());
+    backend_endpoints(client, namespace, &backend).await
+}
+
+fn service_backend(backend: &IngressBackend) -> Option<BackendRef> {
+    let svc = backend.service.as_ref()?;
+    Some(BackendRef {
+        service: svc.name.clone(),
+        port: svc.port.clone(),
+    })
+}
+
+/// The host, path and backend an Ingress routes first: its first rule's first path, else its
+/// default backend (host and path empty).
+pub fn ingress_route(ingress: &Ingress) -> Option<(String, String, BackendRef)> {
+    let spec = ingress.spec.as_ref()?;
+    for rule in spec.rules.iter().flatten() {
+        let host = rule.host.clone().unwrap_or_default();
+        for path in rule.http.iter().flat_map(|h| h.paths.iter()) {
+            if let Some(backend) = service_backend(&path.backend) {
+                return Some((host, path.path.clone().unwrap_or_default(), backend));
+            }
+        }
+    }
+    let backend = service_backend(spec.default_backend.as_ref()?)?;
+    Some((String::new(), String::new(), backend))
+}
+
+/// The backend a canary Ingress adds for `host` and `path` (its rule for them, else its
+/// default backend for an Ingress routed by its default backend).
+fn canary_backend(canary: &Ingress, host: &str, path: &str) -> Option<BackendRef> {
+    let spec = canary.spec.as_ref()?;
+    for rule in spec.rules.iter().flatten() {
+        if rule.host.as_deref().unwrap_or_default() != host {
+            continue;
+        }
+        for p in rule.http.iter().flat_map(|h| h.paths.iter()) {
+            if p.path.as_deref().unwrap_or_default() == path {
+                return service_backend(&p.backend);
+            }
+        }
+    }
+    if host.is_empty() && path.is_empty() {
+        return service_backend(spec.default_backend.as_ref()?);
+    }
+    None
+}
+
+fn canary_rules(ingress: &Ingress, prefix: &str) -> Option<CanaryRules> {
+    let annotations: BTreeMap<String, String> =
+        ingress.metadata.annotations.clone().unwrap_or_default();
+    CanaryRules::from_annotations(&annotations, prefix)
+}
+
+fn is_canary(ingress: &Ingress, prefix: &str) -> bool {
+    ingress
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(&format!("{prefix}/canary")))
+        .is_some_and(|v| go_parse_bool(v))
+}
+
+/// Reads the split through the stable Ingress: its backend, then the canary Ingress (the named
+/// one, else the first by name that is a canary for the same host and path).
+async fn resolve_ingress_split(
+    client: &Client,
+    targets: &SplitTargets,
+    stable_ingress: &str,
+) -> Result<Split, kube::Error> {
+    let ns = &targets.namespace;
+    let prefix = &targets.annotation_prefix;
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), ns);
+    let Some(stable) = ingresses.get_opt(stable_ingress).await? else {
+        return Ok(Split::default());
     };
-    let query = selector
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let mut endpoints: Vec<SocketAddr> = pods
-        .list(&ListParams::default().labels(&query))
-        .await?
-        .items
-        .iter()
-        .filter_map(pod_endpoint)
-        .collect();
-    endpoints.sort();
-    Ok(endpoints)
+    let Some((host, path, stable_backend)) = ingress_route(&stable) else {
+        return Ok(Split::default());
+    };
+    let canary = match &targets.canary_ingress {
+        Some(name) => ingresses.get_opt(name).await?,
+        None => {
+            let mut all = ingresses.list(&ListParams::default()).await?.items;
+            all.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+            all.into_iter().find(|i| {
+                i.metadata.name.as_deref() != Some(stable_ingress)
+                    && is_canary(i, prefix)
+                    && canary_backend(i, &host, &path).is_some()
+            })
+        }
+    };
+    let canary = canary
+        .filter(|c| is_canary(c, prefix))
+        .and_then(|c| Some((canary_backend(&c, &host, &path)?, canary_rules(&c, prefix)?)));
+    let stable = backend_endpoints(client, ns, &stable_backend).await?;
+    let (canary, rules) = match canary {
+        Some((backend, rules)) => (backend_endpoints(client, ns, &backend).await?, Some(rules)),
+        None => (Vec::new(), None),
+    };
+    Ok(Split {
+        stable,
+        canary,
+        rules,
+    })
 }
 
 /// Reads the current split from the API.
 pub async fn resolve_split(client: &Client, targets: &SplitTargets) -> Result<Split, kube::Error> {
+    if let Some(stable_ingress) = &targets.stable_ingress {
+        return resolve_ingress_split(client, targets, stable_ingress).await;
+    }
     let stable = service_endpoints(client, &targets.namespace, &targets.stable_service).await?;
     let canary = service_endpoints(client, &targets.namespace, &targets.canary_service).await?;
     let rules = match &targets.canary_ingress {
         Some(name) => {
             let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &targets.namespace);
-            ingresses.get_opt(name).await?.and_then(|ing| {
-                CanaryRules::from_annotations(
-                    &ing.metadata.annotations.unwrap_or_default(),
-                    &targets.annotation_prefix,
-                )
-            })
+            ingresses
+                .get_opt(name)
+                .await?
+                .and_then(|ing| canary_rules(&ing, &targets.annotation_prefix))
         }
         None => None,
     };

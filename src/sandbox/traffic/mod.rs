@@ -1,6 +1,7 @@
 //! The sandbox traffic generator: ingress-nginx's canary routing decision ([`routing`]), a
 //! bounded load loop that sends real requests to the demo apps ([`load`]), and the split read
-//! from the API: Services, their ready Pods' endpoints and the canary Ingress ([`cluster`]).
+//! from the API as ingress-nginx reads it: Ingress, Service, the Service's EndpointSlices
+//! ([`cluster`]).
 //!
 //! The routing follows ingress-nginx: the `canary-by-header` header first, then the
 //! `canary-by-cookie` cookie, then `canary-weight` out of `canary-weight-total`; so the metrics an
@@ -10,7 +11,10 @@ pub mod cluster;
 pub mod load;
 pub mod routing;
 
-pub use cluster::{SplitTargets, follow_split, resolve_split};
+pub use cluster::{
+    BackendRef, SplitTargets, backend_endpoints, follow_split, ingress_route, ready_endpoints,
+    resolve_split, service_endpoints,
+};
 pub use load::{
     LoadConfig, LoadReport, Split, SplitSource, TaggedRequests, TrafficError, run_load,
 };

@@ -90,7 +90,7 @@ impl CanaryRules {
 }
 
 /// Go's `strconv.ParseBool` for true values (false and malformed values both mean "not a canary").
-fn go_parse_bool(v: &str) -> bool {
+pub(super) fn go_parse_bool(v: &str) -> bool {
     matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True")
 }
 

@@ -1,0 +1,423 @@
+//! Custom resources against the structural schemas of the CRDs Davy installs
+//! (`manifests/crds.yaml`), as apiextensions-apiserver treats them, through the real `kubectl`
+//! and `kube::Client` (and raw HTTP where the `Warning` header itself is the point).
+//!
+//! Expected responses are written down from kube-apiserver's documented behaviour: a value of
+//! the wrong type is 422 `Invalid` with `details.causes[].field` naming the path and the
+//! message `Rollout.argoproj.io "x" is invalid: spec.replicas: Invalid value: "string":
+//! spec.replicas in body must be of type integer: "string"`; unknown fields are pruned, and
+//! `fieldValidation=Strict` (what `kubectl apply` sends by default) refuses them with 400
+//! `Rollout in version "v1alpha1" cannot be handled as a Rollout: strict decoding error:
+//! unknown field "spec.bogus"`, `Warn` answers `Warning: 299 - "unknown field \"spec.bogus\""`,
+//! `Ignore` says nothing; schema `default`s are filled in; `x-kubernetes-int-or-string` takes
+//! both; `x-kubernetes-preserve-unknown-fields` keeps what the schema does not name; writes to
+//! the main resource ignore `status` and writes to `/status` ignore the rest.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use davy::sandbox::apiserver::ApiServer;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde_json::{Value, json};
+
+use common::kubectl::{Kubectl, kubectl_present};
+
+fn server() -> ApiServer {
+    let server = ApiServer::new();
+    server.install_davy_crds().unwrap();
+    server.install_crds_from_yaml(GIZMO_CRD).unwrap();
+    server
+}
+
+/// A small CRD with defaults, an int-or-string, a preserved subtree and an enum.
+const GIZMO_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gizmos.example.dev}
+spec:
+  group: example.dev
+  scope: Namespaced
+  names: {plural: gizmos, singular: gizmo, kind: Gizmo}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            properties:
+              size: {type: integer, minimum: 1}
+              color: {type: string, default: blue, enum: [blue, red]}
+              surge: {x-kubernetes-int-or-string: true}
+              extra: {type: object, x-kubernetes-preserve-unknown-fields: true}
+          status:
+            type: object
+            properties:
+              ready: {type: integer}
+"#;
+
+fn rollout(name: &str, spec_extra: Value) -> Value {
+    let mut spec = json!({
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}},
+                     "spec": {"containers": [{"name": "app", "image": "demo:blue"}]}},
+        "strategy": {"canary": {"steps": [{"setWeight": 20}]}},
+    });
+    for (k, v) in spec_extra.as_object().unwrap() {
+        spec[k.as_str()] = v.clone();
+    }
+    json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+           "metadata": {"name": name, "namespace": "default"}, "spec": spec})
+}
+
+fn rollout_api(client: kube::Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout");
+    Api::namespaced_with(client, "default", &ApiResource::from_gvk(&gvk))
+}
+
+fn gizmo_api(client: kube::Client) -> Api<DynamicObject> {
+    let gvk = GroupVersionKind::gvk("example.dev", "v1", "Gizmo");
+    Api::namespaced_with(client, "default", &ApiResource::from_gvk(&gvk))
+}
+
+fn dynamic(v: Value) -> DynamicObject {
+    serde_json::from_value(v).unwrap()
+}
+
+#[tokio::test]
+async fn kube_client_sees_invalid_pruned_and_defaulted_objects() {
+    let server = server();
+    let rollouts = rollout_api(server.client());
+    let pp = PostParams::default();
+
+    let err = rollouts
+        .create(&pp, &dynamic(rollout("x", json!({"replicas": "two"}))))
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(status.code, 422);
+    assert_eq!(status.reason, "Invalid");
+    assert_eq!(
+        status.message,
+        "Rollout.argoproj.io \"x\" is invalid: spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\""
+    );
+    let details = status.details.unwrap();
+    assert_eq!(details.kind, "Rollout");
+    assert_eq!(details.group, "argoproj.io");
+    assert_eq!(details.causes.len(), 1);
+    assert_eq!(details.causes[0].field, "spec.replicas");
+    assert_eq!(details.causes[0].reason, "FieldValueInvalid");
+    assert_eq!(
+        details.causes[0].message,
+        "Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\""
+    );
+    assert!(
+        rollouts.get_opt("x").await.unwrap().is_none(),
+        "nothing stored"
+    );
+
+    // Several causes: every one, by path, in one answer.
+    let err = rollouts
+        .create(
+            &pp,
+            &dynamic(rollout(
+                "y",
+                json!({"paused": "yes", "strategy": {"canary": {"steps": [{"setWeight": "20"}]}}}),
+            )),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("{err:?}")
+    };
+    let fields: Vec<String> = status
+        .details
+        .unwrap()
+        .causes
+        .into_iter()
+        .map(|c| c.field)
+        .collect();
+    assert_eq!(
+        fields,
+        ["spec.paused", "spec.strategy.canary.steps[0].setWeight"]
+    );
+    assert!(
+        status
+            .message
+            .starts_with("Rollout.argoproj.io \"y\" is invalid: [spec.paused: "),
+        "{}",
+        status.message
+    );
+
+    // Unknown fields are pruned (kube-rs sends no fieldValidation: the server's Warn).
+    let created = rollouts
+        .create(
+            &pp,
+            &dynamic(rollout("z", json!({"bogus": 1, "strategy": {"canary": {"steps": [{"setWeight": 20, "odd": true}]}}}))),
+        )
+        .await
+        .unwrap();
+    assert!(
+        created.data["spec"].get("bogus").is_none(),
+        "{:#}",
+        created.data
+    );
+    assert_eq!(
+        created.data["spec"]["strategy"]["canary"]["steps"][0],
+        json!({"setWeight": 20})
+    );
+    // The pod template's fields are the schema's too: a typo in a container is pruned.
+    let patched = rollouts
+        .patch(
+            "z",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "app", "image": "demo:green", "imagePullPolicy": "Always", "imagePolicy": "x"}]}}}})),
+        )
+        .await
+        .unwrap();
+    let container = &patched.data["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(container["imagePullPolicy"], "Always");
+    assert!(container.get("imagePolicy").is_none(), "{container:#}");
+
+    // Defaults, int-or-string, preserve-unknown-fields, enum and minimum on a small CRD.
+    let gizmos = gizmo_api(server.client());
+    let g = gizmos
+        .create(
+            &pp,
+            &dynamic(
+                json!({"apiVersion": "example.dev/v1", "kind": "Gizmo", "metadata": {"name": "g"},
+                "spec": {"size": 2, "surge": "25%", "extra": {"any": {"deep": [1, "x"]}}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(g.data["spec"]["color"], "blue", "defaulted");
+    assert_eq!(g.data["spec"]["surge"], "25%");
+    assert_eq!(g.data["spec"]["extra"], json!({"any": {"deep": [1, "x"]}}));
+    let g = gizmos
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"surge": 3}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(g.data["spec"]["surge"], 3);
+    let messages = |e: kube::Error| match e {
+        kube::Error::Api(s) => s.message,
+        other => panic!("{other:?}"),
+    };
+    let e = gizmos
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"surge": true, "color": "green", "size": 0}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        messages(e),
+        "Gizmo.example.dev \"g\" is invalid: [spec.color: Unsupported value: \"green\": supported values: \"blue\", \"red\", \
+         spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1, \
+         spec.surge: Invalid value: \"boolean\": spec.surge in body must be of type int-or-string: \"boolean\"]"
+    );
+    let e = gizmos
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Json::<()>(
+                serde_json::from_value(json!([{"op": "remove", "path": "/spec/size"}])).unwrap(),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        messages(e),
+        "Gizmo.example.dev \"g\" is invalid: spec.size: Required value"
+    );
+
+    // Status isolation: the main resource ignores status, /status ignores spec.
+    let g = gizmos
+        .patch(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 5}, "status": {"ready": 9}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(g.data["spec"]["size"], 5);
+    assert!(
+        g.data
+            .get("status")
+            .is_none_or(|s| s.get("ready").is_none()),
+        "{:#}",
+        g.data
+    );
+    let g = gizmos
+        .patch_status(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"size": 7}, "status": {"ready": 2, "junk": 1}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(g.data["spec"]["size"], 5);
+    assert_eq!(
+        g.data["status"],
+        json!({"ready": 2}),
+        "status written, its unknown field pruned"
+    );
+    let e = gizmos
+        .patch_status(
+            "g",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"ready": "two"}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        messages(e),
+        "Gizmo.example.dev \"g\" is invalid: status.ready: Invalid value: \"string\": status.ready in body must be of type integer: \"string\""
+    );
+}
+
+#[test]
+fn field_validation_headers_over_http() {
+    let env = Kubectl::with(server());
+    let base = format!(
+        "http://{}/apis/argoproj.io/v1alpha1/namespaces/default/rollouts",
+        env.http.addr()
+    );
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let post = |query: &str, body: &Value| {
+        let req = http
+            .post(format!("{base}?{query}"))
+            .header("Content-Type", "application/json")
+            .body(body.to_string());
+        let resp = env.block_on(req.send()).unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body: Value = env.block_on(resp.json()).unwrap();
+        (status, headers, body)
+    };
+    let (code, headers, _) = post(
+        "fieldValidation=Warn",
+        &rollout("w", json!({"bogus": 1, "other": {"x": 1}})),
+    );
+    assert_eq!(code, 201);
+    let warnings: Vec<String> = headers
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        warnings,
+        [
+            r#"299 - "unknown field \"spec.bogus\"""#,
+            r#"299 - "unknown field \"spec.other\"""#
+        ]
+    );
+    let (code, _, status) = post("fieldValidation=Strict", &rollout("s", json!({"bogus": 1})));
+    assert_eq!(code, 400);
+    assert_eq!(status["reason"], "BadRequest");
+    assert_eq!(
+        status["message"],
+        "Rollout in version \"v1alpha1\" cannot be handled as a Rollout: strict decoding error: unknown field \"spec.bogus\""
+    );
+    let (code, headers, _) = post("fieldValidation=Ignore", &rollout("i", json!({"bogus": 1})));
+    assert_eq!(code, 201);
+    assert!(headers.get("warning").is_none());
+    let (code, _, _) = post("fieldValidation=Loud", &rollout("l", json!({})));
+    assert_eq!(code, 400);
+}
+
+const BOGUS: &str = r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  replicas: 1
+  bogus: true
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: app, image: "demo:blue"}]}
+  strategy: {canary: {steps: [{setWeight: 20}]}}
+"#;
+
+#[test]
+fn kubectl_apply_validates_as_against_a_cluster() {
+    if !kubectl_present() {
+        return;
+    }
+    let env = Kubectl::with(server());
+    let path = env.file("bogus.yaml", BOGUS);
+    // Default validation is strict: kubectl sends fieldValidation=Strict and the server refuses.
+    let out = env.run(&["apply", "-f", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(
+        stderr.trim(),
+        format!(
+            "Error from server (BadRequest): error when creating \"{path}\": Rollout in version \"v1alpha1\" cannot be handled as a Rollout: strict decoding error: unknown field \"spec.bogus\""
+        )
+    );
+    // --validate=warn: created without the field, and kubectl prints the server's warning.
+    let out = env.run(&["apply", "--validate=warn", "-f", &path]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Warning: unknown field \"spec.bogus\""),
+        "{stderr}"
+    );
+    let got = env.get_json(&["get", "rollout", "web"]);
+    assert!(got["spec"].get("bogus").is_none(), "{got:#}");
+    // --validate=false: Ignore, no warning.
+    env.ok(&["delete", "rollout", "web"]);
+    let out = env.run(&["apply", "--validate=false", "-f", &path]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Warning"));
+
+    // A wrong type: 422, printed by kubectl as against a cluster.
+    let bad = env.file(
+        "bad.yaml",
+        &BOGUS
+            .replace("bogus: true", "")
+            .replace("replicas: 1", "replicas: two")
+            .replace("name: web}", "name: bad}"),
+    );
+    let out = env.run(&["apply", "-f", &bad]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "The Rollout \"bad\" is invalid: spec.replicas: Invalid value: \"string\": spec.replicas in body must be of type integer: \"string\""
+    );
+
+    // The scale subresource: kubectl scale writes spec.replicas only.
+    env.ok(&["scale", "rollout", "web", "--replicas=3"]);
+    let got = env.get_json(&["get", "rollout", "web"]);
+    assert_eq!(got["spec"]["replicas"], 3);
+    // kubectl patch of status through the main resource changes nothing there.
+    env.ok(&[
+        "patch",
+        "rollout",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Healthy"}}"#,
+    ]);
+    let got = env.get_json(&["get", "rollout", "web"]);
+    assert!(
+        got.get("status").is_none_or(|s| s.get("phase").is_none()),
+        "{got:#}"
+    );
+}
