@@ -161,6 +161,13 @@ fn start_caches(
         triggers.clone(),
     ));
     tasks.spawn(cache::feed(
+        caches.experiments.clone(),
+        api(client, namespace),
+        all(),
+        rollouts::rollout_owner,
+        triggers.clone(),
+    ));
+    tasks.spawn(cache::feed(
         caches.services.clone(),
         api(client, namespace),
         all(),
