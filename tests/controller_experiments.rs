@@ -217,3 +217,142 @@ async fn terminate_ends_an_experiment_without_a_duration() {
     assert_eq!(health(&experiment_json(&world, "open").await).0, "Healthy");
     world.stop().await;
 }
+
+/// A canary Rollout `name` whose steps run an experiment (baseline = stable, canary = canary)
+/// with the verdict analysis against `verdict_url`, then finish.
+fn experiment_step_rollout(name: &str, verdict_url: &str) -> davy::api::Rollout {
+    let steps = json!([
+        {"setWeight": 25},
+        {"experiment": {
+            "duration": "3s",
+            "templates": [
+                {"name": "baseline", "specRef": "stable"},
+                {"name": "canary", "specRef": "canary"}
+            ],
+            "analyses": [{"name": "compare", "templateName": "verdict",
+                          "args": [{"name": "url", "value": verdict_url}]}]
+        }},
+        {"setWeight": 50}
+    ]);
+    support::rollout(support::canary_rollout(name, 4, steps, "app:v1"))
+}
+
+fn rollout_health(status_json: &Value) -> (String, String) {
+    let health = argocd_health::rollout_health(status_json);
+    (health.status, health.message)
+}
+
+/// The Experiment the Rollout's status names as current, once it has one.
+async fn current_experiment(world: &World, name: &str) -> String {
+    eventually("the Rollout's current experiment", || async {
+        let status = world.status(name).await;
+        match status["canary"]["currentExperiment"].as_str() {
+            Some(ex) if !ex.is_empty() => Ok(ex.to_string()),
+            _ => Err(support::describe(&status)),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_experiment_step_runs_baseline_and_canary_then_the_rollout_completes() {
+    let world = World::start().await;
+    let url = verdict_server().await;
+    create_verdict_template(&world, "verdict", 2).await;
+    world
+        .create(&experiment_step_rollout("exro", &format!("{url}/pass")))
+        .await;
+    let stable = world.healthy("exro").await;
+    world.set_image("exro", "app:v2").await;
+
+    let name = current_experiment(&world, "exro").await;
+    let ex = experiment_json(&world, &name).await;
+    let status = world.status("exro").await;
+    let canary_hash = status["currentPodHash"].as_str().unwrap().to_string();
+    assert_eq!(name, format!("exro-{canary_hash}-2-1"), "upstream's name");
+    assert_eq!(ex["metadata"]["ownerReferences"][0]["kind"], "Rollout");
+    assert_eq!(
+        ex["metadata"]["labels"]["rollouts-pod-template-hash"],
+        canary_hash
+    );
+    assert_eq!(
+        ex["metadata"]["annotations"]["rollout.argoproj.io/revision"],
+        "2"
+    );
+    assert_eq!(ex["spec"]["templates"][0]["name"], "baseline");
+    assert_eq!(
+        ex["spec"]["templates"][0]["template"]["spec"]["containers"][0]["image"], "app:v1",
+        "the baseline runs the stable pod template"
+    );
+    assert_eq!(
+        ex["spec"]["templates"][1]["template"]["spec"]["containers"][0]["image"],
+        "app:v2"
+    );
+    assert_eq!(status["currentStepIndex"], 1);
+    assert_eq!(
+        rollout_health(&world.rollout_json("exro").await).0,
+        "Progressing"
+    );
+
+    world.healthy("exro").await;
+    let status = world.status("exro").await;
+    assert_ne!(status["stableRS"], stable.as_str());
+    assert_eq!(
+        status["canary"]["currentExperiment"],
+        Value::Null,
+        "{status:#}"
+    );
+    let ex = experiment_phase(&world, &name, "Successful").await;
+    assert_eq!(ex["status"]["analysisRuns"][0]["phase"], "Successful");
+    assert_eq!(
+        rollout_health(&world.rollout_json("exro").await),
+        ("Healthy".into(), String::new())
+    );
+    let reasons: Vec<String> = world
+        .events("exro")
+        .await
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(
+        reasons.contains(&"ExperimentCreated".to_string()),
+        "{reasons:?}"
+    );
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_experiment_aborts_the_rollout_with_upstreams_message() {
+    let world = World::start().await;
+    let url = verdict_server().await;
+    create_verdict_template(&world, "verdict", 1).await;
+    world
+        .create(&experiment_step_rollout("exbad", &format!("{url}/fail")))
+        .await;
+    let stable = world.healthy("exbad").await;
+    world.set_image("exbad", "app:v2").await;
+    let name = current_experiment(&world, "exbad").await;
+    let status = eventually("the abort", || async {
+        let status = world.status("exbad").await;
+        if status["abort"] == true && status["phase"] == "Degraded" {
+            Ok(status)
+        } else {
+            Err(support::describe(&status))
+        }
+    })
+    .await;
+    let message = status["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "RolloutAborted: Rollout aborted update to revision 2: Experiment analysis phase is \
+         error/failed: Metric \"verdict\" assessed Failed due to failed (1) > failureLimit (0)"
+    );
+    assert_eq!(status["stableRS"], stable.as_str());
+    assert_eq!(
+        rollout_health(&world.rollout_json("exbad").await).0,
+        "Degraded"
+    );
+    let ex = experiment_phase(&world, &name, "Failed").await;
+    assert_eq!(health(&ex).0, "Degraded");
+    world.stop().await;
+}
