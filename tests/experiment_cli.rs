@@ -129,3 +129,29 @@ fn list_get_and_terminate_experiments_on_a_running_controller() {
         simulator.shutdown().await;
     });
 }
+
+/// The baseline-vs-canary example and its judge template pass `davy lint` together (the
+/// experiment's `{{templates.<name>.podTemplateHash}}` arguments included).
+#[test]
+fn the_baseline_vs_canary_example_lints_clean() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(env!("CARGO_BIN_EXE_davy"))
+        .args(["lint", "-f"])
+        .arg(format!(
+            "{root}/examples/rollouts-demo-baseline-vs-canary.yaml"
+        ))
+        .arg("-f")
+        .arg(format!(
+            "{root}/analysis-templates/judge-baseline-vs-canary.yaml"
+        ))
+        .env_remove("KUBECONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
