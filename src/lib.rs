@@ -6,6 +6,7 @@ pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod controller;
+pub mod experiment;
 pub mod expr;
 pub mod rollout;
 pub mod sandbox;

@@ -278,6 +278,20 @@ impl Executor<'_> {
                     .await?;
                 sent.push(Sent::Deleted(Kind::AnalysisRun, name.clone()));
             }
+            // Experiments are not waited for: the next reconcile reads one missing from the
+            // cache directly (`rollouts::observe`).
+            Write::CreateExperiment(ex) => {
+                self.create("Experiment", ex.as_ref()).await?;
+            }
+            Write::TerminateExperiment { name } => {
+                let patch = json!({"spec": {"terminate": true}});
+                self.merge::<crate::api::Experiment>("terminate Experiment", name, patch)
+                    .await?;
+            }
+            Write::DeleteExperiment { name } => {
+                self.delete::<crate::api::Experiment>("delete Experiment", name)
+                    .await?;
+            }
             Write::EvictPod { name } => self.evict(name).await?,
             Write::PatchStatus(status) => {
                 if let Some(rv) = self.patch_status(status).await? {

@@ -13,6 +13,7 @@ pub mod backoff;
 pub mod cache;
 pub mod executor;
 pub mod expectations;
+pub mod experiments;
 pub mod leader;
 pub mod metrics;
 pub mod rollouts;
@@ -31,7 +32,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::consts::label;
-use crate::api::{AnalysisRun, Rollout};
+use crate::api::{AnalysisRun, Experiment, Rollout};
 use metrics::Metrics;
 use rollouts::Caches;
 
@@ -160,6 +161,13 @@ fn start_caches(
         triggers.clone(),
     ));
     tasks.spawn(cache::feed(
+        caches.experiments.clone(),
+        api(client, namespace),
+        all(),
+        rollouts::rollout_owner,
+        triggers.clone(),
+    ));
+    tasks.spawn(cache::feed(
         caches.services.clone(),
         api(client, namespace),
         all(),
@@ -266,12 +274,43 @@ async fn run_reconcilers(
     .owns(api::<Job>(&client, namespace), watcher::Config::default())
     .graceful_shutdown_on(shutdown.clone().cancelled_owned())
     .run(analysisruns::reconcile, analysisruns::error_policy, run_ctx);
+    let experiment_controller = experiment_controller(&client, namespace, &shutdown);
     futures::join!(
         drain(rollout_controller, "rollout controller"),
         drain(run_controller, "analysisrun controller"),
+        drain(experiment_controller, "experiment controller"),
     );
     tasks.abort_all();
     Ok(())
+}
+
+/// The Experiment controller: reconciles on Experiment changes and on changes of the
+/// ReplicaSets and AnalysisRuns they own.
+fn experiment_controller(
+    client: &Client,
+    namespace: Option<&str>,
+    shutdown: &CancellationToken,
+) -> impl futures::Stream<
+    Item = Result<
+        (ObjectRef<Experiment>, kube::runtime::controller::Action),
+        runtime_controller::Error<experiments::ExperimentError, watcher::Error>,
+    >,
+> {
+    let ctx = Arc::new(experiments::Context::new(client.clone()));
+    Controller::new(
+        api::<Experiment>(client, namespace),
+        watcher::Config::default(),
+    )
+    .owns(
+        api::<k8s_openapi::api::apps::v1::ReplicaSet>(client, namespace),
+        watcher::Config::default().labels(label::POD_TEMPLATE_HASH),
+    )
+    .owns(
+        api::<AnalysisRun>(client, namespace),
+        watcher::Config::default(),
+    )
+    .graceful_shutdown_on(shutdown.clone().cancelled_owned())
+    .run(experiments::reconcile, experiments::error_policy, ctx)
 }
 
 /// Drops, once a minute, the expectations of Rollouts that were deleted while waiting.

@@ -29,7 +29,7 @@ use crate::api::consts::{annotation, label};
 use crate::api::validate::{
     References, referenced_names, validate_rollout, validate_rollout_references,
 };
-use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
+use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout};
 use crate::rollout::{Observed, plan};
 use crate::traffic::{self, ResourceType, RouterConfig, TrafficError};
 
@@ -83,6 +83,8 @@ pub struct Caches {
     pub analysis_templates: Arc<Cache<AnalysisTemplate>>,
     /// ClusterAnalysisTemplates, by name.
     pub cluster_analysis_templates: Arc<Cache<ClusterAnalysisTemplate>>,
+    /// Experiments, by owner.
+    pub experiments: Arc<Cache<Experiment>>,
 }
 
 impl Caches {
@@ -94,6 +96,7 @@ impl Caches {
         self.ingresses.synced().await;
         self.analysis_templates.synced().await;
         self.cluster_analysis_templates.synced().await;
+        self.experiments.synced().await;
     }
 
     /// Caches filled by one list of each kind in `namespace` and no watch: for tools and tests
@@ -142,6 +145,13 @@ impl Caches {
             Api::all(client.clone()),
             &all,
             "ClusterAnalysisTemplates",
+        )
+        .await?;
+        fill(
+            &caches.experiments,
+            Api::namespaced(client.clone(), namespace),
+            &all,
+            "Experiments",
         )
         .await?;
         Ok(caches)
@@ -235,6 +245,7 @@ pub async fn observe(
     let mut observed = Observed::new(rollout.clone());
     observed.replica_sets = values(caches.replica_sets.owned_by(&uid));
     observed.analysis_runs = values(caches.analysis_runs.owned_by(&uid));
+    observed.experiments = owned_experiments(client, caches, rollout, &namespace, &uid).await?;
 
     let names = referenced_names(rollout);
     let mut references = References::default();
@@ -303,6 +314,35 @@ pub async fn observe(
         observed.pods = restart_pods(client, &namespace, &observed.replica_sets).await?;
     }
     Ok(observed)
+}
+
+/// The Experiments `rollout` owns; the one its status names is read from the API server when
+/// the cache does not show it yet (just created), as upstream does for AnalysisRuns.
+async fn owned_experiments(
+    client: &Client,
+    caches: &Caches,
+    rollout: &Rollout,
+    namespace: &str,
+    uid: &str,
+) -> Result<Vec<Experiment>, ReconcileError> {
+    let mut owned = values(caches.experiments.owned_by(uid));
+    let current = rollout
+        .status
+        .as_ref()
+        .map(|status| status.canary.current_experiment.clone())
+        .unwrap_or_default();
+    if !current.is_empty() && !owned.iter().any(|ex| ex.name_any() == current) {
+        let api: Api<Experiment> = Api::namespaced(client.clone(), namespace);
+        if let Some(ex) = api
+            .get_opt(&current)
+            .await
+            .map_err(list_err("Experiment"))?
+            && owned_by(&ex.metadata, uid)
+        {
+            owned.push(ex);
+        }
+    }
+    Ok(owned)
 }
 
 /// The Pods of the owned ReplicaSets (for `spec.restartAt`), listed by their hash labels.

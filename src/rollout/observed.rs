@@ -20,8 +20,8 @@ use super::replicas::{
 };
 use crate::api::consts::{API_VERSION, annotation, kind, label, progress_threshold_type};
 use crate::api::{
-    AnalysisRun, AnalysisTemplate, CanaryStrategy, ClusterAnalysisTemplate, IntOrStr, Rollout,
-    RolloutStatus,
+    AnalysisRun, AnalysisTemplate, CanaryStrategy, ClusterAnalysisTemplate, Experiment, IntOrStr,
+    Rollout, RolloutStatus,
 };
 
 /// Everything the canary decision reads, as plain API values. The executor fills it from its
@@ -34,6 +34,8 @@ pub struct Observed {
     pub replica_sets: Vec<ReplicaSet>,
     /// AnalysisRuns owned by the Rollout, in any order.
     pub analysis_runs: Vec<AnalysisRun>,
+    /// Experiments owned by the Rollout (`experiment` steps), in any order.
+    pub experiments: Vec<Experiment>,
     /// AnalysisTemplates of the Rollout's namespace that step or background analysis may name.
     pub analysis_templates: Vec<AnalysisTemplate>,
     /// ClusterAnalysisTemplates that analysis with `clusterScope: true` may name.
@@ -55,6 +57,7 @@ impl Observed {
             rollout,
             replica_sets: Vec::new(),
             analysis_runs: Vec::new(),
+            experiments: Vec::new(),
             analysis_templates: Vec::new(),
             cluster_analysis_templates: Vec::new(),
             services: BTreeMap::new(),

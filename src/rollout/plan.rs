@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
-use crate::api::{AnalysisRun, RolloutStatus, SetHeaderRoute, SetMirrorRoute, WeightDestination};
+use crate::api::{
+    AnalysisRun, Experiment, RolloutStatus, SetHeaderRoute, SetMirrorRoute, WeightDestination,
+};
 
 /// `Normal` or `Warning`, as Kubernetes events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +57,7 @@ pub struct TrafficWeight {
     pub canary_hash: String,
     /// Pod-template hash traffic to the stable reaches.
     pub stable_hash: String,
-    /// Experiment destinations (always empty until experiments exist).
+    /// The weighted Services of a running `experiment` step's templates.
     pub additional: Vec<WeightDestination>,
     /// Managed header routes that must exist, in step order (empty: remove them all).
     pub header_routes: Vec<SetHeaderRoute>,
@@ -137,6 +139,19 @@ pub enum Write {
     /// Delete an AnalysisRun (history limits, or its ReplicaSet is gone).
     DeleteAnalysisRun {
         /// AnalysisRun name.
+        name: String,
+    },
+    /// Create this Experiment (complete object; an `experiment` step). On AlreadyExists,
+    /// requeue: the next plan sees it and adopts it or picks the next `-N` name.
+    CreateExperiment(Box<Experiment>),
+    /// Merge-patch `spec.terminate: true` onto an Experiment.
+    TerminateExperiment {
+        /// Experiment name.
+        name: String,
+    },
+    /// Delete an Experiment (history limits, or its ReplicaSet is gone).
+    DeleteExperiment {
+        /// Experiment name.
         name: String,
     },
     /// Evict a Pod through the Eviction API (`spec.restartAt`); a 429 is not an error.

@@ -314,6 +314,26 @@ impl World {
                     .analysis_runs
                     .retain(|run| run.metadata.name.as_deref() != Some(name.as_str()));
             }
+            Write::CreateExperiment(ex) => {
+                let mut ex = (**ex).clone();
+                ex.metadata.creation_timestamp = Some(self.next_creation());
+                self.obs.experiments.push(ex);
+            }
+            Write::TerminateExperiment { name } => {
+                if let Some(ex) = self
+                    .obs
+                    .experiments
+                    .iter_mut()
+                    .find(|ex| ex.metadata.name.as_deref() == Some(name.as_str()))
+                {
+                    ex.spec.terminate = Some(true);
+                }
+            }
+            Write::DeleteExperiment { name } => {
+                self.obs
+                    .experiments
+                    .retain(|ex| ex.metadata.name.as_deref() != Some(name.as_str()));
+            }
             Write::EvictPod { name } => {
                 self.obs
                     .pods

@@ -522,3 +522,69 @@ impl Sandbox {
         }
     }
 }
+
+/// A verdict server on 127.0.0.1: `GET /pass` answers `{"ok": true}`, `GET /fail`
+/// `{"ok": false}`; returns its base URL (the server stops with the test's runtime).
+pub async fn verdict_server() -> String {
+    let app = axum::Router::new()
+        .route(
+            "/pass",
+            axum::routing::get(|| async { axum::Json(json!({"ok": true})) }),
+        )
+        .route(
+            "/fail",
+            axum::routing::get(|| async { axum::Json(json!({"ok": false})) }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind verdict server");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url
+}
+
+/// Creates the AnalysisTemplate `name` in [`NS`]: one web measurement of `{{args.url}}`
+/// (`count` times, 1 s apart) that succeeds when the answer's `ok` is true.
+pub async fn create_verdict_template(sandbox: &Sandbox, name: &str, count: i32) {
+    let template: davy::api::AnalysisTemplate = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisTemplate",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "args": [{"name": "url"}],
+            "metrics": [{"name": "verdict", "count": count, "interval": "1s",
+                         "successCondition": "result == true",
+                         "provider": {"web": {"url": "{{args.url}}", "jsonPath": "{$.ok}"}}}]
+        }
+    }))
+    .expect("template");
+    sandbox
+        .api::<davy::api::AnalysisTemplate>()
+        .create(&PostParams::default(), &template)
+        .await
+        .expect("create template");
+}
+
+/// The Experiment `name` as JSON (`Null` when it does not exist).
+pub async fn experiment_json(sandbox: &Sandbox, name: &str) -> Value {
+    let found = sandbox
+        .api::<davy::api::Experiment>()
+        .get_opt(name)
+        .await
+        .expect("get experiment");
+    serde_json::to_value(found).expect("experiment json")
+}
+
+/// Waits until the Experiment `name` reaches `phase`; returns it as JSON.
+pub async fn experiment_phase(sandbox: &Sandbox, name: &str, phase: &str) -> Value {
+    eventually(&format!("Experiment {name} to be {phase}"), || async {
+        let ex = experiment_json(sandbox, name).await;
+        if ex["status"]["phase"] == phase {
+            Ok(ex)
+        } else {
+            Err(format!("{:#}", ex["status"]))
+        }
+    })
+    .await
+}

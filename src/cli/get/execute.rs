@@ -52,6 +52,17 @@ pub enum ListCommand {
     /// List rollouts as a table.
     #[command(visible_aliases = ["ro", "rollout"])]
     Rollouts(ListArgs),
+    /// List experiments as a table.
+    #[command(visible_aliases = ["exp", "experiment"])]
+    Experiments(ListExperimentsArgs),
+}
+
+/// Arguments of `list experiments`.
+#[derive(Debug, Args)]
+pub struct ListExperimentsArgs {
+    /// All namespaces (adds a NAMESPACE column).
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
 }
 
 /// Arguments of `list rollouts`.
@@ -181,7 +192,10 @@ async fn render_once(
 
 /// Runs `list …`; returns the exit code.
 pub fn run_list(cmd: ListCommand, kube: &KubeArgs) -> anyhow::Result<i32> {
-    let ListCommand::Rollouts(args) = cmd;
+    let args = match cmd {
+        ListCommand::Rollouts(args) => args,
+        ListCommand::Experiments(args) => return run_list_experiments(args, kube),
+    };
     runtime()?.block_on(async move {
         let (client, ns) = client(kube).await?;
         let api: Api<Rollout> = if args.all_namespaces {
@@ -207,6 +221,32 @@ pub fn run_list(cmd: ListCommand, kube: &KubeArgs) -> anyhow::Result<i32> {
             timestamps: args.timestamps,
         };
         match render_rollout_list(&items, opts, Timestamp::now()) {
+            Some(text) => print!("{text}"),
+            None => eprintln!("{NO_RESOURCES}"),
+        }
+        Ok(0)
+    })
+}
+
+/// Runs `list experiments`; returns the exit code.
+fn run_list_experiments(args: ListExperimentsArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
+    runtime()?.block_on(async move {
+        let (client, ns) = client(kube).await?;
+        let api: Api<Experiment> = if args.all_namespaces {
+            Api::all(client)
+        } else {
+            Api::namespaced(client, &ns)
+        };
+        let items = api
+            .list(&ListParams::default())
+            .await
+            .map_err(CliError::from)?
+            .items;
+        match super::list_experiments::render_experiment_list(
+            &items,
+            args.all_namespaces,
+            Timestamp::now(),
+        ) {
             Some(text) => print!("{text}"),
             None => eprintln!("{NO_RESOURCES}"),
         }

@@ -5,6 +5,7 @@ pub mod experiment;
 pub mod header;
 pub mod info;
 pub mod list;
+pub mod list_experiments;
 pub mod pod;
 pub mod execute;
 pub mod tree;

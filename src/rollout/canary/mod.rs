@@ -12,6 +12,7 @@
 //! AnalysisRuns in [`analysis`], the current step in [`step`], the new status in [`status`].
 
 pub(crate) mod analysis;
+pub(crate) mod experiment;
 pub(crate) mod scale;
 pub(crate) mod services;
 pub(crate) mod status;
@@ -34,7 +35,7 @@ use super::world::{
     service_selectors,
 };
 use super::{history, restart};
-use crate::api::{PauseReason, RolloutStatus};
+use crate::api::{AnalysisPhase, PauseReason, RolloutStatus};
 use analysis::Reaction;
 
 /// Decides one reconcile of a canary Rollout whose ReplicaSets were picked as `sets`.
@@ -59,6 +60,8 @@ struct Canary<'a> {
     new_status: RolloutStatus,
     runs: RunState,
     selectors: BTreeMap<String, String>,
+    /// The phase of the current `experiment` step's Experiment, once the stage ran.
+    experiment_phase: Option<AnalysisPhase>,
     plan: Plan,
 }
 
@@ -73,6 +76,7 @@ impl<'a> Canary<'a> {
             new_status: initial_new_status(&inputs.observed),
             runs: RunState::new(&inputs.obs.analysis_runs, &inputs.observed),
             selectors: service_selectors(inputs.obs),
+            experiment_phase: None,
             plan: Plan::default(),
         }
     }
@@ -142,7 +146,12 @@ impl<'a> Canary<'a> {
         self.plan.append(selected.plan);
         self.selectors = selected.selectors;
 
-        let weighed = weights::decide(&self.view(), self.new_status.canary.weights.as_ref());
+        let destinations = experiment::weight_destinations(&self.view());
+        let weighed = weights::decide(
+            &self.view(),
+            self.new_status.canary.weights.as_ref(),
+            destinations,
+        );
         if weighed.canary_back_to_stable {
             let selected = services::canary_back_to_stable(&self.view());
             self.plan.append(selected.plan);
@@ -150,6 +159,22 @@ impl<'a> Canary<'a> {
         }
         self.plan.append(weighed.plan);
         self.new_status.canary.weights = weighed.weights;
+
+        let experimented = experiment::decide(&self.view());
+        let failed = experimented.plan.error.is_some();
+        self.plan.append(experimented.plan);
+        if failed {
+            self.plan.requeue(Duration::seconds(10));
+            return;
+        }
+        self.new_status.canary.current_experiment = experimented.current_name;
+        self.experiment_phase = experimented.phase;
+        for reaction in experimented.reactions {
+            match reaction {
+                Reaction::Pause(reason) => self.pause.add_pause(reason),
+                Reaction::Abort(message) => self.pause.add_abort(message),
+            }
+        }
 
         let runs = std::mem::take(&mut self.runs);
         let analysed = analysis::decide(&self.view(), runs);
@@ -206,7 +231,15 @@ impl<'a> Canary<'a> {
 
     /// The status stage, then the strategy-independent report (conditions, phase, patch).
     fn conclude(&mut self) {
-        let step_run = self.runs.step_phase();
+        let view = self.view();
+        let on_experiment = current_step(view.steps(), view.prev)
+            .0
+            .is_some_and(|step| step.experiment.is_some());
+        let step_run = if on_experiment {
+            self.experiment_phase.clone()
+        } else {
+            self.runs.step_phase()
+        };
         let draft: Draft = status::decide(&self.view(), &self.new_status, step_run);
         let written = report::conclude(&self.view(), draft);
         self.plan.append(written);

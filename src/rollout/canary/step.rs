@@ -13,7 +13,7 @@ use crate::rollout::steps::{
 use crate::rollout::world::View;
 
 /// Upstream `completedCurrentCanaryStep`, with `weights` the `status.canary.weights` of this
-/// reconcile and `step_run` the phase of the current step's AnalysisRun.
+/// reconcile and `step_run` the phase of the current step's AnalysisRun (or Experiment).
 pub(crate) fn completed_current_step(
     v: &View<'_>,
     weights: Option<&TrafficWeights>,
@@ -40,7 +40,8 @@ pub(crate) fn completed_current_step(
             && weights.is_some_and(|weights| weights.verified == Some(false));
         return at_desired && !unverified;
     }
-    if step.analysis.is_some() {
+    // `step_run` is the phase of the step's AnalysisRun, or of its Experiment.
+    if step.analysis.is_some() || step.experiment.is_some() {
         return step_run == Some(AnalysisPhase::Successful);
     }
     step.set_header_route.is_some() || step.set_mirror_route.is_some()

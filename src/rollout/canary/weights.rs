@@ -128,8 +128,14 @@ pub(crate) struct Weighed {
 }
 
 /// Decides the router write and the weights status for this reconcile, from `weights`, the
-/// `status.canary.weights` decided so far.
-pub(crate) fn decide(v: &View<'_>, weights: Option<&TrafficWeights>) -> Weighed {
+/// `status.canary.weights` decided so far, and `experiment`, the weighted destinations of a
+/// running experiment step (upstream adds them while walking the steps or while the canary
+/// has no available pod).
+pub(crate) fn decide(
+    v: &View<'_>,
+    weights: Option<&TrafficWeights>,
+    experiment: Vec<WeightDestination>,
+) -> Weighed {
     let mut out = Weighed {
         weights: weights.cloned(),
         ..Weighed::default()
@@ -142,6 +148,12 @@ pub(crate) fn decide(v: &View<'_>, weights: Option<&TrafficWeights>) -> Weighed 
     let rolling_back_from = v.dynamically_rolling_back_to_stable();
     let case = weight_case(v, rolling_back_from.is_some());
     let weight = desired_weight(v, case);
+    let additional = if matches!(case, WeightCase::Steps | WeightCase::NoCanaryPods) {
+        experiment
+    } else {
+        Vec::new()
+    };
+    let additional_weight: i32 = additional.iter().map(|d| d.weight).sum();
     let stable_hash = v
         .stable_rs()
         .map(|rs| rs_hash(rs).to_string())
@@ -170,7 +182,7 @@ pub(crate) fn decide(v: &View<'_>, weights: Option<&TrafficWeights>) -> Weighed 
         max_weight,
         canary_hash: canary_hash.clone(),
         stable_hash: stable_hash.clone(),
-        additional: Vec::new(),
+        additional: additional.clone(),
         header_routes,
         mirror_routes,
     }));
@@ -181,11 +193,11 @@ pub(crate) fn decide(v: &View<'_>, weights: Option<&TrafficWeights>) -> Weighed 
             pod_template_hash: canary_hash,
         },
         stable: WeightDestination {
-            weight: max_weight - weight,
+            weight: max_weight - weight - additional_weight,
             service_name: v.canary.stable_service.clone().unwrap_or_default(),
             pod_template_hash: stable_hash,
         },
-        additional: Vec::new(),
+        additional,
         verified: None,
     };
     let previous = v.prev.canary.weights.clone();
