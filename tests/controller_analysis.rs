@@ -13,10 +13,10 @@ mod support;
 use std::time::Duration;
 
 use davy::api::Rollout;
-use davy::sandbox::simulator::{SimulatorConfig, pod_endpoint};
-use davy::sandbox::traffic::{
+use davy::sandbox::load_generator::{
     Backend, LoadConfig, LoadReport, SplitTargets, TaggedRequests, follow_split, run_load,
 };
+use davy::sandbox::simulator::{SimulatorConfig, pod_endpoint};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;

@@ -14,8 +14,8 @@ mod support;
 
 use std::time::Duration;
 
+use davy::sandbox::load_generator::{LoadConfig, SplitTargets, follow_split, run_load};
 use davy::sandbox::simulator::SimulatorConfig;
-use davy::sandbox::traffic::{LoadConfig, SplitTargets, follow_split, run_load};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 

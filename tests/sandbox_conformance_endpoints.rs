@@ -20,8 +20,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use davy::sandbox::apiserver::ApiServer;
+use davy::sandbox::load_generator::{LoadConfig, SplitTargets, resolve_split, run_load};
 use davy::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
-use davy::sandbox::traffic::{LoadConfig, SplitTargets, resolve_split, run_load};
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;

@@ -21,7 +21,7 @@ mod termination;
 
 use std::time::Duration;
 
-use davy::sandbox::traffic::LoadConfig;
+use davy::sandbox::load_generator::LoadConfig;
 
 fn http() -> reqwest::Client {
     // Loopback only: never route test traffic through a proxy from the environment.

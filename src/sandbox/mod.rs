@@ -7,4 +7,4 @@ pub mod command;
 pub mod demo;
 pub mod demo_app;
 pub mod simulator;
-pub mod traffic;
+pub mod load_generator;

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use davy::sandbox::demo_app::DemoApp;
-use davy::sandbox::traffic::{
+use davy::sandbox::load_generator::{
     Backend, CanaryRules, DEFAULT_ANNOTATION_PREFIX, LoadConfig, Split, TaggedRequests, run_load,
 };
 use tokio_util::sync::CancellationToken;

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use davy::sandbox::traffic::{Backend, CanaryRules, DEFAULT_ANNOTATION_PREFIX, choose_backend};
+use davy::sandbox::load_generator::{
+    Backend, CanaryRules, DEFAULT_ANNOTATION_PREFIX, choose_backend,
+};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 const P: &str = DEFAULT_ANNOTATION_PREFIX;

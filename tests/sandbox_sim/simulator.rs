@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use davy::sandbox::apiserver::ApiServer;
+use davy::sandbox::load_generator::{
+    CanaryRules, Split, SplitTargets, TaggedRequests, follow_split, resolve_split, run_load,
+};
 use davy::sandbox::simulator::pods::is_ready;
 use davy::sandbox::simulator::{
     Clock, PORT_ANNOTATION, Simulator, SimulatorConfig, SimulatorHandle, TokioClock, is_pod_ip,
     pod_endpoint,
-};
-use davy::sandbox::traffic::{
-    CanaryRules, Split, SplitTargets, TaggedRequests, follow_split, resolve_split, run_load,
 };
 use http::{HeaderMap, HeaderName, HeaderValue};
 use k8s_openapi::api::apps::v1::ReplicaSet;

@@ -18,7 +18,7 @@ use super::DemoArgs;
 use super::view::{View, format_at, indent};
 use super::world::{NAMESPACE, World};
 use crate::api::consts::label;
-use crate::sandbox::traffic::SplitTargets;
+use crate::sandbox::load_generator::SplitTargets;
 
 /// The manifests of the scene.
 pub const MANIFESTS: &str = include_str!("../../../examples/rollout-bluegreen.yaml");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::script::{Beat, Entry, Happened, Part};
 use super::view::format_at;
 use crate::cli::get::tree::TabWriter;
-use crate::sandbox::traffic::LoadReport;
+use crate::sandbox::load_generator::LoadReport;
 
 /// How the story ended.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,8 +26,10 @@ use crate::cli::get::{Colorizer, Objects, render_rollout, rollout_info};
 use crate::controller::{ControllerConfig, ControllerError, run as run_controller};
 use crate::sandbox::apiserver::ApiServer;
 use crate::sandbox::apiserver::ServeHandle;
+use crate::sandbox::load_generator::{
+    LoadConfig, LoadReport, SplitTargets, TrafficError, follow_split,
+};
 use crate::sandbox::simulator::{Simulator, SimulatorConfig, SimulatorHandle};
-use crate::sandbox::traffic::{LoadConfig, LoadReport, SplitTargets, TrafficError, follow_split};
 use crate::traffic::nginx::canary_ingress_name;
 
 /// The namespace everything lives in.
@@ -202,7 +204,7 @@ impl World {
         };
         let stop = cancel.clone();
         let load = tokio::spawn(async move {
-            crate::sandbox::traffic::run_load(&config, split_rx, stop).await
+            crate::sandbox::load_generator::run_load(&config, split_rx, stop).await
         });
         self.traffic = Some(Traffic {
             cancel,
@@ -412,7 +414,7 @@ pub fn observed(
             .and_then(|a| {
                 a.get(&format!(
                     "{}/canary-weight",
-                    crate::sandbox::traffic::DEFAULT_ANNOTATION_PREFIX
+                    crate::sandbox::load_generator::DEFAULT_ANNOTATION_PREFIX
                 ))
             })
             .and_then(|w| w.parse().ok())

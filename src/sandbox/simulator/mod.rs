@@ -34,7 +34,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::demo_app::{DemoAppHandle, DemoAppOptions};
-use super::traffic::SplitMix64;
+use super::load_generator::SplitMix64;
 
 /// Pod annotation holding the loopback port of the Pod's demo app (its IP is `status.podIP`).
 pub const PORT_ANNOTATION: &str = "sandbox.davy.dev/port";

@@ -20,7 +20,7 @@ use kube::{Api, ResourceExt};
 
 use super::pods::{is_ready, ready_since};
 use super::{Context, FIELD_MANAGER, SimulatorError, non_negative};
-use crate::sandbox::traffic::SplitMix64;
+use crate::sandbox::load_generator::SplitMix64;
 
 /// Characters of generated name suffixes (Kubernetes' alphabet: lowercase, no vowels, no
 /// look-alike digits, so suffixes never spell words).

@@ -1,5 +1,5 @@
-//! The sandbox traffic generator: ingress-nginx's canary routing decision ([`routing`]), a
-//! bounded load loop that sends real requests to the demo apps ([`load`]), and the split read
+//! The sandbox load generator (named apart from `crate::traffic`, which holds the routers):
+//! ingress-nginx's canary routing decision ([`routing`]), a bounded load loop that sends real requests to the demo apps ([`load`]), and the split read
 //! from the API as ingress-nginx reads it: Ingress, Service, the Service's EndpointSlices
 //! ([`cluster`]).
 //!
