@@ -193,6 +193,25 @@ pub(crate) fn replicas_only(v: &View<'_>, indefinite_step: bool) -> Plan {
     persist(v, v.pause, None, indefinite_step, status)
 }
 
+/// The first stages of every strategy's pipeline (spec §3.1), one home for both: without
+/// `spec.replicas` the plan writes 1 and stops (HPA needs the field; the write bumps the
+/// generation and brings us back); with paused-condition bookkeeping due (generation observed)
+/// it patches the conditions and stops. `None`: the strategy's own stages run.
+pub(crate) fn bookkeeping(v: &View<'_>) -> Option<Plan> {
+    if v.ro.spec.replicas.is_none() {
+        let mut plan = Plan::default();
+        plan.push(Write::PatchRolloutSpecReplicas { replicas: 1 });
+        return Some(plan);
+    }
+    if v.generation_observed() {
+        let updates = conditions::paused_condition_updates(&v.ro.spec, v.prev, v.now_time);
+        if !updates.is_empty() {
+            return Some(paused_conditions(v, updates));
+        }
+    }
+    None
+}
+
 /// Writes the `Progressing`/`Paused` conditions upstream's `checkPausedConditions` patches,
 /// then stops: the next reconcile continues from the patched status.
 pub(crate) fn paused_conditions(v: &View<'_>, updates: Vec<RolloutCondition>) -> Plan {

@@ -21,9 +21,8 @@ use std::collections::BTreeMap;
 use chrono::Duration;
 
 use super::canary::analysis::Reaction;
-use super::conditions;
 use super::pause::PauseContext;
-use super::plan::{Plan, Write};
+use super::plan::Plan;
 use super::report;
 use super::revision;
 use super::runs::RunState;
@@ -79,21 +78,10 @@ impl BlueGreen<'_> {
 
     /// Upstream `reconcile` then `rolloutBlueGreen`.
     fn run(&mut self) {
-        if self.inputs.ro.spec.replicas.is_none() {
-            // HPA needs the field; the write bumps the generation and brings us back.
-            self.plan
-                .push(Write::PatchRolloutSpecReplicas { replicas: 1 });
-            return;
-        }
         let view = self.view();
-        if view.generation_observed() {
-            let updates =
-                conditions::paused_condition_updates(&view.ro.spec, view.prev, view.now_time);
-            if !updates.is_empty() {
-                let written = report::paused_conditions(&view, updates);
-                self.plan.append(written);
-                return;
-            }
+        if let Some(written) = report::bookkeeping(&view) {
+            self.plan.append(written);
+            return;
         }
         if view.is_scaling_event() {
             // Upstream `syncReplicasOnly`: sizes and counts only (HPA scaled the Rollout).

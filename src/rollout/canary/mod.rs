@@ -23,9 +23,8 @@ use std::collections::BTreeMap;
 
 use chrono::Duration;
 
-use super::conditions;
 use super::pause::PauseContext;
-use super::plan::{Plan, Write};
+use super::plan::Plan;
 use super::report::{self, Draft};
 use super::revision;
 use super::runs::RunState;
@@ -95,21 +94,10 @@ impl<'a> Canary<'a> {
 
     /// The pipeline (spec §3.1).
     fn run(&mut self) {
-        if self.inputs.ro.spec.replicas.is_none() {
-            // HPA needs the field; the write bumps the generation and brings us back.
-            self.plan
-                .push(Write::PatchRolloutSpecReplicas { replicas: 1 });
-            return;
-        }
         let view = self.view();
-        if view.generation_observed() {
-            let updates =
-                conditions::paused_condition_updates(&view.ro.spec, view.prev, view.now_time);
-            if !updates.is_empty() {
-                let written = report::paused_conditions(&view, updates);
-                self.plan.append(written);
-                return;
-            }
+        if let Some(written) = report::bookkeeping(&view) {
+            self.plan.append(written);
+            return;
         }
         let scaling_event = view.is_scaling_event();
         let new_revision = view.template_or_steps_changed();
