@@ -11,8 +11,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use super::objects::owner_reference;
 use super::templates::rfc3339;
 use super::{Work, Write};
+use crate::analysis::templates::{TemplateKey, TemplateNotFound};
 use crate::api::common::AnalysisTemplateRef;
 use crate::api::consts::label;
+use crate::api::duration::DurationError;
+use crate::api::run_spec::ArgsError;
 use crate::api::{
     AnalysisPhase, AnalysisRun, Argument, Experiment, ExperimentAnalysisRunStatus,
     ExperimentAnalysisTemplateRef, RolloutAnalysis,
@@ -194,8 +197,32 @@ fn as_rollout_analysis(analysis: &ExperimentAnalysisTemplateRef) -> RolloutAnaly
     }
 }
 
+/// Why an Experiment's AnalysisRun could not be built; the texts are upstream's (the template
+/// status message carries them).
+#[derive(Debug, thiserror::Error)]
+pub enum RunBuildError {
+    /// A referenced (Cluster)AnalysisTemplate does not exist.
+    #[error(transparent)]
+    TemplateNotFound(#[from] TemplateNotFound),
+    /// An argument names a `{{...}}` tag the Experiment cannot fill.
+    #[error("failed to resolve {{{{{0}}}}}")]
+    Unresolved(String),
+    /// `spec.duration` is not a duration.
+    #[error(transparent)]
+    Duration(#[from] DurationError),
+    /// The templates and arguments do not combine into a run.
+    #[error(transparent)]
+    Args(#[from] ArgsError),
+    /// Every candidate name is taken by another run.
+    #[error("too many AnalysisRun name collisions for '{0}'")]
+    Collisions(String),
+}
+
 /// Upstream only checks that the named template itself exists before the run is due.
-fn verify_template(w: &Work<'_>, analysis: &ExperimentAnalysisTemplateRef) -> Result<(), String> {
+fn verify_template(
+    w: &Work<'_>,
+    analysis: &ExperimentAnalysisTemplateRef,
+) -> Result<(), RunBuildError> {
     let named = |name: Option<&String>| name == Some(&analysis.template_name);
     let found = if is_cluster(analysis) {
         w.obs
@@ -211,15 +238,12 @@ fn verify_template(w: &Work<'_>, analysis: &ExperimentAnalysisTemplateRef) -> Re
     if found {
         return Ok(());
     }
-    let resource = if is_cluster(analysis) {
-        "clusteranalysistemplate"
-    } else {
-        "analysistemplate"
-    };
-    Err(format!(
-        "{resource}.argoproj.io \"{}\" not found",
-        analysis.template_name
-    ))
+    Err(RunBuildError::TemplateNotFound(TemplateNotFound(
+        TemplateKey {
+            name: analysis.template_name.clone(),
+            cluster: is_cluster(analysis),
+        },
+    )))
 }
 
 /// Upstream `ResolveExperimentArgsValue`: `{{templates.<name>.podTemplateHash}}`,
@@ -230,13 +254,13 @@ pub fn resolve_args(
     args: &[Argument],
     ex: &Experiment,
     replica_sets: &BTreeMap<String, k8s_openapi::api::apps::v1::ReplicaSet>,
-) -> Result<Vec<Argument>, String> {
+) -> Result<Vec<Argument>, RunBuildError> {
     let mut values: BTreeMap<String, String> = BTreeMap::new();
     if let Some(at) = ex.status.as_ref().and_then(|s| s.available_at.as_ref()) {
         let at = time_to_chrono(at);
         values.insert("experiment.availableAt".into(), rfc3339(at));
         if let Some(duration) = ex.spec.duration.as_ref().filter(|d| !d.is_empty()) {
-            let duration = duration.to_duration().map_err(|e| e.to_string())?;
+            let duration = duration.to_duration()?;
             let ends = at + chrono::Duration::from_std(duration).unwrap_or_default();
             values.insert("experiment.finishedAt".into(), rfc3339(ends));
         }
@@ -273,7 +297,7 @@ pub fn resolve_args(
 }
 
 /// Replaces each `{{tag}}` (trimmed) with its value; the first unknown tag is an error.
-fn substitute(text: &str, values: &BTreeMap<String, String>) -> Result<String, String> {
+fn substitute(text: &str, values: &BTreeMap<String, String>) -> Result<String, RunBuildError> {
     let mut out = String::new();
     let mut rest = text;
     let mut unresolved = None;
@@ -286,7 +310,7 @@ fn substitute(text: &str, values: &BTreeMap<String, String>) -> Result<String, S
         match values.get(tag.trim()) {
             Some(value) => out.push_str(value),
             None => {
-                unresolved.get_or_insert_with(|| format!("failed to resolve {{{{{tag}}}}}"));
+                unresolved.get_or_insert_with(|| RunBuildError::Unresolved(tag.to_string()));
             }
         }
         rest = &rest[start + 2 + len + 2..];
@@ -303,23 +327,21 @@ fn substitute(text: &str, values: &BTreeMap<String, String>) -> Result<String, S
 fn create_run(
     w: &mut Work<'_>,
     analysis: &ExperimentAnalysisTemplateRef,
-) -> Result<String, String> {
+) -> Result<String, RunBuildError> {
     let ex = &w.obs.experiment;
     let args = resolve_args(analysis.args.as_deref().unwrap_or(&[]), ex, &w.replica_sets)?;
     let (namespaced, cluster) = resolve_templates(
         &as_rollout_analysis(analysis),
         &w.obs.analysis_templates,
         &w.obs.cluster_analysis_templates,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let spec = run_spec(
         &namespaced,
         &cluster,
         &args,
         ex.spec.dry_run.as_deref().unwrap_or(&[]),
         ex.spec.measurement_retention.as_deref().unwrap_or(&[]),
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     let mut labels = BTreeMap::new();
     if let Some(id) = ex
         .metadata
@@ -369,5 +391,5 @@ fn create_run(
             return Ok(name);
         }
     }
-    Err(format!("too many AnalysisRun name collisions for '{base}'"))
+    Err(RunBuildError::Collisions(base))
 }

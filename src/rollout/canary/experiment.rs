@@ -99,7 +99,7 @@ pub(crate) fn decide(v: &View<'_>) -> Experimented {
             let built = match from_step(v, step, stable, new) {
                 Ok(built) => built,
                 Err(error) => {
-                    out.plan.error = Some(PlanError::Analysis(error));
+                    out.plan.error = Some(PlanError::Analysis(error.to_string()));
                     return out;
                 }
             };
@@ -199,13 +199,24 @@ fn semantically_equal(left: &ExperimentSpec, right: &ExperimentSpec) -> bool {
     left == right
 }
 
+/// Why the step's Experiment could not be built; the texts are upstream's.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StepError {
+    /// A template's `specRef` is neither `stable` nor `canary`.
+    #[error("Invalid template step SpecRef: must be canary or stable")]
+    SpecRef,
+    /// An analysis argument's `fieldRef` does not resolve.
+    #[error(transparent)]
+    FieldRef(#[from] crate::api::field_ref::FieldRefError),
+}
+
 /// Upstream `GetExperimentFromTemplate`: the Experiment the step asks for.
 pub(crate) fn from_step(
     v: &View<'_>,
     step: &RolloutExperimentStep,
     stable: &ReplicaSet,
     new: &ReplicaSet,
-) -> Result<Experiment, String> {
+) -> Result<Experiment, StepError> {
     let ro = v.ro;
     let pod_hash = computed_pod_hash(ro);
     let index = v.prev.current_step_index.unwrap_or(0);
@@ -218,7 +229,7 @@ pub(crate) fn from_step(
         let source = match t.spec_ref.as_str() {
             spec_ref::CANARY => new,
             spec_ref::STABLE => stable,
-            _ => return Err("Invalid template step SpecRef: must be canary or stable".into()),
+            _ => return Err(StepError::SpecRef),
         };
         let rs_spec = source.spec.clone().unwrap_or_default();
         let mut template = rs_spec.template.unwrap_or_default();
@@ -263,8 +274,7 @@ pub(crate) fn from_step(
     };
     let mut analyses = Vec::new();
     for analysis in step.analyses.iter().flatten() {
-        let args = build_args(analysis.args.as_deref().unwrap_or(&[]), &sources)
-            .map_err(|e| e.to_string())?;
+        let args = build_args(analysis.args.as_deref().unwrap_or(&[]), &sources)?;
         analyses.push(ExperimentAnalysisTemplateRef {
             name: analysis.name.clone(),
             template_name: analysis.template_name.clone(),
