@@ -5,16 +5,13 @@
 //! the switch and must succeed before the new ReplicaSet is stable. Failed or Error ⇒ abort,
 //! Inconclusive ⇒ pause. Creating, terminating and deleting runs is the canary's code.
 
-use std::collections::BTreeSet;
-
 use crate::api::consts::rollout_type;
 use crate::api::{
     AnalysisPhase, AnalysisRun, PauseReason, RolloutAnalysis, RolloutAnalysisRunStatus,
 };
 use crate::rollout::analysis_run::type_labels;
 use crate::rollout::canary::analysis::{
-    Reaction, Work, create_run, delete_beyond_history, emit_phase_change, needs_new_run, react,
-    terminate,
+    Reaction, Work, create_run, emit_phase_change, needs_new_run, react, retire_others, terminate,
 };
 use crate::rollout::pause::PauseContext;
 use crate::rollout::plan::{Plan, PlanError};
@@ -84,24 +81,8 @@ fn reconcile(v: &View<'_>, pause: &PauseContext, w: &mut Work) -> Result<(), Pla
     let bg = strategy(v);
     w.runs.pre = reconcile_one(v, w, bg.pre_promotion_analysis.as_ref(), Kind::Pre)?;
     w.runs.post = reconcile_one(v, w, bg.post_promotion_analysis.as_ref(), Kind::Post)?;
-    let current: BTreeSet<String> = w
-        .runs
-        .pre
-        .iter()
-        .chain(w.runs.post.iter())
-        .map(name_of)
-        .collect();
-    let others: Vec<AnalysisRun> = w
-        .runs
-        .others
-        .iter()
-        .filter(|run| !current.contains(&name_of(run)))
-        .cloned()
-        .collect();
-    for run in &others {
-        terminate(w, run);
-    }
-    delete_beyond_history(v, w, &others);
+    let current = [w.runs.pre.clone(), w.runs.post.clone()];
+    retire_others(v, w, &current);
     let (pre, post) = (w.runs.pre.clone(), w.runs.post.clone());
     emit_phase_change(
         w,

@@ -129,24 +129,8 @@ fn reconcile(v: &View<'_>, w: &mut Work) -> Result<(), PlanError> {
     w.runs.background = background;
     set_current(w);
     // A run just adopted under its name must not be terminated as an "other" one.
-    let current: BTreeSet<String> = w
-        .runs
-        .step
-        .iter()
-        .chain(w.runs.background.iter())
-        .map(name_of)
-        .collect();
-    let others: Vec<AnalysisRun> = w
-        .runs
-        .others
-        .iter()
-        .filter(|run| !current.contains(&name_of(run)))
-        .cloned()
-        .collect();
-    for run in &others {
-        terminate(w, run);
-    }
-    delete_beyond_history(v, w, &others);
+    let current = [w.runs.step.clone(), w.runs.background.clone()];
+    retire_others(v, w, &current);
     let step_run = w.runs.step.clone();
     let background_run = w.runs.background.clone();
     emit_phase_change(
@@ -383,6 +367,23 @@ fn delete(w: &mut Work, run: &AnalysisRun) {
 /// Upstream `FilterAnalysisRunsToDelete`: newest first, keep `successfulRunHistoryLimit`
 /// Successful and `unsuccessfulRunHistoryLimit` Failed/Error/Inconclusive runs (5 each); runs
 /// whose ReplicaSet no longer exists go too.
+/// Every run of the Rollout that is not one of `current` (by name): terminated, and those
+/// beyond the history limits deleted. Shared by the canary and blue-green analysis stages.
+pub(crate) fn retire_others(v: &View<'_>, w: &mut Work, current: &[Option<AnalysisRun>]) {
+    let current: BTreeSet<String> = current.iter().flatten().map(name_of).collect();
+    let others: Vec<AnalysisRun> = w
+        .runs
+        .others
+        .iter()
+        .filter(|run| !current.contains(&name_of(run)))
+        .cloned()
+        .collect();
+    for run in &others {
+        terminate(w, run);
+    }
+    delete_beyond_history(v, w, &others);
+}
+
 pub(crate) fn delete_beyond_history(v: &View<'_>, w: &mut Work, others: &[AnalysisRun]) {
     let keep_successful = v.ro.spec.successful_run_history_limit();
     let keep_unsuccessful = v.ro.spec.unsuccessful_run_history_limit();
