@@ -207,20 +207,9 @@ async fn manual_gate_preview_then_promote_then_old_stack_scaled_down() {
     let report = run_load(&config, split, cancel).await.expect("load");
     assert!(report.count_version("green") > 0, "{report:?}");
     assert_eq!(report.count_version("blue"), 0, "{report:?}");
-    let reasons: Vec<String> = world
-        .events("bg")
-        .await
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
-    assert!(
-        reasons.contains(&"SwitchService".to_string()),
-        "{reasons:?}"
-    );
-    assert!(
-        reasons.contains(&"RolloutCompleted".to_string()),
-        "{reasons:?}"
-    );
+    world
+        .event_reasons_including("bg", &["SwitchService", "RolloutCompleted"])
+        .await;
     world.stop().await;
 }
 

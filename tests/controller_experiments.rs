@@ -309,16 +309,9 @@ async fn an_experiment_step_runs_baseline_and_canary_then_the_rollout_completes(
         rollout_health(&world.rollout_json("exro").await),
         ("Healthy".into(), String::new())
     );
-    let reasons: Vec<String> = world
-        .events("exro")
-        .await
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
-    assert!(
-        reasons.contains(&"ExperimentCreated".to_string()),
-        "{reasons:?}"
-    );
+    world
+        .event_reasons_including("exro", &["ExperimentCreated"])
+        .await;
     world.stop().await;
 }
 

@@ -57,6 +57,7 @@ async fn metrics_endpoint_serves_upstream_names_labels_and_values() {
             leader_election: None,
             alert_webhook: None,
             max_concurrent_reconciles: None,
+            ..Default::default()
         },
     );
     let steps = json!([{"setWeight": 50}, {"pause": {}}]);
@@ -204,6 +205,7 @@ async fn metrics_endpoint_serves_the_step_analysis_run() {
             leader_election: None,
             alert_webhook: None,
             max_concurrent_reconciles: None,
+            ..Default::default()
         },
     );
     let steps = json!([

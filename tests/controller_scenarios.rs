@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 
 use davy::api::{AnalysisRun, AnalysisTemplate};
 use davy::controller::ControllerConfig;
-use k8s_openapi::api::core::v1::{Event, Pod};
+use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -46,20 +46,6 @@ async fn paused_at(sandbox: &Sandbox, name: &str, step: i64) -> Value {
         }
     })
     .await
-}
-
-/// Reasons of the events on `name`.
-async fn event_reasons(sandbox: &Sandbox, name: &str) -> Vec<String> {
-    let events: Api<Event> = Api::namespaced(sandbox.client.clone(), NS);
-    events
-        .list(&ListParams::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .filter(|event| event.involved_object.name.as_deref() == Some(name))
-        .filter_map(|event| event.reason)
-        .collect()
 }
 
 fn two_pauses() -> Value {
@@ -109,11 +95,9 @@ async fn promote_full_jumps_to_the_new_revision_and_is_healthy() {
         health(&sandbox, "full").await,
         ("Healthy".to_string(), String::new())
     );
-    assert!(
-        event_reasons(&sandbox, "full")
-            .await
-            .contains(&"RolloutCompleted".to_string())
-    );
+    sandbox
+        .event_reasons_including("full", &["RolloutCompleted"])
+        .await;
     controller.stop().await.expect("controller");
     sandbox.stop().await;
 }
@@ -191,8 +175,9 @@ async fn undo_to_the_stable_revision_mid_update_skips_the_steps() {
     // Steps skipped (§3.6 "new revision mid-rollout": template equals the stable RS).
     assert_eq!(status["currentStepIndex"], 4, "{status}");
     assert!(status["pauseConditions"].is_null(), "{status}");
-    let reasons = event_reasons(&sandbox, "undo").await;
-    assert!(reasons.contains(&"SkipSteps".to_string()), "{reasons:?}");
+    sandbox
+        .event_reasons_including("undo", &["SkipSteps"])
+        .await;
     assert_eq!(health(&sandbox, "undo").await.0, "Healthy");
     controller.stop().await.expect("controller");
     sandbox.stop().await;
@@ -247,7 +232,9 @@ async fn undo_within_the_rollback_window_skips_the_steps() {
     .await;
     let status = sandbox.status("window").await;
     assert_eq!(status["currentStepIndex"], 4, "{status}");
-    let reasons = event_reasons(&sandbox, "window").await;
+    let reasons = sandbox
+        .event_reasons_including("window", &["RolloutPaused"])
+        .await;
     let paused = reasons.iter().filter(|r| *r == "RolloutPaused").count();
     assert_eq!(paused, 1, "only v2's update paused: {reasons:?}");
     controller.stop().await.expect("controller");

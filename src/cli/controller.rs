@@ -56,6 +56,11 @@ pub struct ControllerArgs {
     /// are cheap, so its default is higher than upstream's 10).
     #[arg(long, default_value_t = crate::controller::DEFAULT_CONCURRENT_RECONCILES)]
     pub rollout_threads: u16,
+    /// Wait this long after a Rollout's last change before reconciling it, so a burst of
+    /// changes (a ReplicaSet's status settling, our own writes coming back) costs one
+    /// reconcile; `0s` (the default) reconciles at once. A Davy flag, not upstream's.
+    #[arg(long, default_value = "0s", value_parser = go_duration)]
+    pub reconcile_debounce: Duration,
 }
 
 /// Logs to stderr at `info` (or as `RUST_LOG` says), so an operator sees what the controller is
@@ -155,6 +160,7 @@ pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
             leader_election,
             alert_webhook,
             max_concurrent_reconciles: Some(args.rollout_threads),
+            debounce: args.reconcile_debounce,
         };
         match run_controller(client, config, shutdown).await {
             Ok(()) => Ok(0),

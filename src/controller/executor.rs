@@ -17,6 +17,7 @@ use crate::api::{AnalysisRun, Rollout, RolloutStatus};
 use crate::rollout::{Event, EventType, Plan, TrafficWeight, Write};
 use crate::traffic::{self, RouterConfig, TrafficError, TrafficState};
 
+use super::events::EventRecorder;
 use super::expectations::Kind;
 
 /// The event source component, as upstream's controller reports it.
@@ -87,17 +88,20 @@ pub enum Sent {
 
 /// Applies `plan` for `rollout` (as observed: its status is the base of the status diff),
 /// pushing every write that reached the API server onto `sent` (also when a later one fails).
+/// Events go to `events`, which sends them off the chain of writes.
 pub async fn apply(
     client: &Client,
     rollout: &Rollout,
     plan: &Plan,
     now: DateTime<Utc>,
+    events: &EventRecorder,
     sent: &mut Vec<Sent>,
 ) -> Result<(), ExecError> {
     let namespace = rollout.namespace().ok_or(ExecError::NoIdentity)?;
     let name = rollout.metadata.name.clone().ok_or(ExecError::NoIdentity)?;
     let exec = Executor {
         client,
+        events,
         rollout,
         namespace: &namespace,
         name: &name,
@@ -111,6 +115,7 @@ pub async fn apply(
 
 struct Executor<'a> {
     client: &'a Client,
+    events: &'a EventRecorder,
     rollout: &'a Rollout,
     namespace: &'a str,
     name: &'a str,
@@ -298,7 +303,7 @@ impl Executor<'_> {
                     sent.push(patched(Kind::Rollout, self.name, rv));
                 }
             }
-            Write::Event(event) => self.event(event).await?,
+            Write::Event(event) => self.event(event),
         }
         Ok(())
     }
@@ -358,7 +363,7 @@ impl Executor<'_> {
             .map_err(kube_err(format!("patch status of Rollout {}", self.name)))
     }
 
-    async fn event(&self, event: &Event) -> Result<(), ExecError> {
+    fn event(&self, event: &Event) {
         let object = ObjectReference {
             api_version: Some(crate::api::consts::API_VERSION.to_string()),
             kind: Some("Rollout".to_string()),
@@ -368,15 +373,13 @@ impl Executor<'_> {
             resource_version: self.rollout.metadata.resource_version.clone(),
             ..ObjectReference::default()
         };
-        record_event(
-            self.client,
+        self.events.record(event_body(
             object,
             event.type_,
             &event.reason,
             &event.message,
             self.now,
-        )
-        .await
+        ));
     }
 
     /// Brings every router of the Rollout to `weight`: one pass for the weight (removing the
@@ -403,7 +406,7 @@ impl Executor<'_> {
                     reason: event.reason,
                     message: event.message,
                 };
-                self.event(&event).await?;
+                self.event(&event);
             }
             if let Some(error) = failure {
                 return Err(error.into());
@@ -445,26 +448,25 @@ pub fn traffic_states(weight: &TrafficWeight) -> Vec<TrafficState> {
     states
 }
 
-/// Records a Kubernetes Event on `object` as upstream's controller does (source component
-/// [`EVENT_COMPONENT`], count 1, first and last timestamps `now`).
-pub async fn record_event(
-    client: &Client,
+/// A Kubernetes Event on `object` as upstream's controller writes one (pure but for its name:
+/// source component [`EVENT_COMPONENT`], count 1, first and last timestamps `now`).
+pub fn event_body(
     object: ObjectReference,
     type_: EventType,
     reason: &str,
     message: &str,
     now: DateTime<Utc>,
-) -> Result<(), ExecError> {
+) -> KubeEvent {
     let now = crate::rollout::observed::chrono_to_time(now);
     // Named from the wall clock, not `now`: one plan often emits several events.
     let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
     let namespace = object.namespace.clone().unwrap_or_default();
     let name = object.name.clone().unwrap_or_default();
-    let body = KubeEvent {
+    KubeEvent {
         metadata: ObjectMeta {
             // Upstream (client-go's recorder) names events `<object>.<hex nanoseconds>`.
             name: Some(format!("{name}.{nanos:x}")),
-            namespace: Some(namespace.clone()),
+            namespace: Some(namespace),
             ..ObjectMeta::default()
         },
         involved_object: object,
@@ -481,14 +483,23 @@ pub async fn record_event(
         }),
         reporting_component: Some(EVENT_COMPONENT.to_string()),
         ..KubeEvent::default()
-    };
-    let events: Api<KubeEvent> = Api::namespaced(client.clone(), &namespace);
-    match events.create(&post_params(), &body).await {
-        Ok(_) => Ok(()),
-        // Two events in the same nanosecond (rare): the first one is enough.
-        Err(error) if status_code(&error) == Some(409) => Ok(()),
-        Err(error) => Err(kube_err(format!("create Event {reason}"))(error)),
     }
+}
+
+/// Records a Kubernetes Event on `object` at once (the AnalysisRun and Experiment
+/// controllers; Rollout reconciles queue theirs on an [`EventRecorder`]).
+pub async fn record_event(
+    client: &Client,
+    object: ObjectReference,
+    type_: EventType,
+    reason: &str,
+    message: &str,
+    now: DateTime<Utc>,
+) -> Result<(), ExecError> {
+    let body = event_body(object, type_, reason, message, now);
+    super::events::create(client, &body)
+        .await
+        .map_err(kube_err(format!("create Event {reason}")))
 }
 
 /// The JSON merge patch (RFC 7386) turning `old` into `new`, or `None` when they are equal.

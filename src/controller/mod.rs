@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod analysisruns;
 pub mod backoff;
 pub mod cache;
+pub mod events;
 pub mod executor;
 pub mod expectations;
 pub mod experiments;
@@ -54,6 +55,8 @@ pub struct ControllerConfig {
     pub alert_webhook: Option<alerts::AlertWebhookConfig>,
     /// Rollout reconciles in flight at once (`None`: [`DEFAULT_CONCURRENT_RECONCILES`]).
     pub max_concurrent_reconciles: Option<u16>,
+    /// Trailing-edge debounce of Rollout reconciles (zero: none); see `--reconcile-debounce`.
+    pub debounce: std::time::Duration,
 }
 
 /// Failures that stop the controller.
@@ -124,12 +127,21 @@ pub async fn run(
     match config.leader_election {
         Some(election) => {
             let namespace = config.namespace;
+            let debounce = config.debounce;
             leader::run_elected(client.clone(), election, shutdown, move |leading| {
-                run_reconcilers(client, namespace, metrics, concurrency, leading)
+                let runtime = runtime_controller::Config::default()
+                    .concurrency(concurrency)
+                    .debounce(debounce);
+                run_reconcilers(client, namespace, metrics, runtime, leading)
             })
             .await?
         }
-        None => run_reconcilers(client, config.namespace, metrics, concurrency, shutdown).await,
+        None => {
+            let runtime = runtime_controller::Config::default()
+                .concurrency(concurrency)
+                .debounce(config.debounce);
+            run_reconcilers(client, config.namespace, metrics, runtime, shutdown).await
+        }
     }
 }
 
@@ -204,13 +216,13 @@ async fn run_reconcilers(
     client: Client,
     namespace: Option<String>,
     metrics: Arc<Metrics>,
-    concurrency: u16,
+    runtime: runtime_controller::Config,
     shutdown: CancellationToken,
 ) -> Result<(), ControllerError> {
     let namespace = namespace.as_deref();
     tracing::info!(
         namespace = namespace.unwrap_or("(all)"),
-        concurrency,
+        ?runtime,
         "starting the Rollout and AnalysisRun controllers"
     );
     let caches = Arc::new(Caches::default());
@@ -262,7 +274,7 @@ async fn run_reconcilers(
     });
     let rollout_controller = Controller::for_stream(rollout_stream, rollout_store)
         .reconcile_on(triggered)
-        .with_config(runtime_controller::Config::default().concurrency(concurrency))
+        .with_config(runtime)
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(rollouts::reconcile, rollouts::error_policy, ctx);
     let run_ctx = Arc::new(analysisruns::Context::new(client.clone(), metrics));

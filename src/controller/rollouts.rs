@@ -22,6 +22,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 
 use super::backoff::Backoff;
 use super::cache::Cache;
+use super::events::EventRecorder;
 use super::executor::{self, ExecError, Sent};
 use super::expectations::{self, Check, Expectation, Expectations, Kind, Want};
 use super::metrics::Metrics;
@@ -189,12 +190,15 @@ pub struct Context {
     pub caches: Arc<Caches>,
     /// Our writes not yet seen in the caches, by Rollout uid.
     pub expectations: Expectations,
+    /// Where reconciles queue their Kubernetes Events.
+    pub events: EventRecorder,
 }
 
 impl Context {
     /// A context with no failures yet, reading `caches`.
     pub fn new(client: Client, metrics: Arc<Metrics>, caches: Arc<Caches>) -> Self {
         Context {
+            events: EventRecorder::new(client.clone()),
             client,
             metrics,
             backoff: Backoff::default(),
@@ -419,7 +423,8 @@ async fn reconcile_inner(rollout: &Rollout, ctx: &Context) -> Result<Action, Rec
     ctx.metrics
         .observe_rollout(&observed.rollout, decided.status());
     let mut sent = Vec::new();
-    let applied = executor::apply(&ctx.client, rollout, &decided, now, &mut sent).await;
+    let applied =
+        executor::apply(&ctx.client, rollout, &decided, now, &ctx.events, &mut sent).await;
     ctx.expectations.expect(
         &uid,
         expectations_of(&sent, &observed, Instant::now() + expectations::TIMEOUT),

@@ -99,13 +99,16 @@ impl RequestLog {
             .count()
     }
 
-    /// Writes (POST, PUT, PATCH, DELETE) so far, except to Leases.
+    /// Writes (POST, PUT, PATCH, DELETE) so far, except to Leases and Events (a reconcile's
+    /// events are sent by a background task, so they may land after the reconcile returned).
     pub fn writes_except_leases(&self) -> usize {
         self.0
             .lock()
             .unwrap()
             .iter()
-            .filter(|r| r.method != "GET" && !r.path.contains("/leases"))
+            .filter(|r| {
+                r.method != "GET" && !r.path.contains("/leases") && !r.path.contains("/events")
+            })
             .count()
     }
 }
@@ -183,6 +186,25 @@ impl Sandbox {
     /// The ReplicaSets API.
     pub fn replica_sets(&self) -> Api<ReplicaSet> {
         self.api()
+    }
+
+    /// The reasons of the Events on `name`, once every one of `wanted` is among them (the
+    /// controller sends a reconcile's events from a background task, so they can land a little
+    /// after the state the test saw).
+    pub async fn event_reasons_including(&self, name: &str, wanted: &[&str]) -> Vec<String> {
+        eventually(&format!("events {wanted:?} on {name}"), || async {
+            let reasons: Vec<String> = self
+                .events(name)
+                .await
+                .into_iter()
+                .filter_map(|event| event.reason)
+                .collect();
+            match wanted.iter().find(|w| !reasons.iter().any(|r| r == *w)) {
+                None => Ok(reasons),
+                Some(missing) => Err(format!("no {missing} in {reasons:?}")),
+            }
+        })
+        .await
     }
 
     /// The Events whose involved object is named `name`.

@@ -106,6 +106,12 @@ pub(super) async fn serve(inner: Arc<Inner>, addr: SocketAddr) -> std::io::Resul
     });
     let shutdown = cancel.clone().cancelled_owned();
     let task = tokio::spawn(async move {
+        // Small JSON answers: send each at once rather than waiting to fill a segment.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY on a sandbox connection");
+            }
+        });
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await

@@ -55,6 +55,12 @@ pub struct ScaleArgs {
     /// How long a simulated Pod takes to become Ready, seconds.
     #[arg(long, default_value = "0.5", value_parser = parse_seconds)]
     pub pod_ready_delay: Duration,
+    /// Passed to `davy controller --rollout-threads` (its default when not given).
+    #[arg(long)]
+    pub rollout_threads: Option<u16>,
+    /// Passed to `davy controller --reconcile-debounce` (e.g. `50ms`).
+    #[arg(long)]
+    pub reconcile_debounce: Option<String>,
 }
 
 /// `300`, `2.5` or `300s` as a duration.

@@ -134,11 +134,17 @@ async fn run_inner(args: &ScaleArgs) -> anyhow::Result<i32> {
 
     let metrics_port = free_port().context("finding a free port for /metrics")?;
     let metrics_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, metrics_port));
-    let controller_args = vec![
+    let mut controller_args = vec![
         "--metrics-addr".to_string(),
         metrics_addr.to_string(),
         "--leader-elect=false".to_string(),
     ];
+    if let Some(threads) = args.rollout_threads {
+        controller_args.push(format!("--rollout-threads={threads}"));
+    }
+    if let Some(debounce) = &args.reconcile_debounce {
+        controller_args.push(format!("--reconcile-debounce={debounce}"));
+    }
     let log = bench.dir.join("controller.log");
     let requests_before = bench.server.request_counts(Transport::Http);
     let mut controller = ControllerProcess::start(&kubeconfig, &controller_args, &log)
