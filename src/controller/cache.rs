@@ -15,13 +15,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, RwLock};
 
 use futures::{Stream, StreamExt};
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher::Config};
 use kube::{Api, Resource};
 use tokio::sync::watch;
-
-use crate::api::Rollout;
 
 /// The annotation `kubectl apply` keeps a whole copy of the object in.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -250,13 +247,13 @@ impl<K: Resource + Clone> Cache<K> {
 }
 
 /// Feeds `cache` from a watch of `api` until the stream ends (it does not: the watcher retries
-/// with backoff), sending the Rollouts each change concerns to `triggers`.
-pub async fn feed<K, F, I>(
+/// with backoff), handing the owners each change concerns to `changed`.
+pub async fn feed<K, F, I, T>(
     cache: Arc<Cache<K>>,
     api: Api<K>,
     config: Config,
     concerns: F,
-    triggers: tokio::sync::mpsc::UnboundedSender<ObjectRef<Rollout>>,
+    changed: impl FnMut(T),
 ) where
     K: Resource<DynamicType = ()>
         + Clone
@@ -266,7 +263,7 @@ pub async fn feed<K, F, I>(
         + Sync
         + 'static,
     F: Fn(&K) -> I,
-    I: IntoIterator<Item = ObjectRef<Rollout>>,
+    I: IntoIterator<Item = T>,
 {
     let events = watch_with_backoff(api, config).filter_map(|event| async move {
         match event {
@@ -277,33 +274,29 @@ pub async fn feed<K, F, I>(
             }
         }
     });
-    feed_events(&cache, events, concerns, |rollout| {
-        // The receiver only goes away at shutdown.
-        let _ = triggers.send(rollout);
-    })
-    .await;
+    feed_events(&cache, events, concerns, changed).await;
 }
 
-/// Applies each event of `events` to `cache`, then calls `changed` with the Rollouts the
+/// Applies each event of `events` to `cache`, then calls `changed` with the owners the
 /// event concerns (those of a list's objects at the list's end): the cache first, so a reconcile a trigger starts reads the change that
 /// started it (the other order lost the last ReplicaSet status update of a Rollout now and
 /// then, leaving it Progressing for good).
-pub async fn feed_events<K, S, F, I>(
+pub async fn feed_events<K, S, F, I, T>(
     cache: &Cache<K>,
     events: S,
     concerns: F,
-    mut changed: impl FnMut(ObjectRef<Rollout>),
+    mut changed: impl FnMut(T),
 ) where
     K: Resource + Clone,
     S: Stream<Item = Event<K>>,
     F: Fn(&K) -> I,
-    I: IntoIterator<Item = ObjectRef<Rollout>>,
+    I: IntoIterator<Item = T>,
 {
     let mut events = std::pin::pin!(events);
     // A (re-)list's objects become visible together at its end; so do their triggers.
-    let mut listed: Vec<ObjectRef<Rollout>> = Vec::new();
+    let mut listed: Vec<T> = Vec::new();
     while let Some(event) = events.next().await {
-        let concerned: Vec<ObjectRef<Rollout>> = match &event {
+        let concerned: Vec<T> = match &event {
             Event::Apply(object) | Event::Delete(object) => concerns(object).into_iter().collect(),
             Event::InitApply(object) => {
                 listed.extend(concerns(object));
@@ -335,8 +328,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Rollout;
     use k8s_openapi::api::apps::v1::ReplicaSet;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+    use kube::runtime::reflector::ObjectRef;
 
     fn rs(name: &str, owner: Option<&str>, rv: &str) -> ReplicaSet {
         ReplicaSet {

@@ -145,14 +145,68 @@ pub async fn run(
     }
 }
 
-/// Starts one watch per cached kind, each feeding its cache and sending the Rollouts its
-/// changes concern to `triggers`.
+/// Where a cached object's change is sent: the Rollout controller's trigger queue, or the
+/// Experiment controller's. One watch per kind feeds both, so an owned kind is decoded once
+/// however many controllers react to it (the Experiment controller had its own ReplicaSet and
+/// AnalysisRun watches: every ReplicaSet event was decoded twice).
+#[derive(Clone)]
+struct Triggers {
+    rollouts: mpsc::UnboundedSender<ObjectRef<Rollout>>,
+    experiments: mpsc::UnboundedSender<ObjectRef<Experiment>>,
+}
+
+/// The controller owner an object's change concerns.
+enum Owner {
+    Rollout(ObjectRef<Rollout>),
+    Experiment(ObjectRef<Experiment>),
+}
+
+/// The Rollout or Experiment that controls `object`, if either does.
+fn owner_of<K: kube::Resource>(object: &K) -> Option<Owner> {
+    if let Some(rollout) = rollouts::rollout_owner(object) {
+        return Some(Owner::Rollout(rollout));
+    }
+    let namespace = object.meta().namespace.as_deref()?;
+    object
+        .meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|owner| owner.controller == Some(true) && owner.kind == "Experiment")
+        .map(|owner| Owner::Experiment(ObjectRef::new(&owner.name).within(namespace)))
+}
+
+impl Triggers {
+    /// Sends to the Rollout queue (the receiver only goes away at shutdown).
+    fn to_rollouts(&self) -> impl FnMut(ObjectRef<Rollout>) + Send + 'static {
+        let rollouts = self.rollouts.clone();
+        move |rollout| {
+            let _ = rollouts.send(rollout);
+        }
+    }
+
+    /// Sends each owner to its controller's queue.
+    fn to_owners(&self) -> impl FnMut(Owner) + Send + 'static {
+        let triggers = self.clone();
+        move |owner| match owner {
+            Owner::Rollout(rollout) => {
+                let _ = triggers.rollouts.send(rollout);
+            }
+            Owner::Experiment(experiment) => {
+                let _ = triggers.experiments.send(experiment);
+            }
+        }
+    }
+}
+
+/// Starts one watch per cached kind, each feeding its cache and sending the Rollouts (and,
+/// for ReplicaSets and AnalysisRuns, the Experiments) its changes concern to `triggers`.
 fn start_caches(
     client: &Client,
     namespace: Option<&str>,
     caches: &Caches,
     stable_ingresses: Arc<rollouts::StableIngressIndex>,
-    triggers: &mpsc::UnboundedSender<ObjectRef<Rollout>>,
+    triggers: &Triggers,
     tasks: &mut JoinSet<()>,
 ) {
     let all = watcher::Config::default;
@@ -162,36 +216,36 @@ fn start_caches(
         caches.replica_sets.clone(),
         api(client, namespace),
         owned_rs,
-        rollouts::rollout_owner,
-        triggers.clone(),
+        owner_of,
+        triggers.to_owners(),
     ));
     tasks.spawn(cache::feed(
         caches.analysis_runs.clone(),
         api(client, namespace),
         all(),
-        rollouts::rollout_owner,
-        triggers.clone(),
+        owner_of,
+        triggers.to_owners(),
     ));
     tasks.spawn(cache::feed(
         caches.experiments.clone(),
         api(client, namespace),
         all(),
         rollouts::rollout_owner,
-        triggers.clone(),
+        triggers.to_rollouts(),
     ));
     tasks.spawn(cache::feed(
         caches.services.clone(),
         api(client, namespace),
         all(),
         rollouts::service_owner,
-        triggers.clone(),
+        triggers.to_rollouts(),
     ));
     tasks.spawn(cache::feed(
         caches.ingresses.clone(),
         api(client, namespace),
         all(),
         move |ingress| rollouts::ingress_rollouts(&stable_ingresses, ingress),
-        triggers.clone(),
+        triggers.to_rollouts(),
     ));
     // A template change is picked up at the next reconcile of the Rollouts naming it (an
     // invalid spec is looked at again every 10 s).
@@ -200,14 +254,14 @@ fn start_caches(
         api(client, namespace),
         all(),
         |_: &_| None,
-        triggers.clone(),
+        triggers.to_rollouts(),
     ));
     tasks.spawn(cache::feed(
         caches.cluster_analysis_templates.clone(),
         Api::all(client.clone()),
         all(),
         |_: &_| None,
-        triggers.clone(),
+        triggers.to_rollouts(),
     ));
 }
 
@@ -258,7 +312,12 @@ async fn run_reconcilers(
         }),
     )
     .applied_objects();
-    let (triggers, triggered) = mpsc::unbounded_channel();
+    let (rollout_triggers, triggered) = mpsc::unbounded_channel();
+    let (experiment_triggers, experiments_triggered) = mpsc::unbounded_channel();
+    let triggers = Triggers {
+        rollouts: rollout_triggers,
+        experiments: experiment_triggers,
+    };
     let mut tasks = JoinSet::new();
     start_caches(
         &client,
@@ -269,9 +328,7 @@ async fn run_reconcilers(
         &mut tasks,
     );
     tasks.spawn(prune_expectations(ctx.clone()));
-    let triggered = futures::stream::unfold(triggered, |mut receiver| async move {
-        receiver.recv().await.map(|rollout| (rollout, receiver))
-    });
+    let triggered = receiver_stream(triggered);
     let rollout_controller = Controller::for_stream(rollout_stream, rollout_store)
         .reconcile_on(triggered)
         .with_config(runtime)
@@ -286,7 +343,12 @@ async fn run_reconcilers(
     .owns(api::<Job>(&client, namespace), watcher::Config::default())
     .graceful_shutdown_on(shutdown.clone().cancelled_owned())
     .run(analysisruns::reconcile, analysisruns::error_policy, run_ctx);
-    let experiment_controller = experiment_controller(&client, namespace, &shutdown);
+    let experiment_controller = experiment_controller(
+        &client,
+        namespace,
+        receiver_stream(experiments_triggered),
+        &shutdown,
+    );
     futures::join!(
         drain(rollout_controller, "rollout controller"),
         drain(run_controller, "analysisrun controller"),
@@ -296,11 +358,19 @@ async fn run_reconcilers(
     Ok(())
 }
 
-/// The Experiment controller: reconciles on Experiment changes and on changes of the
-/// ReplicaSets and AnalysisRuns they own.
+/// The items of `receiver` as a stream.
+fn receiver_stream<T>(receiver: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|item| (item, receiver))
+    })
+}
+
+/// The Experiment controller: reconciles on Experiment changes and on `owned_changes`, the
+/// Experiments whose ReplicaSets and AnalysisRuns changed (from the shared caches' watches).
 fn experiment_controller(
     client: &Client,
     namespace: Option<&str>,
+    owned_changes: impl futures::Stream<Item = ObjectRef<Experiment>> + Send + 'static,
     shutdown: &CancellationToken,
 ) -> impl futures::Stream<
     Item = Result<
@@ -313,14 +383,7 @@ fn experiment_controller(
         api::<Experiment>(client, namespace),
         watcher::Config::default(),
     )
-    .owns(
-        api::<k8s_openapi::api::apps::v1::ReplicaSet>(client, namespace),
-        watcher::Config::default().labels(label::POD_TEMPLATE_HASH),
-    )
-    .owns(
-        api::<AnalysisRun>(client, namespace),
-        watcher::Config::default(),
-    )
+    .reconcile_on(owned_changes)
     .graceful_shutdown_on(shutdown.clone().cancelled_owned())
     .run(experiments::reconcile, experiments::error_policy, ctx)
 }
@@ -369,5 +432,46 @@ async fn serve_metrics(
         .await
     {
         tracing::warn!(%error, "metrics server stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::ReplicaSet;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+    fn owned_by(kind: &str, controller: bool) -> ReplicaSet {
+        ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some("rs".into()),
+                namespace: Some("ns".into()),
+                owner_references: Some(vec![OwnerReference {
+                    api_version: "argoproj.io/v1alpha1".into(),
+                    kind: kind.into(),
+                    name: "owner".into(),
+                    uid: "u".into(),
+                    controller: Some(controller),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_change_goes_to_the_controller_of_its_owner_kind() {
+        assert!(matches!(
+            owner_of(&owned_by("Rollout", true)),
+            Some(Owner::Rollout(r)) if r.name == "owner" && r.namespace.as_deref() == Some("ns")
+        ));
+        assert!(matches!(
+            owner_of(&owned_by("Experiment", true)),
+            Some(Owner::Experiment(e)) if e.name == "owner" && e.namespace.as_deref() == Some("ns")
+        ));
+        // Not the controller, or another kind: nobody is triggered.
+        assert!(owner_of(&owned_by("Experiment", false)).is_none());
+        assert!(owner_of(&owned_by("Deployment", true)).is_none());
     }
 }
