@@ -5,12 +5,6 @@
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-/// mimalloc instead of glibc's malloc: the controller and the sandbox allocate and free many
-/// small JSON values per request; glibc spent ~40 % of the sandbox's CPU in `davy bench
-/// scale` there, and its per-thread arenas held on to a controller's peak memory.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Davy: progressive delivery for Kubernetes, compatible with Argo Rollouts.
 #[derive(Debug, Parser)]
 #[command(name = "davy", version, about)]
