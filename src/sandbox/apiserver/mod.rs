@@ -23,6 +23,7 @@
 //! throughout, so a watch from it replays any change in between); a namespace's contents are
 //! deleted within the namespace's DELETE.
 
+mod body;
 mod builtins;
 mod controllers;
 mod discovery;
