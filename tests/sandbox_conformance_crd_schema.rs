@@ -421,3 +421,131 @@ fn kubectl_apply_validates_as_against_a_cluster() {
         "{got:#}"
     );
 }
+
+/// A CRD whose rules use `messageExpression`, `fieldPath`, `reason` and a root-level rule.
+const RULED_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: ranges.example.dev}
+spec:
+  group: example.dev
+  scope: Namespaced
+  names: {plural: ranges, singular: range, kind: Range}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-validations:
+        - rule: "self.metadata.name.startsWith('r')"
+          message: names start with r
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: self.min <= self.max
+            - rule: self.min <= self.max
+              messageExpression: "'min ' + string(self.min) + ' is above max ' + string(self.max)"
+              fieldPath: .min
+              reason: FieldValueForbidden
+            - rule: self.max <= oldSelf.max
+              message: max may only shrink
+            properties:
+              min: {type: integer}
+              max: {type: integer}
+"#;
+
+#[tokio::test]
+async fn validation_rules_as_kube_apiserver_evaluates_them() {
+    let server = server();
+    server.install_crds_from_yaml(RULED_CRD).unwrap();
+    let gvk = GroupVersionKind::gvk("example.dev", "v1", "Range");
+    let ranges: Api<DynamicObject> =
+        Api::namespaced_with(server.client(), "default", &ApiResource::from_gvk(&gvk));
+    let range = |name: &str, min: i64, max: i64| {
+        dynamic(json!({"apiVersion": "example.dev/v1", "kind": "Range",
+            "metadata": {"name": name}, "spec": {"min": min, "max": max}}))
+    };
+    let pp = PostParams::default();
+    let kube::Error::Api(status) = ranges.create(&pp, &range("q", 5, 3)).await.unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "Range.example.dev \"q\" is invalid: [<nil>: Invalid value: \"object\": names start with r, spec: Invalid value: \"object\": failed rule: self.min <= self.max, spec.min: Forbidden: min 5 is above max 3]"
+    );
+    let causes = status.details.unwrap().causes;
+    let reasons: Vec<(&str, &str)> = causes
+        .iter()
+        .map(|c| (c.field.as_str(), c.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("<nil>", "FieldValueInvalid"),
+            ("spec", "FieldValueInvalid"),
+            ("spec.min", "FieldValueForbidden")
+        ]
+    );
+
+    // The transition rule is skipped on create, checked against the stored value on update.
+    let created = ranges.create(&pp, &range("r", 1, 9)).await.unwrap();
+    let mut grown = range("r", 1, 10);
+    grown.metadata.resource_version = created.metadata.resource_version.clone();
+    let kube::Error::Api(status) = ranges.replace("r", &pp, &grown).await.unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(
+        status.message,
+        "Range.example.dev \"r\" is invalid: spec: Invalid value: \"object\": max may only shrink"
+    );
+    let shrunk = ranges
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"max": 8}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(shrunk.data["spec"]["max"], 8);
+    // A type error hides the rules, as in kube-apiserver.
+    let kube::Error::Api(status) = ranges
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"min": "x"}})),
+        )
+        .await
+        .unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        status.message,
+        "Range.example.dev \"r\" is invalid: spec.min: Invalid value: \"string\": spec.min in body must be of type integer: \"string\""
+    );
+}
+
+#[test]
+fn kubectl_sees_the_immutable_rollout_selector() {
+    if !kubectl_present() {
+        return;
+    }
+    let env = Kubectl::with(server());
+    let manifest = BOGUS.replace("  bogus: true\n", "");
+    env.apply("web.yaml", &manifest);
+    // Relabelling the selector (and the template with it) breaks Davy's own CRD rule.
+    let moved = env.file("moved.yaml", &manifest.replace("app: web", "app: moved"));
+    let out = env.run(&["apply", "-f", &moved]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "The Rollout \"web\" is invalid: spec.selector: Invalid value: \"object\": .spec.selector is immutable"
+    );
+    let got = env.get_json(&["get", "rollout", "web"]);
+    assert_eq!(got["spec"]["selector"]["matchLabels"]["app"], "web");
+    // Other changes still go through.
+    env.apply("web.yaml", &manifest.replace("replicas: 1", "replicas: 2"));
+}

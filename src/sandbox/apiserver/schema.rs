@@ -46,8 +46,9 @@ impl FieldValidation {
     }
 }
 
-/// Prunes, defaults and validates a whole custom resource in place.
-pub fn process(schema: &Value, obj: &mut Value) -> Outcome {
+/// Prunes, defaults and validates a whole custom resource in place; `old` is the stored object
+/// on an update (for the validation rules' `oldSelf`).
+pub fn process(schema: &Value, obj: &mut Value, old: Option<&Value>) -> Outcome {
     let mut out = Outcome::default();
     if let Some(map) = obj.as_object_mut() {
         let props = schema.get("properties").and_then(Value::as_object);
@@ -71,7 +72,17 @@ pub fn process(schema: &Value, obj: &mut Value) -> Outcome {
         }
     }
     default(schema, obj);
-    validate_root(schema, obj, &mut out.causes);
+    let mut rules = Vec::new();
+    validate_root(schema, obj, old, &mut out.causes, &mut rules);
+    // As apiextensions-apiserver does, validation rules are only worth reporting on an object
+    // whose values have the schema's types.
+    if !out
+        .causes
+        .iter()
+        .any(|c| c.message.contains(" in body must be of type "))
+    {
+        out.causes.extend(rules);
+    }
     out.causes.sort_by(|a, b| a.field.cmp(&b.field));
     out
 }
@@ -217,10 +228,22 @@ fn push(causes: &mut Vec<Cause>, field: &str, message: String) {
     });
 }
 
-fn validate_root(schema: &Value, obj: &Value, causes: &mut Vec<Cause>) {
+/// The child of `old` (an object or map) at `key`, for the rules below.
+fn old_child<'a>(old: Option<&'a Value>, key: &str) -> Option<&'a Value> {
+    old.and_then(|o| o.get(key))
+}
+
+fn validate_root(
+    schema: &Value,
+    obj: &Value,
+    old: Option<&Value>,
+    causes: &mut Vec<Cause>,
+    rules: &mut Vec<Cause>,
+) {
     let Some(map) = obj.as_object() else {
         return;
     };
+    super::cel::check(schema, obj, old, "", rules);
     for key in required(schema) {
         if !map.contains_key(key) {
             push(causes, key, "Required value".into());
@@ -234,7 +257,7 @@ fn validate_root(schema: &Value, obj: &Value, causes: &mut Vec<Cause>) {
             continue;
         }
         if let Some(sub) = props.get(key) {
-            validate(sub, v, key, causes);
+            validate(sub, v, old_child(old, key), key, causes, rules);
         }
     }
 }
@@ -256,8 +279,17 @@ fn count(schema: &Value, key: &str) -> Option<u64> {
     schema.get(key).and_then(Value::as_u64)
 }
 
-/// Checks `v` at `path` against `schema`; a value of the wrong type is not looked into.
-fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
+/// Checks `v` at `path` against `schema`; a value of the wrong type is not looked into. `old`
+/// is the stored value at the same path, reached through objects and maps only (list items
+/// are not correlated, so transition rules below a list are not evaluated).
+fn validate(
+    schema: &Value,
+    v: &Value,
+    old: Option<&Value>,
+    path: &str,
+    causes: &mut Vec<Cause>,
+    rules: &mut Vec<Cause>,
+) {
     if v.is_null() {
         if flag(schema, "nullable") {
             return;
@@ -413,16 +445,24 @@ fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
             }
             if let Some(item) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
-                    validate(item, v, &format!("{path}[{i}]"), causes);
+                    validate(item, v, None, &format!("{path}[{i}]"), causes, rules);
                 }
             }
         }
-        Value::Object(map) => validate_object(schema, map, path, causes),
+        Value::Object(map) => validate_object(schema, map, old, path, causes, rules),
         _ => {}
     }
+    super::cel::check(schema, v, old, path, rules);
 }
 
-fn validate_object(schema: &Value, map: &Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
+fn validate_object(
+    schema: &Value,
+    map: &Map<String, Value>,
+    old: Option<&Value>,
+    path: &str,
+    causes: &mut Vec<Cause>,
+    rules: &mut Vec<Cause>,
+) {
     for key in required(schema) {
         if !map.contains_key(key) {
             push(causes, &child(path, key), "Required value".into());
@@ -432,7 +472,14 @@ fn validate_object(schema: &Value, map: &Map<String, Value>, path: &str, causes:
     let additional = schema.get("additionalProperties").filter(|a| a.is_object());
     for (key, v) in map {
         if let Some(sub) = props.and_then(|p| p.get(key)).or(additional) {
-            validate(sub, v, &child(path, key), causes);
+            validate(
+                sub,
+                v,
+                old_child(old, key),
+                &child(path, key),
+                causes,
+                rules,
+            );
         }
     }
 }
@@ -464,7 +511,7 @@ mod tests {
             "spec": {"selector": {"any": {"thing": 1}}, "bogus": 1,
                      "steps": [{"setWeight": 5, "extra": true}], "labels": {"a": "b"}},
             "other": 2});
-        let out = process(&schema(), &mut obj);
+        let out = process(&schema(), &mut obj, None);
         assert_eq!(out.unknown, ["spec.bogus", "spec.steps[0].extra", "other"]);
         assert!(out.causes.is_empty(), "{:?}", out.causes);
         assert_eq!(obj["spec"]["selector"], json!({"any": {"thing": 1}}));
@@ -477,7 +524,7 @@ mod tests {
     fn kube_openapi_messages() {
         let mut obj = json!({"spec": {"replicas": "two", "maxSurge": true, "mode": "c",
             "steps": [{"setWeight": "x"}], "labels": {"a": 1}, "note": null}});
-        let out = process(&schema(), &mut obj);
+        let out = process(&schema(), &mut obj, None);
         let got: Vec<String> = out
             .causes
             .iter()
@@ -495,12 +542,15 @@ mod tests {
             ]
         );
         let mut neg = json!({"spec": {"selector": {}, "replicas": -1}});
-        let out = process(&schema(), &mut neg);
+        let out = process(&schema(), &mut neg, None);
         assert_eq!(
             out.causes[0].message,
             "Invalid value: -1: spec.replicas in body should be greater than or equal to 0"
         );
         let mut missing = json!({});
-        assert_eq!(process(&schema(), &mut missing).causes[0].field, "spec");
+        assert_eq!(
+            process(&schema(), &mut missing, None).causes[0].field,
+            "spec"
+        );
     }
 }

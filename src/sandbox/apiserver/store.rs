@@ -532,7 +532,7 @@ impl State {
         }
         let uid = self.uid();
         let mut obj = rules::prepare_create(def, ns, body, &uid, ctx.now)?;
-        check_schema(def, &name, &mut obj, ctx)?;
+        check_schema(def, &name, &mut obj, None, ctx)?;
         let key = key_of(def, ns, &name);
         if self.get(&def.gr, &key).is_some() {
             return Err(ApiError::AlreadyExists {
@@ -624,7 +624,7 @@ impl State {
             .ok_or_else(|| ApiError::not_found(&def.gr.group, &def.gr.resource, name))?;
         let candidate = f(&old)?;
         let mut new = rules::prepare_update(def, &old, candidate, scope, !track)?;
-        check_schema(def, name, &mut new, ctx)?;
+        check_schema(def, name, &mut new, Some(&old), ctx)?;
         if def.gr == services_gr() && scope == Scope::Main {
             builtins::keep_cluster_ip(def, &old, &mut new)?;
         }
@@ -745,10 +745,11 @@ fn check_schema(
     def: &ResourceDef,
     name: &str,
     obj: &mut Value,
+    old: Option<&Value>,
     ctx: &WriteCtx,
 ) -> Result<(), ApiError> {
     let outcome = match def.schema.as_deref().filter(|_| !def.builtin) {
-        Some(schema) => schema::process(schema, obj),
+        Some(schema) => schema::process(schema, obj, old),
         None => schema::Outcome::default(),
     };
     let unknown: Vec<String> = outcome
