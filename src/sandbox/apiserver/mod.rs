@@ -19,7 +19,8 @@
 //! (`schema`) and its CEL rules (`cel`), with `fieldValidation=Strict|Warn|Ignore` and
 //! `Warning` headers; duplicate fields of any body are found while it is decoded (`body`).
 //!
-//! Known simplifications: Kubernetes' own CEL libraries are missing; every
+//! Known simplifications: Kubernetes' own CEL libraries are missing, a few string formats are
+//! unchecked; every
 //! list page is read from the current state (the first page's resourceVersion is reported
 //! throughout, so a watch from it replays any change in between); a namespace's contents are
 //! deleted within the namespace's DELETE.

@@ -412,6 +412,15 @@ fn validate(
                     ),
                 );
             }
+            if let Some(format) = schema.get("format").and_then(Value::as_str)
+                && !format_ok(format, s)
+            {
+                push(
+                    causes,
+                    path,
+                    format!("Invalid value: {s:?}: {path} in body must be of type {format}: {s:?}"),
+                );
+            }
             if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
                 && let Ok(re) = regex::Regex::new(pattern)
                 && !re.is_match(s)
@@ -448,6 +457,7 @@ fn validate(
                     validate(item, v, None, &format!("{path}[{i}]"), causes, rules);
                 }
             }
+            list_uniqueness(schema, items, path, causes);
         }
         Value::Object(map) => validate_object(schema, map, old, path, causes, rules),
         _ => {}
@@ -479,6 +489,117 @@ fn validate_object(
                 &child(path, key),
                 causes,
                 rules,
+            );
+        }
+    }
+}
+
+/// Whether `s` has the string `format` kube-openapi's format registry checks for CRDs; the
+/// numeric formats (`int32`, `int64`, `float`, `double`) and formats it does not know are not
+/// checked, as in apiextensions-apiserver.
+fn format_ok(format: &str, s: &str) -> bool {
+    let hex = |part: &str, n: usize| part.len() == n && part.chars().all(|c| c.is_ascii_hexdigit());
+    let uuid = |version: Option<char>| {
+        let parts: Vec<&str> = s.split('-').collect();
+        parts.len() == 5
+            && [8, 4, 4, 4, 12].iter().zip(&parts).all(|(n, p)| hex(p, *n))
+            && version.is_none_or(|v| parts[2].starts_with(v))
+    };
+    match format {
+        "date-time" | "datetime" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+        "date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+        "uuid" => uuid(None),
+        "uuid3" => uuid(Some('3')),
+        "uuid4" => uuid(Some('4')),
+        "uuid5" => uuid(Some('5')),
+        "ipv4" => s.parse::<std::net::Ipv4Addr>().is_ok(),
+        "ipv6" => s.parse::<std::net::Ipv6Addr>().is_ok(),
+        "cidr" => s.split_once('/').is_some_and(|(ip, bits)| {
+            let max = match ip.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(_)) => 32,
+                Ok(std::net::IpAddr::V6(_)) => 128,
+                Err(_) => return false,
+            };
+            bits.parse::<u8>().is_ok_and(|b| b <= max)
+        }),
+        "mac" => {
+            let parts: Vec<&str> = s.split([':', '-']).collect();
+            parts.len() == 6 && parts.iter().all(|p| hex(p, 2))
+        }
+        "byte" => is_base64(s),
+        "hostname" => {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        }
+        _ => true,
+    }
+}
+
+/// Standard base64 with padding, as Go's `encoding/base64.StdEncoding` accepts it.
+fn is_base64(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    s.len().is_multiple_of(4)
+        && s.len() - body.len() <= 2
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+}
+
+/// Go's `%#v` of a decoded JSON value, as in a `Duplicate value` cause.
+fn go_syntax(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{k:?}:{}", go_syntax(&map[k])))
+                .collect();
+            format!("map[string]interface {{}}{{{}}}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `x-kubernetes-list-type: set` items and `map` keys (`x-kubernetes-list-map-keys`) must be
+/// unique: one `Duplicate value` cause per repeat, at its index. One pass with a set.
+fn list_uniqueness(schema: &Value, items: &[Value], path: &str, causes: &mut Vec<Cause>) {
+    let keys: Vec<&str> = match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
+        Some("set") => Vec::new(),
+        Some("map") => schema
+            .get("x-kubernetes-list-map-keys")
+            .and_then(Value::as_array)
+            .map(|k| k.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default(),
+        _ => return,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let identity = if keys.is_empty() {
+            item.clone()
+        } else {
+            let mut m = Map::new();
+            for k in &keys {
+                if let Some(v) = item.get(*k) {
+                    m.insert((*k).to_string(), v.clone());
+                }
+            }
+            Value::Object(m)
+        };
+        let text = identity.to_string();
+        if !seen.insert(text) {
+            push(
+                causes,
+                &format!("{path}[{i}]"),
+                format!("Duplicate value: {}", go_syntax(&identity)),
             );
         }
     }
