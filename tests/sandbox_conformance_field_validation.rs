@@ -359,3 +359,118 @@ fn kubectl_create_raw_sends_the_body_as_written() {
     let got = env.get_json(&["get", "rollout", "applied"]);
     assert_eq!(got["spec"]["replicas"], 3);
 }
+
+const DEPLOYMENT_BOGUS: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  bogus: true
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - {name: app, image: \"demo:blue\", imagePullPolcy: Always}
+";
+
+const CONFIGMAP_BOGUS: &str = "apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings, colour: red}
+data: {a: b}
+datum: {c: d}
+";
+
+#[test]
+fn unknown_fields_of_built_in_kinds_over_http() {
+    let env = env();
+    let body = r#"{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "NAME"},
+      "spec": {"unknownField": "foo", "replicas": 2, "replicas": 3,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}},
+                     "spec": {"containers": [{"name": "app", "image": "demo:blue"}]}}}}"#;
+    // The wording of kube-apiserver's conformance test for typed objects.
+    let strict = send(
+        &env,
+        "POST",
+        &format!("{DEPLOYMENTS}?fieldValidation=Strict"),
+        "application/json",
+        &body.replace("NAME", "s"),
+    );
+    assert_eq!(strict.code, 400, "{:#}", strict.body);
+    assert_eq!(
+        strict.body["message"],
+        "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.unknownField\", duplicate field \"spec.replicas\""
+    );
+    let warn = send(
+        &env,
+        "POST",
+        DEPLOYMENTS,
+        "application/json",
+        &body.replace("NAME", "w"),
+    );
+    assert_eq!(warn.code, 201);
+    assert_eq!(
+        warn.warnings(),
+        [
+            r#"299 - "unknown field \"spec.unknownField\"""#,
+            r#"299 - "duplicate field \"spec.replicas\"""#
+        ]
+    );
+    assert!(
+        warn.body["spec"].get("unknownField").is_none(),
+        "dropped as the typed store drops it"
+    );
+    let ignore = send(
+        &env,
+        "POST",
+        &format!("{DEPLOYMENTS}?fieldValidation=Ignore"),
+        "application/json",
+        &body.replace("NAME", "i"),
+    );
+    assert_eq!(ignore.code, 201);
+    assert!(ignore.warnings().is_empty());
+    assert!(ignore.body["spec"].get("unknownField").is_none());
+}
+
+#[test]
+fn kubectl_apply_of_built_in_kinds_with_unknown_fields() {
+    if !kubectl_present() {
+        return;
+    }
+    let env = env();
+    let deploy = env.file("deploy.yaml", DEPLOYMENT_BOGUS);
+    let out = env.run(&["apply", "-f", &deploy]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "Error from server (BadRequest): error when creating \"{deploy}\": Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.bogus\", unknown field \"spec.template.spec.containers[0].imagePullPolcy\""
+        )
+    );
+    let out = env.run(&["apply", "--validate=warn", "-f", &deploy]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Warning: unknown field \"spec.bogus\""),
+        "{stderr}"
+    );
+    let got = env.get_json(&["get", "deployment", "web"]);
+    assert!(got["spec"].get("bogus").is_none(), "{got:#}");
+
+    let cm = env.file("cm.yaml", CONFIGMAP_BOGUS);
+    let out = env.run(&["create", "--validate=strict", "-f", &cm]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        format!(
+            "Error from server (BadRequest): error when creating \"{cm}\": ConfigMap in version \"v1\" cannot be handled as a ConfigMap: strict decoding error: unknown field \"datum\", unknown field \"metadata.colour\""
+        )
+    );
+    let out = env.run(&["create", "--validate=false", "-f", &cm]);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Warning"));
+    let got = env.get_json(&["get", "configmap", "settings"]);
+    assert!(got.get("datum").is_none(), "{got:#}");
+    assert_eq!(got["data"]["a"], "b");
+}

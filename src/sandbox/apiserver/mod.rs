@@ -47,6 +47,7 @@ mod schema;
 mod selectors;
 mod service;
 mod store;
+mod typed;
 mod watch;
 
 use std::future::Future;

@@ -18,6 +18,7 @@ use super::resources::{GroupResource, Registry, ResourceDef, def_from_crd};
 use super::rules::{self, meta_str};
 use super::schema::{self, FieldValidation};
 use super::selectors::LabelSelector;
+use super::typed;
 
 /// (namespace, name); the namespace is empty for cluster-scoped objects.
 pub type ObjKey = (String, String);
@@ -750,6 +751,10 @@ fn check_schema(
 ) -> Result<(), ApiError> {
     let outcome = match def.schema.as_deref().filter(|_| !def.builtin) {
         Some(schema) => schema::process(schema, obj, old),
+        None if def.builtin => schema::Outcome {
+            unknown: typed::prune_unknown(&def.gr.group, &def.gr.resource, obj),
+            causes: Vec::new(),
+        },
         None => schema::Outcome::default(),
     };
     let unknown: Vec<String> = outcome
