@@ -20,10 +20,8 @@
 //! `Warning` headers; duplicate fields of any body are found while it is decoded (`body`).
 //!
 //! Known simplifications: Kubernetes' own CEL libraries are missing, a few string formats are
-//! unchecked; every
-//! list page is read from the current state (the first page's resourceVersion is reported
-//! throughout, so a watch from it replays any change in between); a namespace's contents are
-//! deleted within the namespace's DELETE.
+//! unchecked; every list page is read from the current state (the first page's
+//! resourceVersion is reported throughout, so a watch from it replays any change in between).
 
 mod body;
 mod builtins;

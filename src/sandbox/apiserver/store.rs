@@ -135,6 +135,8 @@ pub(super) enum GcTask {
     Cascade { owner_uid: String, foreground: bool },
     /// A dependent went away; a foreground-deleting owner may now finish.
     Released { owner_uid: String },
+    /// A namespace is terminating: delete what is in it (the namespace controller's work).
+    NamespaceContents(String),
     /// An object in a terminating namespace went away.
     NamespaceCheck(String),
     /// Release the dependents of an owner deleted with the orphan policy, then let it go.
@@ -438,7 +440,12 @@ impl State {
         self.labels.remove_resource(&def.gr);
     }
 
-    fn namespace_usable(&self, def: &ResourceDef, ns: Option<&str>) -> Result<(), ApiError> {
+    fn namespace_usable(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let Some(ns) = ns.filter(|_| def.namespaced) else {
             return Ok(());
         };
@@ -447,9 +454,13 @@ impl State {
             return Err(ApiError::not_found("", "namespaces", ns));
         }
         if self.terminating.contains(ns) {
-            return Err(ApiError::Forbidden(format!(
-                "{} is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+            let what = if name.is_empty() {
                 def.gr.qualified()
+            } else {
+                format!("{} {name:?}", def.gr.qualified())
+            };
+            return Err(ApiError::Forbidden(format!(
+                "{what} is forbidden: unable to create new content in namespace {ns} because it is being terminated"
             )));
         }
         Ok(())
@@ -509,8 +520,8 @@ impl State {
         ctx: &WriteCtx,
         track: bool,
     ) -> Result<Arc<Value>, ApiError> {
-        self.namespace_usable(def, ns)?;
         let mut name = meta_str(&body, "name").unwrap_or_default().to_string();
+        self.namespace_usable(def, ns, &name)?;
         if name.is_empty()
             && let Some(prefix) = meta_str(&body, "generateName").map(str::to_string)
         {
@@ -658,8 +669,15 @@ impl State {
         }
         // A Pod in its grace period stays until the kubelet (the simulator) deletes it with
         // grace 0, whatever else is written to it meanwhile.
+        // A namespace also waits for the finalizers of its spec (the namespace controller's).
+        let spec_held = new
+            .get("spec")
+            .and_then(|s| s.get("finalizers"))
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
         if rules::is_deleting(&new)
             && rules::finalizers(&new).is_empty()
+            && !spec_held
             && builtins::deletion_grace(&new) == 0
         {
             return self.remove(def, key, new);
