@@ -679,7 +679,14 @@ async fn finalizers_hold_deletion_and_namespace_deletion_cascades() {
         .delete("doomed", &DeleteParams::default())
         .await
         .unwrap();
-    assert!(namespaces.get_opt("doomed").await.unwrap().is_none());
+    // Asynchronous, as in a cluster: the namespace controller empties it, then it goes.
+    eventually("the namespace gone", || async {
+        match namespaces.get_opt("doomed").await.unwrap() {
+            None => Ok(()),
+            Some(ns) => Err(format!("{:?}", ns.status)),
+        }
+    })
+    .await;
     let all: Api<ConfigMap> = Api::all(client);
     assert!(
         all.list(&ListParams::default())

@@ -421,3 +421,219 @@ fn kubectl_apply_validates_as_against_a_cluster() {
         "{got:#}"
     );
 }
+
+/// A CRD whose rules use `messageExpression`, `fieldPath`, `reason` and a root-level rule.
+const RULED_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: ranges.example.dev}
+spec:
+  group: example.dev
+  scope: Namespaced
+  names: {plural: ranges, singular: range, kind: Range}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        x-kubernetes-validations:
+        - rule: "self.metadata.name.startsWith('r')"
+          message: names start with r
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: self.min <= self.max
+            - rule: self.min <= self.max
+              messageExpression: "'min ' + string(self.min) + ' is above max ' + string(self.max)"
+              fieldPath: .min
+              reason: FieldValueForbidden
+            - rule: self.max <= oldSelf.max
+              message: max may only shrink
+            properties:
+              min: {type: integer}
+              max: {type: integer}
+"#;
+
+#[tokio::test]
+async fn validation_rules_as_kube_apiserver_evaluates_them() {
+    let server = server();
+    server.install_crds_from_yaml(RULED_CRD).unwrap();
+    let gvk = GroupVersionKind::gvk("example.dev", "v1", "Range");
+    let ranges: Api<DynamicObject> =
+        Api::namespaced_with(server.client(), "default", &ApiResource::from_gvk(&gvk));
+    let range = |name: &str, min: i64, max: i64| {
+        dynamic(json!({"apiVersion": "example.dev/v1", "kind": "Range",
+            "metadata": {"name": name}, "spec": {"min": min, "max": max}}))
+    };
+    let pp = PostParams::default();
+    let kube::Error::Api(status) = ranges.create(&pp, &range("q", 5, 3)).await.unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(status.code, 422);
+    assert_eq!(
+        status.message,
+        "Range.example.dev \"q\" is invalid: [<nil>: Invalid value: \"object\": names start with r, spec: Invalid value: \"object\": failed rule: self.min <= self.max, spec.min: Forbidden: min 5 is above max 3]"
+    );
+    let causes = status.details.unwrap().causes;
+    let reasons: Vec<(&str, &str)> = causes
+        .iter()
+        .map(|c| (c.field.as_str(), c.reason.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("<nil>", "FieldValueInvalid"),
+            ("spec", "FieldValueInvalid"),
+            ("spec.min", "FieldValueForbidden")
+        ]
+    );
+
+    // The transition rule is skipped on create, checked against the stored value on update.
+    let created = ranges.create(&pp, &range("r", 1, 9)).await.unwrap();
+    let mut grown = range("r", 1, 10);
+    grown.metadata.resource_version = created.metadata.resource_version.clone();
+    let kube::Error::Api(status) = ranges.replace("r", &pp, &grown).await.unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(
+        status.message,
+        "Range.example.dev \"r\" is invalid: spec: Invalid value: \"object\": max may only shrink"
+    );
+    let shrunk = ranges
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"max": 8}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(shrunk.data["spec"]["max"], 8);
+    // A type error hides the rules, as in kube-apiserver.
+    let kube::Error::Api(status) = ranges
+        .patch(
+            "r",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"min": "x"}})),
+        )
+        .await
+        .unwrap_err()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        status.message,
+        "Range.example.dev \"r\" is invalid: spec.min: Invalid value: \"string\": spec.min in body must be of type integer: \"string\""
+    );
+}
+
+#[test]
+fn kubectl_sees_the_immutable_rollout_selector() {
+    if !kubectl_present() {
+        return;
+    }
+    let env = Kubectl::with(server());
+    let manifest = BOGUS.replace("  bogus: true\n", "");
+    env.apply("web.yaml", &manifest);
+    // Relabelling the selector (and the template with it) breaks Davy's own CRD rule.
+    let moved = env.file("moved.yaml", &manifest.replace("app: web", "app: moved"));
+    let out = env.run(&["apply", "-f", &moved]);
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim(),
+        "The Rollout \"web\" is invalid: spec.selector: Invalid value: \"object\": .spec.selector is immutable"
+    );
+    let got = env.get_json(&["get", "rollout", "web"]);
+    assert_eq!(got["spec"]["selector"]["matchLabels"]["app"], "web");
+    // Other changes still go through.
+    env.apply("web.yaml", &manifest.replace("replicas: 1", "replicas: 2"));
+}
+
+/// A CRD with the string formats apiextensions-apiserver checks and unique lists.
+const FORMATS_CRD: &str = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: probes.example.dev}
+spec:
+  group: example.dev
+  scope: Namespaced
+  names: {plural: probes, singular: probe, kind: Probe}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              at: {type: string, format: date-time}
+              id: {type: string, format: uuid}
+              v4: {type: string, format: ipv4}
+              v6: {type: string, format: ipv6}
+              blob: {type: string, format: byte}
+              port: {type: integer, format: int32}
+              tags:
+                type: array
+                x-kubernetes-list-type: set
+                items: {type: string}
+              ports:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [port, protocol]
+                items:
+                  type: object
+                  properties:
+                    port: {type: integer}
+                    protocol: {type: string}
+                    name: {type: string}
+"#;
+
+#[tokio::test]
+async fn formats_and_unique_lists() {
+    let server = server();
+    server.install_crds_from_yaml(FORMATS_CRD).unwrap();
+    let gvk = GroupVersionKind::gvk("example.dev", "v1", "Probe");
+    let probes: Api<DynamicObject> =
+        Api::namespaced_with(server.client(), "default", &ApiResource::from_gvk(&gvk));
+    let probe = |name: &str, spec: Value| {
+        dynamic(json!({"apiVersion": "example.dev/v1", "kind": "Probe",
+            "metadata": {"name": name}, "spec": spec}))
+    };
+    let pp = PostParams::default();
+    let good = json!({"at": "2026-12-07T10:00:00Z", "id": "123e4567-e89b-42d3-a456-426614174000",
+        "v4": "10.0.0.1", "v6": "fd00::1", "blob": "aGVsbG8=",
+        // int32 is not range-checked by apiextensions-apiserver.
+        "port": 9_999_999_999_i64,
+        "tags": ["a", "b"], "ports": [{"port": 80, "protocol": "TCP"}, {"port": 80, "protocol": "UDP"}]});
+    probes.create(&pp, &probe("good", good)).await.unwrap();
+
+    let bad = json!({"at": "yesterday", "id": "not-a-uuid", "v4": "10.0.0.300", "v6": "fd00:::1",
+        "blob": "%%%", "tags": ["a", "b", "a"],
+        "ports": [{"port": 80, "protocol": "TCP", "name": "x"}, {"port": 80, "protocol": "TCP", "name": "y"}]});
+    let kube::Error::Api(status) = probes.create(&pp, &probe("bad", bad)).await.unwrap_err() else {
+        panic!()
+    };
+    assert_eq!(status.code, 422);
+    let causes: Vec<String> = status
+        .details
+        .unwrap()
+        .causes
+        .iter()
+        .map(|c| format!("{} [{}] {}", c.field, c.reason, c.message))
+        .collect();
+    assert_eq!(
+        causes,
+        [
+            "spec.at [FieldValueInvalid] Invalid value: \"yesterday\": spec.at in body must be of type date-time: \"yesterday\"",
+            "spec.blob [FieldValueInvalid] Invalid value: \"%%%\": spec.blob in body must be of type byte: \"%%%\"",
+            "spec.id [FieldValueInvalid] Invalid value: \"not-a-uuid\": spec.id in body must be of type uuid: \"not-a-uuid\"",
+            "spec.ports[1] [FieldValueDuplicate] Duplicate value: map[string]interface {}{\"port\":80, \"protocol\":\"TCP\"}",
+            "spec.tags[2] [FieldValueDuplicate] Duplicate value: \"a\"",
+            "spec.v4 [FieldValueInvalid] Invalid value: \"10.0.0.300\": spec.v4 in body must be of type ipv4: \"10.0.0.300\"",
+            "spec.v6 [FieldValueInvalid] Invalid value: \"fd00:::1\": spec.v6 in body must be of type ipv6: \"fd00:::1\"",
+        ]
+    );
+}

@@ -570,3 +570,50 @@ async fn terminating_pods_get_no_new_requests() {
     sim.shutdown().await;
     server.shutdown();
 }
+
+/// kube-controller-manager's endpointslice controller puts at most 100 endpoints
+/// (`--max-endpoints-per-slice`, default 100) in one slice: 250 ready Pods behind one Service
+/// port make three slices with the same ports, 100 + 100 + 50 endpoints, each Pod in one.
+#[tokio::test]
+async fn slices_hold_at_most_100_endpoints() {
+    let server = ApiServer::new();
+    let client = server.client();
+    let _sim = simulator(client.clone(), false, Duration::from_secs(3));
+    let pp = PostParams::default();
+    Api::<Service>::namespaced(client.clone(), NS)
+        .create(&pp, &service("big", json!({"app": "web"})))
+        .await
+        .unwrap();
+    Api::<ReplicaSet>::namespaced(client.clone(), NS)
+        .create(&pp, &replicaset("big-a", "bbb", 250, "demo:blue"))
+        .await
+        .unwrap();
+    let slices = eventually("250 ready endpoints in slices", || async {
+        let slices = slices_of(&client, "big").await;
+        let ready: usize = slices
+            .iter()
+            .flat_map(|s| &s.endpoints)
+            .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) == Some(true))
+            .count();
+        if ready == 250 {
+            Ok(slices)
+        } else {
+            Err(format!("{ready} ready in {} slices", slices.len()))
+        }
+    })
+    .await;
+    let mut sizes: Vec<usize> = slices.iter().map(|s| s.endpoints.len()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [50, 100, 100]);
+    let ports: BTreeSet<String> = slices
+        .iter()
+        .map(|s| serde_json::to_string(&s.ports).unwrap())
+        .collect();
+    assert_eq!(ports.len(), 1, "the same ports on every slice");
+    let pods: BTreeSet<String> = slices
+        .iter()
+        .flat_map(|s| &s.endpoints)
+        .map(|e| e.target_ref.as_ref().unwrap().name.clone().unwrap())
+        .collect();
+    assert_eq!(pods.len(), 250, "each Pod in exactly one slice");
+}

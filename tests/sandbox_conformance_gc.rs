@@ -214,3 +214,127 @@ async fn kube_client_sees_the_intermediate_states() {
     .await;
     server.shutdown();
 }
+
+/// Namespace deletion as in a cluster (the Kubernetes documentation, "Namespaces"): the DELETE
+/// answers the namespace with `status.phase: Terminating` and a `deletionTimestamp`; while
+/// the namespace controller deletes its contents, creating anything in it is 403 `Forbidden`
+/// (`configmaps "late" is forbidden: unable to create new content in namespace doomed
+/// because it is being terminated`); once empty it loses its `kubernetes` finalizer and goes.
+#[tokio::test]
+async fn namespace_deletion_is_asynchronous() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    let (server, client) = common::sandbox::setup();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let created = namespaces
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "doomed"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        created.spec.unwrap().finalizers.unwrap(),
+        ["kubernetes"],
+        "kube-apiserver's finalizer on every namespace"
+    );
+    assert_eq!(created.status.unwrap().phase.as_deref(), Some("Active"));
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "doomed");
+    // A finalizer holds one ConfigMap, so the namespace stays Terminating for a while.
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "held", "finalizers": ["example.dev/hold"]}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    cms.create(
+        &PostParams::default(),
+        &common::sandbox::cm("free", json!({})),
+    )
+    .await
+    .unwrap();
+
+    let answer = namespaces
+        .delete("doomed", &DeleteParams::default())
+        .await
+        .unwrap();
+    let marked = answer.left().expect("the namespace itself, not a Status");
+    assert_eq!(
+        marked.status.as_ref().unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        marked.spec.as_ref().unwrap().finalizers.as_deref().unwrap(),
+        ["kubernetes"]
+    );
+
+    let err = cms
+        .create(
+            &PostParams::default(),
+            &common::sandbox::cm("late", json!({})),
+        )
+        .await
+        .unwrap_err();
+    let kube::Error::Api(status) = err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(status.code, 403);
+    assert_eq!(status.reason, "Forbidden");
+    assert_eq!(
+        status.message,
+        "configmaps \"late\" is forbidden: unable to create new content in namespace doomed because it is being terminated"
+    );
+
+    // The contents go in the background; the held one waits for its finalizer.
+    eventually("the free ConfigMap deleted", || async {
+        match cms.get_opt("free").await.unwrap() {
+            None => Ok(()),
+            Some(_) => Err("still there".into()),
+        }
+    })
+    .await;
+    let held = cms.get("held").await.unwrap();
+    assert!(held.metadata.deletion_timestamp.is_some());
+    let ns = namespaces.get("doomed").await.unwrap();
+    assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Terminating"));
+
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    eventually("the namespace gone", || async {
+        match namespaces.get_opt("doomed").await.unwrap() {
+            None => Ok(()),
+            Some(ns) => Err(format!("{:?}", ns.status)),
+        }
+    })
+    .await;
+    drop(server);
+}
+
+#[test]
+fn kubectl_delete_namespace_waits_for_it() {
+    if !kubectl_present() {
+        return;
+    }
+    let env = Kubectl::start();
+    env.apply(
+        "ns.yaml",
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: gone}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: gone}\ndata: {a: b}\n",
+    );
+    let out = env.ok(&["delete", "namespace", "gone"]);
+    assert_eq!(out.trim(), "namespace \"gone\" deleted");
+    let out = env.run(&["get", "namespace", "gone"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("namespaces \"gone\" not found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -30,6 +30,9 @@ pub const CONTROLLER_NAME: &str = "endpointslice-controller.k8s.io";
 const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 
 /// Where EndpointSlices are stored.
+/// kube-controller-manager's default `--max-endpoints-per-slice`.
+pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
+
 pub fn endpointslices_gr() -> GroupResource {
     GroupResource::new("discovery.k8s.io", "endpointslices")
 }
@@ -510,9 +513,14 @@ impl State {
             }
         };
         let groups = desired_groups(&svc, pods.iter().map(|p| p.as_ref()));
+        // The endpointslice controller's `--max-endpoints-per-slice` (default 100): a group
+        // of more endpoints is spread over several slices with the same ports.
         let mut wanted: Vec<Value> = groups
             .iter()
-            .map(|(ports, eps)| slice_body(&svc, ports, eps))
+            .flat_map(|(ports, eps)| {
+                eps.chunks(MAX_ENDPOINTS_PER_SLICE)
+                    .map(|chunk| slice_body(&svc, ports, chunk))
+            })
             .collect();
         if wanted.is_empty() {
             wanted.push(slice_body(&svc, &[], &[]));

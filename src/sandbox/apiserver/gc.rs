@@ -75,17 +75,17 @@ impl State {
             }
         }
         if def.gr == GroupResource::new("", "namespaces") {
+            // As in a cluster: the namespace is marked Terminating and kept, and the namespace
+            // controller (the collector's task) deletes its contents, then the namespace.
             let ns = key.1.clone();
             self.terminating.insert(ns.clone());
-            self.delete_namespace_contents(&ns, now);
-            if !self.namespace_empty(&ns) {
-                if let Some(m) = obj.as_object_mut() {
-                    m.insert("status".into(), json!({"phase": "Terminating"}));
-                }
-                rules::mark_deleting(def, &mut obj, now);
-                return Deleted::Marked(self.commit_update(def, key, &cur, obj));
+            if let Some(m) = obj.as_object_mut() {
+                m.insert("status".into(), json!({"phase": "Terminating"}));
             }
-            self.terminating.remove(&ns);
+            rules::mark_deleting(def, &mut obj, now);
+            let out = self.commit_update(def, key, &cur, obj);
+            self.gc_queue.push_back(GcTask::NamespaceContents(ns));
+            return Deleted::Marked(out);
         }
         if rules::finalizers(&obj).is_empty() {
             return Deleted::Removed(self.remove(def, key, obj));
@@ -208,22 +208,38 @@ impl State {
                     foreground,
                 } => self.cascade(&owner_uid, foreground, now),
                 GcTask::Released { owner_uid } => self.release(&owner_uid),
-                GcTask::NamespaceCheck(ns) => {
-                    if self.terminating.contains(&ns) && self.namespace_empty(&ns) {
-                        self.terminating.remove(&ns);
-                        let gr = GroupResource::new("", "namespaces");
-                        let key = (String::new(), ns);
-                        if let (Some(def), Some(cur)) =
-                            (self.registry.get(&gr), self.get(&gr, &key))
-                            && rules::finalizers(&cur).is_empty()
-                        {
-                            self.remove(&def, key, (*cur).clone());
-                        }
-                    }
+                GcTask::NamespaceContents(ns) => {
+                    self.delete_namespace_contents(&ns, now);
+                    self.gc_queue.push_back(GcTask::NamespaceCheck(ns));
                 }
+                GcTask::NamespaceCheck(ns) => self.finish_namespace(ns),
             }
         }
         !self.gc_queue.is_empty()
+    }
+
+    /// An empty terminating namespace loses the `kubernetes` finalizer of its spec and goes
+    /// (or waits for the finalizers of its metadata).
+    fn finish_namespace(&mut self, ns: String) {
+        if !self.terminating.contains(&ns) || !self.namespace_empty(&ns) {
+            return;
+        }
+        let gr = GroupResource::new("", "namespaces");
+        let key = (String::new(), ns.clone());
+        let (Some(def), Some(cur)) = (self.registry.get(&gr), self.get(&gr, &key)) else {
+            self.terminating.remove(&ns);
+            return;
+        };
+        let mut obj = (*cur).clone();
+        if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+            spec.insert("finalizers".into(), json!([]));
+        }
+        if rules::finalizers(&obj).is_empty() {
+            self.terminating.remove(&ns);
+            self.remove(&def, key, obj);
+        } else {
+            self.commit_update(&def, key, &cur, obj);
+        }
     }
 
     /// Orphan policy, the collector's part: the dependents lose their reference to the owner,

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
 use super::Inner;
+use super::body::{self, Decoded, Syntax};
 use super::error::ApiError;
 use super::fields::Scope;
 use super::http::{Req, Target, json_response};
@@ -52,14 +53,27 @@ fn object_id(t: &Target) -> ObjectId<'_> {
 
 /// JSON, or YAML when the body is not JSON (apply patches and hand-written requests).
 fn parse_body(req: &Req) -> Result<Value, ApiError> {
+    Ok(decode_body(req, false)?.value)
+}
+
+/// The body with the duplicate fields found in it: YAML when the content type says so (or
+/// `yaml` is set, for apply patches) or when it is not JSON, else JSON.
+fn decode_body(req: &Req, yaml: bool) -> Result<Decoded, ApiError> {
     if req.body.is_empty() {
-        return Ok(json!({}));
+        return Ok(Decoded::plain(json!({})));
     }
-    serde_json::from_slice(&req.body).or_else(|json_err| {
-        let text =
-            std::str::from_utf8(&req.body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        serde_saphyr::from_str::<Value>(text).map_err(|_| {
-            ApiError::BadRequest(format!("the request body is not valid JSON: {json_err}"))
+    let content_type = req.header(header::CONTENT_TYPE);
+    if (yaml || content_type.contains("yaml"))
+        && let Ok(d) = body::decode(&req.body, Syntax::Yaml)
+    {
+        return Ok(d);
+    }
+    body::decode(&req.body, Syntax::Json).or_else(|json_err| {
+        body::decode(&req.body, Syntax::Yaml).map_err(|_| {
+            ApiError::BadRequest(format!(
+                "the request body is not valid JSON: {}",
+                json_err.0
+            ))
         })
     })
 }
@@ -237,6 +251,7 @@ fn write_ctx<'a>(inner: &Inner, req: &Req, manager: &'a str, api_version: &'a st
         dry_run: req.query.get("dryRun") == Some("All"),
         field_validation: FieldValidation::Warn,
         warnings: None,
+        decoded: None,
     }
 }
 
@@ -247,6 +262,7 @@ fn body_write_ctx<'a>(
     manager: &'a str,
     api_version: &'a str,
     warnings: &'a Mutex<Vec<String>>,
+    decoded: &'a Decoded,
 ) -> Result<WriteCtx<'a>, ApiError> {
     let value = req.query.get("fieldValidation");
     let field_validation = FieldValidation::parse(value).ok_or_else(|| {
@@ -258,6 +274,7 @@ fn body_write_ctx<'a>(
     Ok(WriteCtx {
         field_validation,
         warnings: Some(warnings),
+        decoded: Some(decoded),
         ..write_ctx(inner, req, manager, api_version)
     })
 }
@@ -281,11 +298,12 @@ pub fn create(inner: &Inner, req: &Req, t: &Target) -> Answer {
 }
 
 fn create_with(inner: &Inner, req: &Req, t: &Target, warnings: &Mutex<Vec<String>>) -> Answer {
-    let body = parse_body(req)?;
+    let mut decoded = decode_body(req, false)?;
+    let body = std::mem::take(&mut decoded.value);
     check_kind(t, &body)?;
     let manager = manager(req);
     let api_version = t.api_version();
-    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings)?;
+    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings, &decoded)?;
     let obj = inner
         .store
         .write(|s| s.create(&t.def, t.namespace.as_deref(), body, &ctx, true))?;
@@ -297,11 +315,12 @@ pub fn update(inner: &Inner, req: &Req, t: &Target) -> Answer {
 }
 
 fn update_with(inner: &Inner, req: &Req, t: &Target, warnings: &Mutex<Vec<String>>) -> Answer {
-    let body = parse_body(req)?;
+    let mut decoded = decode_body(req, false)?;
+    let body = std::mem::take(&mut decoded.value);
     check_kind(t, &body)?;
     let manager = manager(req);
     let api_version = t.api_version();
-    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings)?;
+    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings, &decoded)?;
     let scope = scope_of(t);
     let def = t.def.clone();
     let obj = inner.store.write(|s| {
@@ -329,10 +348,31 @@ pub fn patch(inner: &Inner, req: &Req, t: &Target) -> Answer {
 
 fn patch_with(inner: &Inner, req: &Req, t: &Target, warnings: &Mutex<Vec<String>>) -> Answer {
     let kind = PatchKind::from_content_type(req.header(header::CONTENT_TYPE))?;
-    let body = parse_body(req)?;
+    let mut decoded = decode_body(req, kind == PatchKind::Apply)?;
+    let body = std::mem::take(&mut decoded.value);
     let manager = manager(req);
     let api_version = t.api_version();
-    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings)?;
+    let ctx = body_write_ctx(inner, req, &manager, &api_version, warnings, &decoded)?;
+    if kind != PatchKind::Apply
+        && ctx.field_validation == FieldValidation::Strict
+        && !decoded.duplicates.is_empty()
+    {
+        // kube-apiserver refuses a merge or strategic patch with repeated keys as an invalid
+        // `patch`, quoting the decoded patch as Go prints it.
+        return Err(ApiError::Invalid {
+            group: String::new(),
+            kind: String::new(),
+            name: String::new(),
+            causes: vec![super::error::Cause {
+                field: "patch".into(),
+                message: format!(
+                    "Invalid value: {:?}: strict decoding error: {}",
+                    body::go_value(&body),
+                    decoded.strict_errors().join(", ")
+                ),
+            }],
+        });
+    }
     let scope = scope_of(t);
     let name = name_of(t);
     if kind == PatchKind::Apply {

@@ -188,6 +188,15 @@ pub fn prepare_create(
             map.insert("status".into(), s);
         }
     }
+    // The namespace controller's finalizer, which kube-apiserver puts on every new namespace.
+    if def.gr.group.is_empty() && def.gr.resource == "namespaces" {
+        let spec = map.entry("spec").or_insert_with(|| json!({}));
+        if let Some(spec) = spec.as_object_mut()
+            && !spec.contains_key("finalizers")
+        {
+            spec.insert("finalizers".into(), json!(["kubernetes"]));
+        }
+    }
     let meta = map.entry("metadata").or_insert_with(|| json!({}));
     let Some(meta) = meta.as_object_mut() else {
         return Err(ApiError::BadRequest("metadata must be an object".into()));

@@ -46,8 +46,9 @@ impl FieldValidation {
     }
 }
 
-/// Prunes, defaults and validates a whole custom resource in place.
-pub fn process(schema: &Value, obj: &mut Value) -> Outcome {
+/// Prunes, defaults and validates a whole custom resource in place; `old` is the stored object
+/// on an update (for the validation rules' `oldSelf`).
+pub fn process(schema: &Value, obj: &mut Value, old: Option<&Value>) -> Outcome {
     let mut out = Outcome::default();
     if let Some(map) = obj.as_object_mut() {
         let props = schema.get("properties").and_then(Value::as_object);
@@ -71,7 +72,17 @@ pub fn process(schema: &Value, obj: &mut Value) -> Outcome {
         }
     }
     default(schema, obj);
-    validate_root(schema, obj, &mut out.causes);
+    let mut rules = Vec::new();
+    validate_root(schema, obj, old, &mut out.causes, &mut rules);
+    // As apiextensions-apiserver does, validation rules are only worth reporting on an object
+    // whose values have the schema's types.
+    if !out
+        .causes
+        .iter()
+        .any(|c| c.message.contains(" in body must be of type "))
+    {
+        out.causes.extend(rules);
+    }
     out.causes.sort_by(|a, b| a.field.cmp(&b.field));
     out
 }
@@ -217,10 +228,22 @@ fn push(causes: &mut Vec<Cause>, field: &str, message: String) {
     });
 }
 
-fn validate_root(schema: &Value, obj: &Value, causes: &mut Vec<Cause>) {
+/// The child of `old` (an object or map) at `key`, for the rules below.
+fn old_child<'a>(old: Option<&'a Value>, key: &str) -> Option<&'a Value> {
+    old.and_then(|o| o.get(key))
+}
+
+fn validate_root(
+    schema: &Value,
+    obj: &Value,
+    old: Option<&Value>,
+    causes: &mut Vec<Cause>,
+    rules: &mut Vec<Cause>,
+) {
     let Some(map) = obj.as_object() else {
         return;
     };
+    super::cel::check(schema, obj, old, "", rules);
     for key in required(schema) {
         if !map.contains_key(key) {
             push(causes, key, "Required value".into());
@@ -234,7 +257,7 @@ fn validate_root(schema: &Value, obj: &Value, causes: &mut Vec<Cause>) {
             continue;
         }
         if let Some(sub) = props.get(key) {
-            validate(sub, v, key, causes);
+            validate(sub, v, old_child(old, key), key, causes, rules);
         }
     }
 }
@@ -256,8 +279,17 @@ fn count(schema: &Value, key: &str) -> Option<u64> {
     schema.get(key).and_then(Value::as_u64)
 }
 
-/// Checks `v` at `path` against `schema`; a value of the wrong type is not looked into.
-fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
+/// Checks `v` at `path` against `schema`; a value of the wrong type is not looked into. `old`
+/// is the stored value at the same path, reached through objects and maps only (list items
+/// are not correlated, so transition rules below a list are not evaluated).
+fn validate(
+    schema: &Value,
+    v: &Value,
+    old: Option<&Value>,
+    path: &str,
+    causes: &mut Vec<Cause>,
+    rules: &mut Vec<Cause>,
+) {
     if v.is_null() {
         if flag(schema, "nullable") {
             return;
@@ -380,6 +412,15 @@ fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
                     ),
                 );
             }
+            if let Some(format) = schema.get("format").and_then(Value::as_str)
+                && !format_ok(format, s)
+            {
+                push(
+                    causes,
+                    path,
+                    format!("Invalid value: {s:?}: {path} in body must be of type {format}: {s:?}"),
+                );
+            }
             if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
                 && let Ok(re) = regex::Regex::new(pattern)
                 && !re.is_match(s)
@@ -413,16 +454,25 @@ fn validate(schema: &Value, v: &Value, path: &str, causes: &mut Vec<Cause>) {
             }
             if let Some(item) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
-                    validate(item, v, &format!("{path}[{i}]"), causes);
+                    validate(item, v, None, &format!("{path}[{i}]"), causes, rules);
                 }
             }
+            list_uniqueness(schema, items, path, causes);
         }
-        Value::Object(map) => validate_object(schema, map, path, causes),
+        Value::Object(map) => validate_object(schema, map, old, path, causes, rules),
         _ => {}
     }
+    super::cel::check(schema, v, old, path, rules);
 }
 
-fn validate_object(schema: &Value, map: &Map<String, Value>, path: &str, causes: &mut Vec<Cause>) {
+fn validate_object(
+    schema: &Value,
+    map: &Map<String, Value>,
+    old: Option<&Value>,
+    path: &str,
+    causes: &mut Vec<Cause>,
+    rules: &mut Vec<Cause>,
+) {
     for key in required(schema) {
         if !map.contains_key(key) {
             push(causes, &child(path, key), "Required value".into());
@@ -432,7 +482,125 @@ fn validate_object(schema: &Value, map: &Map<String, Value>, path: &str, causes:
     let additional = schema.get("additionalProperties").filter(|a| a.is_object());
     for (key, v) in map {
         if let Some(sub) = props.and_then(|p| p.get(key)).or(additional) {
-            validate(sub, v, &child(path, key), causes);
+            validate(
+                sub,
+                v,
+                old_child(old, key),
+                &child(path, key),
+                causes,
+                rules,
+            );
+        }
+    }
+}
+
+/// Whether `s` has the string `format` kube-openapi's format registry checks for CRDs; the
+/// numeric formats (`int32`, `int64`, `float`, `double`) and formats it does not know are not
+/// checked, as in apiextensions-apiserver.
+fn format_ok(format: &str, s: &str) -> bool {
+    let hex = |part: &str, n: usize| part.len() == n && part.chars().all(|c| c.is_ascii_hexdigit());
+    let uuid = |version: Option<char>| {
+        let parts: Vec<&str> = s.split('-').collect();
+        parts.len() == 5
+            && [8, 4, 4, 4, 12].iter().zip(&parts).all(|(n, p)| hex(p, *n))
+            && version.is_none_or(|v| parts[2].starts_with(v))
+    };
+    match format {
+        "date-time" | "datetime" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
+        "date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
+        "uuid" => uuid(None),
+        "uuid3" => uuid(Some('3')),
+        "uuid4" => uuid(Some('4')),
+        "uuid5" => uuid(Some('5')),
+        "ipv4" => s.parse::<std::net::Ipv4Addr>().is_ok(),
+        "ipv6" => s.parse::<std::net::Ipv6Addr>().is_ok(),
+        "cidr" => s.split_once('/').is_some_and(|(ip, bits)| {
+            let max = match ip.parse::<std::net::IpAddr>() {
+                Ok(std::net::IpAddr::V4(_)) => 32,
+                Ok(std::net::IpAddr::V6(_)) => 128,
+                Err(_) => return false,
+            };
+            bits.parse::<u8>().is_ok_and(|b| b <= max)
+        }),
+        "mac" => {
+            let parts: Vec<&str> = s.split([':', '-']).collect();
+            parts.len() == 6 && parts.iter().all(|p| hex(p, 2))
+        }
+        "byte" => is_base64(s),
+        "hostname" => {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.len() <= 63
+                        && !l.starts_with('-')
+                        && !l.ends_with('-')
+                        && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
+        }
+        _ => true,
+    }
+}
+
+/// Standard base64 with padding, as Go's `encoding/base64.StdEncoding` accepts it.
+fn is_base64(s: &str) -> bool {
+    let body = s.trim_end_matches('=');
+    s.len().is_multiple_of(4)
+        && s.len() - body.len() <= 2
+        && body
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+}
+
+/// Go's `%#v` of a decoded JSON value, as in a `Duplicate value` cause.
+fn go_syntax(v: &Value) -> String {
+    match v {
+        Value::String(s) => format!("{s:?}"),
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let parts: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{k:?}:{}", go_syntax(&map[k])))
+                .collect();
+            format!("map[string]interface {{}}{{{}}}", parts.join(", "))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// `x-kubernetes-list-type: set` items and `map` keys (`x-kubernetes-list-map-keys`) must be
+/// unique: one `Duplicate value` cause per repeat, at its index. One pass with a set.
+fn list_uniqueness(schema: &Value, items: &[Value], path: &str, causes: &mut Vec<Cause>) {
+    let keys: Vec<&str> = match schema.get("x-kubernetes-list-type").and_then(Value::as_str) {
+        Some("set") => Vec::new(),
+        Some("map") => schema
+            .get("x-kubernetes-list-map-keys")
+            .and_then(Value::as_array)
+            .map(|k| k.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default(),
+        _ => return,
+    };
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let identity = if keys.is_empty() {
+            item.clone()
+        } else {
+            let mut m = Map::new();
+            for k in &keys {
+                if let Some(v) = item.get(*k) {
+                    m.insert((*k).to_string(), v.clone());
+                }
+            }
+            Value::Object(m)
+        };
+        let text = identity.to_string();
+        if !seen.insert(text) {
+            push(
+                causes,
+                &format!("{path}[{i}]"),
+                format!("Duplicate value: {}", go_syntax(&identity)),
+            );
         }
     }
 }
@@ -464,7 +632,7 @@ mod tests {
             "spec": {"selector": {"any": {"thing": 1}}, "bogus": 1,
                      "steps": [{"setWeight": 5, "extra": true}], "labels": {"a": "b"}},
             "other": 2});
-        let out = process(&schema(), &mut obj);
+        let out = process(&schema(), &mut obj, None);
         assert_eq!(out.unknown, ["spec.bogus", "spec.steps[0].extra", "other"]);
         assert!(out.causes.is_empty(), "{:?}", out.causes);
         assert_eq!(obj["spec"]["selector"], json!({"any": {"thing": 1}}));
@@ -477,7 +645,7 @@ mod tests {
     fn kube_openapi_messages() {
         let mut obj = json!({"spec": {"replicas": "two", "maxSurge": true, "mode": "c",
             "steps": [{"setWeight": "x"}], "labels": {"a": 1}, "note": null}});
-        let out = process(&schema(), &mut obj);
+        let out = process(&schema(), &mut obj, None);
         let got: Vec<String> = out
             .causes
             .iter()
@@ -495,12 +663,15 @@ mod tests {
             ]
         );
         let mut neg = json!({"spec": {"selector": {}, "replicas": -1}});
-        let out = process(&schema(), &mut neg);
+        let out = process(&schema(), &mut neg, None);
         assert_eq!(
             out.causes[0].message,
             "Invalid value: -1: spec.replicas in body should be greater than or equal to 0"
         );
         let mut missing = json!({});
-        assert_eq!(process(&schema(), &mut missing).causes[0].field, "spec");
+        assert_eq!(
+            process(&schema(), &mut missing, None).causes[0].field,
+            "spec"
+        );
     }
 }
