@@ -488,3 +488,88 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// The live Pods with this hash, sorted by name.
+async fn live_pods(world: &Sandbox, hash: &str) -> Vec<k8s_openapi::api::core::v1::Pod> {
+    let pods = world
+        .api::<k8s_openapi::api::core::v1::Pod>()
+        .list(
+            &kube::api::ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")),
+        )
+        .await
+        .expect("list pods")
+        .items;
+    let mut pods: Vec<_> = pods
+        .into_iter()
+        .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+        .collect();
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    pods
+}
+
+/// `role` label and `stage` annotation of every live Pod with this hash (sorted by name).
+async fn pod_roles(world: &Sandbox, hash: &str) -> Vec<(Option<String>, Option<String>)> {
+    live_pods(world, hash)
+        .await
+        .iter()
+        .map(|pod| {
+            (
+                pod.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("role"))
+                    .cloned(),
+                pod.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("stage"))
+                    .cloned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_pods_are_relabelled_when_their_stack_changes_role() {
+    let world = World::start().await;
+    let extra = json!({
+        "autoPromotionEnabled": false,
+        "scaleDownDelaySeconds": 30,
+        "activeMetadata": {"labels": {"role": "active"}},
+        "previewMetadata": {"labels": {"role": "preview"}, "annotations": {"stage": "review"}}
+    });
+    let blue = deploy(&world, "meta", 2, extra).await;
+    let active = (Some("active".to_string()), None);
+    let preview = (Some("preview".to_string()), Some("review".to_string()));
+    assert_eq!(pod_roles(&world, &blue).await, vec![active.clone(); 2]);
+
+    let green = update(&world, "meta", &blue).await;
+    blue_green_paused(&world, "meta").await;
+    assert_eq!(pod_roles(&world, &green).await, vec![preview.clone(); 2]);
+    assert_eq!(pod_roles(&world, &blue).await, vec![active.clone(); 2]);
+    let names = |pods: Vec<k8s_openapi::api::core::v1::Pod>| {
+        pods.into_iter()
+            .map(|pod| pod.metadata.name.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let green_names = names(live_pods(&world, &green).await);
+
+    promote(&world, "meta").await;
+    // The same green pods (no restart) become the active ones; the blue pods, still up for
+    // the scale-down delay, lose the injected label.
+    eventually("the pods relabelled", || async {
+        let green_pods = pod_roles(&world, &green).await;
+        let blue_pods = pod_roles(&world, &blue).await;
+        if green_pods == vec![active.clone(); 2] && blue_pods == vec![(None, None); 2] {
+            Ok(())
+        } else {
+            Err(format!("green {green_pods:?} blue {blue_pods:?}"))
+        }
+    })
+    .await;
+    let status = world.status("meta").await;
+    assert_eq!(status["stableRS"], green.as_str(), "{}", describe(&status));
+    assert_eq!(world.rs_replicas(&blue).await, Some(2));
+    assert_eq!(names(live_pods(&world, &green).await), green_names);
+    world.stop().await;
+}

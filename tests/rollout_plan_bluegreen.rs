@@ -498,3 +498,127 @@ fn old_revisions_beyond_the_history_limit_are_deleted() {
     assert_eq!(world.obs.replica_sets.len(), 4);
     assert_eq!(world.health(), health("Healthy", ""));
 }
+
+/// The pod template's labels and annotations and the ephemeral-metadata record of a stack.
+fn template_meta(
+    world: &World,
+    hash: &str,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+    Option<String>,
+) {
+    let rs = world.rs(hash);
+    let meta = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.clone())
+        .unwrap_or_default();
+    let record = rs
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("rollout.argoproj.io/ephemeral-metadata"))
+        .cloned();
+    (
+        meta.labels.unwrap_or_default(),
+        meta.annotations.unwrap_or_default(),
+        record,
+    )
+}
+
+/// One ephemeral-metadata sync: (ReplicaSet, label changes, pods relabelled).
+type Sync = (String, Vec<(String, Option<String>)>, bool);
+
+/// The ephemeral-metadata syncs of these plans.
+fn metadata_syncs(plans: &[davy::rollout::Plan]) -> Vec<Sync> {
+    plans
+        .iter()
+        .flat_map(|plan| &plan.writes)
+        .filter_map(|write| match write {
+            davy::rollout::Write::SyncEphemeralMetadata {
+                name,
+                template,
+                pods,
+                ..
+            } => Some((
+                name.clone(),
+                template
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                *pods,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ephemeral_metadata_moves_with_the_role_at_promotion() {
+    let (mut world, blue) = deployed(
+        2,
+        json!({
+            "autoPromotionEnabled": false,
+            "activeMetadata": {"labels": {"role": "active"}},
+            "previewMetadata": {"labels": {"role": "preview"}, "annotations": {"stage": "review"}}
+        }),
+    );
+    let active_record = r#"{"labels":{"role":"active"}}"#.to_string();
+    // The first stack is active at once.
+    let (labels, _, record) = template_meta(&world, &blue);
+    assert_eq!(labels.get("role").map(String::as_str), Some("active"));
+    assert_eq!(record.as_deref(), Some(active_record.as_str()));
+
+    world.set_image("green");
+    let plans = world.run(20);
+    let green = world.status().current_pod_hash;
+    // The preview stack is created with the preview metadata; nobody changed role yet.
+    let (labels, annotations, _) = template_meta(&world, &green);
+    assert_eq!(labels.get("role").map(String::as_str), Some("preview"));
+    assert_eq!(annotations.get("stage").map(String::as_str), Some("review"));
+    assert_eq!(metadata_syncs(&plans), Vec::new());
+    assert_eq!(world.status().phase, Some(RolloutPhase::Paused));
+
+    world.promote();
+    let plans = world.run(20);
+    assert_eq!(world.status().stable_rs, green);
+    // Green is now the active stack: its template (and its running pods) carry the active
+    // metadata and lose the preview-only keys; blue loses what was injected into it.
+    let (labels, annotations, record) = template_meta(&world, &green);
+    assert_eq!(labels.get("role").map(String::as_str), Some("active"));
+    assert_eq!(labels.get("app").map(String::as_str), Some("bg"));
+    assert!(!annotations.contains_key("stage"), "{annotations:?}");
+    assert_eq!(record.as_deref(), Some(active_record.as_str()));
+    let (labels, _, record) = template_meta(&world, &blue);
+    assert!(!labels.contains_key("role"), "{labels:?}");
+    assert_eq!(labels.get("app").map(String::as_str), Some("bg"));
+    assert_eq!(record, None);
+    // One sync per stack, each relabelling its running pods (blue is still scaled up).
+    assert_eq!(
+        metadata_syncs(&plans),
+        vec![
+            (
+                format!("bg-{green}"),
+                vec![("role".to_string(), Some("active".to_string()))],
+                true
+            ),
+            (format!("bg-{blue}"), vec![("role".to_string(), None)], true),
+        ]
+    );
+    // Once in line, nothing more is written.
+    let plans = world.run(5);
+    assert_eq!(metadata_syncs(&plans), Vec::new());
+}
+
+#[test]
+fn without_ephemeral_metadata_nothing_is_synced() {
+    let (mut world, _) = deployed(1, json!({}));
+    world.set_image("green");
+    let mut plans = world.run(20);
+    world.advance(31);
+    plans.extend(world.run(20));
+    assert_eq!(metadata_syncs(&plans), Vec::new());
+}
