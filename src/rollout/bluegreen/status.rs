@@ -29,7 +29,7 @@ use crate::rollout::windows::waiting_message;
 pub(crate) fn decide(v: &View<'_>, new_status: &RolloutStatus, runs: &RunState) -> Draft {
     let mut pause = v.pause.clone();
     let mut plan = Plan::default();
-    let mut status = base_status(v, new_status);
+    let mut status = report::base_status(v, new_status);
     status.stable_rs = v.prev.stable_rs.clone();
     if pod_spec_changed(v) {
         reset(v, &mut pause, &mut status);
@@ -108,20 +108,6 @@ fn apply_active_counts(v: &View<'_>, status: &mut RolloutStatus, active: Option<
             status.available_replicas = v.rss.iter().map(rs_available).sum();
         }
     }
-}
-
-/// Upstream `calculateBaseStatus`.
-fn base_status(v: &View<'_>, new_status: &RolloutStatus) -> RolloutStatus {
-    let mut status = new_status.clone();
-    status.current_pod_hash = v.current_pod_hash();
-    status.replicas = v.rss.iter().map(rs_status_replicas).sum();
-    status.updated_replicas = v.new_rs().map_or(0, rs_status_replicas);
-    status.ready_replicas = v.rss.iter().map(rs_ready).sum();
-    status.collision_count = v.prev.collision_count;
-    status.conditions = v.prev.conditions.clone();
-    conditions::remove(&mut status, condition_type::INVALID_SPEC);
-    status.promote_full = status.current_pod_hash != v.prev.stable_rs && v.prev.promote_full;
-    status
 }
 
 /// Upstream `resetRolloutStatus` for a new pod template.
