@@ -613,7 +613,7 @@ async fn recorded_load(
     service: &str,
     cancel: CancellationToken,
 ) -> tokio::task::JoinHandle<davy::sandbox::load_generator::LoadReport> {
-    let (split, _follow) = follow_split(
+    let (split, follow) = follow_split(
         world.client.clone(),
         SplitTargets::new(support::NS, service, service),
         Duration::from_millis(100),
@@ -628,10 +628,9 @@ async fn recorded_load(
         record_requests: true,
         ..LoadConfig::default()
     };
-    tokio::spawn(async move {
-        let _follow = _follow;
-        run_load(&config, split, cancel).await.expect("load")
-    })
+    // The split follower stops on `cancel` as well.
+    drop(follow);
+    tokio::spawn(async move { run_load(&config, split, cancel).await.expect("load") })
 }
 
 /// How long after a selector change requests may still follow the previous one: the
