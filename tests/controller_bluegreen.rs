@@ -3,7 +3,9 @@
 //! ones, `BlueGreenPause`, promote switches, old stack scaled down after the delay) with load
 //! sent through the active Service, `autoPromotionSeconds`, pre- and post-promotion analysis
 //! failing, `previewReplicaCount`, a `spec.replicas` change mid-rollout, and every blue-green
-//! manifest of upstream's examples reaching Healthy — with Argo CD's health read at each stage.
+//! manifest of upstream's examples reaching Healthy — with Argo CD's health read at each stage;
+//! running pods relabelled when their stack changes role (ephemeral metadata); and recorded
+//! load checked request by request against the Services' selectors across the switch.
 
 // Test code: a failed unwrap is a failed test, and helpers need no API docs.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -476,4 +478,336 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out.sort();
     out
+}
+
+/// The live Pods with this hash, sorted by name.
+async fn live_pods(world: &Sandbox, hash: &str) -> Vec<k8s_openapi::api::core::v1::Pod> {
+    let pods = world
+        .api::<k8s_openapi::api::core::v1::Pod>()
+        .list(
+            &kube::api::ListParams::default().labels(&format!("rollouts-pod-template-hash={hash}")),
+        )
+        .await
+        .expect("list pods")
+        .items;
+    let mut pods: Vec<_> = pods
+        .into_iter()
+        .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+        .collect();
+    pods.sort_by(|a, b| a.metadata.name.cmp(&b.metadata.name));
+    pods
+}
+
+/// `role` label and `stage` annotation of every live Pod with this hash (sorted by name).
+async fn pod_roles(world: &Sandbox, hash: &str) -> Vec<(Option<String>, Option<String>)> {
+    live_pods(world, hash)
+        .await
+        .iter()
+        .map(|pod| {
+            (
+                pod.metadata
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get("role"))
+                    .cloned(),
+                pod.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("stage"))
+                    .cloned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_pods_are_relabelled_when_their_stack_changes_role() {
+    let world = World::start().await;
+    let extra = json!({
+        "autoPromotionEnabled": false,
+        "scaleDownDelaySeconds": 30,
+        "activeMetadata": {"labels": {"role": "active"}},
+        "previewMetadata": {"labels": {"role": "preview"}, "annotations": {"stage": "review"}}
+    });
+    let blue = deploy(&world, "meta", 2, extra).await;
+    let active = (Some("active".to_string()), None);
+    let preview = (Some("preview".to_string()), Some("review".to_string()));
+    assert_eq!(pod_roles(&world, &blue).await, vec![active.clone(); 2]);
+
+    let green = update(&world, "meta", &blue).await;
+    blue_green_paused(&world, "meta").await;
+    assert_eq!(pod_roles(&world, &green).await, vec![preview.clone(); 2]);
+    assert_eq!(pod_roles(&world, &blue).await, vec![active.clone(); 2]);
+    let names = |pods: Vec<k8s_openapi::api::core::v1::Pod>| {
+        pods.into_iter()
+            .map(|pod| pod.metadata.name.unwrap_or_default())
+            .collect::<Vec<_>>()
+    };
+    let green_names = names(live_pods(&world, &green).await);
+
+    promote(&world, "meta").await;
+    // The same green pods (no restart) become the active ones; the blue pods, still up for
+    // the scale-down delay, lose the injected label.
+    eventually("the pods relabelled", || async {
+        let green_pods = pod_roles(&world, &green).await;
+        let blue_pods = pod_roles(&world, &blue).await;
+        if green_pods == vec![active.clone(); 2] && blue_pods == vec![(None, None); 2] {
+            Ok(())
+        } else {
+            Err(format!("green {green_pods:?} blue {blue_pods:?}"))
+        }
+    })
+    .await;
+    let status = world.status("meta").await;
+    assert_eq!(status["stableRS"], green.as_str(), "{}", describe(&status));
+    assert_eq!(world.rs_replicas(&blue).await, Some(2));
+    assert_eq!(names(live_pods(&world, &green).await), green_names);
+    world.stop().await;
+}
+
+/// Polls a Service's `rollouts-pod-template-hash` selector until `cancel`; every value with
+/// the instant it was first seen (a change is seen at most one poll plus one GET late).
+fn record_selector(
+    world: &Sandbox,
+    service: &str,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<Vec<(std::time::Instant, String)>> {
+    let api = world.api::<k8s_openapi::api::core::v1::Service>();
+    let service = service.to_string();
+    tokio::spawn(async move {
+        let mut seen: Vec<(std::time::Instant, String)> = Vec::new();
+        while !cancel.is_cancelled() {
+            if let Ok(found) = api.get(&service).await {
+                let hash = found
+                    .spec
+                    .and_then(|spec| spec.selector)
+                    .and_then(|selector| selector.get("rollouts-pod-template-hash").cloned())
+                    .unwrap_or_default();
+                if seen.last().is_none_or(|(_, last)| *last != hash) {
+                    seen.push((std::time::Instant::now(), hash));
+                }
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+            }
+        }
+        seen
+    })
+}
+
+/// Recorded load through one Service (all traffic on its side) until `cancel`.
+async fn recorded_load(
+    world: &Sandbox,
+    service: &str,
+    cancel: CancellationToken,
+) -> tokio::task::JoinHandle<davy::sandbox::load_generator::LoadReport> {
+    let (split, follow) = follow_split(
+        world.client.clone(),
+        SplitTargets::new(support::NS, service, service),
+        Duration::from_millis(100),
+        cancel.clone(),
+    )
+    .await
+    .expect("follow split");
+    let config = LoadConfig {
+        rate_per_second: 50.0,
+        max_requests: None,
+        max_duration: Some(Duration::from_secs(120)),
+        record_requests: true,
+        ..LoadConfig::default()
+    };
+    // The split follower stops on `cancel` as well.
+    drop(follow);
+    tokio::spawn(async move { run_load(&config, split, cancel).await.expect("load") })
+}
+
+/// How long after a selector change requests may still follow the previous one: the
+/// EndpointSlices are rewritten after the Service (as in Kubernetes) and the load generator
+/// re-reads them every 100 ms.
+const PROPAGATION: Duration = Duration::from_secs(1);
+/// How long each phase of the per-request test sends load (several times `PROPAGATION`).
+const PHASE: Duration = Duration::from_secs(3);
+
+/// Lets `duration` pass while the load runs (gathering requests, not waiting for a state).
+async fn hold(duration: Duration) {
+    let since = std::time::Instant::now();
+    eventually("the load phase", || async {
+        if since.elapsed() >= duration {
+            Ok(())
+        } else {
+            Err(format!("{:?} of {duration:?}", since.elapsed()))
+        }
+    })
+    .await;
+}
+/// How late the selector recorder may see a change (one poll and one GET).
+const RECORDER_SLACK: Duration = Duration::from_millis(500);
+
+/// Requests whose answering pod's hash the Service did not select at any moment from
+/// `PROPAGATION` before the request was routed up to when it was routed (widened by
+/// `RECORDER_SLACK`); `hash_of` maps a version header to its hash.
+fn misrouted(
+    report: &davy::sandbox::load_generator::LoadReport,
+    timeline: &[(std::time::Instant, String)],
+    hash_of: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let mut wrong = Vec::new();
+    for (index, request) in report.requests.iter().enumerate() {
+        let Some((version, code)) = &request.answer else {
+            continue;
+        };
+        let Some(hash) = hash_of(version) else {
+            wrong.push(format!("#{index}: unknown version {version} ({code})"));
+            continue;
+        };
+        let from = request
+            .routed_at
+            .checked_sub(PROPAGATION)
+            .unwrap_or(request.routed_at);
+        let to = request.routed_at + RECORDER_SLACK;
+        let selected = timeline.iter().enumerate().any(|(i, (start, selected))| {
+            let end = timeline.get(i + 1).map(|(next, _)| *next);
+            *selected == hash && *start <= to && end.is_none_or(|end| end >= from)
+        });
+        if !selected {
+            let at = timeline
+                .first()
+                .map(|(t0, _)| request.routed_at.saturating_duration_since(*t0));
+            wrong.push(format!(
+                "#{index} at {at:?}: {version} ({hash}) not selected"
+            ));
+        }
+    }
+    wrong
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_reaches_a_pod_its_service_selects_across_the_switch() {
+    let simulator = SimulatorConfig {
+        demo_apps: true,
+        ..simulator_config()
+    };
+    let world = World::start_with(simulator, controller_config()).await;
+    let extra = json!({"autoPromotionEnabled": false, "scaleDownDelaySeconds": 5});
+    let blue = deploy(&world, "req", 2, extra).await;
+
+    let cancel = CancellationToken::new();
+    let active_selectors = record_selector(&world, "req-active", cancel.clone());
+    let preview_selectors = record_selector(&world, "req-preview", cancel.clone());
+    let active_load = recorded_load(&world, "req-active", cancel.clone()).await;
+    let preview_load = recorded_load(&world, "req-preview", cancel.clone()).await;
+
+    // Load on the blue stack alone, then on the paused preview, long enough that a request
+    // reaching the wrong stack cannot pass as propagation lag.
+    hold(PHASE).await;
+    let green = update(&world, "req", &blue).await;
+    blue_green_paused(&world, "req").await;
+    let green_ready = std::time::Instant::now();
+    hold(PHASE).await;
+    promote(&world, "req").await;
+    eventually("the promotion and the old stack scaled down", || async {
+        let status = world.status("req").await;
+        let done = status["stableRS"] == green.as_str()
+            && status["phase"] == "Healthy"
+            && world.rs_replicas(&blue).await == Some(0);
+        if done { Ok(()) } else { Err(describe(&status)) }
+    })
+    .await;
+    // Some more load once everything settled.
+    hold(PHASE).await;
+    cancel.cancel();
+    let active = active_load.await.expect("active load");
+    let preview = preview_load.await.expect("preview load");
+    let active_timeline = active_selectors.await.expect("active selectors");
+    let preview_timeline = preview_selectors.await.expect("preview selectors");
+
+    let hash_of = |version: &str| match version {
+        "blue" => Some(blue.clone()),
+        "green" => Some(green.clone()),
+        _ => None,
+    };
+    let hashes = |timeline: &[(std::time::Instant, String)]| {
+        timeline.iter().map(|(_, h)| h.clone()).collect::<Vec<_>>()
+    };
+    // Each Service moved once, from blue to green: the active one at the promotion, the
+    // preview one at the update.
+    assert_eq!(hashes(&active_timeline), vec![blue.clone(), green.clone()]);
+    assert_eq!(hashes(&preview_timeline), vec![blue.clone(), green.clone()]);
+    assert!(active_timeline[1].0 >= preview_timeline[1].0 + PHASE);
+    assert!(preview_timeline[1].0 >= preview_timeline[0].0 + PHASE);
+    for (name, report, timeline) in [
+        ("active", &active, &active_timeline),
+        ("preview", &preview, &preview_timeline),
+    ] {
+        // Both versions answered on each Service, and no request was lost.
+        assert!(
+            report.count_version("blue") > 0,
+            "{name}: {:?}",
+            report.answers
+        );
+        assert!(
+            report.count_version("green") > 0,
+            "{name}: {:?}",
+            report.answers
+        );
+        assert_eq!(report.transport_errors, 0, "{name}");
+        let wrong = misrouted(report, timeline, &hash_of);
+        assert!(wrong.is_empty(), "{name}: {wrong:#?}");
+        // Requests without a pod: only on the preview Service, which (as upstream's) selects
+        // the new stack as soon as it exists, before its pods are ready (and until the load
+        // generator has read the slices that list them).
+        let switched = timeline[1].0;
+        let unroutable: Vec<_> = report
+            .requests
+            .iter()
+            .filter(|r| r.target.is_none())
+            .map(|r| r.routed_at)
+            .collect();
+        assert_eq!(unroutable.len() as u64, report.unroutable, "{name}");
+        if name == "active" {
+            assert!(
+                unroutable.is_empty(),
+                "{name}: {} unroutable",
+                unroutable.len()
+            );
+        }
+        assert!(
+            unroutable
+                .iter()
+                .all(|&at| at + RECORDER_SLACK >= switched && at <= green_ready + PROPAGATION),
+            "{name}: unroutable outside the preview's switch to unready pods: switch {:?}, ready {:?}, at {:?}",
+            switched.saturating_duration_since(timeline[0].0),
+            green_ready.saturating_duration_since(timeline[0].0),
+            unroutable
+                .iter()
+                .map(|at| at.saturating_duration_since(timeline[0].0))
+                .collect::<Vec<_>>()
+        );
+        let lag = report
+            .requests
+            .iter()
+            .filter(|r| r.answer.as_ref().is_some_and(|(v, _)| v == "blue"))
+            .filter_map(|r| r.routed_at.checked_duration_since(switched))
+            .max();
+        println!("{name}: last blue answer routed {lag:?} after the switch was seen");
+        // Long after its last switch, the Service's requests reached only green pods.
+        let late_blue = report
+            .requests
+            .iter()
+            .filter(|r| r.routed_at > switched + PROPAGATION)
+            .filter(|r| r.answer.as_ref().is_some_and(|(v, _)| v == "blue"))
+            .count();
+        assert_eq!(late_blue, 0, "{name}");
+    }
+    // No request on the active Service reached green before the promotion switched it.
+    let promoted = active_timeline[1].0;
+    let early_green = active
+        .requests
+        .iter()
+        .filter(|r| r.routed_at + RECORDER_SLACK < promoted)
+        .filter(|r| r.answer.as_ref().is_some_and(|(v, _)| v == "green"))
+        .count();
+    assert_eq!(early_green, 0);
+    world.stop().await;
 }

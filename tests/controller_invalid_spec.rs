@@ -15,6 +15,7 @@ mod support;
 mod common;
 
 use k8s_openapi::api::core::v1::Service;
+use kube::Api;
 use kube::api::PostParams;
 use serde_json::{Value, json};
 use support::{NS, World, canary_rollout, describe, eventually, rollout};
@@ -367,5 +368,53 @@ async fn a_missing_virtual_service_is_invalid_until_it_exists() {
     // Looked at again within the invalid-spec requeue; then the Rollout deploys.
     world.healthy("mesh").await;
     assert_eq!(invalid_spec(&world.status("mesh").await), None);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_rollout_needs_its_active_service() {
+    use kube::api::{ApiResource, DynamicObject};
+    let world = World::start().await;
+    let mut value = support::blue_green_rollout("noactive", 1, json!({}), "demo:blue");
+    let blue_green = value["spec"]["strategy"]["blueGreen"]
+        .as_object_mut()
+        .expect("blueGreen");
+    blue_green.remove("activeService");
+
+    // Without the key the API server refuses it, as upstream's CRD makes it refuse.
+    let resource = ApiResource::erase::<davy::api::Rollout>(&());
+    let raw: Api<DynamicObject> = Api::namespaced_with(world.client.clone(), NS, &resource);
+    let object: DynamicObject = serde_json::from_value(value.clone()).expect("object");
+    let refused = raw
+        .create(&PostParams::default(), &object)
+        .await
+        .expect_err("a blue-green Rollout without activeService is refused");
+    assert!(
+        refused
+            .to_string()
+            .contains("spec.strategy.blueGreen.activeService: Required value"),
+        "{refused}"
+    );
+
+    // An empty name passes the schema; the controller then reports it, and makes nothing.
+    value["spec"]["strategy"]["blueGreen"]["activeService"] = json!("");
+    world.create(&rollout(value)).await;
+    let message = wait_invalid(
+        &world,
+        "noactive",
+        "spec.strategy.blueGreen.activeService: Required value",
+    )
+    .await;
+    assert_eq!(
+        message,
+        "The Rollout \"noactive\" is invalid: spec.strategy.blueGreen.activeService: Required value"
+    );
+    let replica_sets = world
+        .replica_sets()
+        .list(&Default::default())
+        .await
+        .expect("list rs")
+        .items;
+    assert!(replica_sets.is_empty(), "{replica_sets:?}");
     world.stop().await;
 }

@@ -1,6 +1,7 @@
 //! A promotion window end to end: the controller on the sandbox API server with the workload
 //! simulator holds the seed's demo Rollout at its pause step, with the message naming when the
-//! window opens, until a 6-field (seconds) cron window opens, then promotes it.
+//! window opens, until a 6-field (seconds) cron window opens, then promotes it; and a blue-green
+//! Rollout whose active Service switches only once its window opens.
 
 // Test code: a failed unwrap is a failed test, and helpers need no API docs.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -120,6 +121,82 @@ async fn a_rollout_waits_at_its_pause_for_the_window_then_promotes() {
                 && world.rs_replicas(&yellow).await == Some(2)
                 && world.rs_replicas(&blue).await == Some(0);
             if done { Ok(()) } else { Err(describe(&status)) }
+        },
+    )
+    .await;
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_green_rollout_switches_only_when_the_window_opens() {
+    let world = World::start().await;
+    let name = "bgw";
+    world.create_service(&format!("{name}-active"), name).await;
+    world.create_service(&format!("{name}-preview"), name).await;
+    world
+        .create(&support::rollout(support::blue_green_rollout(
+            name,
+            1,
+            json!({}),
+            "argoproj/rollouts-demo:blue",
+        )))
+        .await;
+    let blue = world.healthy(name).await;
+
+    let opens = window_start(Utc::now());
+    let schedule = format!(
+        "{} {} {} * * *",
+        opens.second(),
+        opens.minute(),
+        opens.hour()
+    );
+    let windows = json!([{"schedule": schedule, "duration": "10s"}]).to_string();
+    let annotate = json!({"metadata": {"annotations": {"davy.dev/promotion-windows": windows}}});
+    world.patch(name, annotate).await;
+    world.set_image(name, "argoproj/rollouts-demo:green").await;
+
+    // Automatic promotion would switch as soon as the preview is ready: the window holds it.
+    let waiting = format!(
+        "Waiting for promotion window: next opens at {}",
+        opens.to_rfc3339_opts(SecondsFormat::Secs, true)
+    );
+    let green = eventually("the switch held by the window", || async {
+        let status = world.status(name).await;
+        let current = status["currentPodHash"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let held = status["phase"] == "Paused"
+            && status["message"] == waiting.as_str()
+            && status["blueGreen"]["activeSelector"] == blue.as_str()
+            && status["blueGreen"]["previewSelector"] == current.as_str();
+        if held && current != blue {
+            Ok(current)
+        } else {
+            Err(describe(&status))
+        }
+    })
+    .await;
+    assert!(Utc::now() < opens, "held only after the window opened");
+    assert_eq!(world.selector_of(&format!("{name}-active")).await, blue);
+
+    eventually(
+        "the window to open and the active Service to switch",
+        || async {
+            let active = world.selector_of(&format!("{name}-active")).await;
+            assert!(
+                active == blue || Utc::now() >= opens,
+                "switched before the window opened"
+            );
+            let status = world.status(name).await;
+            if active == green
+                && status["stableRS"] == green.as_str()
+                && status["phase"] == "Healthy"
+            {
+                Ok(())
+            } else {
+                Err(describe(&status))
+            }
         },
     )
     .await;

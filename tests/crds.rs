@@ -154,6 +154,11 @@ fn names_scopes_subresources_and_columns_match_upstream() {
         at(&schema("Rollout"), "spec.selector")["x-kubernetes-validations"],
         serde_json::json!([{"rule": "self == oldSelf", "message": ".spec.selector is immutable"}])
     );
+    // As upstream: a blue-green Rollout without `activeService` is refused by the API server.
+    assert_eq!(
+        at(&schema("Rollout"), "spec.strategy.blueGreen")["required"],
+        serde_json::json!(["activeService"])
+    );
 }
 
 #[test]

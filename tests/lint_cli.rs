@@ -406,6 +406,20 @@ fn blue_green_rules_with_upstream_messages() {
             "      activeService: svc\n      previewService: svc\n",
             "spec.strategy.activeService: Invalid value: \"svc\": This rollout uses the same service for the active and preview services, but two different services are required.",
         ),
+        // No activeService: upstream's lint compares "" with the preview Service...
+        (
+            "      autoPromotionEnabled: false\n",
+            "spec.strategy.activeService: Invalid value: \"\": This rollout uses the same service for the active and preview services, but two different services are required.",
+        ),
+        // ...and with one, Davy says what the API server says (upstream's lint says nothing).
+        (
+            "      previewService: p\n",
+            "spec.strategy.blueGreen.activeService: Required value",
+        ),
+        (
+            "      activeService: \"\"\n      previewService: p\n",
+            "spec.strategy.blueGreen.activeService: Required value",
+        ),
         (
             "      activeService: a\n      previewService: p\n      scaleDownDelayRevisionLimit: 3\n",
             "spec.strategy.scaleDownDelayRevisionLimit: Invalid value: 3: This rollout's revision history limit can not be smaller than the rollout's scale down limit",

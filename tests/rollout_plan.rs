@@ -547,3 +547,55 @@ fn rollback_within_the_window_is_fast_tracked() {
         Some("1")
     );
 }
+
+/// The `role` label of a ReplicaSet's pod template.
+fn template_role(world: &World, hash: &str) -> Option<String> {
+    world
+        .rs(hash)
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.as_ref())
+        .and_then(|l| l.get("role"))
+        .cloned()
+}
+
+#[test]
+fn canary_and_stable_metadata_follow_the_role_of_each_replica_set() {
+    let mut value = demo_rollout("blue");
+    value["spec"]["strategy"]["canary"]["canaryMetadata"] = json!({"labels": {"role": "canary"}});
+    value["spec"]["strategy"]["canary"]["stableMetadata"] = json!({"labels": {"role": "stable"}});
+    let mut world = World::new(rollout_from(value));
+    world.run(20);
+    let blue = world.status().stable_rs;
+    assert_eq!(template_role(&world, &blue).as_deref(), Some("stable"));
+
+    world.set_image("yellow");
+    world.run(10);
+    let yellow = world.status().current_pod_hash;
+    assert_eq!(template_role(&world, &yellow).as_deref(), Some("canary"));
+    assert_eq!(template_role(&world, &blue).as_deref(), Some("stable"));
+
+    // Full promotion: yellow becomes stable and takes the stable metadata; blue loses it.
+    world.edit_status(|status| status.promote_full = true);
+    let plans = world.run(20);
+    assert_eq!(world.status().stable_rs, yellow);
+    assert_eq!(template_role(&world, &yellow).as_deref(), Some("stable"));
+    assert_eq!(template_role(&world, &blue), None);
+    let synced: Vec<String> = plans
+        .iter()
+        .flat_map(|plan| &plan.writes)
+        .filter_map(|write| match write {
+            Write::SyncEphemeralMetadata { name, .. } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        synced,
+        vec![
+            format!("rollouts-demo-{yellow}"),
+            format!("rollouts-demo-{blue}")
+        ]
+    );
+}

@@ -498,3 +498,326 @@ fn old_revisions_beyond_the_history_limit_are_deleted() {
     assert_eq!(world.obs.replica_sets.len(), 4);
     assert_eq!(world.health(), health("Healthy", ""));
 }
+
+/// The pod template's labels and annotations and the ephemeral-metadata record of a stack.
+fn template_meta(
+    world: &World,
+    hash: &str,
+) -> (
+    std::collections::BTreeMap<String, String>,
+    std::collections::BTreeMap<String, String>,
+    Option<String>,
+) {
+    let rs = world.rs(hash);
+    let meta = rs
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.as_ref())
+        .and_then(|t| t.metadata.clone())
+        .unwrap_or_default();
+    let record = rs
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get("rollout.argoproj.io/ephemeral-metadata"))
+        .cloned();
+    (
+        meta.labels.unwrap_or_default(),
+        meta.annotations.unwrap_or_default(),
+        record,
+    )
+}
+
+/// One ephemeral-metadata sync: (ReplicaSet, label changes, pods relabelled).
+type Sync = (String, Vec<(String, Option<String>)>, bool);
+
+/// The ephemeral-metadata syncs of these plans.
+fn metadata_syncs(plans: &[davy::rollout::Plan]) -> Vec<Sync> {
+    plans
+        .iter()
+        .flat_map(|plan| &plan.writes)
+        .filter_map(|write| match write {
+            davy::rollout::Write::SyncEphemeralMetadata {
+                name,
+                template,
+                pods,
+                ..
+            } => Some((
+                name.clone(),
+                template
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                *pods,
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn ephemeral_metadata_moves_with_the_role_at_promotion() {
+    let (mut world, blue) = deployed(
+        2,
+        json!({
+            "autoPromotionEnabled": false,
+            "activeMetadata": {"labels": {"role": "active"}},
+            "previewMetadata": {"labels": {"role": "preview"}, "annotations": {"stage": "review"}}
+        }),
+    );
+    let active_record = r#"{"labels":{"role":"active"}}"#.to_string();
+    // The first stack is active at once.
+    let (labels, _, record) = template_meta(&world, &blue);
+    assert_eq!(labels.get("role").map(String::as_str), Some("active"));
+    assert_eq!(record.as_deref(), Some(active_record.as_str()));
+
+    world.set_image("green");
+    let plans = world.run(20);
+    let green = world.status().current_pod_hash;
+    // The preview stack is created with the preview metadata; nobody changed role yet.
+    let (labels, annotations, _) = template_meta(&world, &green);
+    assert_eq!(labels.get("role").map(String::as_str), Some("preview"));
+    assert_eq!(annotations.get("stage").map(String::as_str), Some("review"));
+    assert_eq!(metadata_syncs(&plans), Vec::new());
+    assert_eq!(world.status().phase, Some(RolloutPhase::Paused));
+
+    world.promote();
+    let plans = world.run(20);
+    assert_eq!(world.status().stable_rs, green);
+    // Green is now the active stack: its template (and its running pods) carry the active
+    // metadata and lose the preview-only keys; blue loses what was injected into it.
+    let (labels, annotations, record) = template_meta(&world, &green);
+    assert_eq!(labels.get("role").map(String::as_str), Some("active"));
+    assert_eq!(labels.get("app").map(String::as_str), Some("bg"));
+    assert!(!annotations.contains_key("stage"), "{annotations:?}");
+    assert_eq!(record.as_deref(), Some(active_record.as_str()));
+    let (labels, _, record) = template_meta(&world, &blue);
+    assert!(!labels.contains_key("role"), "{labels:?}");
+    assert_eq!(labels.get("app").map(String::as_str), Some("bg"));
+    assert_eq!(record, None);
+    // One sync per stack, each relabelling its running pods (blue is still scaled up).
+    assert_eq!(
+        metadata_syncs(&plans),
+        vec![
+            (
+                format!("bg-{green}"),
+                vec![("role".to_string(), Some("active".to_string()))],
+                true
+            ),
+            (format!("bg-{blue}"), vec![("role".to_string(), None)], true),
+        ]
+    );
+    // Once in line, nothing more is written.
+    let plans = world.run(5);
+    assert_eq!(metadata_syncs(&plans), Vec::new());
+}
+
+#[test]
+fn without_ephemeral_metadata_nothing_is_synced() {
+    let (mut world, _) = deployed(1, json!({}));
+    world.set_image("green");
+    let mut plans = world.run(20);
+    world.advance(31);
+    plans.extend(world.run(20));
+    assert_eq!(metadata_syncs(&plans), Vec::new());
+}
+
+/// Business hours, Monday to Friday 09:00–17:00 UTC (Davy's promotion windows).
+const BUSINESS_HOURS: &str = r#"[{"schedule": "0 9 * * 1-5", "duration": "8h"}]"#;
+/// Friday 2026-11-27 18:00 UTC: after business hours; the next window opens on Monday.
+const FRIDAY_EVENING: &str = "2026-11-27T18:00:00Z";
+const MONDAY_MORNING: &str = "2026-11-30T09:00:00Z";
+const WAITING: &str = "Waiting for promotion window: next opens at 2026-11-30T09:00:00Z";
+
+fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .expect("test time")
+        .with_timezone(&chrono::Utc)
+}
+
+/// Revision 1 deployed at `now` with business-hour windows (a first deploy is never held);
+/// the world and the blue hash.
+fn deployed_with_windows(now: &str, blue_green: Value) -> (World, String) {
+    let mut value = bg_rollout("blue", 2, blue_green);
+    value["metadata"]["annotations"] = json!({"davy.dev/promotion-windows": BUSINESS_HOURS});
+    let mut world = World::new(rollout_from(value));
+    world.now = at(now);
+    for name in [ACTIVE, PREVIEW] {
+        world.obs.services.insert(name.into(), service(name, "bg"));
+    }
+    with_analysis(&mut world);
+    world.run(20);
+    assert_eq!(world.status().phase, Some(RolloutPhase::Healthy));
+    let blue = world.status().stable_rs;
+    (world, blue)
+}
+
+/// The pre-promotion run of the current revision succeeds.
+fn pass_pre(world: &mut World) {
+    let green = world.status().current_pod_hash;
+    world.set_run_phase(&format!("bg-{green}-2-pre"), AnalysisPhase::Successful, "");
+}
+
+#[test]
+fn outside_a_promotion_window_blue_green_waits_before_the_switch() {
+    let pre = json!({"prePromotionAnalysis": {"templates": [{"templateName": "success-rate"}],
+                                              "args": [{"name": "service", "value": PREVIEW}]}});
+    let mut pre_and_manual = pre.clone();
+    pre_and_manual["autoPromotionEnabled"] = json!(false);
+    // (case, blueGreen, what happens outside the window before the promotion would come,
+    //  BlueGreenPause still present while held)
+    type Step = fn(&mut World);
+    let nothing: Step = |_| {};
+    let promote: Step = |w| w.promote();
+    let seconds_pass: Step = |w| w.advance(31);
+    let cases: [(&str, Value, Step, bool); 5] = [
+        ("automatic promotion", json!({}), nothing, false),
+        (
+            "autoPromotionSeconds passed",
+            json!({"autoPromotionSeconds": 30}),
+            seconds_pass,
+            true,
+        ),
+        (
+            "a user promote",
+            json!({"autoPromotionEnabled": false}),
+            promote,
+            false,
+        ),
+        ("a successful pre-promotion analysis", pre, pass_pre, false),
+        (
+            "pre-promotion analysis, then a user promote",
+            pre_and_manual,
+            |w| {
+                pass_pre(w);
+                w.run(10);
+                w.promote();
+            },
+            false,
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (case, blue_green, before, paused) in cases {
+        let (mut world, blue) = deployed_with_windows(FRIDAY_EVENING, blue_green);
+        world.set_image("green");
+        world.run(20);
+        before(&mut world);
+        let plans = world.run(20);
+        let status = world.status();
+        let green = status.current_pod_hash.clone();
+        let still_paused = status
+            .pause_conditions
+            .iter()
+            .any(|c| c.reason == PauseReason::BlueGreenPause);
+        let held = (
+            selector(&world, ACTIVE) == blue,
+            selector(&world, PREVIEW) == green,
+            status.stable_rs == blue,
+            status.phase,
+            status.message.clone(),
+            still_paused,
+            world.health(),
+            plans.last().and_then(|plan| plan.requeue_after),
+        );
+        let want = (
+            true,
+            true,
+            true,
+            Some(RolloutPhase::Paused),
+            WAITING.to_string(),
+            paused,
+            health("Suspended", WAITING),
+            // Friday 18:00 (plus the 31 s some cases waited) to Monday 09:00.
+            Some(std::time::Duration::from_secs(63 * 3600)),
+        );
+        let mut want = want;
+        if case == "autoPromotionSeconds passed" {
+            want.7 = Some(std::time::Duration::from_secs(63 * 3600 - 31));
+        }
+        if held != want {
+            failures.push(format!("{case}: held as {held:?}, want {want:?}"));
+            continue;
+        }
+        // The window opens: the switch and the promotion follow at once.
+        world.now = at(MONDAY_MORNING);
+        world.run(20);
+        let status = world.status();
+        let released = (
+            selector(&world, ACTIVE) == green,
+            status.stable_rs == green,
+            status.phase,
+        );
+        if released != (true, true, Some(RolloutPhase::Healthy)) {
+            failures.push(format!("{case}: released as {released:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[test]
+fn outside_a_promotion_window_a_successful_post_promotion_analysis_waits() {
+    let post = json!({"postPromotionAnalysis": {"templates": [{"templateName": "success-rate"}],
+                                                "args": [{"name": "service", "value": ACTIVE}]}});
+    // The switch happens inside Friday's window...
+    let (mut world, blue) = deployed_with_windows("2026-11-27T16:59:00Z", post);
+    world.set_image("green");
+    world.run(20);
+    let green = world.status().current_pod_hash;
+    assert_eq!(selector(&world, ACTIVE), green);
+    let post_run = format!("bg-{green}-2-post");
+    assert_eq!(world.run_names(), vec![post_run.clone()]);
+    // ...its analysis succeeds after the window closed: the new stack does not become stable.
+    world.now = at("2026-11-27T17:00:01Z");
+    world.set_run_phase(&post_run, AnalysisPhase::Successful, "");
+    world.run(20);
+    let status = world.status();
+    assert_eq!(status.stable_rs, blue);
+    assert_eq!(selector(&world, ACTIVE), green);
+    assert_eq!(world.size_of(&blue), 2, "the previous stack stays up");
+    assert_eq!(
+        (status.phase, status.message.as_str()),
+        (Some(RolloutPhase::Paused), WAITING)
+    );
+    world.now = at(MONDAY_MORNING);
+    world.run(20);
+    let status = world.status();
+    assert_eq!(status.stable_rs, green);
+    assert_eq!(status.phase, Some(RolloutPhase::Healthy));
+}
+
+#[test]
+fn outside_a_promotion_window_aborts_and_full_promotion_still_happen() {
+    // An abort while held: the active Service never moves, the preview stack goes.
+    let (mut world, blue) = deployed_with_windows(FRIDAY_EVENING, json!({}));
+    world.set_image("green");
+    world.run(20);
+    assert_eq!(world.status().message, WAITING);
+    world.edit_status(|status| status.abort = true);
+    world.run(20);
+    let status = world.status();
+    assert_eq!(status.phase, Some(RolloutPhase::Degraded));
+    assert_eq!(selector(&world, ACTIVE), blue);
+    assert_eq!(status.stable_rs, blue);
+
+    // promote --full overrides the windows.
+    let (mut world, _) =
+        deployed_with_windows(FRIDAY_EVENING, json!({"autoPromotionEnabled": false}));
+    world.set_image("green");
+    world.run(20);
+    let green = world.status().current_pod_hash;
+    world.edit_status(|status| status.promote_full = true);
+    world.run(20);
+    let status = world.status();
+    assert_eq!(selector(&world, ACTIVE), green);
+    assert_eq!(status.stable_rs, green);
+    assert_eq!(status.phase, Some(RolloutPhase::Healthy));
+
+    // Inside a window nothing is held.
+    let (mut world, _) = deployed_with_windows("2026-11-27T10:00:00Z", json!({}));
+    world.set_image("green");
+    world.run(20);
+    let green = world.status().current_pod_hash;
+    assert_eq!(selector(&world, ACTIVE), green);
+    assert_eq!(world.status().phase, Some(RolloutPhase::Healthy));
+}

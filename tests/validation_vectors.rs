@@ -339,6 +339,18 @@ fn static_rule_fixtures() {
             "spec.strategy.activeService: Invalid value: \"a\": This rollout uses the same service for the active and preview services, but two different services are required.",
         ),
         (
+            // Upstream's own rule: "" equals an absent previewService.
+            "7 no services",
+            "spec: {strategy: {canary: null, blueGreen: {previewService: null}}}",
+            "spec.strategy.activeService: Invalid value: \"\": This rollout uses the same service for the active and preview services, but two different services are required.",
+        ),
+        (
+            // The API server's words for the field upstream's CRD requires.
+            "7 empty activeService",
+            "spec: {strategy: {canary: null, blueGreen: {activeService: \"\", previewService: p}}}",
+            "spec.strategy.blueGreen.activeService: Required value",
+        ),
+        (
             "7 revision limit",
             "spec: {revisionHistoryLimit: 2, strategy: {canary: null, blueGreen: {activeService: a, scaleDownDelayRevisionLimit: 3}}}",
             "spec.strategy.scaleDownDelayRevisionLimit: Invalid value: 3: This rollout's revision history limit can not be smaller than the rollout's scale down limit",

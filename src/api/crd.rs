@@ -1,8 +1,8 @@
 //! CRD generation for the five kinds, from the types, adjusted to match upstream's CRDs:
 //! no status subresource on the analysis kinds and Experiment (their controllers write status
-//! with a plain merge patch), `spec.selector` immutable on Rollout, int-or-string fields in
-//! upstream's form, and no descriptions, defaults or nullable flags in the schemas (see
-//! [`normalise_schema`]).
+//! with a plain merge patch), `spec.selector` immutable and `blueGreen.activeService` required on
+//! Rollout, int-or-string fields in upstream's form, and no descriptions, defaults or nullable
+//! flags in the schemas (see [`normalise_schema`]).
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
@@ -95,6 +95,16 @@ fn adjust(k: &'static str, crd: &mut Value) -> Result<(), CrdError> {
             "x-kubernetes-validations".into(),
             json!([{"rule": "self == oldSelf", "message": ".spec.selector is immutable"}]),
         );
+        // Upstream's CRD requires `activeService` (the field has no `omitempty`): the API server
+        // answers `spec.strategy.blueGreen.activeService: Required value` without it.
+        let blue_green = schema
+            .pointer_mut("/properties/spec/properties/strategy/properties/blueGreen")
+            .and_then(Value::as_object_mut)
+            .ok_or(CrdError::Shape {
+                kind: k,
+                what: "spec.strategy.blueGreen schema",
+            })?;
+        blue_green.insert("required".into(), json!(["activeService"]));
     } else {
         // Spec §0: `subresources: {}` — status is written with a merge patch on the object.
         let version = version.as_object_mut().ok_or(CrdError::Shape {

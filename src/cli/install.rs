@@ -59,8 +59,8 @@ pub const RULES: &[Rule] = &[
     // controller/mod.rs watches Services; executor patches selectors and annotations.
     ("", &["services"], &["list", "watch", "patch"]),
     // controller/rollouts.rs and the job and scrape providers list pods by label; executor
-    // evicts (and deletes where there is no Eviction API).
-    ("", &["pods"], &["list", "delete"]),
+    // evicts (and deletes where there is no Eviction API) and patches ephemeral metadata.
+    ("", &["pods"], &["list", "delete", "patch"]),
     ("", &["pods/eviction"], &["create"]),
     // executor records Events on Rollouts.
     ("", &["events"], &["create", "patch"]),

@@ -7,14 +7,14 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::EventSource;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, ObjectReference, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{DeleteParams, EvictParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, EvictParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 use crate::api::consts::{annotation, label};
 use crate::api::field_manager;
-use crate::api::{AnalysisRun, Rollout, RolloutStatus};
-use crate::rollout::{Event, EventType, Plan, TrafficWeight, Write};
+use crate::api::{AnalysisRun, PodTemplateMetadata, Rollout, RolloutStatus};
+use crate::rollout::{Event, EventType, Plan, TrafficWeight, Write, ephemeral};
 use crate::traffic::{self, RouterConfig, TrafficError, TrafficState};
 
 use super::events::EventRecorder;
@@ -297,6 +297,37 @@ impl Executor<'_> {
                 self.delete::<crate::api::Experiment>("delete Experiment", name)
                     .await?;
             }
+            Write::SyncEphemeralMetadata {
+                name,
+                uid,
+                hash,
+                template,
+                existing,
+                desired,
+                record,
+                pods,
+            } => {
+                if !template.is_empty() {
+                    self.merge::<ReplicaSet>(
+                        "patch pod template metadata of ReplicaSet",
+                        name,
+                        ephemeral::template_patch(template),
+                    )
+                    .await?;
+                }
+                if *pods {
+                    self.relabel_pods(uid, hash, existing.as_ref(), desired.as_ref())
+                        .await?;
+                }
+                let rv = self
+                    .merge::<ReplicaSet>(
+                        "record ephemeral metadata on ReplicaSet",
+                        name,
+                        ephemeral::record_patch(record.as_deref()),
+                    )
+                    .await?;
+                sent.push(patched(Kind::ReplicaSet, name, rv));
+            }
             Write::EvictPod { name } => self.evict(name).await?,
             Write::PatchStatus(status) => {
                 if let Some(rv) = self.patch_status(status).await? {
@@ -326,6 +357,55 @@ impl Executor<'_> {
             Err(error) if status_code(&error) == Some(404) => Ok(()),
             Err(error) => Err(kube_err(format!("{what} {name}"))(error)),
         }
+    }
+
+    /// The running side of an ephemeral-metadata sync: the Pods of one ReplicaSet (listed by its
+    /// hash label, kept when it is their controller) get their labels and annotations patched.
+    /// A Pod deleted meanwhile is skipped.
+    async fn relabel_pods(
+        &self,
+        uid: &str,
+        hash: &str,
+        existing: Option<&PodTemplateMetadata>,
+        desired: Option<&PodTemplateMetadata>,
+    ) -> Result<(), ExecError> {
+        let pods = self.api::<Pod>();
+        let selector = format!("{}={hash}", label::POD_TEMPLATE_HASH);
+        let listed = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(kube_err(format!("list Pods {selector}")))?;
+        for pod in listed.items {
+            let controlled = pod
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|owner| owner.controller == Some(true) && owner.uid == uid);
+            if !controlled {
+                continue;
+            }
+            let change = ephemeral::sync_meta(
+                pod.metadata.labels.as_ref(),
+                pod.metadata.annotations.as_ref(),
+                existing,
+                desired,
+            );
+            if change.is_empty() {
+                continue;
+            }
+            let name = pod.metadata.name.clone().unwrap_or_default();
+            let patch = json!({"metadata": change.metadata_patch()});
+            match pods
+                .patch(&name, &merge_params(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => {}
+                Err(error) if status_code(&error) == Some(404) => {}
+                Err(error) => return Err(kube_err(format!("relabel Pod {name}"))(error)),
+            }
+        }
+        Ok(())
     }
 
     async fn evict(&self, name: &str) -> Result<(), ExecError> {

@@ -6,8 +6,8 @@
 //!   strategy choice, ReplicaSets picked, strategy stage);
 //! - `world`: what the stages read (`Inputs`, `ReplicaSets`, the read-only `View`);
 //! - shared stages, each returning what it decided: `revision` (new ReplicaSet and revision),
-//!   `restart`, `history`, `report` (conditions, phase and the status patch),
-//!   `invalid_spec`;
+//!   `restart`, `history`, `ephemeral` (role labels on ReplicaSets and their pods), `report`
+//!   (conditions, phase and the status patch), `invalid_spec`;
 //! - `canary/`: the canary strategy stage and its own stages (services, weights, analysis,
 //!   scale, step, status);
 //! - `bluegreen/`: the blue-green strategy stage and its own stages (services, pause, scale,
@@ -21,6 +21,7 @@ pub mod analysis_run;
 pub(crate) mod bluegreen;
 pub(crate) mod canary;
 pub mod conditions;
+pub mod ephemeral;
 #[cfg(test)]
 pub(crate) mod fixtures;
 pub mod hash;

@@ -154,6 +154,29 @@ pub enum Write {
         /// Experiment name.
         name: String,
     },
+    /// Bring a ReplicaSet's ephemeral metadata to its role (spec §3.11), in this order: patch
+    /// its pod template with `template`, then (when `pods`) every Pod it controls, listed by
+    /// `rollouts-pod-template-hash=<hash>`, with [`crate::rollout::ephemeral::sync_meta`] from
+    /// `existing` to `desired`, then write `record` as its `ephemeral-metadata` annotation
+    /// (`None` removes it). Pods created meanwhile already get the new template.
+    SyncEphemeralMetadata {
+        /// ReplicaSet name.
+        name: String,
+        /// ReplicaSet uid (the Pods' controller).
+        uid: String,
+        /// Its `rollouts-pod-template-hash`.
+        hash: String,
+        /// The pod template's label and annotation changes (may be empty).
+        template: crate::rollout::ephemeral::MetaPatch,
+        /// What the record says was injected so far.
+        existing: Option<crate::api::PodTemplateMetadata>,
+        /// What its role wants injected.
+        desired: Option<crate::api::PodTemplateMetadata>,
+        /// The new record (JSON of `desired`).
+        record: Option<String>,
+        /// Whether it has pods to relabel (`spec.replicas > 0`).
+        pods: bool,
+    },
     /// Evict a Pod through the Eviction API (`spec.restartAt`); a 429 is not an error.
     EvictPod {
         /// Pod name.

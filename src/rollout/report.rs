@@ -8,7 +8,7 @@ use chrono::Duration;
 
 use super::conditions::{self, ConditionInputs};
 use super::observed::{
-    rs_available, rs_name, rs_scale_down_deadline, rs_status_replicas, time_to_chrono,
+    rs_available, rs_name, rs_ready, rs_scale_down_deadline, rs_status_replicas, time_to_chrono,
 };
 use super::pause::PauseContext;
 use super::phase::rollout_phase;
@@ -35,6 +35,24 @@ pub(crate) struct Draft {
     pub plan: Plan,
     /// Blue-green: the active ReplicaSet is saturated (`None` for a canary).
     pub active_saturated: Option<bool>,
+}
+
+/// Upstream `calculateBaseStatus`, shared by both strategies: the status the earlier stages
+/// accumulated (`new_status`) plus the counts and the current hash, the previous conditions
+/// (minus `InvalidSpec`: this reconcile got past validation) and `promoteFull` while it is
+/// pending. As upstream, `promoteFull` is compared with `new_status`'s `stableRS`, which no
+/// stage has set yet: a pending full promotion stays until the promotion clears it.
+pub(crate) fn base_status(v: &View<'_>, new_status: &RolloutStatus) -> RolloutStatus {
+    let mut status = new_status.clone();
+    status.current_pod_hash = v.current_pod_hash();
+    status.replicas = v.rss.iter().map(rs_status_replicas).sum();
+    status.updated_replicas = v.new_rs().map_or(0, rs_status_replicas);
+    status.ready_replicas = v.rss.iter().map(rs_ready).sum();
+    status.collision_count = v.prev.collision_count;
+    status.conditions = v.prev.conditions.clone();
+    conditions::remove(&mut status, condition_type::INVALID_SPEC);
+    status.promote_full = status.current_pod_hash != status.stable_rs && v.prev.promote_full;
+    status
 }
 
 /// Conditions, then persistence: the writes that end the reconcile.

@@ -334,6 +334,53 @@ impl World {
                     .experiments
                     .retain(|ex| ex.metadata.name.as_deref() != Some(name.as_str()));
             }
+            Write::SyncEphemeralMetadata {
+                name,
+                uid,
+                hash,
+                template,
+                existing,
+                desired,
+                record,
+                pods,
+            } => {
+                if let Some(rs) = self.rs_mut(name) {
+                    let meta = rs
+                        .spec
+                        .get_or_insert_with(Default::default)
+                        .template
+                        .get_or_insert_with(Default::default)
+                        .metadata
+                        .get_or_insert_with(Default::default);
+                    apply_changes(&mut meta.labels, &template.labels);
+                    apply_changes(&mut meta.annotations, &template.annotations);
+                    let record = BTreeMap::from([(
+                        "rollout.argoproj.io/ephemeral-metadata".to_string(),
+                        record.clone(),
+                    )]);
+                    apply_changes(&mut rs.metadata.annotations, &record);
+                }
+                for pod in self.obs.pods.iter_mut().filter(|_| *pods) {
+                    let labels = pod.metadata.labels.clone().unwrap_or_default();
+                    let owned = pod
+                        .metadata
+                        .owner_references
+                        .iter()
+                        .flatten()
+                        .any(|o| o.uid == *uid);
+                    if labels.get("rollouts-pod-template-hash") != Some(hash) || !owned {
+                        continue;
+                    }
+                    let change = davy::rollout::ephemeral::sync_meta(
+                        pod.metadata.labels.as_ref(),
+                        pod.metadata.annotations.as_ref(),
+                        existing.as_ref(),
+                        desired.as_ref(),
+                    );
+                    apply_changes(&mut pod.metadata.labels, &change.labels);
+                    apply_changes(&mut pod.metadata.annotations, &change.annotations);
+                }
+            }
             Write::EvictPod { name } => {
                 self.obs
                     .pods
@@ -496,4 +543,25 @@ pub fn until(world: &mut World, max: usize, done: impl Fn(&World) -> bool) {
 /// `spec.replicas` of the new and the stable ReplicaSet.
 pub fn sizes(world: &World, new: &str, stable: &str) -> (i32, i32) {
     (world.size_of(new), world.size_of(stable))
+}
+
+/// Sets (`Some`) and removes (`None`) keys of a label or annotation map.
+fn apply_changes(
+    target: &mut Option<BTreeMap<String, String>>,
+    changes: &BTreeMap<String, Option<String>>,
+) {
+    if changes.is_empty() {
+        return;
+    }
+    let map = target.get_or_insert_with(BTreeMap::new);
+    for (key, value) in changes {
+        match value {
+            Some(value) => {
+                map.insert(key.clone(), value.clone());
+            }
+            None => {
+                map.remove(key);
+            }
+        }
+    }
 }

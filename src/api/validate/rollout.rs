@@ -136,7 +136,8 @@ pub fn validate_rollout_strategy(rollout: &Rollout, path: &FieldPath) -> ErrorLi
     }
 }
 
-/// `ValidateRolloutStrategyBlueGreen` (rule 7) at the strategy path.
+/// `ValidateRolloutStrategyBlueGreen` (rule 7) at the strategy path, plus an empty
+/// `activeService` next to a `previewService` (the API server's `Required value`).
 pub fn validate_blue_green(
     rollout: &Rollout,
     bg: &BlueGreenStrategy,
@@ -149,6 +150,15 @@ pub fn validate_blue_green(
             path.child("activeService"),
             BadValue::str(&bg.active_service),
             DUPLICATED_SERVICES_BLUE_GREEN,
+        ));
+    } else if bg.active_service.is_empty() {
+        // Davy's addition. Upstream's CRD marks the field required, so the API server refuses a
+        // Rollout without it (`...blueGreen.activeService: Required value`), but an empty string
+        // passes the schema and upstream's validation, and its controller then fails every
+        // reconcile looking up the Service "". Same words as the API server, at its path.
+        errs.push(FieldError::required(
+            path.child("blueGreen").child("activeService"),
+            "",
         ));
     }
     if let Some(limit) = bg.scale_down_delay_revision_limit

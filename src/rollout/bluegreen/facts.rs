@@ -1,6 +1,7 @@
 //! Questions the blue-green stages ask about a view (upstream `isBlueGreenFastTracked`,
 //! `ReadyForPause`, `IsSaturated`, `isFastRollback`, `completedPrePromotionAnalysis`,
-//! `CompletedBlueGreenPause`), answered once here.
+//! `CompletedBlueGreenPause`) and whether Davy's promotion windows hold the promotion,
+//! answered once here.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
 
@@ -127,9 +128,23 @@ pub(crate) fn completed_pre_promotion(v: &View<'_>, runs: &RunState) -> bool {
             .is_some_and(|phase| phase == AnalysisPhase::Successful)
 }
 
-/// Upstream `CompletedBlueGreenPause`: the automated pause is over, because a human resumed,
-/// `autoPromotionSeconds` passed, or no pause was needed.
+/// Davy's promotion windows: outside every window (and without `promote --full`) the
+/// Rollout does not move past its pause or its analyses.
+pub(crate) fn held_by_window(v: &View<'_>) -> bool {
+    v.windows
+        .is_some_and(|windows| !v.prev.promote_full && !windows.is_open(v.now))
+}
+
+/// Upstream `CompletedBlueGreenPause`, held by Davy's promotion windows: outside a window the
+/// pause is never complete, so neither the preview scale-up, the active switch nor the
+/// removal of `BlueGreenPause` happens.
 pub(crate) fn completed_pause(v: &View<'_>, pause: &PauseContext) -> bool {
+    !held_by_window(v) && pause_over(v, pause)
+}
+
+/// Upstream `CompletedBlueGreenPause` itself: the automated pause is over, because a human
+/// resumed, `autoPromotionSeconds` passed, or no pause was needed.
+pub(crate) fn pause_over(v: &View<'_>, pause: &PauseContext) -> bool {
     let condition = v
         .prev
         .pause_conditions

@@ -3,7 +3,7 @@
 //!
 //! Like the canary stage, every stage reads a [`View`] and returns what it decided; only
 //! [`reconcile`] holds the state. The shared stages are reused as they are: `revision`,
-//! `restart`, `history`, `report`, the canary's write helpers for ReplicaSet scaling and
+//! `restart`, `history`, `ephemeral`, `report`, the canary's write helpers for ReplicaSet scaling and
 //! AnalysisRuns. The blue-green specific parts: [`services`] (preview and active selectors),
 //! [`pause`] (`BlueGreenPause`), [`scale`] (preview size and old ReplicaSets), [`analysis`]
 //! (pre- and post-promotion runs), [`status`] (promotion and counts), [`facts`] (the questions
@@ -30,7 +30,7 @@ use super::world::{
     Inputs, ReplicaSets, View, initial_new_status, initial_pause, rollout_revision,
     service_selectors,
 };
-use super::{history, restart};
+use super::{ephemeral, history, restart};
 use crate::api::{PauseReason, RolloutStatus};
 use pause::PauseDecision;
 
@@ -149,6 +149,8 @@ impl BlueGreen<'_> {
                 Reaction::Abort(message) => self.pause.add_abort(message),
             }
         }
+        let relabelled = ephemeral::decide(&self.view());
+        self.plan.append(relabelled);
         self.conclude();
     }
 

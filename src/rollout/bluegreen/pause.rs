@@ -1,7 +1,8 @@
 //! The `BlueGreenPause` (upstream `reconcileBlueGreenPause`): with `autoPromotionEnabled:
 //! false` or `autoPromotionSeconds > 0`, once the new ReplicaSet is ready and the
 //! pre-promotion analysis succeeded, the Rollout pauses before the active switch; a user
-//! resume or the end of `autoPromotionSeconds` lifts it.
+//! resume or the end of `autoPromotionSeconds` lifts it (inside a promotion window only: the
+//! status stage then looks again when the next one opens).
 
 use chrono::Duration;
 
@@ -12,7 +13,7 @@ use crate::rollout::runs::RunState;
 use crate::rollout::world::View;
 
 use super::facts::{
-    active_selector, completed_pause, completed_pre_promotion, fast_tracked,
+    active_selector, completed_pause, completed_pre_promotion, fast_tracked, held_by_window,
     needs_controller_pause, ready_for_pause, strategy,
 };
 
@@ -59,7 +60,7 @@ fn reconcile(v: &View<'_>, runs: &RunState, plan: &mut Plan) -> PauseDecision {
                 return PauseDecision::Remove;
             }
             let seconds = strategy(v).auto_promotion_seconds();
-            if seconds > 0 {
+            if seconds > 0 && !held_by_window(v) {
                 let end =
                     time_to_chrono(&condition.start_time) + Duration::seconds(i64::from(seconds));
                 plan.requeue(end - v.now + Duration::seconds(1));

@@ -1,6 +1,7 @@
 //! The new status of a blue-green reconcile (spec §2; upstream `syncRolloutStatusBlueGreen`,
 //! `shouldFullPromote`, `promoteStable`, `calculateScaleUpPreviewCheckPoint`): counts, the
-//! Service selectors, promotion to stable and the preview scale-up checkpoint. The result is a
+//! Service selectors, promotion to stable, the preview scale-up checkpoint, and Davy's
+//! promotion windows. The result is a
 //! [`Draft`] that `crate::rollout::report` finishes with conditions and phase.
 
 use k8s_openapi::api::apps::v1::ReplicaSet;
@@ -17,16 +18,18 @@ use crate::rollout::runs::{RunState, phase_of};
 use crate::rollout::world::View;
 
 use super::facts::{
-    active_selector, completed_pause, completed_pre_promotion, fast_rollback, is_saturated,
-    pod_spec_changed, preview_service, strategy,
+    active_selector, completed_pause, completed_pre_promotion, fast_rollback, fast_tracked,
+    held_by_window, is_saturated, pause_over, pod_spec_changed, preview_service, ready_for_pause,
+    strategy,
 };
+use crate::rollout::windows::waiting_message;
 
 /// Upstream `syncRolloutStatusBlueGreen`: the status after this reconcile, from `new_status`
 /// (analysis run statuses and `restartedAt` decided earlier) and the current runs.
 pub(crate) fn decide(v: &View<'_>, new_status: &RolloutStatus, runs: &RunState) -> Draft {
     let mut pause = v.pause.clone();
     let mut plan = Plan::default();
-    let mut status = base_status(v, new_status);
+    let mut status = report::base_status(v, new_status);
     status.stable_rs = v.prev.stable_rs.clone();
     if pod_spec_changed(v) {
         reset(v, &mut pause, &mut status);
@@ -47,13 +50,14 @@ pub(crate) fn decide(v: &View<'_>, new_status: &RolloutStatus, runs: &RunState) 
                 scale_up_preview_check_point(v, &pause, runs);
         }
     }
+    let window_wait = window_wait(v, &pause, &status, runs, &mut plan);
     let active_rs = active_rs(v, &status.blue_green.active_selector);
     apply_active_counts(v, &mut status, active_rs);
     Draft {
         status,
         pause,
-        window_wait: None,
-        indefinite_step: paused_condition_true(v.prev),
+        indefinite_step: paused_condition_true(v.prev) || window_wait.is_some(),
+        window_wait,
         plan,
         active_saturated: Some(active_rs.is_some_and(|rs| is_saturated(v, rs))),
     }
@@ -106,20 +110,6 @@ fn apply_active_counts(v: &View<'_>, status: &mut RolloutStatus, active: Option<
     }
 }
 
-/// Upstream `calculateBaseStatus`.
-fn base_status(v: &View<'_>, new_status: &RolloutStatus) -> RolloutStatus {
-    let mut status = new_status.clone();
-    status.current_pod_hash = v.current_pod_hash();
-    status.replicas = v.rss.iter().map(rs_status_replicas).sum();
-    status.updated_replicas = v.new_rs().map_or(0, rs_status_replicas);
-    status.ready_replicas = v.rss.iter().map(rs_ready).sum();
-    status.collision_count = v.prev.collision_count;
-    status.conditions = v.prev.conditions.clone();
-    conditions::remove(&mut status, condition_type::INVALID_SPEC);
-    status.promote_full = status.current_pod_hash != v.prev.stable_rs && v.prev.promote_full;
-    status
-}
-
 /// Upstream `resetRolloutStatus` for a new pod template.
 fn reset(v: &View<'_>, pause: &mut PauseContext, status: &mut RolloutStatus) {
     pause.clear_pause();
@@ -161,11 +151,53 @@ fn should_full_promote(
         return None;
     }
     if strategy(v).post_promotion_analysis.is_some()
-        && runs.post.as_ref().and_then(phase_of) != Some(AnalysisPhase::Successful)
+        && (!post_promotion_succeeded(runs) || held_by_window(v))
     {
+        // Davy's promotion windows hold a successful post-promotion analysis too: the previous
+        // stack stays stable (and up) until a window opens.
         return None;
     }
     Some("Completed blue-green update".to_string())
+}
+
+fn post_promotion_succeeded(runs: &RunState) -> bool {
+    runs.post.as_ref().and_then(phase_of) == Some(AnalysisPhase::Successful)
+}
+
+/// Davy's promotion windows: when they hold a promotion that would happen now — the pause is
+/// over and the pre-promotion analysis succeeded but the active Service still selects the old
+/// stack, or the post-promotion analysis succeeded but the new stack is not stable yet — the
+/// phase message says when the next window opens, and the reconcile comes back then.
+fn window_wait(
+    v: &View<'_>,
+    pause: &PauseContext,
+    status: &RolloutStatus,
+    runs: &RunState,
+    plan: &mut Plan,
+) -> Option<String> {
+    let windows = v.windows?;
+    if !held_by_window(v) || pause.is_aborted(v.prev) || v.halted() {
+        return None;
+    }
+    let active = &status.blue_green.active_selector;
+    let new_hash = &status.current_pod_hash;
+    let before_switch = active != new_hash
+        && !fast_tracked(v, active)
+        && ready_for_pause(v)
+        && pause_over(v, pause)
+        && completed_pre_promotion(v, runs);
+    let after_switch = active == new_hash
+        && status.stable_rs != *new_hash
+        && strategy(v).post_promotion_analysis.is_some()
+        && post_promotion_succeeded(runs);
+    if !before_switch && !after_switch {
+        return None;
+    }
+    let next = windows.next_open(v.now);
+    if let Some(next) = next {
+        plan.requeue(next - v.now);
+    }
+    Some(waiting_message(next))
 }
 
 /// Upstream `promoteStable`: the new ReplicaSet becomes stable (event `RolloutCompleted` the

@@ -33,7 +33,7 @@ use super::world::{
     Inputs, ReplicaSets, View, initial_new_status, initial_pause, rollout_revision,
     service_selectors,
 };
-use super::{history, restart};
+use super::{ephemeral, history, restart};
 use crate::api::{AnalysisPhase, PauseReason, RolloutStatus};
 use analysis::Reaction;
 
@@ -123,6 +123,9 @@ impl<'a> Canary<'a> {
         if restarted.restarted_at.is_some() {
             self.new_status.restarted_at = restarted.restarted_at;
         }
+
+        let relabelled = ephemeral::decide(&self.view());
+        self.plan.append(relabelled);
 
         let cleaned = history::cleanup(&self.view(), &self.runs);
         self.plan.append(cleaned.plan);

@@ -3,36 +3,20 @@
 //! and hashes, step advance, promotion, abort, and Davy's promotion windows. The result is a
 //! [`Draft`] that `crate::rollout::report` finishes with conditions and phase.
 
-use crate::api::consts::{condition_type, event_reason};
+use crate::api::consts::event_reason;
 use crate::api::selector::format_label_selector;
 use crate::api::{AnalysisPhase, CanaryStep, PauseReason, RolloutStatus};
-use crate::rollout::conditions;
 use crate::rollout::observed::{
-    computed_steps_hash, rs_available, rs_hash, rs_ready, rs_spec_replicas, rs_status_replicas,
+    computed_steps_hash, rs_available, rs_hash, rs_spec_replicas, rs_status_replicas,
 };
 use crate::rollout::pause::PauseContext;
 use crate::rollout::plan::{EventType, Plan};
-use crate::rollout::report::Draft;
+use crate::rollout::report::{self, Draft};
 use crate::rollout::steps::{current_step, is_indefinite_step, step_count, step_string};
 use crate::rollout::windows::waiting_message;
 use crate::rollout::world::View;
 
 use super::step::completed_current_step;
-
-/// Upstream `calculateBaseStatus`: the accumulated `c.newStatus` plus counts, hashes and the
-/// previous conditions (minus a resolved `InvalidSpec`).
-fn base_status(v: &View<'_>, new_status: &RolloutStatus) -> RolloutStatus {
-    let mut status = new_status.clone();
-    status.current_pod_hash = v.current_pod_hash();
-    status.replicas = v.rss.iter().map(rs_status_replicas).sum();
-    status.updated_replicas = v.new_rs().map_or(0, rs_status_replicas);
-    status.ready_replicas = v.rss.iter().map(rs_ready).sum();
-    status.collision_count = v.prev.collision_count;
-    status.conditions = v.prev.conditions.clone();
-    conditions::remove(&mut status, condition_type::INVALID_SPEC);
-    status.promote_full = status.current_pod_hash != status.stable_rs && v.prev.promote_full;
-    status
-}
 
 /// The status stage's working copy, private to this module.
 struct Work {
@@ -71,7 +55,7 @@ fn sync(
     new_status: &RolloutStatus,
     step_run: Option<AnalysisPhase>,
 ) -> RolloutStatus {
-    let mut status = base_status(v, new_status);
+    let mut status = report::base_status(v, new_status);
     status.available_replicas = v.rss.iter().map(rs_available).sum();
     status.hpa_replicas = v.rss.iter().map(rs_status_replicas).sum();
     status.selector = format_label_selector(v.ro.spec.selector.as_ref());

@@ -79,6 +79,9 @@ pub struct LoadConfig {
     pub max_in_flight: usize,
     /// Seed of the routing and tagging draws.
     pub seed: u64,
+    /// Keep one [`RequestRecord`] per request in [`LoadReport::requests`] (for tests that
+    /// check each request against what the Services selected at the time).
+    pub record_requests: bool,
 }
 
 impl Default for LoadConfig {
@@ -92,6 +95,7 @@ impl Default for LoadConfig {
             request_timeout: Duration::from_secs(5),
             max_in_flight: 64,
             seed: 1,
+            record_requests: false,
         }
     }
 }
@@ -122,6 +126,22 @@ pub struct LoadReport {
     pub unroutable: u64,
     /// Requests in flight when the run was cancelled, whose answers were not awaited.
     pub abandoned: u64,
+    /// Every request in the order routed, when [`LoadConfig::record_requests`] is set.
+    pub requests: Vec<RequestRecord>,
+}
+
+/// One request of a recorded run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// When it was routed: the split it used was the one in force then.
+    pub routed_at: std::time::Instant,
+    /// The side chosen.
+    pub backend: Backend,
+    /// The endpoint it was sent to; `None` when the side had none (unroutable).
+    pub target: Option<SocketAddr>,
+    /// The answer's version (`X-Davy-Version`, `unknown` when absent) and status code; `None`
+    /// without an answer (unroutable, transport error, abandoned).
+    pub answer: Option<(String, u16)>,
 }
 
 impl LoadReport {
@@ -197,7 +217,7 @@ pub async fn run_load(
     let slots = Arc::new(Semaphore::new(config.max_in_flight));
     let mut rng = SplitMix64::new(config.seed);
     let mut round_robin = [0usize; 2];
-    let mut in_flight: JoinSet<Outcome> = JoinSet::new();
+    let mut in_flight: JoinSet<(Option<usize>, Outcome)> = JoinSet::new();
     let mut report = LoadReport::default();
     let no_headers = HeaderMap::new();
     let cancelled = loop {
@@ -236,6 +256,15 @@ pub async fn run_load(
         };
         let backend = choose_backend(split.rules.as_ref(), headers, rng.next_f64());
         *report.routed.entry(backend).or_insert(0) += 1;
+        let slot = config.record_requests.then(|| {
+            report.requests.push(RequestRecord {
+                routed_at: std::time::Instant::now(),
+                backend,
+                target: None,
+                answer: None,
+            });
+            report.requests.len() - 1
+        });
         let (endpoints, rr) = match backend {
             Backend::Stable => (&split.stable, &mut round_robin[0]),
             Backend::Canary => (&split.canary, &mut round_robin[1]),
@@ -251,12 +280,15 @@ pub async fn run_load(
         }
         let target = loopback[*rr % loopback.len()];
         *rr = rr.wrapping_add(1);
+        if let Some(record) = slot.and_then(|index| report.requests.get_mut(index)) {
+            record.target = Some(target);
+        }
         let request = client
             .get(format!("http://{target}{}", config.path))
             .headers(headers.clone());
         in_flight.spawn(async move {
             let _permit = permit;
-            match request.send().await {
+            let outcome = match request.send().await {
                 Ok(answer) => Outcome::Answer {
                     version: answer
                         .headers()
@@ -267,7 +299,8 @@ pub async fn run_load(
                     code: answer.status().as_u16(),
                 },
                 Err(_) => Outcome::TransportError,
-            }
+            };
+            (slot, outcome)
         });
     };
     if cancelled {
@@ -279,9 +312,12 @@ pub async fn run_load(
     Ok(report)
 }
 
-fn record(report: &mut LoadReport, done: Result<Outcome, tokio::task::JoinError>) {
+fn record(report: &mut LoadReport, done: Result<(Option<usize>, Outcome), tokio::task::JoinError>) {
     match done {
-        Ok(Outcome::Answer { version, code }) => {
+        Ok((slot, Outcome::Answer { version, code })) => {
+            if let Some(record) = slot.and_then(|index| report.requests.get_mut(index)) {
+                record.answer = Some((version.clone(), code));
+            }
             *report
                 .answers
                 .entry(version)
@@ -289,7 +325,7 @@ fn record(report: &mut LoadReport, done: Result<Outcome, tokio::task::JoinError>
                 .entry(code)
                 .or_insert(0) += 1;
         }
-        Ok(Outcome::TransportError) => report.transport_errors += 1,
+        Ok((_, Outcome::TransportError)) => report.transport_errors += 1,
         // Aborted on cancellation: the request was sent but its answer is unknown.
         Err(_) => report.abandoned += 1,
     }

@@ -16,7 +16,8 @@ pub use cluster::{
     resolve_split, service_endpoints,
 };
 pub use load::{
-    LoadConfig, LoadReport, Split, SplitSource, TaggedRequests, TrafficError, run_load,
+    LoadConfig, LoadReport, RequestRecord, Split, SplitSource, TaggedRequests, TrafficError,
+    run_load,
 };
 pub use routing::{
     Backend, CanaryRules, DEFAULT_ANNOTATION_PREFIX, DEFAULT_WEIGHT_TOTAL, HeaderPattern,
