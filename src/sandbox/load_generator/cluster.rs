@@ -14,13 +14,13 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, ServiceBackendPort};
-use kube::api::ListParams;
+use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::load::Split;
+use super::load::{Split, WeightedBackend};
 use super::routing::{CanaryRules, DEFAULT_ANNOTATION_PREFIX, go_parse_bool};
 
 /// The label linking an EndpointSlice to its Service.
@@ -45,6 +45,9 @@ pub struct SplitTargets {
     pub stable_ingress: Option<String>,
     /// The nginx annotation prefix (Argo's `annotationPrefix`).
     pub annotation_prefix: String,
+    /// An SMI TrafficSplit (`split.smi-spec.io/v1alpha1`) whose weighted `backends` decide
+    /// instead, when it exists (Argo's `trafficRouting.smi.trafficSplitName`).
+    pub traffic_split: Option<String>,
 }
 
 impl SplitTargets {
@@ -58,6 +61,7 @@ impl SplitTargets {
             canary_ingress: None,
             stable_ingress: None,
             annotation_prefix: DEFAULT_ANNOTATION_PREFIX.to_string(),
+            traffic_split: None,
         }
     }
 
@@ -69,6 +73,12 @@ impl SplitTargets {
             stable_ingress: Some(stable_ingress.to_string()),
             ..Self::new(namespace, "", "")
         }
+    }
+
+    /// The same targets split by the TrafficSplit `name` once it exists.
+    pub fn with_traffic_split(mut self, name: &str) -> Self {
+        self.traffic_split = Some(name.to_string());
+        self
     }
 
     /// The same targets with a canary Ingress.
@@ -278,11 +288,76 @@ async fn resolve_ingress_split(
         stable,
         canary,
         rules,
+        weighted: Vec::new(),
     })
+}
+
+/// The weighted `(service, weight)` backends of a TrafficSplit's spec (pure); entries without
+/// a service are skipped. A weight is an integer (v1alpha2 on) or an integer quantity string
+/// (v1alpha1's `resource.Quantity`, `"5"`); anything else counts as 0.
+pub fn traffic_split_backends(spec: &serde_json::Value) -> Vec<(String, i64)> {
+    spec.get("backends")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            let service = b.get("service")?.as_str()?.to_string();
+            let weight = match b.get("weight") {
+                Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
+                Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
+                _ => 0,
+            };
+            Some((service, weight))
+        })
+        .collect()
+}
+
+/// The TrafficSplit `name`'s backends with their ready endpoints; `None` when it is absent.
+async fn resolve_traffic_split(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Vec<WeightedBackend>>, kube::Error> {
+    let resource = ApiResource {
+        group: "split.smi-spec.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "split.smi-spec.io/v1alpha1".into(),
+        kind: "TrafficSplit".into(),
+        plural: "trafficsplits".into(),
+    };
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    let found = match api.get_opt(name).await {
+        Ok(found) => found,
+        // The kind is not served (no SMI CRD): no split to follow.
+        Err(kube::Error::Api(e)) if e.code == 404 => None,
+        Err(e) => return Err(e),
+    };
+    let Some(split) = found else {
+        return Ok(None);
+    };
+    let spec = split.data.get("spec").cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for (service, weight) in traffic_split_backends(&spec) {
+        let endpoints = service_endpoints(client, namespace, &service).await?;
+        out.push(WeightedBackend {
+            service,
+            weight,
+            endpoints,
+        });
+    }
+    Ok(Some(out))
 }
 
 /// Reads the current split from the API.
 pub async fn resolve_split(client: &Client, targets: &SplitTargets) -> Result<Split, kube::Error> {
+    if let Some(name) = &targets.traffic_split
+        && let Some(weighted) = resolve_traffic_split(client, &targets.namespace, name).await?
+    {
+        return Ok(Split {
+            weighted,
+            ..Split::default()
+        });
+    }
     if let Some(stable_ingress) = &targets.stable_ingress {
         return resolve_ingress_split(client, targets, stable_ingress).await;
     }
@@ -302,6 +377,7 @@ pub async fn resolve_split(client: &Client, targets: &SplitTargets) -> Result<Sp
         stable,
         canary,
         rules,
+        weighted: Vec::new(),
     })
 }
 
@@ -334,4 +410,27 @@ pub async fn follow_split(
         }
     });
     Ok((rx, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traffic_split_weights_as_numbers_or_quantities() {
+        let spec = serde_json::json!({"backends": [
+            {"service": "stable", "weight": "90"},
+            {"service": "canary", "weight": 5},
+            {"service": "odd", "weight": "5m"},
+            {"weight": 5}
+        ]});
+        assert_eq!(
+            traffic_split_backends(&spec),
+            vec![
+                ("stable".to_string(), 90),
+                ("canary".to_string(), 5),
+                ("odd".to_string(), 0)
+            ]
+        );
+    }
 }
