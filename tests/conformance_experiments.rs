@@ -6,8 +6,9 @@
 //! each experiment runs until the step is promoted, which terminates it. The SMI variant
 //! (`traffic-routing-experiment-step/rollout-smi-experiment-step.yaml`) runs with demo apps
 //! and real requests through its TrafficSplit: the load generator splits by the backends'
-//! weights, so the experiment's Service gets its `weight: 5` share. The ALB variant needs a
-//! router Davy does not support; the Istio host-split variant is not run here.
+//! weights, so the experiment's Service gets its `weight: 5` share; the Istio host-split
+//! variant (`istio-host-split-experiment-step.yaml`) likewise through its VirtualService's
+//! route weights (`weight: 20`). The ALB variant needs a router Davy does not support.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -39,6 +40,19 @@ spec:
   names: {plural: trafficsplits, singular: trafficsplit, kind: TrafficSplit}
   versions:
   - {name: v1alpha1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
+"#;
+
+/// Istio's VirtualService CRD (schema left open).
+const ISTIO_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: virtualservices.networking.istio.io}
+spec:
+  group: networking.istio.io
+  scope: Namespaced
+  names: {plural: virtualservices, singular: virtualservice, kind: VirtualService}
+  versions:
+  - {name: v1alpha3, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
 "#;
 
 /// The documents of an example under `examples/<dir>/<file>`, or `None` without the data.
@@ -84,6 +98,19 @@ async fn apply(world: &World, docs: &[Value]) -> String {
             // The Ingress in front of a mesh only names the stable Service; the load generator
             // starts at the mesh's split.
             Some("Ingress") => {}
+            Some("VirtualService") => {
+                let resource = ApiResource {
+                    group: "networking.istio.io".into(),
+                    version: "v1alpha3".into(),
+                    api_version: "networking.istio.io/v1alpha3".into(),
+                    kind: "VirtualService".into(),
+                    plural: "virtualservices".into(),
+                };
+                let api: Api<DynamicObject> =
+                    Api::namespaced_with(world.client.clone(), NS, &resource);
+                let object: DynamicObject = serde_json::from_value(doc).unwrap();
+                api.create(&PostParams::default(), &object).await.unwrap();
+            }
             other => panic!("unexpected kind {other:?}"),
         }
     }
@@ -305,6 +332,102 @@ async fn rollout_smi_experiment_step_example_gives_the_experiment_its_weight() {
     );
     // Without a duration the experiment runs until the step is left: promote, then the update
     // completes and the experiment is terminated.
+    let next = world.status(&name).await["currentStepIndex"]
+        .as_i64()
+        .unwrap()
+        + 1;
+    world
+        .rollouts()
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"pauseConditions": null, "currentStepIndex": next}})),
+        )
+        .await
+        .unwrap();
+    world.healthy(&name).await;
+    let ex = experiment_phase(&world, &experiment, "Successful").await;
+    assert_eq!(ex["spec"]["terminate"], true);
+    world.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn istio_host_split_experiment_step_example_gives_the_experiment_its_weight() {
+    let Some(docs) = example_in(
+        "traffic-routing-experiment-step",
+        "istio-host-split-experiment-step.yaml",
+    ) else {
+        return;
+    };
+    let simulator = SimulatorConfig {
+        demo_apps: true,
+        ..support::simulator_config()
+    };
+    let world = World::start_with(simulator, support::controller_config()).await;
+    world.server.install_crds_from_yaml(ISTIO_CRD).unwrap();
+    let name = apply(&world, &docs).await;
+    world.healthy(&name).await;
+    world
+        .set_image(&name, "argoproj/rollouts-demo:yellow")
+        .await;
+    let experiment = eventually("the step's Experiment", || async {
+        let status = world.status(&name).await;
+        match status["canary"]["currentExperiment"].as_str() {
+            Some(ex) if !ex.is_empty() => Ok(ex.to_string()),
+            _ => Err(describe(&status)),
+        }
+    })
+    .await;
+    let experiment_service = format!("{experiment}-experiment-istio");
+    let targets = SplitTargets::new(NS, "istio-host-split-stable", "istio-host-split-canary")
+        .with_virtual_service("istio-host-split-vsvc", Some("primary"));
+    // setWeight 10, then the template's weight 20 (the rest to stable); the experiment's pods
+    // share the canary's pod-template hash, so both Services select both (as upstream).
+    let split = eventually("the experiment's weight in the VirtualService", || async {
+        let split = resolve_split(&world.client, &targets).await.unwrap();
+        let mut got: Vec<(String, i64, usize)> = split
+            .weighted
+            .iter()
+            .map(|b| (b.service.clone(), b.weight, b.endpoints.len()))
+            .collect();
+        got.sort();
+        let mut want = vec![
+            ("istio-host-split-canary".to_string(), 10, 2),
+            ("istio-host-split-stable".to_string(), 70, 1),
+            (experiment_service.clone(), 20, 2),
+        ];
+        want.sort();
+        if got == want {
+            Ok(split)
+        } else {
+            Err(format!("{got:?}"))
+        }
+    })
+    .await;
+    let config = LoadConfig {
+        rate_per_second: 400.0,
+        max_requests: Some(2000),
+        max_in_flight: 32,
+        seed: 13,
+        ..LoadConfig::default()
+    };
+    let report = run_load(&config, split, CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(report.transport_errors + report.unroutable, 0, "{report:?}");
+    let to = |service: &str| report.routed_services.get(service).copied().unwrap_or(0);
+    // 20 % of 2000 is 400 (binomial σ ≈ 18; the seeded draws repeat exactly).
+    let experiment_share = to(&experiment_service);
+    assert!((320..=480).contains(&experiment_share), "{report:?}");
+    assert!(
+        (140..=260).contains(&to("istio-host-split-canary")),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.count_version("yellow"),
+        experiment_share + to("istio-host-split-canary")
+    );
+    assert_eq!(report.count_version("blue"), to("istio-host-split-stable"));
     let next = world.status(&name).await["currentStepIndex"]
         .as_i64()
         .unwrap()
