@@ -350,3 +350,48 @@ async fn a_failed_experiment_aborts_the_rollout_with_upstreams_message() {
     assert_eq!(health(&ex).0, "Degraded");
     world.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_the_api_refuses_put_the_template_in_error_and_the_experiment_follows() {
+    let world = World::start().await;
+    // The API server refuses names that are not lowercase RFC 1123, as a cluster would: a
+    // template's ReplicaSet in one experiment, a template's Service in the other.
+    let mut bad_rs = experiment("refused", json!({}));
+    bad_rs.spec.templates[1].name = "Canary".into();
+    let mut bad_svc = experiment("refused-svc", json!({}));
+    bad_svc.spec.templates[0].service =
+        Some(serde_json::from_value(json!({"name": "Bad_Name"})).unwrap());
+    create(&world, &bad_rs).await;
+    create(&world, &bad_svc).await;
+    let template = |ex: &Value, name: &str| {
+        ex["status"]["templateStatuses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    for (experiment, name, prefix) in [
+        (
+            "refused",
+            "Canary",
+            "Failed to create ReplicaSet for template 'Canary': ReplicaSet.apps \"refused-Canary\" is invalid: metadata.name: Invalid value: \"refused-Canary\"",
+        ),
+        (
+            "refused-svc",
+            "baseline",
+            "Failed to create Service Bad_Name for template 'baseline': Service \"Bad_Name\" is invalid: metadata.name: Invalid value: \"Bad_Name\"",
+        ),
+    ] {
+        let ex = experiment_phase(&world, experiment, "Error").await;
+        let status = template(&ex, name);
+        assert_eq!(status["status"], "Error", "{status:#}");
+        let message = status["message"].as_str().unwrap();
+        assert!(message.starts_with(prefix), "{message}");
+        assert_eq!(health(&ex).0, "Degraded", "{experiment}");
+    }
+    // Nothing was made for the refused template.
+    assert_eq!(rs_replicas(&world, "refused-Canary").await, None);
+    world.stop().await;
+}

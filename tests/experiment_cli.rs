@@ -1,7 +1,8 @@
 //! The Experiment CLI verbs against a running controller: the real `davy` binary over HTTP to a
 //! sandbox (workload simulator and `davy::controller::run` in-process) — `list experiments`,
 //! `get experiment` while it runs, `terminate experiment` ending it, and `get experiment`
-//! showing it Successful with its ReplicaSets scaled down.
+//! showing it Successful with its ReplicaSets scaled down; `get rollout` while a Rollout's
+//! `experiment` step runs, showing the Experiment under its revision with upstream's icons.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -11,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::sandbox::HttpSandbox;
-use davy::api::Experiment;
+use davy::api::{Experiment, Rollout};
 use davy::sandbox::apiserver::ApiServer;
 use davy::sandbox::simulator::{Simulator, SimulatorConfig};
 use kube::Api;
@@ -122,6 +123,141 @@ fn list_get_and_terminate_experiments_on_a_running_controller() {
         |out| out.contains("Status:          ✔ Successful") && !out.contains("□"),
     );
     assert!(done.contains("⧉ cli-exp-baseline"), "{done}");
+
+    shutdown.cancel();
+    sandbox.runtime.block_on(async {
+        let _ = controller.await;
+        simulator.shutdown().await;
+    });
+}
+
+#[test]
+fn get_rollout_shows_the_running_experiment_under_its_revision() {
+    let server = ApiServer::new();
+    server.install_davy_crds().unwrap();
+    let sandbox = HttpSandbox::start(server);
+    let _guard = sandbox.runtime.enter();
+    let client = sandbox.server.client();
+    let shutdown = CancellationToken::new();
+    let simulator = Simulator::start(
+        client.clone(),
+        SimulatorConfig {
+            namespace: Some("default".into()),
+            pod_ready_delay: Duration::from_millis(100),
+            ..SimulatorConfig::default()
+        },
+    );
+    let controller = sandbox.runtime.spawn(davy::controller::run(
+        client.clone(),
+        davy::controller::ControllerConfig {
+            namespace: Some("default".into()),
+            ..Default::default()
+        },
+        shutdown.clone(),
+    ));
+    let rollout = |image: &str| -> Rollout {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "exro", "namespace": "default"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "exro"}},
+                "strategy": {"canary": {"steps": [{"experiment": {
+                    "duration": "1h",
+                    "templates": [
+                        {"name": "baseline", "specRef": "stable", "replicas": 1},
+                        {"name": "canary", "specRef": "canary", "replicas": 1}
+                    ]
+                }}]}},
+                "template": {"metadata": {"labels": {"app": "exro"}},
+                             "spec": {"containers": [{"name": "app", "image": image}]}}
+            }
+        }))
+        .unwrap()
+    };
+    let api: Api<Rollout> = Api::namespaced(client.clone(), "default");
+    sandbox
+        .runtime
+        .block_on(api.create(&PostParams::default(), &rollout("app:v1")))
+        .unwrap();
+    until(&sandbox, &["get", "rollout", "exro", "--no-color"], |out| {
+        out.contains("Status:          ✔ Healthy")
+    });
+    let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}});
+    sandbox
+        .runtime
+        .block_on(api.patch(
+            "exro",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(patch),
+        ))
+        .unwrap();
+    // Both templates' pods up: the experiment Running with two running pods under it.
+    let tree = until(&sandbox, &["get", "rollout", "exro", "--no-color"], |out| {
+        out.lines()
+            .any(|l| l.contains("Experiment") && l.contains("◌ Running"))
+            && out.matches("Pod").count() >= 3
+            && out.matches("✔ Running").count() >= 3
+    });
+    let lines: Vec<&str> = tree.lines().collect();
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| {
+                l.trim_start_matches(['│', '├', '└', '─', ' '])
+                    .starts_with(prefix)
+            })
+            .unwrap_or_else(|| panic!("no {prefix:?} in\n{tree}"))
+    };
+    let revision2 = at("# revision:2");
+    let revision1 = at("# revision:1");
+    let experiment = at("Σ ");
+    assert!(
+        revision2 < experiment && experiment < revision1,
+        "the experiment sits under revision 2:\n{tree}"
+    );
+    let line = lines[experiment];
+    // Upstream's row: tree prefix, Σ icon, name, kind, ◌ Running.
+    assert!(
+        line.starts_with("│  ├──Σ exro-") || line.starts_with("│  └──Σ exro-"),
+        "{line}"
+    );
+    let columns: Vec<&str> = line.split_whitespace().collect();
+    let name = columns[2];
+    assert_eq!(&columns[3..6], ["Experiment", "◌", "Running"], "{line}");
+    assert!(
+        name.ends_with("-2-0"),
+        "named <rollout>-<hash>-<revision>-<step>: {name}"
+    );
+    // Its templates' ReplicaSets under it, each with its running pod.
+    for template in ["baseline", "canary"] {
+        let rs = lines
+            .iter()
+            .position(|l| l.contains(&format!("⧉ {name}-{template}")))
+            .unwrap_or_else(|| panic!("no {template} ReplicaSet in\n{tree}"));
+        assert!(rs > experiment && rs < revision1, "{tree}");
+        assert!(
+            lines[rs].starts_with("│  │  ├──⧉")
+                || lines[rs].starts_with("│  │  └──⧉")
+                || lines[rs].starts_with("│     ├──⧉")
+                || lines[rs].starts_with("│     └──⧉"),
+            "{}",
+            lines[rs]
+        );
+        let columns: Vec<&str> = lines[rs].split_whitespace().collect();
+        assert_eq!(
+            &columns[3..6],
+            ["ReplicaSet", "✔", "Healthy"],
+            "{}",
+            lines[rs]
+        );
+        assert!(
+            lines[rs + 1].contains("□ ") && lines[rs + 1].contains("ready:1/1"),
+            "{tree}"
+        );
+    }
+    // The header names the step as upstream does.
+    assert!(tree.contains("  Step:          0/1"), "{tree}");
 
     shutdown.cancel();
     sandbox.runtime.block_on(async {

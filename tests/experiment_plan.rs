@@ -13,7 +13,7 @@ use common::argocd_health;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use davy::api::{AnalysisRun, AnalysisTemplate, Experiment};
-use davy::experiment::{Observed, Plan, Write, plan};
+use davy::experiment::{Observed, Plan, Write, failures, plan};
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetStatus};
 use serde_json::{Value, json};
 
@@ -77,6 +77,69 @@ impl World {
         }
         self.last = plan;
         &self.last
+    }
+
+    /// One reconcile whose writes matching `fails` are refused by the API with `error`, applied
+    /// as the executor does: each refusal recorded by `after_failed_write`, the other writes
+    /// applied, the recorded status written instead of the plan's. Returns whether one was.
+    fn step_failing(&mut self, fails: impl Fn(&Write) -> bool, error: &str) -> bool {
+        let plan = plan(&self.obs, self.now);
+        assert!(
+            plan.writes.iter().any(&fails),
+            "no such write in {:#?}",
+            plan.writes
+        );
+        let planned = plan
+            .status()
+            .cloned()
+            .unwrap_or_else(|| self.obs.experiment.status.clone().unwrap_or_default());
+        let mut recorded: Option<davy::api::ExperimentStatus> = None;
+        let mut applied = Plan::default();
+        for write in &plan.writes {
+            if fails(write) {
+                let base = recorded.as_ref().unwrap_or(&planned);
+                match failures::after_failed_write(&self.obs.experiment, base, write, error) {
+                    Some((status, event)) => {
+                        applied.writes.extend(event.map(Write::Event));
+                        recorded = Some(status);
+                    }
+                    None => break,
+                }
+            } else if let (Write::PatchStatus(_), Some(status)) = (write, &recorded) {
+                applied
+                    .writes
+                    .push(Write::PatchStatus(Box::new(status.clone())));
+            } else {
+                applied.writes.push(write.clone());
+            }
+        }
+        let found = recorded.is_some();
+        if let Some(status) = recorded
+            && !applied
+                .writes
+                .iter()
+                .any(|w| matches!(w, Write::PatchStatus(_)))
+        {
+            applied.writes.push(Write::PatchStatus(Box::new(status)));
+        }
+        self.apply_plan(applied);
+        found
+    }
+
+    fn apply_plan(&mut self, plan: Plan) {
+        for write in &plan.writes {
+            match write {
+                Write::CreateReplicaSet(rs) => self.obs.replica_sets.push((**rs).clone()),
+                Write::ScaleReplicaSet { name, replicas } => {
+                    self.rs_mut(name).spec.as_mut().unwrap().replicas = Some(*replicas);
+                }
+                Write::CreateService(svc) => self.obs.services.push((**svc).clone()),
+                Write::CreateAnalysisRun(run) => self.obs.analysis_runs.push((**run).clone()),
+                Write::PatchStatus(status) => self.obs.experiment.status = Some((**status).clone()),
+                _ => {}
+            }
+        }
+        self.last = plan;
     }
 
     fn rs_mut(&mut self, name: &str) -> &mut ReplicaSet {
@@ -728,4 +791,113 @@ fn unresolvable_experiment_args_are_an_analysis_error() {
         "Failed to create AnalysisRun for analysis 'a': failed to resolve {{templates.nope.podTemplateHash}}"
     );
     assert_eq!(status["phase"], "Error");
+}
+
+/// The API's refusal, as a 403 from a ResourceQuota or an admission webhook would read.
+const REFUSED: &str = "replicasets.apps \"x\" is forbidden: exceeded quota";
+
+#[test]
+fn failed_writes_put_the_template_or_analysis_in_error_with_the_api_message() {
+    type Case = (
+        &'static str,
+        fn(&mut World),
+        fn(&Write) -> bool,
+        &'static str,
+        &'static str,
+    );
+    let none: fn(&mut World) = |_| {};
+    let two: fn(&mut World) = |w| {
+        w.step();
+    };
+    let to_runs: fn(&mut World) = |w| {
+        w.step();
+        w.step();
+        w.pods_available();
+        w.step();
+    };
+    let cases: [Case; 4] = [
+        (
+            "create ReplicaSet",
+            none,
+            |w| matches!(w, Write::CreateReplicaSet(rs) if rs.metadata.name.as_deref() == Some("ex-baseline")),
+            "templateStatuses/baseline",
+            "Failed to create ReplicaSet for template 'baseline': ",
+        ),
+        (
+            "scale ReplicaSet",
+            two,
+            |w| matches!(w, Write::ScaleReplicaSet { name, .. } if name == "ex-canary"),
+            "templateStatuses/canary",
+            "Unable to scale ReplicaSet for template 'canary' to desired replica count '2': ",
+        ),
+        (
+            "create Service",
+            two,
+            |w| matches!(w, Write::CreateService(_)),
+            "templateStatuses/baseline",
+            "Failed to create Service ex-baseline for template 'baseline': ",
+        ),
+        (
+            "create AnalysisRun",
+            to_runs,
+            |w| matches!(w, Write::CreateAnalysisRun(_)),
+            "analysisRuns/a",
+            "Failed to create AnalysisRun for analysis 'a': ",
+        ),
+    ];
+    for (what, before, fails, entry, prefix) in cases {
+        let mut world = World::new(experiment(json!({"analyses": [analysis("a", false)]})));
+        before(&mut world);
+        assert!(world.step_failing(fails, REFUSED), "{what}");
+        let (list, name) = entry.split_once('/').unwrap();
+        let status = world.status();
+        let found = status[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{what}: {status:#}"))
+            .clone();
+        let state = if list == "analysisRuns" {
+            &found["phase"]
+        } else {
+            &found["status"]
+        };
+        assert_eq!(state, "Error", "{what}: {found:#}");
+        assert_eq!(found["message"], format!("{prefix}{REFUSED}"), "{what}");
+        if list == "analysisRuns" {
+            let run = found["analysisRun"].as_str().unwrap_or_default();
+            assert_eq!(run, "", "{what}: no run was created");
+        }
+        let event = world
+            .events()
+            .into_iter()
+            .find(|(reason, _)| reason.ends_with("Error"));
+        let (reason, message) = event.unwrap_or_else(|| panic!("{what}: no event"));
+        assert!(
+            message.ends_with(&format!("-> Error: {prefix}{REFUSED}")),
+            "{what}: {message}"
+        );
+        assert!(
+            reason == "TemplateError" || reason == "AnalysisRunError",
+            "{what}: {reason}"
+        );
+        // The next reconcile's phase follows, and it does not retry the analysis.
+        world.step();
+        let status = world.status();
+        assert_eq!(status["phase"], "Error", "{what}: {status:#}");
+        assert_eq!(world.health().0, "Degraded", "{what}");
+        world.step();
+        assert!(
+            !world
+                .last
+                .writes
+                .iter()
+                .any(|w| matches!(w, Write::CreateAnalysisRun(_))),
+            "{what}: an errored experiment starts no run"
+        );
+    }
+    // A failed status patch is only retried.
+    let mut world = World::new(experiment(json!({})));
+    assert!(!world.step_failing(|w| matches!(w, Write::PatchStatus(_)), REFUSED));
 }

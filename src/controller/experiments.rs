@@ -22,9 +22,11 @@ use super::backoff::Backoff;
 use super::executor::{merge_diff, record_event};
 use crate::api::consts::{API_VERSION, annotation, kind};
 use crate::api::field_manager;
-use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment};
+use crate::api::{
+    AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, ExperimentStatus,
+};
 use crate::experiment::objects::{replica_set_name, service_name};
-use crate::experiment::{Observed, Plan, Write, plan};
+use crate::experiment::{Observed, Plan, Write, failures, plan};
 
 /// `.N` names probed for an analysis whose run is about to be created.
 const MAX_PROBED_RUN_NAMES: usize = 20;
@@ -219,7 +221,10 @@ fn post() -> PostParams {
     }
 }
 
-/// Applies `plan` in order, stopping at the first failure (the next reconcile recomputes).
+/// Applies `plan` in order. A failed create, scale or delete of a template's objects or a
+/// failed AnalysisRun create is recorded as upstream does (the template or analysis in `Error`
+/// with the API's message, see [`crate::experiment::failures`]): the other writes go on and
+/// that status is written in place of the plan's. Any other failure stops and is retried.
 pub async fn apply(
     client: &Client,
     ex: &Experiment,
@@ -227,120 +232,185 @@ pub async fn apply(
     plan: &Plan,
     now: DateTime<Utc>,
 ) -> Result<(), ExperimentError> {
+    let planned = plan
+        .status()
+        .cloned()
+        .unwrap_or_else(|| ex.status.clone().unwrap_or_default());
+    let mut recorded: Option<ExperimentStatus> = None;
+    let mut patched = false;
+    for write in &plan.writes {
+        let result = match (write, &recorded) {
+            (Write::PatchStatus(_), Some(status)) => {
+                patched = true;
+                let write = Write::PatchStatus(Box::new(status.clone()));
+                apply_one(client, ex, namespace, &write, now).await
+            }
+            _ => apply_one(client, ex, namespace, write, now).await,
+        };
+        let (what, source) = match result {
+            Ok(()) => continue,
+            Err(ExperimentError::Write {
+                write: what,
+                source,
+            }) => (what, source),
+            Err(other) => return Err(other),
+        };
+        let text = match &source {
+            kube::Error::Api(status) => status.message.clone(),
+            other => other.to_string(),
+        };
+        let base = recorded.as_ref().unwrap_or(&planned);
+        let Some((status, event)) = failures::after_failed_write(ex, base, write, &text) else {
+            return Err(ExperimentError::Write {
+                write: what,
+                source,
+            });
+        };
+        tracing::warn!(experiment = %ex.name_any(), error = %text, "{what} failed; recorded as Error");
+        if let Some(event) = event {
+            // The event is a courtesy; the status is what counts.
+            if let Err(error) = apply_one(client, ex, namespace, &Write::Event(event), now).await {
+                tracing::warn!(%error, "event about a failed write not recorded");
+            }
+        }
+        recorded = Some(status);
+    }
+    if let Some(status) = recorded
+        && !patched
+    {
+        apply_one(
+            client,
+            ex,
+            namespace,
+            &Write::PatchStatus(Box::new(status)),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies one write.
+async fn apply_one(
+    client: &Client,
+    ex: &Experiment,
+    namespace: &str,
+    write: &Write,
+    now: DateTime<Utc>,
+) -> Result<(), ExperimentError> {
     let replica_sets: Api<ReplicaSet> = Api::namespaced(client.clone(), namespace);
     let services: Api<Service> = Api::namespaced(client.clone(), namespace);
     let runs: Api<AnalysisRun> = Api::namespaced(client.clone(), namespace);
     let experiments: Api<Experiment> = Api::namespaced(client.clone(), namespace);
     let name = ex.name_any();
-    for write in &plan.writes {
-        match write {
-            Write::CreateReplicaSet(rs) => {
-                let what = format!("create ReplicaSet {}", rs.name_any());
-                match replica_sets.create(&post(), rs).await {
-                    Ok(_) => {}
-                    // Our own earlier create (deterministic name); the next read sees it.
-                    Err(error) if code(&error) == Some(409) => {}
-                    Err(error) => return Err(write_err(what)(error)),
-                }
+    match write {
+        Write::CreateReplicaSet(rs) => {
+            let what = format!("create ReplicaSet {}", rs.name_any());
+            match replica_sets.create(&post(), rs).await {
+                Ok(_) => {}
+                // Our own earlier create (deterministic name); the next read sees it.
+                Err(error) if code(&error) == Some(409) => {}
+                Err(error) => return Err(write_err(what)(error)),
             }
-            Write::ScaleReplicaSet { name, replicas } => {
-                replica_sets
-                    .patch(
-                        name,
-                        &params(),
-                        &Patch::Merge(json!({"spec": {"replicas": replicas}})),
-                    )
-                    .await
-                    .map_err(write_err(format!("scale ReplicaSet {name}")))?;
-            }
-            Write::SetScaleDownDeadline { name, deadline } => {
-                let patch = json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: deadline}}});
-                replica_sets
-                    .patch(name, &params(), &Patch::Merge(patch))
-                    .await
-                    .map_err(write_err(format!("annotate ReplicaSet {name}")))?;
-            }
-            Write::ClearScaleDownDeadline { name } => {
-                let patch = json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: Value::Null}}});
-                replica_sets
-                    .patch(name, &params(), &Patch::Merge(patch))
-                    .await
-                    .map_err(write_err(format!("annotate ReplicaSet {name}")))?;
-            }
-            Write::CreateService(svc) => {
-                let what = format!("create Service {}", svc.name_any());
-                match services.create(&post(), svc).await {
-                    Ok(_) => {}
-                    Err(error) if code(&error) == Some(409) => {}
-                    Err(error) => return Err(write_err(what)(error)),
-                }
-            }
-            Write::DeleteService { name } => {
-                match services.delete(name, &DeleteParams::default()).await {
-                    Ok(_) => {}
-                    Err(error) if code(&error) == Some(404) => {}
-                    Err(error) => return Err(write_err(format!("delete Service {name}"))(error)),
-                }
-            }
-            Write::CreateAnalysisRun(run) => {
-                let what = format!("create AnalysisRun {}", run.name_any());
-                match runs.create(&post(), run).await {
-                    Ok(_) => {}
-                    Err(error) if code(&error) == Some(409) => {}
-                    Err(error) => return Err(write_err(what)(error)),
-                }
-            }
-            Write::TerminateAnalysisRun { name } => {
-                runs.patch(
+        }
+        Write::ScaleReplicaSet { name, replicas } => {
+            replica_sets
+                .patch(
                     name,
                     &params(),
-                    &Patch::Merge(json!({"spec": {"terminate": true}})),
+                    &Patch::Merge(json!({"spec": {"replicas": replicas}})),
                 )
                 .await
-                .map_err(write_err(format!("terminate AnalysisRun {name}")))?;
+                .map_err(write_err(format!("scale ReplicaSet {name}")))?;
+        }
+        Write::SetScaleDownDeadline { name, deadline } => {
+            let patch =
+                json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: deadline}}});
+            replica_sets
+                .patch(name, &params(), &Patch::Merge(patch))
+                .await
+                .map_err(write_err(format!("annotate ReplicaSet {name}")))?;
+        }
+        Write::ClearScaleDownDeadline { name } => {
+            let patch = json!({"metadata": {"annotations": {annotation::SCALE_DOWN_DEADLINE: Value::Null}}});
+            replica_sets
+                .patch(name, &params(), &Patch::Merge(patch))
+                .await
+                .map_err(write_err(format!("annotate ReplicaSet {name}")))?;
+        }
+        Write::CreateService(svc) => {
+            let what = format!("create Service {}", svc.name_any());
+            match services.create(&post(), svc).await {
+                Ok(_) => {}
+                Err(error) if code(&error) == Some(409) => {}
+                Err(error) => return Err(write_err(what)(error)),
             }
-            Write::PatchStatus(status) => {
-                let encode = |error| ExperimentError::Encode(name.clone(), error);
-                let old =
-                    serde_json::to_value(ex.status.clone().unwrap_or_default()).map_err(encode)?;
-                let new = serde_json::to_value(status.as_ref()).map_err(encode)?;
-                if let Some(diff) = merge_diff(&old, &new) {
-                    // Upstream's Experiment CRD has no status subresource.
-                    experiments
-                        .patch(&name, &params(), &Patch::Merge(json!({"status": diff})))
-                        .await
-                        .map_err(write_err(format!("patch status of Experiment {name}")))?;
-                }
+        }
+        Write::DeleteService { name } => {
+            match services.delete(name, &DeleteParams::default()).await {
+                Ok(_) => {}
+                Err(error) if code(&error) == Some(404) => {}
+                Err(error) => return Err(write_err(format!("delete Service {name}"))(error)),
             }
-            Write::Event(event) => {
-                record_event(
-                    client,
-                    involved(ex, namespace),
-                    event.type_,
-                    &event.reason,
-                    &event.message,
-                    now,
-                )
-                .await?;
+        }
+        Write::CreateAnalysisRun(run) => {
+            let what = format!("create AnalysisRun {}", run.name_any());
+            match runs.create(&post(), run).await {
+                Ok(_) => {}
+                Err(error) if code(&error) == Some(409) => {}
+                Err(error) => return Err(write_err(what)(error)),
             }
-            Write::RolloutEvent { rollout, event } => {
-                let object = ObjectReference {
-                    api_version: Some(API_VERSION.to_string()),
-                    kind: Some(kind::ROLLOUT.to_string()),
-                    name: Some(rollout.clone()),
-                    namespace: Some(namespace.to_string()),
-                    ..ObjectReference::default()
-                };
-                record_event(
-                    client,
-                    object,
-                    event.type_,
-                    &event.reason,
-                    &event.message,
-                    now,
-                )
-                .await?;
+        }
+        Write::TerminateAnalysisRun { name } => {
+            runs.patch(
+                name,
+                &params(),
+                &Patch::Merge(json!({"spec": {"terminate": true}})),
+            )
+            .await
+            .map_err(write_err(format!("terminate AnalysisRun {name}")))?;
+        }
+        Write::PatchStatus(status) => {
+            let encode = |error| ExperimentError::Encode(name.clone(), error);
+            let old =
+                serde_json::to_value(ex.status.clone().unwrap_or_default()).map_err(encode)?;
+            let new = serde_json::to_value(status.as_ref()).map_err(encode)?;
+            if let Some(diff) = merge_diff(&old, &new) {
+                // Upstream's Experiment CRD has no status subresource.
+                experiments
+                    .patch(&name, &params(), &Patch::Merge(json!({"status": diff})))
+                    .await
+                    .map_err(write_err(format!("patch status of Experiment {name}")))?;
             }
+        }
+        Write::Event(event) => {
+            record_event(
+                client,
+                involved(ex, namespace),
+                event.type_,
+                &event.reason,
+                &event.message,
+                now,
+            )
+            .await?;
+        }
+        Write::RolloutEvent { rollout, event } => {
+            let object = ObjectReference {
+                api_version: Some(API_VERSION.to_string()),
+                kind: Some(kind::ROLLOUT.to_string()),
+                name: Some(rollout.clone()),
+                namespace: Some(namespace.to_string()),
+                ..ObjectReference::default()
+            };
+            record_event(
+                client,
+                object,
+                event.type_,
+                &event.reason,
+                &event.message,
+                now,
+            )
+            .await?;
         }
     }
     Ok(())

@@ -14,10 +14,13 @@
 //! - the status is written when it changed, and a requeue asked for at the next deadline
 //!   (`availableAt + duration`, a template's progress deadline, a scale-down deadline).
 //!
-//! Writes that fail are retried by the next reconcile, which recomputes everything from what it
-//! then observes (upstream writes a template or analysis `Error` status instead; Davy retries).
+//! A failed create, scale or delete of a template's ReplicaSet or Service, or a failed create
+//! of an AnalysisRun, puts that template or analysis in `Error` with the API's message, as
+//! upstream ([`failures`]); other failed writes are retried by the next reconcile, which
+//! recomputes everything from what it then observes.
 
 pub mod analyses;
+pub mod failures;
 pub mod objects;
 pub mod status;
 pub mod templates;

@@ -11,7 +11,10 @@
 //! image without a tag is `latest`). `bad-*` answers every request whose sequence number modulo
 //! 10 is below 3 with a 500 (exactly 30%, deterministic so tests can count); `slow-*` delays every
 //! answer (200 ms unless [`DemoAppOptions::slow_latency`] says otherwise, or `slow-<N>ms` names
-//! it); any other tag (`blue`, `yellow`, `green`, …) is healthy.
+//! it); `err<P>-*` (`err10-blue`) answers about P % of requests with a 500, the rate drifting
+//! with the wall clock between 0.8 P and 1.2 P (P whole, 0 to 100) the same way for every app (see [`DRIFT`]), so
+//! two apps of the same P are equally noisy at the same moment; any other tag (`blue`,
+//! `yellow`, `green`, …) is healthy.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -38,6 +41,15 @@ pub const DURATION_BUCKETS: [f64; 11] = [
 
 /// Latency a `slow-*` tag adds when the tag does not name one.
 pub const DEFAULT_SLOW_LATENCY: Duration = Duration::from_millis(200);
+
+/// The shared drift of an `err<P>-*` app's error rate: the factor applied to P during each
+/// second of the wall clock (`unix seconds % 20`), a slow wave between 0.8 and 1.2, mean 1. It stands for
+/// the load and dependency changes every version of a service sees at once, which makes an
+/// absolute error rate noisy while a baseline and a canary of the same release stay equal.
+pub const DRIFT: [f64; 20] = [
+    1.00, 1.06, 1.12, 1.16, 1.19, 1.20, 1.19, 1.16, 1.12, 1.06, 1.00, 0.94, 0.88, 0.84, 0.81, 0.80,
+    0.81, 0.84, 0.88, 0.94,
+];
 
 /// Errors starting a demo app.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +91,8 @@ pub struct Behaviour {
     pub failing: bool,
     /// Latency added before answering.
     pub latency: Duration,
+    /// `err<P>-*`: the mean error rate in whole percent (drifting with [`DRIFT`]).
+    pub error_percent: Option<u32>,
 }
 
 /// The tag of an image reference: after the last `:` of the name part, `latest` when absent.
@@ -95,6 +109,20 @@ pub fn image_tag(image: &str) -> &str {
 /// Decides the behaviour of the demo app for `image` (pure).
 pub fn behaviour_for_image(image: &str, options: &DemoAppOptions) -> Behaviour {
     let tag = image_tag(image);
+    let drifting = tag.strip_prefix("err").and_then(|rest| {
+        let (percent, colour) = rest.split_once('-')?;
+        let percent: u32 = percent.parse().ok()?;
+        (percent <= 100).then_some((percent, colour))
+    });
+    if let Some((percent, colour)) = drifting {
+        return Behaviour {
+            version: tag.to_string(),
+            colour: colour.to_string(),
+            failing: false,
+            latency: Duration::ZERO,
+            error_percent: Some(percent),
+        };
+    }
     let (failing, latency, colour) = if let Some(rest) = tag.strip_prefix("bad-") {
         (true, Duration::ZERO, rest)
     } else if let Some(rest) = tag.strip_prefix("slow-") {
@@ -108,6 +136,7 @@ pub fn behaviour_for_image(image: &str, options: &DemoAppOptions) -> Behaviour {
         colour: colour.to_string(),
         failing,
         latency,
+        error_percent: None,
     }
 }
 
@@ -125,6 +154,25 @@ pub fn fails_request(sequence: u64) -> bool {
     sequence % 10 < 3
 }
 
+/// The error rate (a fraction) of an `err<P>-*` app during the wall-clock second `unix_second`.
+pub fn drifting_error_rate(percent: u32, unix_second: u64) -> f64 {
+    let drift = DRIFT[(unix_second % DRIFT.len() as u64) as usize];
+    (f64::from(percent) / 100.0 * drift).clamp(0.0, 1.0)
+}
+
+/// Whether the next request fails at error rate `rate`, given the error credit carried from
+/// the previous ones; returns the new credit. Errors are spread evenly rather than drawn at
+/// random, so any run of requests holds its rate's share of errors to within one: the only
+/// noise an analysis sees is the drift, and a test can choose sample sizes knowing that.
+pub fn spend_error_credit(credit: f64, rate: f64) -> (bool, f64) {
+    let credit = credit + rate;
+    if credit >= 1.0 {
+        (true, credit - 1.0)
+    } else {
+        (false, credit)
+    }
+}
+
 /// The request counters and latency histogram of one app.
 #[derive(Debug, Default)]
 struct Stats {
@@ -132,6 +180,8 @@ struct Stats {
     bucket_counts: [u64; DURATION_BUCKETS.len()],
     duration_sum: f64,
     duration_count: u64,
+    /// The error credit of an `err<P>-*` app ([`spend_error_credit`]).
+    error_credit: f64,
 }
 
 impl Stats {
@@ -213,7 +263,17 @@ async fn answer(State(state): State<Arc<AppState>>) -> Response {
     if !state.behaviour.latency.is_zero() {
         tokio::time::sleep(state.behaviour.latency).await;
     }
-    let code = if state.behaviour.failing && fails_request(sequence) {
+    let drifted = state.behaviour.error_percent.is_some_and(|percent| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut stats = state.stats();
+        let (fails, credit) =
+            spend_error_credit(stats.error_credit, drifting_error_rate(percent, now));
+        stats.error_credit = credit;
+        fails
+    });
+    let code = if drifted || (state.behaviour.failing && fails_request(sequence)) {
         StatusCode::INTERNAL_SERVER_ERROR
     } else {
         StatusCode::OK
@@ -376,9 +436,14 @@ mod tests {
                 version: "blue".into(),
                 colour: "blue".into(),
                 failing: false,
-                latency: Duration::ZERO
+                latency: Duration::ZERO,
+                error_percent: None,
             }
         );
+        let drifting = behaviour_for_image("x:err10-blue", &o);
+        assert_eq!(drifting.error_percent, Some(10));
+        assert_eq!(drifting.colour, "blue");
+        assert_eq!(behaviour_for_image("x:errx-blue", &o).error_percent, None);
         let bad = behaviour_for_image("x:bad-red", &o);
         assert!(bad.failing);
         assert_eq!(bad.colour, "red");
@@ -402,6 +467,21 @@ mod tests {
         let failed = (0..100).filter(|n| fails_request(*n)).count();
         assert_eq!(failed, 30);
         assert!(fails_request(0) && fails_request(2) && !fails_request(3) && fails_request(12));
+    }
+
+    #[test]
+    fn drift_keeps_the_mean_and_errors_stay_within_one() {
+        let mean = DRIFT.iter().sum::<f64>() / DRIFT.len() as f64;
+        assert!((mean - 1.0).abs() < 1e-9, "{mean}");
+        assert!((drifting_error_rate(10, 5) - 0.12).abs() < 1e-12);
+        let (mut credit, mut errors) = (0.0, 0);
+        for n in 1..=1000 {
+            let (fails, next) = spend_error_credit(credit, 0.1);
+            credit = next;
+            errors += u32::from(fails);
+            assert!((f64::from(errors) - 0.1 * f64::from(n)).abs() <= 1.0, "{n}");
+        }
+        assert!((99..=100).contains(&errors), "{errors}");
     }
 
     #[test]

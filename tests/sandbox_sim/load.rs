@@ -22,6 +22,7 @@ async fn load_follows_weight_and_counts_answers_exactly() {
         stable: vec![stable.addr()],
         canary: vec![canary.addr()],
         rules: Some(CanaryRules::weighted(100)),
+        weighted: Vec::new(),
     };
     let report = run_load(
         &fast_load(50),
@@ -56,6 +57,7 @@ async fn tagged_requests_reach_canary_through_the_header_rule() {
         stable: vec![stable.addr()],
         canary: vec![canary.addr()],
         rules: CanaryRules::from_annotations(&a, P),
+        weighted: Vec::new(),
     });
     let mut config = fast_load(200);
     config.tagged = Some(TaggedRequests {
@@ -86,6 +88,7 @@ async fn split_changes_apply_to_the_next_request() {
             stable: vec![s],
             canary: vec![c],
             rules: Some(CanaryRules::weighted(if calls <= 12 { 0 } else { 100 })),
+            weighted: Vec::new(),
         }
     };
     let report = run_load(&fast_load(20), source, CancellationToken::new())
@@ -103,6 +106,7 @@ async fn round_robin_over_pods_and_unroutable_without_endpoints() {
         stable: vec![a.addr(), b.addr(), "10.0.0.1:80".parse().expect("addr")],
         canary: vec![],
         rules: Some(CanaryRules::weighted(0)),
+        weighted: Vec::new(),
     };
     let report = run_load(
         &fast_load(10),
@@ -120,6 +124,7 @@ async fn round_robin_over_pods_and_unroutable_without_endpoints() {
         stable: vec![],
         canary: vec![],
         rules: None,
+        weighted: Vec::new(),
     };
     let report = run_load(
         &fast_load(7),
@@ -139,6 +144,7 @@ async fn cancellation_stops_an_open_ended_load() {
         stable: vec![app.addr()],
         canary: vec![],
         rules: None,
+        weighted: Vec::new(),
     };
     let config = LoadConfig {
         rate_per_second: 200.0,

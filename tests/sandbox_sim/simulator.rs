@@ -274,6 +274,7 @@ async fn running_pods_are_backed_by_demo_apps_that_stop_with_the_pod() {
         stable: vec![],
         canary: endpoints.clone(),
         rules: Some(CanaryRules::weighted(100)),
+        weighted: Vec::new(),
     };
     let report = run_load(
         &fast_load(20),

@@ -4,10 +4,17 @@
 //! measurement value. Configured as `provider.plugin: {"davy/judge": {...}}`; the fields are
 //! documented in `docs/judge.md`.
 //!
+//! Without Prometheus (`prometheus:` left out), each scope of a metric is a `davy/scrape`
+//! value (`scrape.baseline` / `scrape.canary`) read from the pods' own `/metrics`: the
+//! measurement scrapes both scopes every `step` (each time a `resumeAt`, the series so far in
+//! the measurement's metadata, so the controller never blocks and a restart loses nothing)
+//! and judges the per-step values once `lookback` is covered.
+//!
 //! Pure parts (configuration, sample extraction, scorecard → measurement) are separate
 //! functions so they are tested without a server; the provider only adds the queries.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, join_all};
@@ -27,7 +34,10 @@ use crate::api::{AnalysisPhase, Measurement, Metric};
 use crate::expr::format_sample_value;
 
 use super::prometheus::{PrometheusProvider, QueryError};
+use super::scrape::{PodLister, ScrapeProvider, Snapshot};
 use super::{MeasureContext, PluginFactory, Provider, ProviderError, errored, started};
+use crate::analysis::schedule::add as schedule_add;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 /// The plugin name under `provider.plugin`.
 pub const PLUGIN_NAME: &str = "davy/judge";
@@ -36,7 +46,9 @@ pub const DEFAULT_LOOKBACK: Duration = Duration::from_secs(600);
 /// `step` when the config gives none.
 pub const DEFAULT_STEP: Duration = Duration::from_secs(30);
 /// Keys of a judged metric that belong to the provider rather than to [`MetricConfig`].
-const PROVIDER_KEYS: &[&str] = &["name", "queries", "weight"];
+const PROVIDER_KEYS: &[&str] = &["name", "queries", "scrape", "weight"];
+/// Measurement metadata key holding a scrape-sourced series in progress.
+pub const SCRAPE_STATE: &str = "judge-scrape-series";
 
 /// Accepts `30` or `"30"`: template arguments always render as strings.
 fn number_or_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
@@ -83,7 +95,8 @@ struct Queries {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
-    prometheus: PrometheusConfig,
+    #[serde(default)]
+    prometheus: Option<PrometheusConfig>,
     #[serde(default)]
     lookback: Option<String>,
     #[serde(default)]
@@ -102,6 +115,8 @@ pub struct JudgedMetric {
     pub baseline_query: String,
     /// PromQL for the canary sample.
     pub canary_query: String,
+    /// Without Prometheus: the `davy/scrape` configurations of the baseline and the canary.
+    pub scrape: Option<(Json, Json)>,
     /// Group weight in percent; `None` shares what the explicit weights leave of 100.
     pub weight: Option<f64>,
     /// How the metric is classified.
@@ -111,7 +126,7 @@ pub struct JudgedMetric {
 /// The parsed plugin configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JudgeConfig {
-    /// Prometheus base URL.
+    /// Prometheus base URL; empty when the samples are scraped from the pods.
     pub address: String,
     /// Timeout of each query.
     pub timeout: Duration,
@@ -143,10 +158,15 @@ fn duration_field(name: &str, text: Option<&str>) -> Result<Option<Duration>, Pr
 /// Parses and checks the plugin configuration (after `{{args.*}}` substitution).
 pub fn parse_config(config: &Json) -> Result<JudgeConfig, ProviderError> {
     let raw: RawConfig = serde_json::from_value(config.clone()).map_err(config_error)?;
-    if raw.prometheus.address.trim().is_empty() {
+    let scraped = raw.prometheus.is_none();
+    let (address, timeout) = match &raw.prometheus {
+        Some(p) => (p.address.clone(), p.timeout),
+        None => (String::new(), None),
+    };
+    if !scraped && address.trim().is_empty() {
         return Err(config_error("prometheus.address is required"));
     }
-    let timeout = match raw.prometheus.timeout {
+    let timeout = match timeout {
         None => 30.0,
         Some(t) if t.is_finite() && t > 0.0 => t,
         Some(t) => {
@@ -201,11 +221,33 @@ pub fn parse_config(config: &Json) -> Result<JudgeConfig, ProviderError> {
             }
             options.insert(key.clone(), value.clone());
         }
-        let queries: Queries = entry
-            .get("queries")
-            .cloned()
-            .ok_or_else(|| what("queries.baseline and queries.canary are required"))
-            .and_then(|q| serde_json::from_value(q).map_err(|e| what(&format!("queries: {e}"))))?;
+        let (queries, scrape) = if scraped {
+            let scope = |name: &str| {
+                entry
+                    .get("scrape")
+                    .and_then(|s| s.get(name))
+                    .filter(|s| s.is_object())
+                    .cloned()
+                    .ok_or_else(|| {
+                        what("without prometheus, scrape.baseline and scrape.canary are required")
+                    })
+            };
+            let pair = (scope("baseline")?, scope("canary")?);
+            let none = Queries {
+                baseline: String::new(),
+                canary: String::new(),
+            };
+            (none, Some(pair))
+        } else {
+            let queries: Queries = entry
+                .get("queries")
+                .cloned()
+                .ok_or_else(|| what("queries.baseline and queries.canary are required"))
+                .and_then(|q| {
+                    serde_json::from_value(q).map_err(|e| what(&format!("queries: {e}")))
+                })?;
+            (queries, None)
+        };
         #[derive(Deserialize)]
         struct Weight(#[serde(deserialize_with = "number_or_string")] Option<f64>);
         let weight = match entry.get("weight") {
@@ -223,12 +265,13 @@ pub fn parse_config(config: &Json) -> Result<JudgeConfig, ProviderError> {
             name,
             baseline_query: queries.baseline,
             canary_query: queries.canary,
+            scrape,
             weight,
             config,
         });
     }
     Ok(JudgeConfig {
-        address: raw.prometheus.address,
+        address,
         timeout: Duration::from_secs_f64(timeout),
         lookback: duration_field("lookback", raw.lookback.as_deref())?,
         step: duration_field("step", raw.step.as_deref())?.unwrap_or(DEFAULT_STEP),
@@ -415,18 +458,73 @@ struct ScopeQuery {
     provider: PrometheusProvider,
 }
 
+/// One side's per-step values (`None`: NaN, which JSON cannot hold).
+pub type StepValues = Vec<Option<f64>>;
+
+/// The series a scrape-sourced measurement has gathered so far (stored in its metadata).
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+pub struct ScrapeSeries {
+    /// When the last snapshots were taken (Unix seconds).
+    pub at: f64,
+    /// The last snapshots, `(baseline, canary)` per metric.
+    last: Vec<(Snapshot, Snapshot)>,
+    /// The per-step values so far, `(baseline, canary)` per metric (`None`: NaN).
+    pub samples: Vec<(StepValues, StepValues)>,
+}
+
+/// How many per-step values a scrape-sourced judgement needs: `lookback / step`, at least 2.
+pub fn scrape_intervals(lookback: Duration, step: Duration) -> usize {
+    let steps = lookback.as_secs_f64() / step.as_secs_f64().max(1e-3);
+    (steps.round() as usize).max(2)
+}
+
 /// The `davy/judge` provider.
-#[derive(Debug, Clone)]
 pub struct JudgeProvider {
     config: JudgeConfig,
-    /// `(baseline, canary)` per metric, in config order.
+    /// `(baseline, canary)` per metric, in config order (Prometheus source).
     queries: Vec<(ScopeQuery, ScopeQuery)>,
+    /// `(baseline, canary)` per metric, in config order (scrape source).
+    scrapes: Vec<(ScrapeProvider, ScrapeProvider)>,
 }
 
 impl JudgeProvider {
     /// Parses the configuration and builds one Prometheus client per query.
     pub fn new(config: &Json) -> Result<JudgeProvider, ProviderError> {
+        Self::with_pods(config, None)
+    }
+
+    /// As [`JudgeProvider::new`], with the pod lister scrape-sourced scopes find pods with.
+    pub fn with_pods(
+        config: &Json,
+        pods: Option<Arc<dyn PodLister>>,
+    ) -> Result<JudgeProvider, ProviderError> {
         let config = parse_config(config)?;
+        if config.address.is_empty() {
+            let scope = |metric: &JudgedMetric, name: &str, spec: &Json| {
+                let mut spec = spec.clone();
+                // The window is the step between snapshots; `rate` insists on one.
+                if let Some(map) = spec.as_object_mut() {
+                    map.entry("window")
+                        .or_insert_with(|| Json::String("1s".into()));
+                }
+                ScrapeProvider::new(&spec, pods.clone()).map_err(|e| {
+                    config_error(format!("metric {:?}, scrape.{name}: {e}", metric.name))
+                })
+            };
+            let scrapes = config
+                .metrics
+                .iter()
+                .map(|m| {
+                    let (b, c) = m.scrape.clone().unwrap_or_default();
+                    Ok((scope(m, "baseline", &b)?, scope(m, "canary", &c)?))
+                })
+                .collect::<Result<Vec<_>, ProviderError>>()?;
+            return Ok(JudgeProvider {
+                config,
+                queries: Vec::new(),
+                scrapes,
+            });
+        }
         let build = |metric: &JudgedMetric, scope: &'static str, query: &str| {
             let spec = PrometheusMetric {
                 address: Some(config.address.clone()),
@@ -452,7 +550,130 @@ impl JudgeProvider {
                 ))
             })
             .collect::<Result<Vec<_>, ProviderError>>()?;
-        Ok(JudgeProvider { config, queries })
+        Ok(JudgeProvider {
+            config,
+            queries,
+            scrapes: Vec::new(),
+        })
+    }
+
+    /// Snapshots of every scope, `(baseline, canary)` per metric.
+    async fn snapshots(&self, ctx: &MeasureContext) -> Result<Vec<(Snapshot, Snapshot)>, String> {
+        let all = self
+            .scrapes
+            .iter()
+            .zip(&self.config.metrics)
+            .map(|((b, c), m)| async move {
+                let (before, after) = futures::join!(b.snapshot(ctx), c.snapshot(ctx));
+                let name = &m.name;
+                Ok::<_, String>((
+                    before.map_err(|e| format!("metric {name:?}, baseline scrape: {e}"))?,
+                    after.map_err(|e| format!("metric {name:?}, canary scrape: {e}"))?,
+                ))
+            });
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for result in join_all(all).await {
+            match result {
+                Ok(pair) => out.push(pair),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    fn seconds(ts: Timestamp) -> f64 {
+        ts.as_second() as f64 + f64::from(ts.subsec_nanosecond()) / 1e9
+    }
+
+    /// Stores `series` in the measurement and asks to be resumed one step later.
+    fn keep(
+        &self,
+        mut measurement: Measurement,
+        ctx: &MeasureContext,
+        series: &ScrapeSeries,
+    ) -> Measurement {
+        match serde_json::to_string(series) {
+            Ok(text) => {
+                measurement.metadata.insert(SCRAPE_STATE.to_string(), text);
+                measurement.resume_at = Some(Time(schedule_add(ctx.now, self.config.step)));
+                measurement
+            }
+            Err(e) => errored(measurement, format!("cannot store the scraped series: {e}")),
+        }
+    }
+
+    async fn scrape_start(&self, ctx: &MeasureContext) -> Measurement {
+        let measurement = started(ctx);
+        match self.snapshots(ctx).await {
+            Ok(last) => {
+                let series = ScrapeSeries {
+                    at: Self::seconds(ctx.now),
+                    samples: vec![(Vec::new(), Vec::new()); last.len()],
+                    last,
+                };
+                self.keep(measurement, ctx, &series)
+            }
+            Err(e) => errored(measurement, e),
+        }
+    }
+
+    async fn scrape_resume(
+        &self,
+        ctx: &MeasureContext,
+        metric: &Metric,
+        mut measurement: Measurement,
+    ) -> Measurement {
+        let Some(text) = measurement.metadata.remove(SCRAPE_STATE) else {
+            return errored(measurement, "the scraped series is missing");
+        };
+        let mut series: ScrapeSeries = match serde_json::from_str(&text) {
+            Ok(s) => s,
+            Err(e) => return errored(measurement, format!("unreadable scraped series: {e}")),
+        };
+        let now = match self.snapshots(ctx).await {
+            Ok(now) => now,
+            Err(e) => return errored(measurement, e),
+        };
+        let elapsed = Self::seconds(ctx.now) - series.at;
+        let finite = |v: f64| v.is_finite().then_some(v);
+        for (((b, c), (before, after)), (bs, cs)) in self
+            .scrapes
+            .iter()
+            .zip(series.last.iter().zip(&now))
+            .zip(series.samples.iter_mut())
+        {
+            bs.push(finite(b.compute(Some(&before.0), &after.0, elapsed)));
+            cs.push(finite(c.compute(Some(&before.1), &after.1, elapsed)));
+        }
+        series.last = now;
+        series.at = Self::seconds(ctx.now);
+        let gathered = series.samples.first().map_or(0, |(b, _)| b.len());
+        if gathered < scrape_intervals(self.lookback(metric), self.config.step) {
+            return self.keep(measurement, ctx, &series);
+        }
+        measurement.resume_at = None;
+        let nan = |v: &StepValues| v.iter().map(|x| x.unwrap_or(f64::NAN)).collect();
+        let samples: Vec<(Vec<f64>, Vec<f64>)> = series
+            .samples
+            .iter()
+            .map(|(b, c)| (nan(b), nan(c)))
+            .collect();
+        let text = |v: &Vec<f64>| v.iter().map(|x| number(*x)).collect::<Vec<_>>().join(",");
+        for (m, (b, c)) in self.config.metrics.iter().zip(&samples) {
+            measurement
+                .metadata
+                .insert(format!("{}.baselineSamples", m.name), text(b));
+            measurement
+                .metadata
+                .insert(format!("{}.canarySamples", m.name), text(c));
+        }
+        let (judgements, card) = judge_all(&self.config, &samples);
+        complete(measurement, &self.config, &judgements, &card)
     }
 
     /// The window: `lookback`, else the metric's interval, else [`DEFAULT_LOOKBACK`].
@@ -524,14 +745,48 @@ impl Provider for JudgeProvider {
         ctx: &'a MeasureContext,
         metric: &'a Metric,
     ) -> BoxFuture<'a, Measurement> {
-        Box::pin(self.measure(ctx, metric))
+        if self.scrapes.is_empty() {
+            Box::pin(self.measure(ctx, metric))
+        } else {
+            Box::pin(self.scrape_start(ctx))
+        }
+    }
+
+    fn resume<'a>(
+        &'a self,
+        ctx: &'a MeasureContext,
+        metric: &'a Metric,
+        measurement: Measurement,
+    ) -> BoxFuture<'a, Measurement> {
+        if self.scrapes.is_empty() {
+            Box::pin(async move { measurement })
+        } else {
+            Box::pin(self.scrape_resume(ctx, metric, measurement))
+        }
+    }
+
+    /// Ends a scraped series early without a verdict (the run reports `Metric Terminated`).
+    fn terminate<'a>(
+        &'a self,
+        _ctx: &'a MeasureContext,
+        _metric: &'a Metric,
+        mut measurement: Measurement,
+    ) -> BoxFuture<'a, Measurement> {
+        Box::pin(async move {
+            if measurement.metadata.remove(SCRAPE_STATE).is_some() {
+                measurement.resume_at = None;
+                measurement.phase = AnalysisPhase::Successful;
+            }
+            measurement
+        })
     }
 }
 
-/// The factory registered under [`PLUGIN_NAME`].
-pub fn factory() -> PluginFactory {
-    std::sync::Arc::new(|config| {
-        JudgeProvider::new(config).map(|p| Box::new(p) as Box<dyn Provider>)
+/// The factory registered under [`PLUGIN_NAME`]; `pods` lets scrape-sourced scopes find the
+/// pods of a label selector.
+pub fn factory(pods: Option<Arc<dyn PodLister>>) -> PluginFactory {
+    Arc::new(move |config| {
+        JudgeProvider::with_pods(config, pods.clone()).map(|p| Box::new(p) as Box<dyn Provider>)
     })
 }
 
@@ -591,6 +846,58 @@ mod tests {
         assert!(c.metrics[0].config.critical);
         assert_eq!(c.metrics[1].weight, None);
         assert_eq!(c.metrics[1].config, MetricConfig::default());
+    }
+
+    #[test]
+    fn without_prometheus_each_scope_is_a_scrape_value() {
+        let scope = |hash: &str| {
+            json!({"pods": {"selector": format!("rollouts-pod-template-hash={hash}")},
+                   "ratio": {"numerator": "http_requests_total{code=~\"5..\"}",
+                             "denominator": "http_requests_total"}})
+        };
+        let config = json!({
+            "lookback": "60s", "step": "2s",
+            "metrics": [{"name": "error-rate", "direction": "increase",
+                         "scrape": {"baseline": scope("b"), "canary": scope("c")}}]
+        });
+        let c = parse_config(&config).unwrap();
+        assert_eq!(c.address, "");
+        let (b, _) = c.metrics[0].scrape.clone().unwrap();
+        assert_eq!(b["pods"]["selector"], "rollouts-pod-template-hash=b");
+        let provider = JudgeProvider::with_pods(&config, None).unwrap();
+        assert_eq!(provider.scrapes.len(), 1);
+        assert!(provider.queries.is_empty());
+        assert_eq!(
+            scrape_intervals(Duration::from_secs(60), Duration::from_secs(2)),
+            30
+        );
+        assert_eq!(
+            scrape_intervals(Duration::from_secs(1), Duration::from_secs(2)),
+            2
+        );
+        let errors = [
+            (
+                json!({"metrics": [{"name": "m", "scrape": {"baseline": scope("b")}}]}),
+                "davy/judge: metric \"m\": without prometheus, scrape.baseline and scrape.canary are required",
+            ),
+            (
+                json!({"metrics": [{"name": "m", "queries": {"baseline": "b", "canary": "c"}}]}),
+                "davy/judge: metric \"m\": without prometheus, scrape.baseline and scrape.canary are required",
+            ),
+        ];
+        for (config, message) in errors {
+            assert_eq!(parse_config(&config).unwrap_err().to_string(), message);
+        }
+        let bad = json!({"metrics": [{"name": "m", "scrape": {
+            "baseline": {"pods": {"selector": "a=b"}}, "canary": scope("c")}}]});
+        let message = JudgeProvider::with_pods(&bad, None)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains("metric \"m\", scrape.baseline"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -168,7 +168,7 @@ impl Registry {
         );
         registry
             .plugins
-            .insert(judge::PLUGIN_NAME.to_string(), judge::factory());
+            .insert(judge::PLUGIN_NAME.to_string(), judge::factory(None));
         registry
     }
 
@@ -183,8 +183,10 @@ impl Registry {
         self.pods = Some(lister.clone());
         self.plugins.insert(
             scrape::PLUGIN_NAME.to_string(),
-            scrape::factory(Some(lister)),
+            scrape::factory(Some(lister.clone())),
         );
+        self.plugins
+            .insert(judge::PLUGIN_NAME.to_string(), judge::factory(Some(lister)));
         self
     }
 

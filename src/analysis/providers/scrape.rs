@@ -230,9 +230,9 @@ enum ValueKind {
 }
 
 /// What one target contributes, per input (`sum`, `num`, `den`, `buckets`).
-type TargetSnapshot = BTreeMap<String, Series>;
+pub(super) type TargetSnapshot = BTreeMap<String, Series>;
 /// Target URL → its snapshot.
-type Snapshot = BTreeMap<String, TargetSnapshot>;
+pub(super) type Snapshot = BTreeMap<String, TargetSnapshot>;
 
 /// A configured scrape metric.
 pub struct ScrapeProvider {
@@ -387,7 +387,7 @@ impl ScrapeProvider {
     }
 
     /// Scrapes every target and keeps what the value needs.
-    async fn snapshot(&self, ctx: &MeasureContext) -> Result<Snapshot, ScrapeError> {
+    pub(super) async fn snapshot(&self, ctx: &MeasureContext) -> Result<Snapshot, ScrapeError> {
         let urls = self.target_urls(ctx).await?;
         let scrapes = join_all(urls.iter().map(|u| self.scrape_one(u, ctx))).await;
         let mut snapshot = Snapshot::new();
@@ -416,7 +416,7 @@ impl ScrapeProvider {
     }
 
     /// The value from a snapshot and, for windowed values, the baseline before it.
-    fn compute(&self, before: Option<&Snapshot>, after: &Snapshot, elapsed: f64) -> f64 {
+    pub(super) fn compute(&self, before: Option<&Snapshot>, after: &Snapshot, elapsed: f64) -> f64 {
         let empty = TargetSnapshot::new();
         let no_series = Series::new();
         let delta = |input: &str| -> f64 {

@@ -14,13 +14,13 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressBackend, ServiceBackendPort};
-use kube::api::ListParams;
+use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::load::Split;
+use super::load::{Split, WeightedBackend};
 use super::routing::{CanaryRules, DEFAULT_ANNOTATION_PREFIX, go_parse_bool};
 
 /// The label linking an EndpointSlice to its Service.
@@ -45,6 +45,13 @@ pub struct SplitTargets {
     pub stable_ingress: Option<String>,
     /// The nginx annotation prefix (Argo's `annotationPrefix`).
     pub annotation_prefix: String,
+    /// An SMI TrafficSplit (`split.smi-spec.io/v1alpha1`) whose weighted `backends` decide
+    /// instead, when it exists (Argo's `trafficRouting.smi.trafficSplitName`).
+    pub traffic_split: Option<String>,
+    /// An Istio VirtualService (`networking.istio.io/v1alpha3`) and the name of its HTTP route
+    /// (`None`: the first) whose destination weights decide instead, when it exists (Argo's
+    /// `trafficRouting.istio.virtualService`, host-level splitting).
+    pub virtual_service: Option<(String, Option<String>)>,
 }
 
 impl SplitTargets {
@@ -58,6 +65,8 @@ impl SplitTargets {
             canary_ingress: None,
             stable_ingress: None,
             annotation_prefix: DEFAULT_ANNOTATION_PREFIX.to_string(),
+            traffic_split: None,
+            virtual_service: None,
         }
     }
 
@@ -69,6 +78,19 @@ impl SplitTargets {
             stable_ingress: Some(stable_ingress.to_string()),
             ..Self::new(namespace, "", "")
         }
+    }
+
+    /// The same targets split by the TrafficSplit `name` once it exists.
+    pub fn with_traffic_split(mut self, name: &str) -> Self {
+        self.traffic_split = Some(name.to_string());
+        self
+    }
+
+    /// The same targets split by the HTTP route `route` (`None`: the first) of the Istio
+    /// VirtualService `name` once it exists.
+    pub fn with_virtual_service(mut self, name: &str, route: Option<&str>) -> Self {
+        self.virtual_service = Some((name.to_string(), route.map(str::to_string)));
+        self
     }
 
     /// The same targets with a canary Ingress.
@@ -278,11 +300,165 @@ async fn resolve_ingress_split(
         stable,
         canary,
         rules,
+        weighted: Vec::new(),
     })
+}
+
+/// The weighted `(service, weight)` backends of a TrafficSplit's spec (pure); entries without
+/// a service are skipped. A weight is an integer (v1alpha2 on) or an integer quantity string
+/// (v1alpha1's `resource.Quantity`, `"5"`); anything else counts as 0.
+pub fn traffic_split_backends(spec: &serde_json::Value) -> Vec<(String, i64)> {
+    spec.get("backends")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            let service = b.get("service")?.as_str()?.to_string();
+            let weight = match b.get("weight") {
+                Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
+                Some(serde_json::Value::String(s)) => s.trim().parse().unwrap_or(0),
+                _ => 0,
+            };
+            Some((service, weight))
+        })
+        .collect()
+}
+
+/// The `(service, weight)` destinations of a VirtualService's HTTP route `route` (`None`: the
+/// first) (pure). A host is a Service name, possibly qualified (`svc.ns.svc.cluster.local`:
+/// the part before the first dot); a missing weight is 0, or 100 for a route's only
+/// destination, as Istio reads it.
+pub fn virtual_service_backends(
+    spec: &serde_json::Value,
+    route: Option<&str>,
+) -> Vec<(String, i64)> {
+    let routes = spec
+        .get("http")
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let chosen = match route {
+        Some(name) => routes
+            .iter()
+            .find(|r| r.get("name").and_then(serde_json::Value::as_str) == Some(name)),
+        None => routes.first(),
+    };
+    let destinations = chosen
+        .and_then(|r| r.get("route"))
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let only = destinations.len() == 1;
+    destinations
+        .iter()
+        .filter_map(|d| {
+            let host = d.get("destination")?.get("host")?.as_str()?;
+            let service = host.split('.').next().unwrap_or(host).to_string();
+            let weight = d
+                .get("weight")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(if only { 100 } else { 0 });
+            Some((service, weight))
+        })
+        .collect()
+}
+
+/// A namespaced object of a kind that may not be served (a foreign CRD); `None` when the
+/// object or the kind is absent.
+async fn get_foreign(
+    client: &Client,
+    namespace: &str,
+    resource: &ApiResource,
+    name: &str,
+) -> Result<Option<DynamicObject>, kube::Error> {
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, resource);
+    match api.get_opt(name).await {
+        Ok(found) => Ok(found),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Each `(service, weight)` with the Service's ready endpoints.
+async fn weighted_endpoints(
+    client: &Client,
+    namespace: &str,
+    backends: Vec<(String, i64)>,
+) -> Result<Vec<WeightedBackend>, kube::Error> {
+    let mut out = Vec::new();
+    for (service, weight) in backends {
+        let endpoints = service_endpoints(client, namespace, &service).await?;
+        out.push(WeightedBackend {
+            service,
+            weight,
+            endpoints,
+        });
+    }
+    Ok(out)
+}
+
+/// The VirtualService's route destinations with their ready endpoints; `None` when absent.
+async fn resolve_virtual_service(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    route: Option<&str>,
+) -> Result<Option<Vec<WeightedBackend>>, kube::Error> {
+    let resource = ApiResource {
+        group: "networking.istio.io".into(),
+        version: "v1alpha3".into(),
+        api_version: "networking.istio.io/v1alpha3".into(),
+        kind: "VirtualService".into(),
+        plural: "virtualservices".into(),
+    };
+    let Some(vs) = get_foreign(client, namespace, &resource, name).await? else {
+        return Ok(None);
+    };
+    let spec = vs.data.get("spec").cloned().unwrap_or_default();
+    let backends = virtual_service_backends(&spec, route);
+    Ok(Some(weighted_endpoints(client, namespace, backends).await?))
+}
+
+/// The TrafficSplit `name`'s backends with their ready endpoints; `None` when it is absent.
+async fn resolve_traffic_split(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Vec<WeightedBackend>>, kube::Error> {
+    let resource = ApiResource {
+        group: "split.smi-spec.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "split.smi-spec.io/v1alpha1".into(),
+        kind: "TrafficSplit".into(),
+        plural: "trafficsplits".into(),
+    };
+    let Some(split) = get_foreign(client, namespace, &resource, name).await? else {
+        return Ok(None);
+    };
+    let spec = split.data.get("spec").cloned().unwrap_or_default();
+    let backends = traffic_split_backends(&spec);
+    Ok(Some(weighted_endpoints(client, namespace, backends).await?))
 }
 
 /// Reads the current split from the API.
 pub async fn resolve_split(client: &Client, targets: &SplitTargets) -> Result<Split, kube::Error> {
+    if let Some(name) = &targets.traffic_split
+        && let Some(weighted) = resolve_traffic_split(client, &targets.namespace, name).await?
+    {
+        return Ok(Split {
+            weighted,
+            ..Split::default()
+        });
+    }
+    if let Some((name, route)) = &targets.virtual_service
+        && let Some(weighted) =
+            resolve_virtual_service(client, &targets.namespace, name, route.as_deref()).await?
+    {
+        return Ok(Split {
+            weighted,
+            ..Split::default()
+        });
+    }
     if let Some(stable_ingress) = &targets.stable_ingress {
         return resolve_ingress_split(client, targets, stable_ingress).await;
     }
@@ -302,6 +478,7 @@ pub async fn resolve_split(client: &Client, targets: &SplitTargets) -> Result<Sp
         stable,
         canary,
         rules,
+        weighted: Vec::new(),
     })
 }
 
@@ -334,4 +511,55 @@ pub async fn follow_split(
         }
     });
     Ok((rx, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn virtual_service_route_destinations() {
+        let spec = serde_json::json!({"http": [
+            {"name": "other", "route": [{"destination": {"host": "x"}}]},
+            {"name": "primary", "route": [
+                {"destination": {"host": "stable"}, "weight": 70},
+                {"destination": {"host": "canary.ns.svc.cluster.local"}, "weight": 10},
+                {"destination": {"host": "ex-svc"}, "weight": 20},
+                {"destination": {"host": "idle"}}
+            ]}
+        ]});
+        assert_eq!(
+            virtual_service_backends(&spec, Some("primary")),
+            vec![
+                ("stable".to_string(), 70),
+                ("canary".to_string(), 10),
+                ("ex-svc".to_string(), 20),
+                ("idle".to_string(), 0)
+            ]
+        );
+        // The first route by default; an only destination takes everything.
+        assert_eq!(
+            virtual_service_backends(&spec, None),
+            vec![("x".to_string(), 100)]
+        );
+        assert_eq!(virtual_service_backends(&spec, Some("missing")), vec![]);
+    }
+
+    #[test]
+    fn traffic_split_weights_as_numbers_or_quantities() {
+        let spec = serde_json::json!({"backends": [
+            {"service": "stable", "weight": "90"},
+            {"service": "canary", "weight": 5},
+            {"service": "odd", "weight": "5m"},
+            {"weight": 5}
+        ]});
+        assert_eq!(
+            traffic_split_backends(&spec),
+            vec![
+                ("stable".to_string(), 90),
+                ("canary".to_string(), 5),
+                ("odd".to_string(), 0)
+            ]
+        );
+    }
 }

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use super::routing::{Backend, CanaryRules, SplitMix64, choose_backend};
+use super::routing::{Backend, CanaryRules, SplitMix64, choose_backend, choose_weighted};
 use crate::sandbox::demo_app::VERSION_HEADER;
 
 /// Where traffic may go right now: the pods behind each side and the canary Ingress's rules.
@@ -24,6 +24,20 @@ pub struct Split {
     pub canary: Vec<SocketAddr>,
     /// The canary Ingress's rules; `None` when there is no canary Ingress.
     pub rules: Option<CanaryRules>,
+    /// A weighted split (an SMI TrafficSplit's backends): when not empty it decides instead of
+    /// the stable/canary rules, each request going to one backend in proportion to its weight.
+    pub weighted: Vec<WeightedBackend>,
+}
+
+/// One backend of a weighted split: a Service, its weight and its ready endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WeightedBackend {
+    /// The Service's name.
+    pub service: String,
+    /// Its weight (any scale; only the proportions count).
+    pub weight: i64,
+    /// Its ready endpoints (loopback only are contacted).
+    pub endpoints: Vec<SocketAddr>,
 }
 
 /// Yields the split in force for the next request.
@@ -116,8 +130,11 @@ pub enum TrafficError {
 pub struct LoadReport {
     /// Requests decided (routed, failed or unroutable).
     pub sent: u64,
-    /// Routing decisions per side.
+    /// Routing decisions per side (a weighted split counts its first backend as stable, the
+    /// others as canary).
     pub routed: BTreeMap<Backend, u64>,
+    /// Routing decisions per Service of a weighted split.
+    pub routed_services: BTreeMap<String, u64>,
     /// Answers per version (the `X-Davy-Version` header, `unknown` when absent) and status code.
     pub answers: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Requests that got no HTTP answer (connection refused, timeout, …).
@@ -217,6 +234,7 @@ pub async fn run_load(
     let slots = Arc::new(Semaphore::new(config.max_in_flight));
     let mut rng = SplitMix64::new(config.seed);
     let mut round_robin = [0usize; 2];
+    let mut weighted_rr: BTreeMap<String, usize> = BTreeMap::new();
     let mut in_flight: JoinSet<(Option<usize>, Outcome)> = JoinSet::new();
     let mut report = LoadReport::default();
     let no_headers = HeaderMap::new();
@@ -254,7 +272,34 @@ pub async fn run_load(
             Some(tagged) if rng.next_f64() < tagged.fraction => &tagged.headers,
             _ => &no_headers,
         };
-        let backend = choose_backend(split.rules.as_ref(), headers, rng.next_f64());
+        let draw = rng.next_f64();
+        let weights: Vec<i64> = split.weighted.iter().map(|b| b.weight).collect();
+        let (backend, endpoints, rr) = match choose_weighted(&weights, draw) {
+            Some(i) => {
+                let chosen = &split.weighted[i];
+                let backend = if i == 0 {
+                    Backend::Stable
+                } else {
+                    Backend::Canary
+                };
+                *report
+                    .routed_services
+                    .entry(chosen.service.clone())
+                    .or_insert(0) += 1;
+                (
+                    backend,
+                    &chosen.endpoints,
+                    weighted_rr.entry(chosen.service.clone()).or_insert(0),
+                )
+            }
+            None => {
+                let backend = choose_backend(split.rules.as_ref(), headers, draw);
+                match backend {
+                    Backend::Stable => (backend, &split.stable, &mut round_robin[0]),
+                    Backend::Canary => (backend, &split.canary, &mut round_robin[1]),
+                }
+            }
+        };
         *report.routed.entry(backend).or_insert(0) += 1;
         let slot = config.record_requests.then(|| {
             report.requests.push(RequestRecord {
@@ -265,10 +310,6 @@ pub async fn run_load(
             });
             report.requests.len() - 1
         });
-        let (endpoints, rr) = match backend {
-            Backend::Stable => (&split.stable, &mut round_robin[0]),
-            Backend::Canary => (&split.canary, &mut round_robin[1]),
-        };
         let loopback: Vec<SocketAddr> = endpoints
             .iter()
             .filter(|a| a.ip().is_loopback())

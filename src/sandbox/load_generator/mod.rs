@@ -3,6 +3,9 @@
 //! from the API as ingress-nginx reads it: Ingress, Service, the Service's EndpointSlices
 //! ([`cluster`]).
 //!
+//! A TrafficSplit (`SplitTargets::with_traffic_split`) is followed instead when it exists: its
+//! `backends` are weighted Services, as an SMI mesh splits (experiment Services included).
+//!
 //! The routing follows ingress-nginx: the `canary-by-header` header first, then the
 //! `canary-by-cookie` cookie, then `canary-weight` out of `canary-weight-total`; so the metrics an
 //! analysis reads come from real answers in the proportions a real ingress would produce.
@@ -17,9 +20,10 @@ pub use cluster::{
 };
 pub use load::{
     LoadConfig, LoadReport, RequestRecord, Split, SplitSource, TaggedRequests, TrafficError,
+    WeightedBackend,
     run_load,
 };
 pub use routing::{
     Backend, CanaryRules, DEFAULT_ANNOTATION_PREFIX, DEFAULT_WEIGHT_TOTAL, HeaderPattern,
-    SplitMix64, choose_backend,
+    SplitMix64, choose_backend, choose_weighted,
 };

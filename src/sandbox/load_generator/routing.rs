@@ -160,6 +160,25 @@ pub fn choose_backend(rules: Option<&CanaryRules>, headers: &HeaderMap, draw: f6
     }
 }
 
+/// Picks one of several weighted backends (an SMI TrafficSplit's `backends`, an Istio route's
+/// destinations) for a uniform `draw` in `[0, 1)`: backend `i` with probability
+/// `weight_i / Σ weights`; negative weights count as 0. `None` when no weight is positive.
+pub fn choose_weighted(weights: &[i64], draw: f64) -> Option<usize> {
+    let total: i64 = weights.iter().map(|w| (*w).max(0)).sum();
+    if total <= 0 {
+        return None;
+    }
+    let roll = ((draw.clamp(0.0, 1.0) * total as f64).floor() as i64).min(total - 1);
+    let mut upto = 0;
+    for (i, w) in weights.iter().enumerate() {
+        upto += (*w).max(0);
+        if roll < upto {
+            return Some(i);
+        }
+    }
+    None
+}
+
 /// The first value of a request header (nginx's `$http_<name>`), matched case-insensitively.
 fn request_header(headers: &HeaderMap, name: &str) -> Option<String> {
     let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
@@ -217,6 +236,23 @@ impl SplitMix64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn weighted_choice_follows_the_weights() {
+        let cases: [(&[i64], f64, Option<usize>); 8] = [
+            (&[90, 5, 5], 0.0, Some(0)),
+            (&[90, 5, 5], 0.899, Some(0)),
+            (&[90, 5, 5], 0.9, Some(1)),
+            (&[90, 5, 5], 0.95, Some(2)),
+            (&[90, 5, 5], 0.999_999, Some(2)),
+            (&[0, 10], 0.0, Some(1)),
+            (&[-5, 0], 0.5, None),
+            (&[], 0.5, None),
+        ];
+        for (weights, draw, want) in cases {
+            assert_eq!(choose_weighted(weights, draw), want, "{weights:?} {draw}");
+        }
+    }
 
     #[test]
     fn splitmix_is_uniform_enough() {
