@@ -20,8 +20,7 @@ pub use cluster::{
 };
 pub use load::{
     LoadConfig, LoadReport, RequestRecord, Split, SplitSource, TaggedRequests, TrafficError,
-    WeightedBackend,
-    run_load,
+    WeightedBackend, run_load,
 };
 pub use routing::{
     Backend, CanaryRules, DEFAULT_ANNOTATION_PREFIX, DEFAULT_WEIGHT_TOTAL, HeaderPattern,
