@@ -43,23 +43,12 @@ const STEP_SECONDS: u32 = 2;
 const JUDGE_DEADLINE: Duration = Duration::from_secs(300);
 
 /// Polls `check` until it yields a value or `JUDGE_DEADLINE` passes.
-async fn within<T, F, Fut>(what: &str, mut check: F) -> T
+async fn within<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
 {
-    let deadline = tokio::time::Instant::now() + JUDGE_DEADLINE;
-    loop {
-        let last = match check().await {
-            Ok(value) => return value,
-            Err(last) => last,
-        };
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}; last: {last}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::wait::eventually_within(what, JUDGE_DEADLINE, check).await
 }
 
 /// The Rollout `name` at 10 % errors, one replica, with the judged experiment step.

@@ -9,12 +9,22 @@ pub const WAIT: Duration = Duration::from_secs(60);
 
 /// Polls `check` every 20 ms until it yields a value or [`WAIT`] passes; then fails with
 /// `what` and the last state `check` described.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, String>>,
 {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    eventually_within(what, WAIT, check).await
+}
+
+/// [`eventually`] with its own deadline, for conditions that take longer than [`WAIT`] by
+/// design (an analysis judging a minute of samples).
+pub async fn eventually_within<T, F, Fut>(what: &str, wait: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
     loop {
         let last = match check().await {
             Ok(value) => return value,

@@ -51,6 +51,9 @@ fn object_id(t: &Target) -> ObjectId<'_> {
     }
 }
 
+/// The body types the sandbox decodes, as a 415 lists them.
+const ACCEPTED_MEDIA_TYPES: &str = "application/json, application/yaml";
+
 /// JSON, or YAML when the body is not JSON (apply patches and hand-written requests).
 fn parse_body(req: &Req) -> Result<Value, ApiError> {
     Ok(decode_body(req, false)?.value)
@@ -63,6 +66,12 @@ fn decode_body(req: &Req, yaml: bool) -> Result<Decoded, ApiError> {
         return Ok(Decoded::plain(json!({})));
     }
     let content_type = req.header(header::CONTENT_TYPE);
+    // kubectl's imperative verbs (`create namespace`, `create configmap`) send built-ins as
+    // protobuf; the sandbox does not decode it, and a 415 is what makes client-go send the
+    // request again as JSON (a 400 would end the command).
+    if content_type.contains("protobuf") || content_type.contains("cbor") {
+        return Err(ApiError::UnsupportedMediaType(ACCEPTED_MEDIA_TYPES.into()));
+    }
     if (yaml || content_type.contains("yaml"))
         && let Ok(d) = body::decode(&req.body, Syntax::Yaml)
     {
