@@ -321,10 +321,14 @@ async fn failing_post_promotion_analysis_switches_back() {
     let blue = deploy(&world, "post", 2, extra).await;
     let green = update(&world, "post", &blue).await;
     // The switch happens first (the post-promotion run needs the new pods behind the active
-    // Service)...
+    // Service, and is only started once it selects them)... The gate fails at its first
+    // measurement, so the switch and the switch back can both land between two polls: the
+    // run's status is the lasting proof that green was switched to.
     eventually("the switch to green", || async {
         let selected = world.selector_of("post-active").await;
-        if selected == green {
+        let post_run =
+            world.status("post").await["blueGreen"]["postPromotionAnalysisRunStatus"].is_object();
+        if selected == green || post_run {
             Ok(())
         } else {
             Err(selected)
@@ -334,6 +338,10 @@ async fn failing_post_promotion_analysis_switches_back() {
     // ...then the failed run aborts and the active Service goes back to blue.
     let status = degraded(&world, "post").await;
     assert_eq!(status["stableRS"], blue.as_str());
+    assert_eq!(
+        status["blueGreen"]["postPromotionAnalysisRunStatus"]["status"], "Failed",
+        "{status}"
+    );
     eventually("the switch back to blue", || async {
         let selected = world.selector_of("post-active").await;
         if selected == blue {
