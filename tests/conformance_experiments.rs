@@ -29,32 +29,6 @@ use support::{
 };
 use tokio_util::sync::CancellationToken;
 
-/// The SMI TrafficSplit CRD as a mesh installs it (schema left open).
-const SMI_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: trafficsplits.split.smi-spec.io}
-spec:
-  group: split.smi-spec.io
-  scope: Namespaced
-  names: {plural: trafficsplits, singular: trafficsplit, kind: TrafficSplit}
-  versions:
-  - {name: v1alpha1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-"#;
-
-/// Istio's VirtualService CRD (schema left open).
-const ISTIO_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: virtualservices.networking.istio.io}
-spec:
-  group: networking.istio.io
-  scope: Namespaced
-  names: {plural: virtualservices, singular: virtualservice, kind: VirtualService}
-  versions:
-  - {name: v1alpha3, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-"#;
-
 /// The documents of an example under `examples/<dir>/<file>`, or `None` without the data.
 fn example_in(dir: &str, file: &str) -> Option<Vec<Value>> {
     let root = common::conformance_dir()?;
@@ -235,7 +209,10 @@ async fn rollout_smi_experiment_step_example_gives_the_experiment_its_weight() {
         ..support::simulator_config()
     };
     let world = World::start_with(simulator, support::controller_config()).await;
-    world.server.install_crds_from_yaml(SMI_CRD).unwrap();
+    world
+        .server
+        .install_crds_from_yaml(common::router_crds::ROUTER_CRDS)
+        .unwrap();
     let name = apply(&world, &docs).await;
     world.healthy(&name).await;
     world
@@ -364,7 +341,10 @@ async fn istio_host_split_experiment_step_example_gives_the_experiment_its_weigh
         ..support::simulator_config()
     };
     let world = World::start_with(simulator, support::controller_config()).await;
-    world.server.install_crds_from_yaml(ISTIO_CRD).unwrap();
+    world
+        .server
+        .install_crds_from_yaml(common::router_crds::ROUTER_CRDS)
+        .unwrap();
     let name = apply(&world, &docs).await;
     world.healthy(&name).await;
     world

@@ -299,25 +299,12 @@ async fn missing_references_are_invalid_until_they_exist() {
     world.stop().await;
 }
 
-/// A VirtualService CRD the sandbox serves for the Istio case (free-form, as Istio's own).
-const ISTIO_CRD: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: virtualservices.networking.istio.io}
-spec:
-  group: networking.istio.io
-  scope: Namespaced
-  names: {plural: virtualservices, singular: virtualservice, kind: VirtualService}
-  versions:
-  - {name: v1alpha3, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_virtual_service_is_invalid_until_it_exists() {
     let world = World::start().await;
     world
         .server
-        .install_crds_from_yaml(ISTIO_CRD)
+        .install_crds_from_yaml(common::router_crds::ROUTER_CRDS)
         .expect("istio crd");
     for name in ["mesh-stable", "mesh-canary"] {
         let service: Service = serde_json::from_value(json!({

@@ -7,6 +7,8 @@
 // Test code: a failed unwrap is a failed test, and helpers need no API docs.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod common;
+
 use davy::api::Rollout;
 use davy::sandbox::apiserver::ApiServer;
 use davy::traffic::{
@@ -21,55 +23,12 @@ use serde_json::{Value, json};
 /// The seed's header-routing setup.
 const HEADER_ROUTING: &str = include_str!("../examples/rollouts-demo-header-routing.yaml");
 
-/// Minimal CRDs of the router kinds (schemas left open, as for any foreign CRD).
-const ROUTER_CRDS: &str = r#"
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: trafficsplits.split.smi-spec.io}
-spec:
-  group: split.smi-spec.io
-  scope: Namespaced
-  names: {plural: trafficsplits, singular: trafficsplit, kind: TrafficSplit}
-  versions:
-  - {name: v1alpha1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: virtualservices.networking.istio.io}
-spec:
-  group: networking.istio.io
-  scope: Namespaced
-  names: {plural: virtualservices, singular: virtualservice, kind: VirtualService}
-  versions:
-  - {name: v1alpha3, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: destinationrules.networking.istio.io}
-spec:
-  group: networking.istio.io
-  scope: Namespaced
-  names: {plural: destinationrules, singular: destinationrule, kind: DestinationRule}
-  versions:
-  - {name: v1alpha3, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
----
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: httproutes.gateway.networking.k8s.io}
-spec:
-  group: gateway.networking.k8s.io
-  scope: Namespaced
-  names: {plural: httproutes, singular: httproute, kind: HTTPRoute}
-  versions:
-  - {name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}}
-"#;
-
 fn setup() -> (ApiServer, Client) {
     let server = ApiServer::new();
     // Davy's own CRDs: the Rollout must exist so owner references point at a real object.
     server.install_davy_crds().expect("davy crds");
     server
-        .install_crds_from_yaml(ROUTER_CRDS)
+        .install_crds_from_yaml(common::router_crds::ROUTER_CRDS)
         .expect("router crds");
     let client = server.client();
     (server, client)

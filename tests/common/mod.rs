@@ -31,3 +31,4 @@ pub mod sandbox;
 pub mod kubectl;
 pub mod wait;
 pub mod server_process;
+pub mod router_crds;
