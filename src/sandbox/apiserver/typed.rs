@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 fn round_trip<T: DeserializeOwned + Serialize>(obj: &Value) -> Option<Value> {
-    let typed: T = serde_json::from_value(obj.clone()).ok()?;
+    // Decoded from the borrowed value: this runs on every built-in write (the simulator's
+    // status patches included), so no copy of the object is made first.
+    let typed = T::deserialize(obj).ok()?;
     serde_json::to_value(typed).ok()
 }
 
