@@ -140,12 +140,19 @@ async fn an_experiment_runs_for_its_duration_measures_succeeds_and_scales_down()
         }
     })
     .await;
-    let reasons: Vec<String> = world
-        .events("exp")
-        .await
-        .into_iter()
-        .filter_map(|e| e.reason)
-        .collect();
+    // Events are sent off the reconcile's write chain: wait for them, then check each.
+    let reasons = world
+        .event_reasons_including(
+            "exp",
+            &[
+                "ExperimentPending",
+                "ExperimentRunning",
+                "ExperimentSuccessful",
+                "TemplateRunning",
+                "AnalysisRunSuccessful",
+            ],
+        )
+        .await;
     for reason in [
         "ExperimentPending",
         "ExperimentRunning",

@@ -15,7 +15,8 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
 use super::backoff::Backoff;
-use super::executor::{merge_diff, record_event};
+use super::events::EventRecorder;
+use super::executor::{event_body, merge_diff};
 use super::metrics::Metrics;
 use crate::analysis::providers::Registry;
 use crate::analysis::providers::job::KubeJobClient;
@@ -100,6 +101,8 @@ pub struct Context {
     pub backoff: Backoff<AnalysisRun>,
     /// The `analysis_run_*` series this reconciler feeds.
     pub metrics: Arc<Metrics>,
+    /// Sends this controller's Events off the reconcile's write chain.
+    pub events: EventRecorder,
 }
 
 impl Context {
@@ -110,6 +113,7 @@ impl Context {
             Arc::new(KubeSecrets::new(client.clone())),
         );
         Context {
+            events: EventRecorder::new(client.clone()),
             client,
             runner,
             backoff: Backoff::default(),
@@ -161,15 +165,13 @@ async fn reconcile_inner(run: &AnalysisRun, ctx: &Context) -> Result<Action, Run
         } else {
             EventType::Normal
         };
-        record_event(
-            &ctx.client,
+        ctx.events.record(event_body(
             involved(&run, &namespace),
             type_,
             &event.reason,
             &event.message,
             chrono::Utc::now(),
-        )
-        .await?;
+        ));
     }
     Ok(requeue_at(step.next_reconcile, Timestamp::now()))
 }

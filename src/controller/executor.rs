@@ -566,22 +566,6 @@ pub fn event_body(
     }
 }
 
-/// Records a Kubernetes Event on `object` at once (the AnalysisRun and Experiment
-/// controllers; Rollout reconciles queue theirs on an [`EventRecorder`]).
-pub async fn record_event(
-    client: &Client,
-    object: ObjectReference,
-    type_: EventType,
-    reason: &str,
-    message: &str,
-    now: DateTime<Utc>,
-) -> Result<(), ExecError> {
-    let body = event_body(object, type_, reason, message, now);
-    super::events::create(client, &body)
-        .await
-        .map_err(kube_err(format!("create Event {reason}")))
-}
-
 /// The JSON merge patch (RFC 7386) turning `old` into `new`, or `None` when they are equal.
 /// Only changed keys are sent, so fields a user wrote meanwhile (`pauseConditions` cleared by a
 /// promote, `abort`) are not overwritten from this reconcile's stale copy.

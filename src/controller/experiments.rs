@@ -19,7 +19,8 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::{Value, json};
 
 use super::backoff::Backoff;
-use super::executor::{merge_diff, record_event};
+use super::events::EventRecorder;
+use super::executor::{event_body, merge_diff};
 use crate::api::consts::{API_VERSION, annotation, kind};
 use crate::api::field_manager;
 use crate::api::{
@@ -69,12 +70,15 @@ pub struct Context {
     pub client: Client,
     /// Consecutive failures by Experiment, for the retry delay.
     pub backoff: Backoff<Experiment>,
+    /// Sends this controller's Events off the reconcile's write chain.
+    pub events: EventRecorder,
 }
 
 impl Context {
     /// A context with no failures yet.
     pub fn new(client: Client) -> Self {
         Context {
+            events: EventRecorder::new(client.clone()),
             client,
             backoff: Backoff::default(),
         }
@@ -121,7 +125,15 @@ async fn reconcile_inner(ex: &Experiment, ctx: &Context) -> Result<Action, Exper
     let obs = observe(&ctx.client, &namespace, ex).await?;
     let now = Utc::now();
     let plan = plan(&obs, now);
-    apply(&ctx.client, &obs.experiment, &namespace, &plan, now).await?;
+    apply(
+        &ctx.client,
+        &ctx.events,
+        &obs.experiment,
+        &namespace,
+        &plan,
+        now,
+    )
+    .await?;
     Ok(match plan.requeue_after {
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
@@ -227,6 +239,7 @@ fn post() -> PostParams {
 /// that status is written in place of the plan's. Any other failure stops and is retried.
 pub async fn apply(
     client: &Client,
+    events: &EventRecorder,
     ex: &Experiment,
     namespace: &str,
     plan: &Plan,
@@ -243,9 +256,9 @@ pub async fn apply(
             (Write::PatchStatus(_), Some(status)) => {
                 patched = true;
                 let write = Write::PatchStatus(Box::new(status.clone()));
-                apply_one(client, ex, namespace, &write, now).await
+                apply_one(client, events, ex, namespace, &write, now).await
             }
-            _ => apply_one(client, ex, namespace, write, now).await,
+            _ => apply_one(client, events, ex, namespace, write, now).await,
         };
         let (what, source) = match result {
             Ok(()) => continue,
@@ -269,7 +282,9 @@ pub async fn apply(
         tracing::warn!(experiment = %ex.name_any(), error = %text, "{what} failed; recorded as Error");
         if let Some(event) = event {
             // The event is a courtesy; the status is what counts.
-            if let Err(error) = apply_one(client, ex, namespace, &Write::Event(event), now).await {
+            if let Err(error) =
+                apply_one(client, events, ex, namespace, &Write::Event(event), now).await
+            {
                 tracing::warn!(%error, "event about a failed write not recorded");
             }
         }
@@ -280,6 +295,7 @@ pub async fn apply(
     {
         apply_one(
             client,
+            events,
             ex,
             namespace,
             &Write::PatchStatus(Box::new(status)),
@@ -293,6 +309,7 @@ pub async fn apply(
 /// Applies one write.
 async fn apply_one(
     client: &Client,
+    events: &EventRecorder,
     ex: &Experiment,
     namespace: &str,
     write: &Write,
@@ -384,15 +401,13 @@ async fn apply_one(
             }
         }
         Write::Event(event) => {
-            record_event(
-                client,
+            events.record(event_body(
                 involved(ex, namespace),
                 event.type_,
                 &event.reason,
                 &event.message,
                 now,
-            )
-            .await?;
+            ));
         }
         Write::RolloutEvent { rollout, event } => {
             let object = ObjectReference {
@@ -402,15 +417,13 @@ async fn apply_one(
                 namespace: Some(namespace.to_string()),
                 ..ObjectReference::default()
             };
-            record_event(
-                client,
+            events.record(event_body(
                 object,
                 event.type_,
                 &event.reason,
                 &event.message,
                 now,
-            )
-            .await?;
+            ));
         }
     }
     Ok(())
