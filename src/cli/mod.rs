@@ -6,6 +6,7 @@ pub mod actions;
 pub mod analyze;
 pub mod controller;
 pub mod crds;
+pub mod dashboard;
 pub mod get;
 pub mod install;
 pub mod judge;
@@ -78,6 +79,8 @@ pub enum Command {
     Install(install::InstallArgs),
     /// Write a shell completion script (bash, zsh, fish, powershell) to stdout.
     Completion(plugin::CompletionArgs),
+    /// Serve the dashboard: rollouts, their trees and analysis charts, live, with actions.
+    Dashboard(dashboard::DashboardArgs),
     /// Install Davy as a kubectl plugin: a `kubectl-davy` symlink to this executable.
     InstallPlugin(plugin::InstallPluginArgs),
 }
@@ -112,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Install(args) => install::run(&args, &kube),
         Command::Completion(args) => plugin::completion(&args, &mut app, &program),
         Command::InstallPlugin(args) => plugin::install(&args),
+        Command::Dashboard(args) => dashboard::run(&args, &kube),
     }
 }
 

@@ -83,49 +83,62 @@ fn name_of(ro: &Rollout, fallback: &str) -> String {
         .unwrap_or_else(|| fallback.to_string())
 }
 
+/// Promotes rollout `name` (to the next step, or `full`y); returns upstream's line.
+pub async fn promote(k: &Kube, name: &str, full: bool) -> Result<String, CliError> {
+    let api = rollouts(k);
+    let ro = api.get(name).await?;
+    let patches = promote_patches(&ro, full);
+    let mut spec = patches.spec;
+    let mut result = ro;
+    if let Some(status) = &patches.status {
+        match api
+            .patch_subresource("status", name, &params(), &Patch::Merge(status))
+            .await
+        {
+            Ok(ro) => result = ro,
+            Err(e) if CliError::is_not_found(&e) => spec = patches.unified,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(spec) = &spec {
+        result = api.patch(name, &params(), &Patch::Merge(spec)).await?;
+    }
+    let shown = name_of(&result, name);
+    Ok(if full {
+        format!("rollout '{shown}' fully promoted")
+    } else {
+        format!("rollout '{shown}' promoted")
+    })
+}
+
 /// `promote NAME [--full]`.
 pub fn run_promote(args: PromoteArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
     with_client(kube, |k| async move {
-        let api = rollouts(&k);
-        let ro = api.get(&args.name).await?;
-        let patches = promote_patches(&ro, args.full);
-        let mut spec = patches.spec;
-        let mut result = ro;
-        if let Some(status) = &patches.status {
-            match api
-                .patch_subresource("status", &args.name, &params(), &Patch::Merge(status))
-                .await
-            {
-                Ok(ro) => result = ro,
-                Err(e) if CliError::is_not_found(&e) => spec = patches.unified,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        if let Some(spec) = &spec {
-            result = api
-                .patch(&args.name, &params(), &Patch::Merge(spec))
-                .await?;
-        }
-        let name = name_of(&result, &args.name);
-        if args.full {
-            println!("rollout '{name}' fully promoted");
-        } else {
-            println!("rollout '{name}' promoted");
-        }
+        println!("{}", promote(&k, &args.name, args.full).await?);
         Ok(0)
     })
+}
+
+/// Aborts rollout `name`; returns upstream's line.
+pub async fn abort(k: &Kube, name: &str) -> Result<String, CliError> {
+    let ro = patch_status_or_main(&rollouts(k), name, &abort_patch()).await?;
+    Ok(format!("rollout '{}' aborted", name_of(&ro, name)))
 }
 
 /// `abort NAME...`.
 pub fn run_abort(args: NamesArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
     with_client(kube, |k| async move {
-        let api = rollouts(&k);
         for name in &args.names {
-            let ro = patch_status_or_main(&api, name, &abort_patch()).await?;
-            println!("rollout '{}' aborted", name_of(&ro, name));
+            println!("{}", abort(&k, name).await?);
         }
         Ok(0)
     })
+}
+
+/// Retries aborted rollout `name`; returns upstream's line.
+pub async fn retry_rollout(k: &Kube, name: &str) -> Result<String, CliError> {
+    let ro = patch_status_or_main(&rollouts(k), name, &retry_rollout_patch()).await?;
+    Ok(format!("rollout '{}' retried", name_of(&ro, name)))
 }
 
 /// `retry rollout|experiment NAME...`.
@@ -133,10 +146,8 @@ pub fn run_retry(cmd: RetryCommand, kube: &KubeArgs) -> anyhow::Result<i32> {
     with_client(kube, |k| async move {
         match cmd {
             RetryCommand::Rollout(args) => {
-                let api = rollouts(&k);
                 for name in &args.names {
-                    let ro = patch_status_or_main(&api, name, &retry_rollout_patch()).await?;
-                    println!("rollout '{}' retried", name_of(&ro, name));
+                    println!("{}", retry_rollout(&k, name).await?);
                 }
             }
             RetryCommand::Experiment(args) => {
@@ -168,21 +179,49 @@ pub fn run_pause(args: NamesArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
     })
 }
 
+/// Restarts rollout `name`'s pods after `delay` (a Go duration, `0s` for now); returns
+/// upstream's line.
+pub async fn restart(k: &Kube, name: &str, delay: &str) -> Result<String, CliError> {
+    let api = rollouts(k);
+    // Upstream reads the rollout first, so a missing one fails before any write.
+    api.get(name).await?;
+    let wait = super::go_duration(delay).map_err(CliError::Usage)?;
+    let body = restart_patch(chrono::Utc::now(), wait);
+    let ro = api.patch(name, &params(), &Patch::Merge(&body)).await?;
+    Ok(format!(
+        "rollout '{}' restarts in {delay}",
+        name_of(&ro, name)
+    ))
+}
+
 /// `restart NAME [--in D]`.
 pub fn run_restart(args: RestartArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
     with_client(kube, |k| async move {
-        let api = rollouts(&k);
-        // Upstream reads the rollout first, so a missing one fails before any write.
-        api.get(&args.name).await?;
         let text = args.delay.unwrap_or_else(|| "0s".to_string());
-        let delay = super::go_duration(&text).map_err(CliError::Usage)?;
-        let body = restart_patch(chrono::Utc::now(), delay);
-        let ro = api
-            .patch(&args.name, &params(), &Patch::Merge(&body))
-            .await?;
-        println!("rollout '{}' restarts in {text}", name_of(&ro, &args.name));
+        println!("{}", restart(&k, &args.name, &text).await?);
         Ok(0)
     })
+}
+
+/// Sets `container`'s image of rollout `name` (or of its `workloadRef`), retrying on
+/// conflicts as upstream; returns upstream's line.
+pub async fn update_image(
+    k: &Kube,
+    name: &str,
+    container: &str,
+    image: &str,
+) -> Result<String, CliError> {
+    let mut last = CliError::Failed("update conflicted".into());
+    for _ in 0..SET_IMAGE_ATTEMPTS {
+        match set_image_once(k, name, container, image).await? {
+            Attempt::Done { kind, name } => {
+                return Ok(format!("{} \"{name}\" image updated", kind.to_lowercase()));
+            }
+            // Someone wrote in between: read again and retry, as upstream does.
+            Attempt::Conflict(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// `set image NAME CONTAINER=IMAGE`.
@@ -190,18 +229,11 @@ pub fn run_set(cmd: SetCommand, kube: &KubeArgs) -> anyhow::Result<i32> {
     let SetCommand::Image(args) = cmd;
     let (container, image) = parse_container_image(&args.image)?;
     with_client(kube, |k| async move {
-        let mut last = CliError::Failed("update conflicted".into());
-        for _ in 0..SET_IMAGE_ATTEMPTS {
-            match set_image_once(&k, &args.name, &container, &image).await? {
-                Attempt::Done { kind, name } => {
-                    println!("{} \"{name}\" image updated", kind.to_lowercase());
-                    return Ok(0);
-                }
-                // Someone wrote in between: read again and retry, as upstream does.
-                Attempt::Conflict(e) => last = e,
-            }
-        }
-        Err(last)
+        println!(
+            "{}",
+            update_image(&k, &args.name, &container, &image).await?
+        );
+        Ok(0)
     })
 }
 
@@ -295,82 +327,81 @@ pub fn run_terminate(cmd: TerminateCommand, kube: &KubeArgs) -> anyhow::Result<i
     })
 }
 
+/// Rolls rollout `name` back to `to_revision` (0: the previous one); returns upstream's line.
+pub async fn undo(k: &Kube, name: &str, to_revision: i64) -> Result<String, CliError> {
+    let api = rollouts(k);
+    let ro = api.get(name).await?;
+    let uid = ro.metadata.uid.clone().unwrap_or_default();
+    let rs_api: Api<ReplicaSet> = Api::namespaced(k.client.clone(), &k.namespace);
+    let selector = ro
+        .spec
+        .selector
+        .as_ref()
+        .map(label_selector_query)
+        .unwrap_or_default();
+    let list = rs_api
+        .list(&ListParams::default().labels(&selector))
+        .await?;
+    let revisions: Vec<Revision> = list
+        .items
+        .iter()
+        .filter(|rs| {
+            rs.metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .any(|o| o.controller == Some(true) && o.uid == uid)
+        })
+        .filter_map(|rs| {
+            let number = revision_of(rs.metadata.annotations.as_ref())?;
+            let template = serde_json::to_value(rs.spec.as_ref()?.template.as_ref()?).ok()?;
+            Some(Revision { number, template })
+        })
+        .collect();
+    let target = pick_revision(name, &revisions, to_revision)?;
+    let current = serde_json::to_value(&ro.spec.template).unwrap_or(Value::Null);
+    if equal_ignore_hash(&current, &target.template) {
+        return Ok(skipped_message(to_revision));
+    }
+    let patch: json_patch::Patch = serde_json::from_value(restore_patch(&target.template))
+        .map_err(|e| CliError::Failed(format!("failed restoring revision {}: {e}", to_revision)))?;
+    let workload = ro.spec.workload_ref.as_ref();
+    let target = undo_target(
+        workload.and_then(|w| w.kind.as_deref()),
+        workload.and_then(|w| w.name.as_deref()),
+    )?;
+    let sent = match target {
+        UndoTarget::Rollout => api
+            .patch(name, &params(), &Patch::<()>::Json(patch))
+            .await
+            .map(drop),
+        UndoTarget::Workload {
+            group,
+            kind,
+            plural,
+            name: workload_name,
+        } => {
+            // apps/v1 and core v1 are the only versions of these kinds.
+            dynamic_api(k, group, "v1", kind, plural)
+                .patch(&workload_name, &params(), &Patch::<()>::Json(patch))
+                .await
+                .map(drop)
+        }
+    };
+    sent.map_err(|e| {
+        CliError::Failed(format!(
+            "failed restoring revision {}: {}",
+            to_revision,
+            CliError::from(e)
+        ))
+    })?;
+    Ok(format!("rollout '{}' undo", name_of(&ro, name)))
+}
+
 /// `undo NAME [--to-revision N]`.
 pub fn run_undo(args: UndoArgs, kube: &KubeArgs) -> anyhow::Result<i32> {
     with_client(kube, |k| async move {
-        let api = rollouts(&k);
-        let ro = api.get(&args.name).await?;
-        let uid = ro.metadata.uid.clone().unwrap_or_default();
-        let rs_api: Api<ReplicaSet> = Api::namespaced(k.client.clone(), &k.namespace);
-        let selector = ro
-            .spec
-            .selector
-            .as_ref()
-            .map(label_selector_query)
-            .unwrap_or_default();
-        let list = rs_api
-            .list(&ListParams::default().labels(&selector))
-            .await?;
-        let revisions: Vec<Revision> = list
-            .items
-            .iter()
-            .filter(|rs| {
-                rs.metadata
-                    .owner_references
-                    .iter()
-                    .flatten()
-                    .any(|o| o.controller == Some(true) && o.uid == uid)
-            })
-            .filter_map(|rs| {
-                let number = revision_of(rs.metadata.annotations.as_ref())?;
-                let template = serde_json::to_value(rs.spec.as_ref()?.template.as_ref()?).ok()?;
-                Some(Revision { number, template })
-            })
-            .collect();
-        let target = pick_revision(&args.name, &revisions, args.to_revision)?;
-        let current = serde_json::to_value(&ro.spec.template).unwrap_or(Value::Null);
-        if equal_ignore_hash(&current, &target.template) {
-            println!("{}", skipped_message(args.to_revision));
-            return Ok(0);
-        }
-        let patch: json_patch::Patch = serde_json::from_value(restore_patch(&target.template))
-            .map_err(|e| {
-                CliError::Failed(format!(
-                    "failed restoring revision {}: {e}",
-                    args.to_revision
-                ))
-            })?;
-        let workload = ro.spec.workload_ref.as_ref();
-        let target = undo_target(
-            workload.and_then(|w| w.kind.as_deref()),
-            workload.and_then(|w| w.name.as_deref()),
-        )?;
-        let sent = match target {
-            UndoTarget::Rollout => api
-                .patch(&args.name, &params(), &Patch::<()>::Json(patch))
-                .await
-                .map(drop),
-            UndoTarget::Workload {
-                group,
-                kind,
-                plural,
-                name,
-            } => {
-                // apps/v1 and core v1 are the only versions of these kinds.
-                dynamic_api(&k, group, "v1", kind, plural)
-                    .patch(&name, &params(), &Patch::<()>::Json(patch))
-                    .await
-                    .map(drop)
-            }
-        };
-        sent.map_err(|e| {
-            CliError::Failed(format!(
-                "failed restoring revision {}: {}",
-                args.to_revision,
-                CliError::from(e)
-            ))
-        })?;
-        println!("rollout '{}' undo", name_of(&ro, &args.name));
+        println!("{}", undo(&k, &args.name, args.to_revision).await?);
         Ok(0)
     })
 }

@@ -198,6 +198,13 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
         "davy demo --strategy blue-green: sandbox API server on http://{} (controller, workload simulator and traffic inside)",
         world.addr()
     ));
+    if args.dashboard {
+        let url = super::serve_dashboard(world.client.clone(), args.dashboard_listen).await?;
+        view.intro(&format!(
+            "dashboard: {url}#/{}/{ROLLOUT}",
+            world.client.default_namespace()
+        ));
+    }
     world
         .apply_manifests(MANIFESTS, None, |doc| {
             if doc["kind"] == "Rollout" {
@@ -290,6 +297,10 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
             1
         }
     };
+    if args.dashboard {
+        view.say("The dashboard keeps running on the sandbox. Stop with Ctrl-C.");
+        super::stop_signal().await;
+    }
     world.stop().await;
     Ok(code)
 }

@@ -47,6 +47,12 @@ pub struct DemoArgs {
     /// Give up (exit 1) when the story has not finished after this long.
     #[arg(long, default_value = "90s", value_parser = parse_timeout)]
     pub timeout: Duration,
+    /// Serve the dashboard on the demo's sandbox, during the story and after it until Ctrl-C.
+    #[arg(long)]
+    pub dashboard: bool,
+    /// Where `--dashboard` listens.
+    #[arg(long, default_value = "127.0.0.1:3100", value_name = "ADDR")]
+    pub dashboard_listen: std::net::SocketAddr,
     /// The scene: the canary story, or a blue-green release switched at promotion.
     #[arg(long, value_enum, default_value_t = Strategy::Canary)]
     pub strategy: Strategy,
@@ -65,6 +71,27 @@ fn parse_timeout(text: &str) -> Result<Duration, String> {
     crate::api::duration::parse_duration(text).map_err(|e| e.to_string())
 }
 
+/// Starts the dashboard on `listen` for the demo's sandbox; returns its address.
+pub async fn serve_dashboard(
+    client: kube::Client,
+    listen: std::net::SocketAddr,
+) -> anyhow::Result<String> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("--dashboard: listening on {listen}"))?;
+    let url = format!("http://{}/rollouts", listener.local_addr()?);
+    let namespace = client.default_namespace().to_string();
+    let access = crate::cli::dashboard::access::access_for(listen, None, false)?;
+    tokio::spawn(async move {
+        if let Err(error) =
+            crate::cli::dashboard::server::serve(client, namespace, access, listener).await
+        {
+            tracing::warn!(%error, "the dashboard stopped");
+        }
+    });
+    Ok(url)
+}
+
 /// Runs the demo; returns the exit code.
 pub fn run(args: &DemoArgs) -> anyhow::Result<i32> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
@@ -81,6 +108,14 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
         "davy demo: sandbox API server on http://{} (controller, workload simulator and traffic inside)",
         world.addr()
     ));
+    if args.dashboard {
+        let url = serve_dashboard(world.client.clone(), args.dashboard_listen).await?;
+        view.intro(&format!(
+            "dashboard: {url}#/{}/{}",
+            world.client.default_namespace(),
+            script::ROLLOUT
+        ));
+    }
     let mut prom = None;
     let provider = if args.prometheus {
         match prometheus::Prometheus::start().await {
@@ -180,7 +215,7 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
         report.as_ref(),
     ));
     let code = if outcome == Outcome::Complete { 0 } else { 1 };
-    if args.keep {
+    if args.keep || args.dashboard {
         world.start_traffic(Duration::from_secs(24 * 3600)).await?;
         view.say(&format!(
             "The sandbox keeps running (traffic too). Kubeconfig: {}\n  kubectl --kubeconfig {} get rollouts\n  davy get rollout {} -w   (with KUBECONFIG={})\nStop with Ctrl-C.",
