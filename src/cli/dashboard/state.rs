@@ -62,9 +62,9 @@ where
     (reader, task)
 }
 
-fn owned<K: Clone>(store: &Store<K>) -> Vec<K>
+fn owned<K>(store: &Store<K>) -> Vec<K>
 where
-    K: Resource<DynamicType = ()> + 'static,
+    K: Resource<DynamicType = ()> + Clone + 'static,
 {
     store.state().iter().map(|o| o.as_ref().clone()).collect()
 }
