@@ -139,7 +139,7 @@ mod datadog {
         let r = only(&server);
         assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/api/v1/query"));
         assert_eq!(
-            r.query.unwrap(),
+            r.query.clone().unwrap(),
             format!(
                 "from={}&query=sum%3Arequests.error%7Bservice%3Aweb%7D.as_count%28%29&to={}",
                 now_secs() - 300,
@@ -313,9 +313,9 @@ mod newrelic {
         assert_eq!(r.header("content-type"), "application/json");
         assert_eq!(r.json(), json!({"query": NRQL_QUERY, "variables": {"accountId": 1234, "query": query, "timeout": 5}}));
 
-        let facet = run(json!({"successCondition": "all(result, {.count < 10})", "provider": {"newRelic": {"profile": "nr-eu", "query": "SELECT count(*) FROM T FACET host", "timeout": 20}}}));
+        let facet = run(json!({"successCondition": "all(result, {#.count < 10})", "provider": {"newRelic": {"profile": "nr-eu", "query": "SELECT count(*) FROM T FACET host", "timeout": 20}}}));
         let m = measure(registry(), source.clone(), &facet).await;
-        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Successful, r#"[{"count":3,"host":"a"},{"count":5,"host":"b"}]"#));
+        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Successful, r#"[{"count":3,"host":"a"},{"count":5,"host":"b"}]"#), "{m:?}");
         assert_eq!(only(&server).json()["variables"]["timeout"], 20);
 
         let bad = run(json!({"successCondition": "true", "provider": {"newRelic": {"profile": "nr-eu", "query": "SELECT bad()"}}}));
@@ -352,7 +352,7 @@ mod wavefront {
         let r = only(&server);
         assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/api/v2/chart/api"));
         let ms = now_secs() * 1000;
-        assert_eq!(r.query.unwrap(), format!("e={ms}&g=s&i=true&p=1&q=avg%28ts%28cpu%2C+env%3Dprod%29%29&s={ms}"));
+        assert_eq!(r.query.clone().unwrap(), format!("e={ms}&g=s&i=true&p=1&q=avg%28ts%28cpu%2C+env%3Dprod%29%29&s={ms}"));
         assert_eq!(r.header("authorization"), "Bearer wf-token");
 
         let many = run(json!({"successCondition": "all(result, {# < 3})", "provider": {"wavefront": {"address": server.url, "query": "multi"}}}));
@@ -393,7 +393,7 @@ mod graphite {
         let r = only(&server);
         assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/graphite/render"));
         assert_eq!(
-            r.query.unwrap(),
+            r.query.clone().unwrap(),
             "format=json&from=-5min&target=summarize%28sumSeries%28app.%2A.errors%29%2C%275min%27%2C%27avg%27%29"
         );
         for (q, message) in [("target=empty", "no values found"), ("target=broken", "error response: Internal Server Error")] {
@@ -463,11 +463,12 @@ mod skywalking {
         })
         .await;
         let query = "query queryData($duration: Duration!) { service_apdex: readMetricsValues(condition: {name: \"service_apdex\", entity: {scope: Service, serviceName: \"web\", normal: true}}, duration: $duration) { values { value } } }";
-        let ok = run(json!({"successCondition": "all(result.service_apdex.values, {.value >= 9500})", "provider": {"skywalking": {"address": server.url, "query": query, "interval": "5m"}}}));
+        let ok = run(json!({"successCondition": "all(result.service_apdex.values, {#.value >= 9500})", "provider": {"skywalking": {"address": server.url, "query": query, "interval": "5m"}}}));
         let m = measure(registry(), secrets(&[]), &ok).await;
         assert_eq!(
             (m.phase.clone(), m.value.as_str()),
-            (AnalysisPhase::Successful, r#"{"service_apdex":{"values":[{"value":9950},{"value":9800}]}}"#)
+            (AnalysisPhase::Successful, r#"{"service_apdex":{"values":[{"value":9950},{"value":9800}]}}"#),
+            "{m:?}"
         );
         let r = only(&server);
         assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/graphql"));
@@ -537,6 +538,7 @@ mod kayenta {
             r#"{"scopes":{"default":{"controlScope":{"scope":"app=shop-stable","location":"us-east-1","step":60,"start":"2026-03-04T10:02:30Z","end":"2026-03-04T10:07:30Z"},"experimentScope":{"scope":"app=shop-canary","location":"us-east-1","step":60,"start":"2026-03-04T10:02:30Z","end":"2026-03-04T10:07:30Z"}}},"thresholds":{"pass":90,"marginal":75}}"#
         );
 
+        run.status = Some(step.status.clone());
         let mut at = resume;
         let mut last = m;
         for _ in 0..2 {
@@ -547,7 +549,7 @@ mod kayenta {
             }
             at = last.resume_at.clone().unwrap().0;
         }
-        assert_eq!((last.phase.clone(), last.value.as_str()), (AnalysisPhase::Inconclusive, "87"));
+        assert_eq!((last.phase.clone(), last.value.as_str()), (AnalysisPhase::Inconclusive, "87"), "{last:?} {:?}", server.requests());
         assert_eq!(polls.load(Ordering::SeqCst), 2);
         assert!(server.take().iter().all(|r| r.path == "/canary/exec-42"));
     }
@@ -695,11 +697,13 @@ mod templates {
         )
     }
 
-    fn secret_file(dir: &tempfile::TempDir, name: &str, keys: &[(&str, &str)]) -> String {
+    /// The template followed by a Secret manifest, in one multi-document file.
+    fn with_secret(dir: &tempfile::TempDir, template_name: &str, name: &str, keys: &[(&str, &str)]) -> String {
         let data: serde_json::Map<String, Value> = keys.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
         let doc = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "argo-rollouts"}, "stringData": data});
-        let path = dir.path().join(format!("{name}.json"));
-        std::fs::write(&path, doc.to_string()).unwrap();
+        let text = format!("{}\n---\n{}\n", std::fs::read_to_string(template(template_name)).unwrap(), doc);
+        let path = dir.path().join(template_name);
+        std::fs::write(&path, text).unwrap();
         path.to_str().unwrap().to_string()
     }
 
@@ -712,9 +716,8 @@ mod templates {
         })
         .await;
         let dir = tempfile::tempdir().unwrap();
-        let secret = secret_file(&dir, "datadog", &[("address", &server.url), ("api-key", "k"), ("app-key", "a")]);
-        let file = template("datadog-error-rate.yaml");
-        let (code, out) = analyze(&[&file, &secret], &["service=checkout"], &[]).await;
+        let file = with_secret(&dir, "datadog-error-rate.yaml", "datadog", &[("address", &server.url), ("api-key", "k"), ("app-key", "a")]);
+        let (code, out) = analyze(&[&file], &["service=checkout"], &[]).await;
         assert_eq!(code, 0, "{out}");
         let body = only(&server).json();
         assert_eq!(body["data"]["attributes"]["formulas"], json!([{"formula": "errors / hits"}]));
@@ -723,7 +726,7 @@ mod templates {
             "sum:trace.http.request.errors{service:checkout,env:prod}.as_count()"
         );
         *rate.lock().unwrap() = 0.2;
-        let (code, out) = analyze(&[&file, &secret], &["service=checkout"], &[]).await;
+        let (code, out) = analyze(&[&file], &["service=checkout"], &[]).await;
         assert_ne!(code, 0, "{out}");
         assert!(out.contains("Failed"), "{out}");
     }
@@ -738,15 +741,14 @@ mod templates {
         .await;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("{}/graphql", server.url);
-        let secret = secret_file(&dir, "newrelic", &[("personal-api-key", "NRAK"), ("account-id", "99"), ("base-url-nerdgraph", &url)]);
-        let file = template("newrelic-error-rate.yaml");
-        let (code, out) = analyze(&[&file, &secret], &["app-name=good"], &[]).await;
+        let file = with_secret(&dir, "newrelic-error-rate.yaml", "newrelic", &[("personal-api-key", "NRAK"), ("account-id", "99"), ("base-url-nerdgraph", &url)]);
+        let (code, out) = analyze(&[&file], &["app-name=good"], &[]).await;
         assert_eq!(code, 0, "{out}");
         assert_eq!(
             only(&server).json()["variables"]["query"],
             "SELECT percentage(count(*), WHERE error IS true) AS errorPercent FROM Transaction WHERE appName = 'good' SINCE 5 minutes AGO"
         );
-        let (code, out) = analyze(&[&file, &secret], &["app-name=bad"], &[]).await;
+        let (code, out) = analyze(&[&file], &["app-name=bad"], &[]).await;
         assert_ne!(code, 0, "{out}");
     }
 
