@@ -68,21 +68,35 @@ impl NamespacedSecrets {
     fn with(mut self, namespace: &str, name: &str, keys: &[(&str, &str)]) -> Self {
         self.0.insert(
             (namespace.into(), name.into()),
-            keys.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            keys.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         );
         self
     }
 }
 
 impl SecretSource for NamespacedSecrets {
-    fn get<'a>(&'a self, ns: &'a str, name: &'a str, key: &'a str) -> BoxFuture<'a, Result<String, SecretError>> {
+    fn get<'a>(
+        &'a self,
+        ns: &'a str,
+        name: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<String, SecretError>> {
         Box::pin(async move {
             let data = self.data(ns, name).await?;
-            data.get(key).cloned().ok_or(SecretError::MissingKey { name: name.into(), key: key.into() })
+            data.get(key).cloned().ok_or(SecretError::MissingKey {
+                name: name.into(),
+                key: key.into(),
+            })
         })
     }
 
-    fn data<'a>(&'a self, ns: &'a str, name: &'a str) -> BoxFuture<'a, Result<BTreeMap<String, String>, SecretError>> {
+    fn data<'a>(
+        &'a self,
+        ns: &'a str,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, SecretError>> {
         Box::pin(async move {
             self.0
                 .get(&(ns.to_string(), name.to_string()))
@@ -101,14 +115,28 @@ fn registry() -> Registry {
 }
 
 /// One reconcile at [`NOW`]: the metric's result.
-async fn reconcile(registry: Registry, source: Arc<dyn SecretSource>, run: &AnalysisRun) -> MetricResult {
-    let runner = Runner::new(registry.with_secrets(source), Arc::new(StaticSecrets::default()));
+async fn reconcile(
+    registry: Registry,
+    source: Arc<dyn SecretSource>,
+    run: &AnalysisRun,
+) -> MetricResult {
+    let runner = Runner::new(
+        registry.with_secrets(source),
+        Arc::new(StaticSecrets::default()),
+    );
     let step = runner.reconcile(run, &now).await.unwrap();
     step.status.metric_results[0].clone()
 }
 
-async fn measure(registry: Registry, source: impl SecretSource + 'static, run: &AnalysisRun) -> Measurement {
-    reconcile(registry, Arc::new(source), run).await.measurements[0].clone()
+async fn measure(
+    registry: Registry,
+    source: impl SecretSource + 'static,
+    run: &AnalysisRun,
+) -> Measurement {
+    reconcile(registry, Arc::new(source), run)
+        .await
+        .measurements[0]
+        .clone()
 }
 
 fn only(server: &FixtureServer) -> Recorded {
@@ -121,7 +149,10 @@ mod datadog {
     use super::*;
 
     fn dd_secret(url: &str) -> StaticSecrets {
-        secrets(&[("datadog", &[("address", url), ("api-key", "api-1"), ("app-key", "app-1")])])
+        secrets(&[(
+            "datadog",
+            &[("address", url), ("api-key", "api-1"), ("app-key", "app-1")],
+        )])
     }
 
     #[tokio::test]
@@ -135,9 +166,15 @@ mod datadog {
             "provider": {"datadog": {"query": "sum:requests.error{service:web}.as_count()", "apiVersion": "v1"}},
         }));
         let m = measure(registry(), dd_secret(&server.url), &run).await;
-        assert_eq!((m.phase.clone(), m.value.as_str(), m.message.as_str()), (AnalysisPhase::Successful, "0.02", ""));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str(), m.message.as_str()),
+            (AnalysisPhase::Successful, "0.02", "")
+        );
         let r = only(&server);
-        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/api/v1/query"));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/api/v1/query")
+        );
         assert_eq!(
             r.query.clone().unwrap(),
             format!(
@@ -154,9 +191,11 @@ mod datadog {
     #[tokio::test]
     async fn v2_formula_body_and_scalar_answer() {
         let server = FixtureServer::start(|_| {
-            Reply::json(json!({"data": {"type": "scalar_response", "attributes": {"columns": [
-                {"name": "a", "type": "number", "values": [0.012], "meta": {"unit": null}}
-            ]}}}))
+            Reply::json(
+                json!({"data": {"type": "scalar_response", "attributes": {"columns": [
+                    {"name": "a", "type": "number", "values": [0.012], "meta": {"unit": null}}
+                ]}}}),
+            )
         })
         .await;
         let run = run(json!({
@@ -167,9 +206,15 @@ mod datadog {
             }},
         }));
         let m = measure(registry(), dd_secret(&server.url), &run).await;
-        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Successful, "0.012"));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str()),
+            (AnalysisPhase::Successful, "0.012")
+        );
         let r = only(&server);
-        assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_deref()), ("POST", "/api/v2/query/scalar", None));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str(), r.query.as_deref()),
+            ("POST", "/api/v2/query/scalar", None)
+        );
         let from = (now_secs() - 600) * 1000;
         let to = now_secs() * 1000;
         assert_eq!(
@@ -196,13 +241,19 @@ mod datadog {
         }));
         let result = reconcile(registry(), Arc::new(dd_secret(&server.url)), &run).await;
         let m = &result.measurements[0];
-        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Failed, "[0.1,0.3]"));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str()),
+            (AnalysisPhase::Failed, "[0.1,0.3]")
+        );
         assert_eq!(
             m.metadata.get("groups").map(String::as_str),
             Some(r#"[{"name":"us-east,a","value":0.1},{"name":"eu,c","value":0.3}]"#)
         );
         let body = only(&server).json();
-        assert_eq!(body["data"]["attributes"]["queries"][0]["aggregator"], "last");
+        assert_eq!(
+            body["data"]["attributes"]["queries"][0]["aggregator"],
+            "last"
+        );
         assert_eq!(body["data"]["attributes"]["queries"][0]["name"], "query");
         assert_eq!(body["data"]["attributes"]["formulas"], json!([]));
     }
@@ -213,14 +264,23 @@ mod datadog {
             if r.header("dd-api-key") == "bad" {
                 Reply::text(403, "application/json", r#"{"errors":["Forbidden"]}"#)
             } else {
-                Reply::json(json!({"data": {"attributes": {"columns": []}, "errors": "Unknown metric"}}))
+                Reply::json(
+                    json!({"data": {"attributes": {"columns": []}, "errors": "Unknown metric"}}),
+                )
             }
         })
         .await;
         let cases = [
             (
                 json!({"apiVersion": "v2", "query": "q"}),
-                secrets(&[("datadog", &[("address", server.url.as_str()), ("api-key", "bad"), ("app-key", "x")])]),
+                secrets(&[(
+                    "datadog",
+                    &[
+                        ("address", server.url.as_str()),
+                        ("api-key", "bad"),
+                        ("app-key", "x"),
+                    ],
+                )]),
                 "received authentication error response code: 403 {\"errors\":[\"Forbidden\"]}",
             ),
             (
@@ -252,21 +312,43 @@ mod datadog {
         for (spec, source, message) in cases {
             let run = run(json!({"successCondition": "true", "provider": {"datadog": spec}}));
             let m = measure(registry(), source, &run).await;
-            assert_eq!((m.phase.clone(), m.message.as_str()), (AnalysisPhase::Error, message), "{spec}");
+            assert_eq!(
+                (m.phase.clone(), m.message.as_str()),
+                (AnalysisPhase::Error, message),
+                "{spec}"
+            );
         }
     }
 
     #[tokio::test]
     async fn credentials_come_from_secret_ref_env_or_the_default_secret() {
-        let server = FixtureServer::start(|_| Reply::json(json!({"series": [{"pointlist": [[1.0, 1.0]]}]}))).await;
+        let server =
+            FixtureServer::start(|_| Reply::json(json!({"series": [{"pointlist": [[1.0, 1.0]]}]})))
+                .await;
         let url = server.url.as_str();
         let source = Arc::new(
             NamespacedSecrets::default()
-                .with("team-a", "dd-team", &[("address", url), ("api-key", "team"), ("app-key", "t")])
-                .with("argo-rollouts", "dd-shared", &[("address", url), ("api-key", "shared"), ("app-key", "s")])
-                .with("argo-rollouts", "datadog", &[("address", url), ("api-key", "default"), ("app-key", "d")]),
+                .with(
+                    "team-a",
+                    "dd-team",
+                    &[("address", url), ("api-key", "team"), ("app-key", "t")],
+                )
+                .with(
+                    "argo-rollouts",
+                    "dd-shared",
+                    &[("address", url), ("api-key", "shared"), ("app-key", "s")],
+                )
+                .with(
+                    "argo-rollouts",
+                    "datadog",
+                    &[("address", url), ("api-key", "default"), ("app-key", "d")],
+                ),
         );
-        let env = DatadogEnv { address: server.url.clone(), api_key: "env".into(), app_key: "e".into() };
+        let env = DatadogEnv {
+            address: server.url.clone(),
+            api_key: "env".into(),
+            app_key: "e".into(),
+        };
         let cases = [
             (json!({"name": "dd-team", "namespaced": true}), None, "team"),
             (json!({"name": "dd-shared"}), Some(env.clone()), "shared"),
@@ -274,9 +356,15 @@ mod datadog {
             (json!({}), None, "default"),
         ];
         for (secret_ref, env, key) in cases {
-            let run = run(json!({"successCondition": "result == 1", "provider": {"datadog": {"query": "q", "secretRef": secret_ref}}}));
+            let run = run(
+                json!({"successCondition": "result == 1", "provider": {"datadog": {"query": "q", "secretRef": secret_ref}}}),
+            );
             let result = reconcile(registry().with_datadog_env(env), source.clone(), &run).await;
-            assert_eq!(result.measurements[0].phase, AnalysisPhase::Successful, "{secret_ref}");
+            assert_eq!(
+                result.measurements[0].phase,
+                AnalysisPhase::Successful,
+                "{secret_ref}"
+            );
             assert_eq!(only(&server).header("dd-api-key"), key, "{secret_ref}");
         }
     }
@@ -300,29 +388,69 @@ mod newrelic {
         })
         .await;
         let graphql = format!("{}/graphql", server.url);
-        let source = secrets(&[("nr-eu", &[("personal-api-key", "NRAK-1"), ("account-id", "1234"), ("region", "eu"), ("base-url-nerdgraph", graphql.as_str())])]);
+        let source = secrets(&[(
+            "nr-eu",
+            &[
+                ("personal-api-key", "NRAK-1"),
+                ("account-id", "1234"),
+                ("region", "eu"),
+                ("base-url-nerdgraph", graphql.as_str()),
+            ],
+        )]);
         let query = "SELECT count(*) FROM Transaction WHERE appName = 'web'";
-        let run1 = run(json!({"successCondition": "result.count > 40", "provider": {"newRelic": {"profile": "nr-eu", "query": query}}}));
+        let run1 = run(
+            json!({"successCondition": "result.count > 40", "provider": {"newRelic": {"profile": "nr-eu", "query": query}}}),
+        );
         let result = reconcile(registry(), Arc::new(source.clone()), &run1).await;
         let m = &result.measurements[0];
-        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Successful, r#"{"count":42}"#));
-        assert_eq!(result.metadata.get("ResolvedNewRelicQuery").map(String::as_str), Some(query));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str()),
+            (AnalysisPhase::Successful, r#"{"count":42}"#)
+        );
+        assert_eq!(
+            result
+                .metadata
+                .get("ResolvedNewRelicQuery")
+                .map(String::as_str),
+            Some(query)
+        );
         let r = only(&server);
         assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/graphql"));
         assert_eq!(r.header("api-key"), "NRAK-1");
         assert_eq!(r.header("content-type"), "application/json");
-        assert_eq!(r.json(), json!({"query": NRQL_QUERY, "variables": {"accountId": 1234, "query": query, "timeout": 5}}));
+        assert_eq!(
+            r.json(),
+            json!({"query": NRQL_QUERY, "variables": {"accountId": 1234, "query": query, "timeout": 5}})
+        );
 
-        let facet = run(json!({"successCondition": "all(result, {#.count < 10})", "provider": {"newRelic": {"profile": "nr-eu", "query": "SELECT count(*) FROM T FACET host", "timeout": 20}}}));
+        let facet = run(
+            json!({"successCondition": "all(result, {#.count < 10})", "provider": {"newRelic": {"profile": "nr-eu", "query": "SELECT count(*) FROM T FACET host", "timeout": 20}}}),
+        );
         let m = measure(registry(), source.clone(), &facet).await;
-        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Successful, r#"[{"count":3,"host":"a"},{"count":5,"host":"b"}]"#), "{m:?}");
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str()),
+            (
+                AnalysisPhase::Successful,
+                r#"[{"count":3,"host":"a"},{"count":5,"host":"b"}]"#
+            ),
+            "{m:?}"
+        );
         assert_eq!(only(&server).json()["variables"]["timeout"], 20);
 
-        let bad = run(json!({"successCondition": "true", "provider": {"newRelic": {"profile": "nr-eu", "query": "SELECT bad()"}}}));
+        let bad = run(
+            json!({"successCondition": "true", "provider": {"newRelic": {"profile": "nr-eu", "query": "SELECT bad()"}}}),
+        );
         let m = measure(registry(), source, &bad).await;
-        assert_eq!((m.phase.clone(), m.message.as_str()), (AnalysisPhase::Error, "NRQL Syntax error: unknown function bad"));
+        assert_eq!(
+            (m.phase.clone(), m.message.as_str()),
+            (
+                AnalysisPhase::Error,
+                "NRQL Syntax error: unknown function bad"
+            )
+        );
 
-        let missing = run(json!({"successCondition": "true", "provider": {"newRelic": {"query": "q"}}}));
+        let missing =
+            run(json!({"successCondition": "true", "provider": {"newRelic": {"query": "q"}}}));
         let m = measure(registry(), secrets(&[]), &missing).await;
         assert_eq!(m.message, "secrets \"newrelic\" not found");
     }
@@ -343,26 +471,58 @@ mod wavefront {
         })
         .await;
         let source = secrets(&[("wavefront-api-tokens", &[(server.url.as_str(), "wf-token")])]);
-        let one = run(json!({"successCondition": "result < 3", "provider": {"wavefront": {"address": server.url, "query": "avg(ts(cpu, env=prod))"}}}));
+        let one = run(
+            json!({"successCondition": "result < 3", "provider": {"wavefront": {"address": server.url, "query": "avg(ts(cpu, env=prod))"}}}),
+        );
         let m = measure(registry(), source.clone(), &one).await;
-        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Successful, "2.50"));
-        assert_eq!(m.metadata.get("timestamps").map(String::as_str), Some((now_secs() - 5).to_string().as_str()));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str()),
+            (AnalysisPhase::Successful, "2.50")
+        );
+        assert_eq!(
+            m.metadata.get("timestamps").map(String::as_str),
+            Some((now_secs() - 5).to_string().as_str())
+        );
         assert_eq!(m.metadata.get("drift").map(String::as_str), Some("-5"));
-        assert_eq!(m.metadata.get("warnings").map(String::as_str), Some("partial data"));
+        assert_eq!(
+            m.metadata.get("warnings").map(String::as_str),
+            Some("partial data")
+        );
         let r = only(&server);
-        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/api/v2/chart/api"));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/api/v2/chart/api")
+        );
         let ms = now_secs() * 1000;
-        assert_eq!(r.query.clone().unwrap(), format!("e={ms}&g=s&i=true&p=1&q=avg%28ts%28cpu%2C+env%3Dprod%29%29&s={ms}"));
+        assert_eq!(
+            r.query.clone().unwrap(),
+            format!("e={ms}&g=s&i=true&p=1&q=avg%28ts%28cpu%2C+env%3Dprod%29%29&s={ms}")
+        );
         assert_eq!(r.header("authorization"), "Bearer wf-token");
 
-        let many = run(json!({"successCondition": "all(result, {# < 3})", "provider": {"wavefront": {"address": server.url, "query": "multi"}}}));
+        let many = run(
+            json!({"successCondition": "all(result, {# < 3})", "provider": {"wavefront": {"address": server.url, "query": "multi"}}}),
+        );
         let m = measure(registry(), source, &many).await;
-        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Failed, "[1.00,4.00]"));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str()),
+            (AnalysisPhase::Failed, "[1.00,4.00]")
+        );
         assert_eq!(m.metadata.get("drift").map(String::as_str), Some("[-1,2]"));
 
-        let unknown = run(json!({"successCondition": "true", "provider": {"wavefront": {"address": "other.wavefront.com", "query": "q"}}}));
-        let m = measure(registry(), secrets(&[("wavefront-api-tokens", &[("x", "y")])]), &unknown).await;
-        assert_eq!((m.phase.clone(), m.message.as_str()), (AnalysisPhase::Error, "API token not found"));
+        let unknown = run(
+            json!({"successCondition": "true", "provider": {"wavefront": {"address": "other.wavefront.com", "query": "q"}}}),
+        );
+        let m = measure(
+            registry(),
+            secrets(&[("wavefront-api-tokens", &[("x", "y")])]),
+            &unknown,
+        )
+        .await;
+        assert_eq!(
+            (m.phase.clone(), m.message.as_str()),
+            (AnalysisPhase::Error, "API token not found")
+        );
     }
 }
 
@@ -387,19 +547,35 @@ mod graphite {
         .await;
         let base = format!("{}/graphite/", server.url);
         let query = "target=summarize(sumSeries(app.*.errors), '5min', 'avg')\n&from=-5min";
-        let ok = run(json!({"successCondition": "all(result, {# < 3})", "provider": {"graphite": {"address": base, "query": query}}}));
+        let ok = run(
+            json!({"successCondition": "all(result, {# < 3})", "provider": {"graphite": {"address": base, "query": query}}}),
+        );
         let m = measure(registry(), secrets(&[]), &ok).await;
-        assert_eq!((m.phase.clone(), m.value.as_str()), (AnalysisPhase::Successful, "[1.500000,2.000000]"));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str()),
+            (AnalysisPhase::Successful, "[1.500000,2.000000]")
+        );
         let r = only(&server);
-        assert_eq!((r.method.as_str(), r.path.as_str()), ("GET", "/graphite/render"));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("GET", "/graphite/render")
+        );
         assert_eq!(
             r.query.clone().unwrap(),
             "format=json&from=-5min&target=summarize%28sumSeries%28app.%2A.errors%29%2C%275min%27%2C%27avg%27%29"
         );
-        for (q, message) in [("target=empty", "no values found"), ("target=broken", "error response: Internal Server Error")] {
-            let r = run(json!({"successCondition": "true", "provider": {"graphite": {"address": server.url, "query": q}}}));
+        for (q, message) in [
+            ("target=empty", "no values found"),
+            ("target=broken", "error response: Internal Server Error"),
+        ] {
+            let r = run(
+                json!({"successCondition": "true", "provider": {"graphite": {"address": server.url, "query": q}}}),
+            );
             let m = measure(registry(), secrets(&[]), &r).await;
-            assert_eq!((m.phase.clone(), m.message.as_str()), (AnalysisPhase::Error, message));
+            assert_eq!(
+                (m.phase.clone(), m.message.as_str()),
+                (AnalysisPhase::Error, message)
+            );
         }
     }
 }
@@ -422,29 +598,60 @@ mod influxdb {
             }
         })
         .await;
-        let source = secrets(&[("influx-prod", &[("authToken", "tok=="), ("address", server.url.as_str()), ("org", "my org")])]);
+        let source = secrets(&[(
+            "influx-prod",
+            &[
+                ("authToken", "tok=="),
+                ("address", server.url.as_str()),
+                ("org", "my org"),
+            ],
+        )]);
         let flux = "from(bucket: \"app\") |> range(start: -5m) |> filter(fn: (r) => r._measurement == \"errors\")";
-        let ok = run(json!({"successCondition": "result[0] < 1 && len(result) == 2", "provider": {"influxdb": {"profile": "influx-prod", "query": flux}}}));
+        let ok = run(
+            json!({"successCondition": "result[0] < 1 && len(result) == 2", "provider": {"influxdb": {"profile": "influx-prod", "query": flux}}}),
+        );
         let m = measure(registry(), source.clone(), &ok).await;
-        assert_eq!((m.phase.clone(), m.value.as_str(), m.message.as_str()), (AnalysisPhase::Successful, "[0.5 2]", ""));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str(), m.message.as_str()),
+            (AnalysisPhase::Successful, "[0.5 2]", "")
+        );
         let r = only(&server);
-        assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_deref()), ("POST", "/api/v2/query", Some("org=my+org")));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str(), r.query.as_deref()),
+            ("POST", "/api/v2/query", Some("org=my+org"))
+        );
         assert_eq!(r.header("authorization"), "Token tok==");
         assert_eq!(r.header("content-type"), "application/json");
         assert_eq!(
             r.text(),
-            format!(r#"{{"dialect":{{"annotations":["datatype","group","default"],"delimiter":",","header":true}},"query":{},"type":"flux"}}"#, serde_json::to_string(flux).unwrap())
+            format!(
+                r#"{{"dialect":{{"annotations":["datatype","group","default"],"delimiter":",","header":true}},"query":{},"type":"flux"}}"#,
+                serde_json::to_string(flux).unwrap()
+            )
         );
         for (q, message) in [
-            ("syntax", "invalid: compilation failed: error at @1:1-1:7: undefined identifier syntax"),
+            (
+                "syntax",
+                "invalid: compilation failed: error at @1:1-1:7: undefined identifier syntax",
+            ),
             ("nothing", "no results returned from flux query"),
         ] {
-            let r = run(json!({"successCondition": "true", "provider": {"influxdb": {"profile": "influx-prod", "query": q}}}));
+            let r = run(
+                json!({"successCondition": "true", "provider": {"influxdb": {"profile": "influx-prod", "query": q}}}),
+            );
             let m = measure(registry(), source.clone(), &r).await;
-            assert_eq!((m.phase.clone(), m.message.as_str()), (AnalysisPhase::Error, message));
+            assert_eq!(
+                (m.phase.clone(), m.message.as_str()),
+                (AnalysisPhase::Error, message)
+            );
         }
         let r = run(json!({"successCondition": "true", "provider": {"influxdb": {"query": "q"}}}));
-        let m = measure(registry(), secrets(&[("influxdb", &[("authToken", "t")])]), &r).await;
+        let m = measure(
+            registry(),
+            secrets(&[("influxdb", &[("authToken", "t")])]),
+            &r,
+        )
+        .await;
         assert_eq!(m.message, "authToken, org, or address not found");
     }
 }
@@ -463,11 +670,16 @@ mod skywalking {
         })
         .await;
         let query = "query queryData($duration: Duration!) { service_apdex: readMetricsValues(condition: {name: \"service_apdex\", entity: {scope: Service, serviceName: \"web\", normal: true}}, duration: $duration) { values { value } } }";
-        let ok = run(json!({"successCondition": "all(result.service_apdex.values, {#.value >= 9500})", "provider": {"skywalking": {"address": server.url, "query": query, "interval": "5m"}}}));
+        let ok = run(
+            json!({"successCondition": "all(result.service_apdex.values, {#.value >= 9500})", "provider": {"skywalking": {"address": server.url, "query": query, "interval": "5m"}}}),
+        );
         let m = measure(registry(), secrets(&[]), &ok).await;
         assert_eq!(
             (m.phase.clone(), m.value.as_str()),
-            (AnalysisPhase::Successful, r#"{"service_apdex":{"values":[{"value":9950},{"value":9800}]}}"#),
+            (
+                AnalysisPhase::Successful,
+                r#"{"service_apdex":{"values":[{"value":9950},{"value":9800}]}}"#
+            ),
             "{m:?}"
         );
         let r = only(&server);
@@ -475,11 +687,22 @@ mod skywalking {
         assert_eq!(r.header("content-type"), "application/json; charset=utf-8");
         assert_eq!(
             r.text(),
-            format!(r#"{{"query":{},"variables":{{"duration":{{"start":"2026-03-04 1002","end":"2026-03-04 1007","step":"MINUTE"}}}}}}"#, serde_json::to_string(query).unwrap())
+            format!(
+                r#"{{"query":{},"variables":{{"duration":{{"start":"2026-03-04 1002","end":"2026-03-04 1007","step":"MINUTE"}}}}}}"#,
+                serde_json::to_string(query).unwrap()
+            )
         );
-        let broken = run(json!({"successCondition": "true", "provider": {"skywalking": {"address": server.url, "query": "broken", "interval": "5m"}}}));
+        let broken = run(
+            json!({"successCondition": "true", "provider": {"skywalking": {"address": server.url, "query": "broken", "interval": "5m"}}}),
+        );
         let m = measure(registry(), secrets(&[]), &broken).await;
-        assert_eq!((m.phase.clone(), m.message.as_str()), (AnalysisPhase::Error, "graphql: Validation error of type FieldUndefined"));
+        assert_eq!(
+            (m.phase.clone(), m.message.as_str()),
+            (
+                AnalysisPhase::Error,
+                "graphql: Validation error of type FieldUndefined"
+            )
+        );
     }
 }
 
@@ -522,15 +745,23 @@ mod kayenta {
         let step = runner.reconcile(&run, &now).await.unwrap();
         let m = step.status.metric_results[0].measurements[0].clone();
         assert_eq!(m.phase, AnalysisPhase::Running, "{m:?}");
-        assert_eq!(m.metadata.get("canaryExecutionId").map(String::as_str), Some("exec-42"));
+        assert_eq!(
+            m.metadata.get("canaryExecutionId").map(String::as_str),
+            Some("exec-42")
+        );
         let resume = m.resume_at.clone().unwrap().0;
         assert_eq!(resume.as_second(), now_secs() + 15);
         let requests = server.take();
         assert_eq!(requests.len(), 2);
-        assert_eq!(requests[0].query.as_deref(), Some("application=shop&configurationAccountName=storage"));
+        assert_eq!(
+            requests[0].query.as_deref(),
+            Some("application=shop&configurationAccountName=storage")
+        );
         assert_eq!(
             requests[1].query.as_deref(),
-            Some("application=shop&metricsAccountName=prom&configurationAccountName=config&storageAccountName=storage")
+            Some(
+                "application=shop&metricsAccountName=prom&configurationAccountName=config&storageAccountName=storage"
+            )
         );
         assert_eq!(requests[1].header("content-type"), "application/json");
         assert_eq!(
@@ -549,12 +780,21 @@ mod kayenta {
             }
             at = last.resume_at.clone().unwrap().0;
         }
-        assert_eq!((last.phase.clone(), last.value.as_str()), (AnalysisPhase::Inconclusive, "87"), "{last:?} {:?}", server.requests());
+        assert_eq!(
+            (last.phase.clone(), last.value.as_str()),
+            (AnalysisPhase::Inconclusive, "87"),
+            "{last:?} {:?}",
+            server.requests()
+        );
         assert_eq!(polls.load(Ordering::SeqCst), 2);
         assert!(server.take().iter().all(|r| r.path == "/canary/exec-42"));
     }
 
-    async fn step_status(runner: &Runner, run: &AnalysisRun, at: Timestamp) -> davy::api::AnalysisRunStatus {
+    async fn step_status(
+        runner: &Runner,
+        run: &AnalysisRun,
+        at: Timestamp,
+    ) -> davy::api::AnalysisRunStatus {
         runner.reconcile(run, &move || at).await.unwrap().status
     }
 }
@@ -579,13 +819,27 @@ mod cloudwatch {
     /// it signed.
     fn expected_signature(r: &Recorded, aws: &AwsEnv) -> String {
         let auth = r.header("authorization");
-        let signed = auth.split("SignedHeaders=").nth(1).unwrap().split(',').next().unwrap().to_string();
+        let signed = auth
+            .split("SignedHeaders=")
+            .nth(1)
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .to_string();
         let headers: Vec<(String, String)> = signed
             .split(';')
             .filter(|h| *h != "x-amz-date" && *h != "x-amz-security-token")
             .map(|h| (h.to_string(), r.header(h)))
             .collect();
-        let identity = Credentials::new(&aws.access_key_id, &aws.secret_access_key, aws.session_token.clone(), None, "test").into();
+        let identity = Credentials::new(
+            &aws.access_key_id,
+            &aws.secret_access_key,
+            aws.session_token.clone(),
+            None,
+            "test",
+        )
+        .into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&aws.region)
@@ -599,7 +853,10 @@ mod cloudwatch {
         let signable = SignableRequest::new(
             "POST",
             url,
-            headers.iter().filter(|(k, _)| k != "host").map(|(k, v)| (k.as_str(), v.as_str())),
+            headers
+                .iter()
+                .filter(|(k, _)| k != "host")
+                .map(|(k, v)| (k.as_str(), v.as_str())),
             SignableBody::Bytes(&r.body),
         )
         .unwrap();
@@ -635,11 +892,20 @@ mod cloudwatch {
             ]}},
         }));
         let m = measure(registry().with_aws(env.clone()), secrets(&[]), &ok).await;
-        assert_eq!((m.phase.clone(), m.value.as_str(), m.message.as_str()), (AnalysisPhase::Successful, "[[0.01 0.02]]", ""));
+        assert_eq!(
+            (m.phase.clone(), m.value.as_str(), m.message.as_str()),
+            (AnalysisPhase::Successful, "[[0.01 0.02]]", "")
+        );
         let r = only(&server);
-        assert_eq!((r.method.as_str(), r.path.as_str(), r.query.as_deref()), ("POST", "/", None));
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str(), r.query.as_deref()),
+            ("POST", "/", None)
+        );
         assert_eq!(r.header("content-type"), "application/x-amz-json-1.0");
-        assert_eq!(r.header("x-amz-target"), "GraniteServiceVersion20100801.GetMetricData");
+        assert_eq!(
+            r.header("x-amz-target"),
+            "GraniteServiceVersion20100801.GetMetricData"
+        );
         assert_eq!(r.header("x-amz-date"), "20260304T100730Z");
         assert_eq!(r.header("x-amz-security-token"), "session-1");
         assert_eq!(
@@ -656,13 +922,21 @@ mod cloudwatch {
         assert_eq!(signature.len(), 64);
         assert_eq!(signature, expected_signature(&r, &env));
 
-        let broken = run(json!({"successCondition": "true", "provider": {"cloudWatch": {"metricDataQueries": [{"id": "broken", "expression": "x"}]}}}));
+        let broken = run(
+            json!({"successCondition": "true", "provider": {"cloudWatch": {"metricDataQueries": [{"id": "broken", "expression": "x"}]}}}),
+        );
         let m = measure(registry().with_aws(env), secrets(&[]), &broken).await;
         assert_eq!(
             (m.phase.clone(), m.message.as_str()),
-            (AnalysisPhase::Error, "operation error CloudWatch: GetMetricData, https response error StatusCode: 400, RequestID: req-1, api error InvalidParameterValueException: The value broken for parameter MetricDataQueries.member.1.Id is not valid.")
+            (
+                AnalysisPhase::Error,
+                "operation error CloudWatch: GetMetricData, https response error StatusCode: 400, RequestID: req-1, api error InvalidParameterValueException: The value broken for parameter MetricDataQueries.member.1.Id is not valid."
+            )
         );
-        let none = AwsEnv { access_key_id: String::new(), ..aws(&server.url) };
+        let none = AwsEnv {
+            access_key_id: String::new(),
+            ..aws(&server.url)
+        };
         let m = measure(registry().with_aws(none), secrets(&[]), &broken).await;
         assert!(m.message.contains("no AWS credentials"), "{}", m.message);
     }
@@ -686,22 +960,53 @@ mod templates {
         for a in args {
             command.args(["--arg", a]);
         }
-        for var in ["DD_API_KEY", "DD_APP_KEY", "DD_ADDRESS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_CLOUDWATCH", "POD_NAMESPACE"] {
+        for var in [
+            "DD_API_KEY",
+            "DD_APP_KEY",
+            "DD_ADDRESS",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_CLOUDWATCH",
+            "POD_NAMESPACE",
+        ] {
             command.env_remove(var);
         }
         command.envs(env.iter().copied());
-        let out = tokio::time::timeout(std::time::Duration::from_secs(60), command.output()).await.unwrap().unwrap();
+        let out = tokio::time::timeout(std::time::Duration::from_secs(60), command.output())
+            .await
+            .unwrap()
+            .unwrap();
         (
             out.status.code().unwrap_or(-1),
-            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
         )
     }
 
     /// The template followed by a Secret manifest, in one multi-document file.
-    fn with_secret(dir: &tempfile::TempDir, template_name: &str, name: &str, keys: &[(&str, &str)]) -> String {
-        let data: serde_json::Map<String, Value> = keys.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    fn with_secret(
+        dir: &tempfile::TempDir,
+        template_name: &str,
+        name: &str,
+        keys: &[(&str, &str)],
+    ) -> String {
+        let data: serde_json::Map<String, Value> = keys
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
         let doc = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "argo-rollouts"}, "stringData": data});
-        let text = format!("{}\n---\n{}\n", std::fs::read_to_string(template(template_name)).unwrap(), doc);
+        let text = format!(
+            "{}\n---\n{}\n",
+            std::fs::read_to_string(template(template_name)).unwrap(),
+            doc
+        );
         let path = dir.path().join(template_name);
         std::fs::write(&path, text).unwrap();
         path.to_str().unwrap().to_string()
@@ -716,11 +1021,19 @@ mod templates {
         })
         .await;
         let dir = tempfile::tempdir().unwrap();
-        let file = with_secret(&dir, "datadog-error-rate.yaml", "datadog", &[("address", &server.url), ("api-key", "k"), ("app-key", "a")]);
+        let file = with_secret(
+            &dir,
+            "datadog-error-rate.yaml",
+            "datadog",
+            &[("address", &server.url), ("api-key", "k"), ("app-key", "a")],
+        );
         let (code, out) = analyze(&[&file], &["service=checkout"], &[]).await;
         assert_eq!(code, 0, "{out}");
         let body = only(&server).json();
-        assert_eq!(body["data"]["attributes"]["formulas"], json!([{"formula": "errors / hits"}]));
+        assert_eq!(
+            body["data"]["attributes"]["formulas"],
+            json!([{"formula": "errors / hits"}])
+        );
         assert_eq!(
             body["data"]["attributes"]["queries"][0]["query"],
             "sum:trace.http.request.errors{service:checkout,env:prod}.as_count()"
@@ -741,7 +1054,16 @@ mod templates {
         .await;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("{}/graphql", server.url);
-        let file = with_secret(&dir, "newrelic-error-rate.yaml", "newrelic", &[("personal-api-key", "NRAK"), ("account-id", "99"), ("base-url-nerdgraph", &url)]);
+        let file = with_secret(
+            &dir,
+            "newrelic-error-rate.yaml",
+            "newrelic",
+            &[
+                ("personal-api-key", "NRAK"),
+                ("account-id", "99"),
+                ("base-url-nerdgraph", &url),
+            ],
+        );
         let (code, out) = analyze(&[&file], &["app-name=good"], &[]).await;
         assert_eq!(code, 0, "{out}");
         assert_eq!(
@@ -771,10 +1093,17 @@ mod templates {
         let (code, out) = analyze(&[&file], &args, &env).await;
         assert_eq!(code, 0, "{out}");
         let r = only(&server);
-        assert!(r.header("authorization").contains("/eu-west-1/monitoring/aws4_request"), "{r:?}");
+        assert!(
+            r.header("authorization")
+                .contains("/eu-west-1/monitoring/aws4_request"),
+            "{r:?}"
+        );
         let body = r.json();
         assert_eq!(body["MetricDataQueries"][1]["MetricStat"]["Period"], 60);
-        assert_eq!(body["MetricDataQueries"][2]["MetricStat"]["Metric"]["MetricName"], "RequestCount");
+        assert_eq!(
+            body["MetricDataQueries"][2]["MetricStat"]["Metric"]["MetricName"],
+            "RequestCount"
+        );
         let args = ["load-balancer=app/web/1", "target-group=targetgroup/bad/2"];
         let (code, out) = analyze(&[&file], &args, &env).await;
         assert_ne!(code, 0, "{out}");

@@ -85,7 +85,9 @@ pub struct FixtureServer {
 
 impl FixtureServer {
     /// Serves every request with `respond`; must be called inside a Tokio runtime.
-    pub async fn start(respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> FixtureServer {
+    pub async fn start(
+        respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> FixtureServer {
         let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
         let respond: Responder = Arc::new(respond);
         let log = requests.clone();

@@ -200,7 +200,10 @@ pub fn results(doc: &Json) -> (MetricValue, String) {
 /// The error code of an AWS JSON error answer (`__type` without its namespace, or the
 /// query-compatible `X-Amzn-Query-Error` code).
 fn error_code(doc: &Json, query_error: Option<&str>) -> String {
-    if let Some(code) = query_error.and_then(|q| q.split(';').next()).filter(|c| !c.is_empty()) {
+    if let Some(code) = query_error
+        .and_then(|q| q.split(';').next())
+        .filter(|c| !c.is_empty())
+    {
         return code.to_string();
     }
     let kind = doc
@@ -232,7 +235,10 @@ impl CloudWatchProvider {
                 "{OPERATION}, failed to resolve service endpoint, an AWS region is required, but was not found"
             ));
         }
-        Ok(format!("https://monitoring.{}.amazonaws.com", self.aws.region))
+        Ok(format!(
+            "https://monitoring.{}.amazonaws.com",
+            self.aws.region
+        ))
     }
 
     /// The signed request headers for `body` sent to `url` at `at`.

@@ -148,7 +148,8 @@ impl DatadogProvider {
             http.get(format!("{url}?{query}"))
         } else {
             let url = format!("{address}/api/v2/query/scalar");
-            http.post(url).body(v2_body(&self.spec, now, interval).to_string())
+            http.post(url)
+                .body(v2_body(&self.spec, now, interval).to_string())
         };
         let request = request
             .header("Content-Type", "application/json")
@@ -220,7 +221,9 @@ pub fn validate(dd: &DatadogMetric) -> Result<(), String> {
         );
     }
     if !query.is_empty() && queries > 0 {
-        return Err("Cannot have both a query and queries. Please review the Analysis Template.".into());
+        return Err(
+            "Cannot have both a query and queries. Please review the Analysis Template.".into(),
+        );
     }
     if v1 && query.is_empty() {
         return Err("Query is empty. API Version v1 only supports using the query parameter in your Analysis Template.".into());
@@ -316,7 +319,9 @@ pub fn parse_v1(body: &[u8]) -> Result<(MetricValue, String), String> {
             Some(list) => {
                 let items: Vec<Json> = list
                     .iter()
-                    .map(|s| json!({"pointlist": s.get("pointlist").cloned().unwrap_or(Json::Null)}))
+                    .map(
+                        |s| json!({"pointlist": s.get("pointlist").cloned().unwrap_or(Json::Null)}),
+                    )
                     .collect();
                 go_json(&Json::Array(items))
             }
@@ -338,7 +343,11 @@ pub fn parse_v1(body: &[u8]) -> Result<(MetricValue, String), String> {
 pub fn parse_v2(body: &[u8]) -> Result<(MetricValue, String, BTreeMap<String, String>), String> {
     let doc = parse_json(body)?;
     let data = doc.get("data").cloned().unwrap_or(Json::Null);
-    if let Some(errors) = data.get("errors").and_then(Json::as_str).filter(|e| !e.is_empty()) {
+    if let Some(errors) = data
+        .get("errors")
+        .and_then(Json::as_str)
+        .filter(|e| !e.is_empty())
+    {
         return Err(format!("There were errors in your query: {errors}"));
     }
     let columns = data
@@ -347,8 +356,15 @@ pub fn parse_v2(body: &[u8]) -> Result<(MetricValue, String, BTreeMap<String, St
         .and_then(Json::as_array)
         .cloned()
         .unwrap_or_default();
-    let kind = |c: &Json| c.get("type").and_then(Json::as_str).unwrap_or("").to_string();
-    let number = columns.iter().find(|c| matches!(kind(c).as_str(), "" | "number"));
+    let kind = |c: &Json| {
+        c.get("type")
+            .and_then(Json::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let number = columns
+        .iter()
+        .find(|c| matches!(kind(c).as_str(), "" | "number"));
     let groups: Vec<&Json> = columns.iter().filter(|c| kind(c) == "group").collect();
     let grouped = !groups.is_empty();
     let mut values = Vec::new();
@@ -365,7 +381,10 @@ pub fn parse_v2(body: &[u8]) -> Result<(MetricValue, String, BTreeMap<String, St
                 continue;
             }
             let f = v.as_f64().ok_or_else(|| {
-                format!("could not parse numeric value {:?} in column {name:?}", v.to_string())
+                format!(
+                    "could not parse numeric value {:?} in column {name:?}",
+                    v.to_string()
+                )
             })?;
             values.push(f);
             if grouped {
@@ -387,7 +406,11 @@ pub fn parse_v2(body: &[u8]) -> Result<(MetricValue, String, BTreeMap<String, St
     }
     let text = format!(
         "[{}]",
-        values.iter().map(|v| format_float_f(*v)).collect::<Vec<_>>().join(",")
+        values
+            .iter()
+            .map(|v| format_float_f(*v))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let (groups_json, truncated) = groups_metadata(&pairs);
     let mut metadata = BTreeMap::from([(GROUPS.to_string(), groups_json)]);
@@ -477,7 +500,10 @@ mod tests {
         dd.api_version = Some("v2".into());
         assert!(validate(&dd).is_ok());
         dd.query = None;
-        dd.queries = Some(BTreeMap::from([("a".into(), "x".into()), ("b".into(), "y".into())]));
+        dd.queries = Some(BTreeMap::from([
+            ("a".into(), "x".into()),
+            ("b".into(), "y".into()),
+        ]));
         assert_eq!(
             validate(&dd).unwrap_err(),
             "When multiple queries are provided you must include a formula."

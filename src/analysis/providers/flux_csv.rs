@@ -201,7 +201,11 @@ mod tests {
         let v = values(TWO_TABLES).unwrap();
         assert_eq!(
             v,
-            vec![FluxValue::Double(1.5), FluxValue::Double(2.0), FluxValue::Long(7)]
+            vec![
+                FluxValue::Double(1.5),
+                FluxValue::Double(2.0),
+                FluxValue::Long(7)
+            ]
         );
         let text: Vec<String> = v.iter().map(FluxValue::go_text).collect();
         assert_eq!(text, ["1.5", "2", "7"]);
@@ -215,6 +219,9 @@ mod tests {
 
     #[test]
     fn quoted_fields() {
-        assert_eq!(rows("a,\"b,\"\"c\"\"\"\n"), vec![vec!["a".to_string(), "b,\"c\"".to_string()]]);
+        assert_eq!(
+            rows("a,\"b,\"\"c\"\"\"\n"),
+            vec![vec!["a".to_string(), "b,\"c\"".to_string()]]
+        );
     }
 }

@@ -98,7 +98,13 @@ impl GraphiteProvider {
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        conclude(measurement, metric, &MetricValue::FloatList(values), text, ctx)
+        conclude(
+            measurement,
+            metric,
+            &MetricValue::FloatList(values),
+            text,
+            ctx,
+        )
     }
 }
 

@@ -113,7 +113,11 @@ impl InfluxdbProvider {
         let result = MetricValue::List(found.iter().map(FluxValue::to_metric).collect());
         let text = format!(
             "[{}]",
-            found.iter().map(FluxValue::go_text).collect::<Vec<_>>().join(" ")
+            found
+                .iter()
+                .map(FluxValue::go_text)
+                .collect::<Vec<_>>()
+                .join(" ")
         );
         conclude(measurement, metric, &result, text, ctx)
     }

@@ -62,12 +62,15 @@ pub fn scope_request(
 ) -> Result<Json, String> {
     let (control, experiment) = (&scope.control_scope, &scope.experiment_scope);
     if control.start.is_empty() != experiment.start.is_empty() {
-        return Err("controlScope.start and experimentScope.start must both be set or be empty".into());
+        return Err(
+            "controlScope.start and experimentScope.start must both be set or be empty".into(),
+        );
     }
     if control.end.is_empty() != experiment.end.is_empty() {
         return Err("controlScope.end and experimentScope.end must both be set or be empty".into());
     }
-    let (mut control_start, mut experiment_start) = (control.start.clone(), experiment.start.clone());
+    let (mut control_start, mut experiment_start) =
+        (control.start.clone(), experiment.start.clone());
     if control_start.is_empty() {
         let start = if lookback {
             // Go formats a nil start time as its zero time.
@@ -132,7 +135,12 @@ impl KayentaProvider {
             "{}/canaryConfig?application={}&configurationAccountName={}",
             k.address, k.application, k.storage_account_name
         );
-        let response = self.client.get(url).send().await.map_err(|e| error_text(&e))?;
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| error_text(&e))?;
         let status = response.status().as_u16();
         if status != 200 {
             return Err(format!("Invalid Response: HTTP {status}"));
@@ -216,7 +224,11 @@ impl KayentaProvider {
     }
 
     async fn poll(&self, ctx: &MeasureContext, mut measurement: Measurement) -> Measurement {
-        let id = measurement.metadata.get(EXECUTION_ID).cloned().unwrap_or_default();
+        let id = measurement
+            .metadata
+            .get(EXECUTION_ID)
+            .cloned()
+            .unwrap_or_default();
         let url = format!("{}/canary/{id}", self.spec.address);
         let response = match self.client.get(url).send().await {
             Ok(r) if r.status().as_u16() == 200 => r,
@@ -240,18 +252,27 @@ impl KayentaProvider {
             Some(other) => {
                 return errored(
                     measurement,
-                    format!(".complete accessor error: {other} is of the type {}, expected bool", json_type(other)),
+                    format!(
+                        ".complete accessor error: {other} is of the type {}, expected bool",
+                        json_type(other)
+                    ),
                 );
             }
             None => return errored(measurement, "Missing Complete Status"),
         }
-        let Some(score) = doc.pointer("/result/judgeResult/score/score").and_then(Json::as_f64) else {
+        let Some(score) = doc
+            .pointer("/result/judgeResult/score/score")
+            .and_then(Json::as_f64)
+        else {
             return errored(measurement, "Missing Score");
         };
         let score = score as i64;
         measurement.value = score.to_string();
-        measurement.phase =
-            phase_of_score(score, self.spec.threshold.pass, self.spec.threshold.marginal);
+        measurement.phase = phase_of_score(
+            score,
+            self.spec.threshold.pass,
+            self.spec.threshold.marginal,
+        );
         measurement.resume_at = None;
         measurement.finished_at = Some(Time(ctx.now));
         measurement
@@ -310,8 +331,18 @@ mod tests {
         let now: Timestamp = "2026-01-02T03:04:05.6Z".parse().unwrap();
         let scope = KayentaScope {
             name: "default".into(),
-            control_scope: ScopeDetail { scope: "app=stable".into(), region: "us".into(), step: 60, ..Default::default() },
-            experiment_scope: ScopeDetail { scope: "app=canary".into(), region: "us".into(), step: 60, ..Default::default() },
+            control_scope: ScopeDetail {
+                scope: "app=stable".into(),
+                region: "us".into(),
+                step: 60,
+                ..Default::default()
+            },
+            experiment_scope: ScopeDetail {
+                scope: "app=canary".into(),
+                region: "us".into(),
+                step: 60,
+                ..Default::default()
+            },
         };
         let s = scope_request(&scope, None, now, "5m", false).unwrap();
         assert_eq!(s["controlScope"]["start"], "2026-01-02T02:59:05Z");
@@ -324,6 +355,10 @@ mod tests {
         assert_eq!(err, "Invalid duration \"\": time: invalid duration \"\"");
         let mut half = scope.clone();
         half.control_scope.start = "2026-01-01T00:00:00Z".into();
-        assert!(scope_request(&half, None, now, "5m", false).unwrap_err().starts_with("controlScope.start"));
+        assert!(
+            scope_request(&half, None, now, "5m", false)
+                .unwrap_err()
+                .starts_with("controlScope.start")
+        );
     }
 }

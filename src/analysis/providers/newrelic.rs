@@ -120,8 +120,11 @@ impl NewRelicProvider {
                 "timeout": timeout,
             }
         });
-        let http = client(Duration::from_secs(timeout.unsigned_abs()) + HTTP_SLACK, false)
-            .map_err(|e| e.to_string())?;
+        let http = client(
+            Duration::from_secs(timeout.unsigned_abs()) + HTTP_SLACK,
+            false,
+        )
+        .map_err(|e| e.to_string())?;
         let response = http
             .post(&account.nerdgraph_url)
             .header("Content-Type", "application/json")
@@ -230,7 +233,13 @@ mod tests {
         let a = account(&data).unwrap();
         assert_eq!(a.account_id, 12);
         assert_eq!(a.nerdgraph_url, "https://api.eu.newrelic.com/graphql");
-        data.insert("base-url-nerdgraph".into(), "http://127.0.0.1:1/graphql".into());
-        assert_eq!(account(&data).unwrap().nerdgraph_url, "http://127.0.0.1:1/graphql");
+        data.insert(
+            "base-url-nerdgraph".into(),
+            "http://127.0.0.1:1/graphql".into(),
+        );
+        assert_eq!(
+            account(&data).unwrap().nerdgraph_url,
+            "http://127.0.0.1:1/graphql"
+        );
     }
 }

@@ -109,10 +109,12 @@ impl SecretSource for KubeSecrets {
     ) -> BoxFuture<'a, Result<String, SecretError>> {
         Box::pin(async move {
             let data = self.data(namespace, name).await?;
-            data.get(key).cloned().ok_or_else(|| SecretError::MissingKey {
-                name: name.to_string(),
-                key: key.to_string(),
-            })
+            data.get(key)
+                .cloned()
+                .ok_or_else(|| SecretError::MissingKey {
+                    name: name.to_string(),
+                    key: key.to_string(),
+                })
         })
     }
 

@@ -29,7 +29,9 @@ pub struct SkyWalkingProvider {
 
 /// SkyWalking's minute-precision time (`2006-01-02 1504`, UTC).
 pub fn minute(t: Timestamp) -> String {
-    t.to_zoned(TimeZone::UTC).strftime("%Y-%m-%d %H%M").to_string()
+    t.to_zoned(TimeZone::UTC)
+        .strftime("%Y-%m-%d %H%M")
+        .to_string()
 }
 
 impl SkyWalkingProvider {
@@ -79,7 +81,11 @@ impl SkyWalkingProvider {
                 format!("graphql: server returned a non-200 status code: {status}")
             }
         })?;
-        if let Some(first) = doc.get("errors").and_then(Json::as_array).and_then(|e| e.first()) {
+        if let Some(first) = doc
+            .get("errors")
+            .and_then(Json::as_array)
+            .and_then(|e| e.first())
+        {
             let message = first.get("message").and_then(Json::as_str).unwrap_or("");
             return Err(format!("graphql: {message}"));
         }

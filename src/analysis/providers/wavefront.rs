@@ -78,7 +78,11 @@ fn nearest(points: &[Json], at: f64) -> (f64, i64, i64) {
         }
     }
     // An empty series keeps Go's zero values; an infinite drift has no integer form.
-    let drift = if delta.is_finite() { delta as i64 } else { i64::MIN };
+    let drift = if delta.is_finite() {
+        delta as i64
+    } else {
+        i64::MIN
+    };
     (value, time as i64, drift)
 }
 
@@ -131,7 +135,11 @@ impl WavefrontProvider {
             Ok(doc) => doc,
             Err(message) => return errored(measurement, message),
         };
-        if let Some(w) = doc.get("warnings").and_then(Json::as_str).filter(|w| !w.is_empty()) {
+        if let Some(w) = doc
+            .get("warnings")
+            .and_then(Json::as_str)
+            .filter(|w| !w.is_empty())
+        {
             measurement.metadata.insert(WARNINGS.into(), w.into());
         }
         let series = doc
@@ -139,18 +147,33 @@ impl WavefrontProvider {
             .and_then(Json::as_array)
             .cloned()
             .unwrap_or_default();
-        let points = |s: &Json| s.get("data").and_then(Json::as_array).cloned().unwrap_or_default();
+        let points = |s: &Json| {
+            s.get("data")
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default()
+        };
         let (result, value, timestamps, drift) = match series.as_slice() {
             [] => {
-                return errored(measurement, "No TimeSeries found in response from Wavefront");
+                return errored(
+                    measurement,
+                    "No TimeSeries found in response from Wavefront",
+                );
             }
             [one] => {
                 let (v, t, d) = nearest(&points(one), at as f64);
-                (MetricValue::Float(v), format!("{v:.2}"), t.to_string(), d.to_string())
+                (
+                    MetricValue::Float(v),
+                    format!("{v:.2}"),
+                    t.to_string(),
+                    d.to_string(),
+                )
             }
             many => {
-                let found: Vec<(f64, i64, i64)> =
-                    many.iter().map(|s| nearest(&points(s), at as f64)).collect();
+                let found: Vec<(f64, i64, i64)> = many
+                    .iter()
+                    .map(|s| nearest(&points(s), at as f64))
+                    .collect();
                 let list = |f: &dyn Fn(&(f64, i64, i64)) -> String| {
                     format!("[{}]", found.iter().map(f).collect::<Vec<_>>().join(","))
                 };
@@ -192,13 +215,20 @@ mod tests {
 
     #[test]
     fn nearest_point_and_drift() {
-        let points = vec![json!([100.0, 1.0]), json!([118.0, 2.0]), json!([125.0, 3.0])];
+        let points = vec![
+            json!([100.0, 1.0]),
+            json!([118.0, 2.0]),
+            json!([125.0, 3.0]),
+        ];
         assert_eq!(nearest(&points, 120.0), (2.0, 118, -2));
     }
 
     #[test]
     fn addresses() {
-        assert_eq!(base_url("example.wavefront.com"), "https://example.wavefront.com");
+        assert_eq!(
+            base_url("example.wavefront.com"),
+            "https://example.wavefront.com"
+        );
         assert_eq!(base_url("http://127.0.0.1:1/"), "http://127.0.0.1:1");
     }
 }
