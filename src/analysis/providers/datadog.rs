@@ -76,7 +76,7 @@ impl DatadogProvider {
             } else {
                 self.secrets.controller_namespace.as_str()
             };
-            self.from_secret(namespace, &name).await
+            self.read_secret(namespace, &name).await
         } else {
             let from_env = self
                 .env
@@ -90,7 +90,7 @@ impl DatadogProvider {
             match from_env {
                 Some(found) => Some(found),
                 None => {
-                    self.from_secret(&self.secrets.controller_namespace, DEFAULT_SECRET)
+                    self.read_secret(&self.secrets.controller_namespace, DEFAULT_SECRET)
                         .await
                 }
             }
@@ -98,7 +98,7 @@ impl DatadogProvider {
         found.ok_or_else(|| "failed to find the credentials for datadog metrics provider".into())
     }
 
-    async fn from_secret(&self, namespace: &str, name: &str) -> Option<Credentials> {
+    async fn read_secret(&self, namespace: &str, name: &str) -> Option<Credentials> {
         let data = self.secrets.read(namespace, name).await.ok()?;
         let key = |k: &str| data.get(k).cloned().unwrap_or_default();
         let found = Credentials {

@@ -66,15 +66,15 @@ pub fn account(data: &BTreeMap<String, String>) -> Result<Account, String> {
     let key = |k: &str| data.get(k).cloned().unwrap_or_default();
     let api_key = key("personal-api-key");
     let account_id = key("account-id");
+    if api_key.is_empty() || account_id.is_empty() {
+        return Err("account ID or personal API key not found".into());
+    }
     let region = data.get("region").cloned().unwrap_or_else(|| "us".into());
     let region_endpoint = region_url(&region)?;
     let nerdgraph_url = data
         .get("base-url-nerdgraph")
         .cloned()
         .unwrap_or(region_endpoint);
-    if api_key.is_empty() || account_id.is_empty() {
-        return Err("account ID or personal API key not found".into());
-    }
     let account_id = account_id.parse::<i64>().map_err(|_| {
         format!("could not parse account ID: strconv.Atoi: parsing {account_id:?}: invalid syntax")
     })?;
