@@ -302,7 +302,7 @@ impl CloudWatchProvider {
 
     async fn call(&self, ctx: &MeasureContext) -> Result<Json, String> {
         let interval = crate::api::duration::parse_go_duration(self.spec.interval())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::api::duration::GoDurationError(e).to_string())?;
         let span = SignedDuration::try_from(interval).unwrap_or(SignedDuration::MAX);
         let start = ctx.now.checked_sub(span).unwrap_or(Timestamp::MIN);
         let body = request_body(&self.spec, start, ctx.now).to_string();

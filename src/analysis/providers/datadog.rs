@@ -206,7 +206,8 @@ impl DatadogProvider {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    crate::api::duration::parse_go_duration(text).map_err(|e| e.to_string())
+    crate::api::duration::parse_go_duration(text)
+        .map_err(|e| crate::api::duration::GoDurationError(e).to_string())
 }
 
 /// Upstream's checks of the fields, with its messages.
@@ -246,7 +247,8 @@ pub fn validate(dd: &DatadogMetric) -> Result<(), String> {
         match timeout.to_go_duration() {
             Err(e) => {
                 return Err(format!(
-                    "Could not parse the request timeout: {e}. Please review the Analysis Template."
+                    "Could not parse the request timeout: {}. Please review the Analysis Template.",
+                    crate::api::duration::GoDurationError(e)
                 ));
             }
             Ok(d) if d.is_zero() => {

@@ -76,8 +76,12 @@ pub fn scope_request(
             // Go formats a nil start time as its zero time.
             run_started_at.map_or_else(|| "0001-01-01T00:00:00Z".to_string(), rfc3339)
         } else {
-            let d = crate::api::duration::parse_go_duration(interval)
-                .map_err(|e| format!("Invalid duration {interval:?}: {e}"))?;
+            let d = crate::api::duration::parse_go_duration(interval).map_err(|e| {
+                format!(
+                    "Invalid duration {interval:?}: {}",
+                    crate::api::duration::GoDurationError(e)
+                )
+            })?;
             let d = SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX);
             rfc3339(now.checked_sub(d).unwrap_or(Timestamp::MIN))
         };

@@ -40,7 +40,7 @@ impl SkyWalkingProvider {
         let interval = crate::api::duration::parse_go_duration(
             spec.interval.as_ref().map(|d| d.as_str()).unwrap_or(""),
         )
-        .map_err(|e| ProviderError::Config(e.to_string()))?;
+        .map_err(|e| ProviderError::Config(crate::api::duration::GoDurationError(e).to_string()))?;
         Ok(SkyWalkingProvider {
             url: format!("{}/graphql", spec.address.clone().unwrap_or_default()),
             query: spec.query.clone().unwrap_or_default(),
