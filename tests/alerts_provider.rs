@@ -32,6 +32,7 @@ async fn measure(metric: &Metric) -> Measurement {
         run_uid: "uid".into(),
         result: None,
         now: k8s_openapi::jiff::Timestamp::now(),
+        run_started_at: None,
     };
     // Registered by default: no with_plugin needed.
     let provider = Registry::new().provider_for(metric).expect("provider");

@@ -307,8 +307,8 @@ async fn templates_are_documented_and_name_their_required_args() {
         checked += 1;
     }
     assert_eq!(
-        checked, 11,
-        "every template checked (8 of the analysis engine, 3 judge)"
+        checked, 14,
+        "every template checked (8 of the analysis engine, 3 judge, 3 SaaS providers)"
     );
 }
 

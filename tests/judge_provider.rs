@@ -83,6 +83,7 @@ async fn measure(config: Value) -> Measurement {
         run_uid: "uid".into(),
         result: None,
         now: Timestamp::now(),
+        run_started_at: None,
     };
     provider.run(&ctx, &metric).await
 }

@@ -6,111 +6,15 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use futures::future::{BoxFuture, join_all};
+use futures::future::join_all;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{AnalysisRun, Argument};
 
 use super::args::{resolve_metric, values};
+pub use super::providers::secrets::{KubeSecrets, SecretError, SecretSource, StaticSecrets};
 use super::providers::{MeasureContext, Registry, errored as errored_measurement, started};
 use super::reconcile::{Outcome, Prepared, Step, apply, errored, prepare};
-
-/// Why a `secretKeyRef` argument has no value; the texts are upstream's.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// No such Secret.
-    #[error("secrets \"{0}\" not found")]
-    NotFound(String),
-    /// The Secret lacks the key.
-    #[error("key '{key}' does not exist in secret '{name}'")]
-    MissingKey {
-        /// The Secret.
-        name: String,
-        /// The key asked for.
-        key: String,
-    },
-    /// Reading the Secret failed.
-    #[error("{0}")]
-    Api(#[from] kube::Error),
-}
-
-/// Reads secret values for `secretKeyRef` arguments.
-pub trait SecretSource: Send + Sync {
-    /// The value of `key` in Secret `name` of `namespace`.
-    fn get<'a>(
-        &'a self,
-        namespace: &'a str,
-        name: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<String, SecretError>>;
-}
-
-/// Secrets known up front (the CLI reads them from the manifests it was given).
-#[derive(Debug, Clone, Default)]
-pub struct StaticSecrets {
-    /// Secret name → key → value.
-    pub secrets: BTreeMap<String, BTreeMap<String, String>>,
-}
-
-impl SecretSource for StaticSecrets {
-    fn get<'a>(
-        &'a self,
-        _namespace: &'a str,
-        name: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<String, SecretError>> {
-        Box::pin(async move {
-            let secret = self
-                .secrets
-                .get(name)
-                .ok_or_else(|| SecretError::NotFound(name.to_string()))?;
-            secret
-                .get(key)
-                .cloned()
-                .ok_or_else(|| SecretError::MissingKey {
-                    name: name.to_string(),
-                    key: key.to_string(),
-                })
-        })
-    }
-}
-
-/// Secrets read through the Kubernetes API.
-#[derive(Clone)]
-pub struct KubeSecrets {
-    client: kube::Client,
-}
-
-impl KubeSecrets {
-    /// A secret source over `client`.
-    pub fn new(client: kube::Client) -> KubeSecrets {
-        KubeSecrets { client }
-    }
-}
-
-impl SecretSource for KubeSecrets {
-    fn get<'a>(
-        &'a self,
-        namespace: &'a str,
-        name: &'a str,
-        key: &'a str,
-    ) -> BoxFuture<'a, Result<String, SecretError>> {
-        Box::pin(async move {
-            use k8s_openapi::api::core::v1::Secret;
-            let api: kube::Api<Secret> = kube::Api::namespaced(self.client.clone(), namespace);
-            let secret = api.get(name).await?;
-            let bytes = secret
-                .data
-                .as_ref()
-                .and_then(|d| d.get(key))
-                .ok_or_else(|| SecretError::MissingKey {
-                    name: name.to_string(),
-                    key: key.to_string(),
-                })?;
-            Ok(String::from_utf8_lossy(&bytes.0).into_owned())
-        })
-    }
-}
 
 /// Runs reconciles of AnalysisRuns with real providers.
 #[derive(Clone)]
@@ -123,7 +27,14 @@ pub struct Runner {
 
 impl Runner {
     /// A runner over these providers and secrets.
+    /// Providers that keep credentials in Secrets read them through `secrets` too, unless the
+    /// registry was given its own source.
     pub fn new(registry: Registry, secrets: Arc<dyn SecretSource>) -> Runner {
+        let registry = if registry.has_secrets() {
+            registry
+        } else {
+            registry.with_secrets(secrets.clone())
+        };
         Runner { registry, secrets }
     }
 
@@ -179,6 +90,7 @@ impl Runner {
                 .find(|r| r.name == name)
                 .cloned(),
             now: start,
+            run_started_at: status.started_at.as_ref().map(|t| t.0),
         };
         let measurements = resolved.iter().map(|(task, metric)| {
             let ctx = context(&task.metric);

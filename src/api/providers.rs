@@ -1,6 +1,6 @@
-//! `metrics[].provider` (spec §5): every upstream provider's fields, including the ones Davy
-//! does not execute (kayenta, datadog, newRelic, cloudWatch, graphite, influxdb, wavefront,
-//! skywalking), so templates written for upstream decode and round-trip unchanged.
+//! `metrics[].provider` (spec §5): every upstream provider's fields (prometheus, web, job,
+//! kayenta, datadog, newRelic, cloudWatch, graphite, influxdb, wavefront, skywalking, plugin),
+//! so templates written for upstream decode and round-trip unchanged.
 
 use std::collections::BTreeMap;
 
@@ -242,8 +242,8 @@ pub struct KayentaMetric {
     /// Scopes compared.
     #[serde(default, deserialize_with = "or_zero")]
     pub scopes: Vec<KayentaScope>,
-    /// Lookback window (newer upstream field).
-    pub lookback: Option<String>,
+    /// Start every scope at the run's start instead of `interval` before the measurement.
+    pub lookback: Option<bool>,
 }
 
 /// `threshold: {pass, marginal}`.

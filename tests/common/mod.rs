@@ -32,3 +32,4 @@ pub mod kubectl;
 pub mod wait;
 pub mod server_process;
 pub mod router_crds;
+pub mod fixture_server;

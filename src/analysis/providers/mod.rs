@@ -7,14 +7,26 @@
 //! [`MeasureContext`], so backtests can run them on a virtual clock.
 
 pub mod alertmanager;
+pub mod cloudwatch;
+pub mod datadog;
+pub mod env;
+pub mod flux_csv;
+pub mod go_text;
+pub mod graphite;
 pub mod http;
+pub mod influxdb;
 pub mod job;
 pub mod judge;
+pub mod kayenta;
 pub mod kube_jsonpath;
+pub mod newrelic;
 pub mod prometheus;
 pub mod prometheus_result;
 pub mod scrape;
 pub mod scrape_query;
+pub mod secrets;
+pub mod skywalking;
+pub mod wavefront;
 pub mod web;
 
 use std::collections::BTreeMap;
@@ -68,6 +80,8 @@ pub struct MeasureContext {
     /// The measurement time: `startedAt` of a new measurement, `now()` in range queries and
     /// conditions.
     pub now: Timestamp,
+    /// The run's `status.startedAt`, if it has started (Kayenta's `lookback`).
+    pub run_started_at: Option<Timestamp>,
 }
 
 /// One metric provider.
@@ -135,6 +149,10 @@ pub struct Registry {
     pods: Option<Arc<dyn scrape::PodLister>>,
     prometheus_address: Option<String>,
     plugins: BTreeMap<String, PluginFactory>,
+    secrets: Option<Arc<dyn secrets::SecretSource>>,
+    controller_namespace: String,
+    datadog_env: Option<env::DatadogEnv>,
+    aws: env::AwsEnv,
 }
 
 impl std::fmt::Debug for Registry {
@@ -144,18 +162,27 @@ impl std::fmt::Debug for Registry {
             .field("pods", &self.pods.is_some())
             .field("prometheus_address", &self.prometheus_address)
             .field("plugins", &self.plugins.keys().collect::<Vec<_>>())
+            .field("secrets", &self.secrets.is_some())
+            .field("controller_namespace", &self.controller_namespace)
+            .field("datadog_env", &self.datadog_env.is_some())
+            .field("aws", &self.aws)
             .finish()
     }
 }
 
 impl Registry {
-    /// A registry without cluster access, reading the default Prometheus address from
-    /// `ARGO_ROLLOUTS_PROMETHEUS_ADDRESS` (start-up configuration, read once here).
+    /// A registry without cluster access, reading its start-up configuration from the
+    /// environment once here: the default Prometheus address
+    /// (`ARGO_ROLLOUTS_PROMETHEUS_ADDRESS`), the controller namespace, Datadog's `DD_*` keys
+    /// and the AWS credentials of CloudWatch ([`env`]).
     pub fn new() -> Registry {
         let mut registry = Registry {
             prometheus_address: std::env::var(prometheus::ADDRESS_ENV)
                 .ok()
                 .filter(|a| !a.is_empty()),
+            controller_namespace: env::controller_namespace(),
+            datadog_env: env::DatadogEnv::from_env(),
+            aws: env::AwsEnv::from_env(),
             ..Registry::default()
         };
         let pods = registry.pods.clone();
@@ -196,6 +223,36 @@ impl Registry {
         self
     }
 
+    /// Reads provider Secrets (`datadog`, `newrelic`, `influxdb`, `wavefront-api-tokens`)
+    /// through `source`.
+    pub fn with_secrets(mut self, source: Arc<dyn secrets::SecretSource>) -> Registry {
+        self.secrets = Some(source);
+        self
+    }
+
+    /// Whether a Secret source is set.
+    pub fn has_secrets(&self) -> bool {
+        self.secrets.is_some()
+    }
+
+    /// Where provider Secrets live (instead of `POD_NAMESPACE` / the service account's).
+    pub fn with_controller_namespace(mut self, namespace: &str) -> Registry {
+        self.controller_namespace = namespace.to_string();
+        self
+    }
+
+    /// Datadog credentials standing for the `DD_*` variables (`None`: none set).
+    pub fn with_datadog_env(mut self, env: Option<env::DatadogEnv>) -> Registry {
+        self.datadog_env = env;
+        self
+    }
+
+    /// AWS credentials, region and endpoint standing for the `AWS_*` variables.
+    pub fn with_aws(mut self, aws: env::AwsEnv) -> Registry {
+        self.aws = aws;
+        self
+    }
+
     /// The default Prometheus address, if any.
     pub fn prometheus_address(&self) -> Option<&str> {
         self.prometheus_address.as_deref()
@@ -227,6 +284,46 @@ impl Registry {
             })?;
             return Ok(Box::new(job::JobProvider::new(client)));
         }
+        if let Some(spec) = &p.datadog {
+            return Ok(Box::new(datadog::DatadogProvider::new(
+                spec,
+                self.secret_reader(),
+                self.datadog_env.clone(),
+            )?));
+        }
+        if let Some(spec) = &p.new_relic {
+            return Ok(Box::new(newrelic::NewRelicProvider::new(
+                spec,
+                self.secret_reader(),
+            )));
+        }
+        if let Some(spec) = &p.wavefront {
+            return Ok(Box::new(wavefront::WavefrontProvider::new(
+                spec,
+                self.secret_reader(),
+            )));
+        }
+        if let Some(spec) = &p.influxdb {
+            return Ok(Box::new(influxdb::InfluxdbProvider::new(
+                spec,
+                self.secret_reader(),
+            )));
+        }
+        if let Some(spec) = &p.graphite {
+            return Ok(Box::new(graphite::GraphiteProvider::new(spec)?));
+        }
+        if let Some(spec) = &p.skywalking {
+            return Ok(Box::new(skywalking::SkyWalkingProvider::new(spec)?));
+        }
+        if let Some(spec) = &p.kayenta {
+            return Ok(Box::new(kayenta::KayentaProvider::new(spec)?));
+        }
+        if let Some(spec) = &p.cloud_watch {
+            return Ok(Box::new(cloudwatch::CloudWatchProvider::new(
+                spec,
+                self.aws.clone(),
+            )?));
+        }
         if let Some(plugin) = &p.plugin {
             let mut entries = plugin.iter();
             let (Some((name, config)), None) = (entries.next(), entries.next()) else {
@@ -245,6 +342,56 @@ impl Registry {
             ))),
             None => Err(ProviderError::Config("no provider specified".to_string())),
         }
+    }
+}
+
+impl Registry {
+    /// The Secret source and the namespace provider Secrets are read from.
+    fn secret_reader(&self) -> SecretReader {
+        SecretReader {
+            source: self.secrets.clone(),
+            controller_namespace: self.controller_namespace.clone(),
+        }
+    }
+}
+
+/// How a provider reads its Secret when it measures (construction is synchronous, so the read
+/// happens in `run`; a failure is the measurement's error, as upstream's construction failure).
+#[derive(Clone)]
+pub struct SecretReader {
+    source: Option<Arc<dyn secrets::SecretSource>>,
+    /// The controller's namespace.
+    pub controller_namespace: String,
+}
+
+impl std::fmt::Debug for SecretReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretReader")
+            .field("source", &self.source.is_some())
+            .field("controller_namespace", &self.controller_namespace)
+            .finish()
+    }
+}
+
+impl SecretReader {
+    /// Every key of Secret `name` in `namespace`.
+    pub async fn read(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, secrets::SecretError> {
+        match &self.source {
+            Some(source) => source.data(namespace, name).await,
+            None => Err(secrets::SecretError::NotFound(name.to_string())),
+        }
+    }
+
+    /// Every key of Secret `name` in the controller's namespace.
+    pub async fn read_controller(
+        &self,
+        name: &str,
+    ) -> Result<BTreeMap<String, String>, secrets::SecretError> {
+        self.read(&self.controller_namespace, name).await
     }
 }
 

@@ -256,6 +256,11 @@ fn context(run: &AnalysisRun, now: Timestamp) -> MeasureContext {
         run_uid: run.metadata.uid.clone().unwrap_or_default(),
         result: None,
         now,
+        run_started_at: run
+            .status
+            .as_ref()
+            .and_then(|s| s.started_at.as_ref())
+            .map(|t| t.0),
     }
 }
 
