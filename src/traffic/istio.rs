@@ -17,7 +17,7 @@ use crate::api::traffic_routing::{
 use super::error::TrafficError;
 use super::istio_routes::{self as routes, CanaryTarget};
 use super::objects::{DesiredObject, Ownership, ResourceType, RouterEvent, json_equal, set_at};
-use super::{RouterConfig, RouterInput, canary, namespace, rollout_name};
+use super::{RouterConfig, RouterInput, namespace, rollout_name};
 
 /// Upstream's event reason for VirtualService updates (with the space, verbatim).
 pub const UPDATED_VIRTUAL_SERVICE: &str = "Updated VirtualService";
