@@ -1,7 +1,8 @@
 //! Each built-in router (ALB, Traefik, Ambassador, APISIX, App Mesh) driven by the controller
 //! in the sandbox: the fixture manifests (shapes of upstream's e2e and example manifests, in
-//! `tests/fixtures/routers`) lint clean, reconcile, and the router objects carry upstream's
-//! weights at the canary step and after promotion or abort.
+//! `tests/fixtures/routers`, among them ping-pong canaries naming no canaryService or
+//! stableService) lint clean, reconcile, and the router objects carry upstream's weights at
+//! the canary step and after promotion or abort.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -92,8 +93,14 @@ async fn get(world: &World, api_version: &str, kind: &str, name: &str) -> Option
 }
 
 /// Waits until `check` of the object (or of its absence) holds.
-async fn object_until<F>(world: &World, what: &str, api_version: &str, kind: &str, name: &str, check: F)
-where
+async fn object_until<F>(
+    world: &World,
+    what: &str,
+    api_version: &str,
+    kind: &str,
+    name: &str,
+    check: F,
+) where
     F: Fn(Option<&Value>) -> bool,
 {
     eventually(what, || async {
@@ -111,7 +118,9 @@ where
 async fn to_paused_step(world: &World, docs: &[Value]) -> String {
     let name = apply(world, docs).await;
     world.healthy(&name).await;
-    world.set_image(&name, "argoproj/rollouts-demo:yellow").await;
+    world
+        .set_image(&name, "argoproj/rollouts-demo:yellow")
+        .await;
     eventually("the canary step's pause", || async {
         let status = world.status(&name).await;
         let paused = status["pauseConditions"]
@@ -134,15 +143,20 @@ async fn promote(world: &World, name: &str) {
         .unwrap()
         .len();
     world
-        .patch_status(name, json!({"pauseConditions": null, "currentStepIndex": steps}))
+        .patch_status(
+            name,
+            json!({"pauseConditions": null, "currentStepIndex": steps}),
+        )
         .await;
     world.healthy(name).await;
 }
 
 fn lint(file: &str) -> (Option<i32>, String) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(FIXTURES).join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(FIXTURES)
+        .join(file);
     let out = Command::new(env!("CARGO_BIN_EXE_davy"))
-        .arg("lint")
+        .args(["lint", "-f"])
         .arg(&path)
         .output()
         .unwrap();
@@ -163,7 +177,7 @@ fn every_router_fixture_lints_clean() {
         .filter(|f| f.ends_with(".yaml"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 8, "{files:?}");
+    assert_eq!(files.len(), 9, "{files:?}");
     for file in &files {
         assert_eq!(lint(file), (Some(0), String::new()), "{file}");
     }
@@ -223,15 +237,21 @@ async fn alb_canary_weights_at_the_step_and_after_promotion() {
         action["ForwardConfig"]["TargetGroupStickinessConfig"],
         json!({"Enabled": true, "DurationSeconds": 3600})
     );
-    let ingress = get(&world, "networking.k8s.io/v1", "Ingress", "alb-canary-ingress")
-        .await
-        .unwrap();
+    let ingress = get(
+        &world,
+        "networking.k8s.io/v1",
+        "Ingress",
+        "alb-canary-ingress",
+    )
+    .await
+    .unwrap();
     assert_eq!(
         ingress["metadata"]["annotations"]["rollouts.argoproj.io/managed-alb-annotations"],
         json!(r#"{"alb-canary":["alb.ingress.kubernetes.io/actions.alb-canary-root"]}"#)
     );
     // The load generator follows the same annotation.
-    let targets = SplitTargets::new(NS, "", "").with_alb_action("alb-canary-ingress", "alb-canary-root");
+    let targets =
+        SplitTargets::new(NS, "", "").with_alb_action("alb-canary-ingress", "alb-canary-root");
     let split = resolve_split(&world.client, &targets).await.unwrap();
     let weights: Vec<(String, i64)> = split
         .weighted
@@ -240,7 +260,10 @@ async fn alb_canary_weights_at_the_step_and_after_promotion() {
         .collect();
     assert_eq!(
         weights,
-        [("alb-canary-canary".to_string(), 10), ("alb-canary-stable".to_string(), 90)]
+        [
+            ("alb-canary-canary".to_string(), 10),
+            ("alb-canary-stable".to_string(), 90)
+        ]
     );
     // The user's annotation and rules are untouched.
     assert_eq!(
@@ -325,14 +348,24 @@ async fn alb_header_route_is_added_at_its_step_and_removed_on_promotion() {
     )
     .await;
     promote(&world, &name).await;
-    object_until(&world, "the header route removed", "networking.k8s.io/v1", "Ingress", "alb-header-ingress", |o| {
-        o.is_some_and(|o| {
-            let a = &o["metadata"]["annotations"];
-            a.get(action_key).is_none()
-                && a.get(condition_key).is_none()
-                && o["spec"]["rules"][0]["http"]["paths"].as_array().map(Vec::len) == Some(1)
-        })
-    })
+    object_until(
+        &world,
+        "the header route removed",
+        "networking.k8s.io/v1",
+        "Ingress",
+        "alb-header-ingress",
+        |o| {
+            o.is_some_and(|o| {
+                let a = &o["metadata"]["annotations"];
+                a.get(action_key).is_none()
+                    && a.get(condition_key).is_none()
+                    && o["spec"]["rules"][0]["http"]["paths"]
+                        .as_array()
+                        .map(Vec::len)
+                        == Some(1)
+            })
+        },
+    )
     .await;
     world.stop().await;
 }
@@ -369,16 +402,31 @@ async fn ambassador_canary_mapping_is_created_weighted_and_deleted_after_promoti
     let world = start().await;
     let name = to_paused_step(&world, &fixture("ambassador.yaml")).await;
     let (v, k) = ("getambassador.io/v2", "Mapping");
-    object_until(&world, "the canary Mapping at the step", v, k, "echo-mapping-canary", |o| {
-        o.is_some_and(|o| {
-            o["spec"]["weight"] == 30
-                && o["spec"]["service"] == "echo-canary:80"
-                && o["spec"]["prefix"] == "/echo"
-        })
-    })
+    object_until(
+        &world,
+        "the canary Mapping at the step",
+        v,
+        k,
+        "echo-mapping-canary",
+        |o| {
+            o.is_some_and(|o| {
+                o["spec"]["weight"] == 30
+                    && o["spec"]["service"] == "echo-canary:80"
+                    && o["spec"]["prefix"] == "/echo"
+            })
+        },
+    )
     .await;
     promote(&world, &name).await;
-    object_until(&world, "the canary Mapping deleted", v, k, "echo-mapping-canary", |o| o.is_none()).await;
+    object_until(
+        &world,
+        "the canary Mapping deleted",
+        v,
+        k,
+        "echo-mapping-canary",
+        |o| o.is_none(),
+    )
+    .await;
     // The base Mapping is never written.
     let base = get(&world, v, k, "echo-mapping").await.unwrap();
     assert!(base["spec"].get("weight").is_none(), "{base}");
@@ -400,7 +448,15 @@ async fn apisix_route_weights_and_header_route_at_the_step_and_after_promotion()
             })
         }
     };
-    object_until(&world, "the step's weights", v, k, "rollouts-apisix-route", weights(40, 60)).await;
+    object_until(
+        &world,
+        "the step's weights",
+        v,
+        k,
+        "rollouts-apisix-route",
+        weights(40, 60),
+    )
+    .await;
     object_until(&world, "the header route", v, k, "set-header", |o| {
         o.is_some_and(|o| {
             let rule = &o["spec"]["http"][0];
@@ -413,8 +469,24 @@ async fn apisix_route_weights_and_header_route_at_the_step_and_after_promotion()
     })
     .await;
     promote(&world, &name).await;
-    object_until(&world, "the promoted weights", v, k, "rollouts-apisix-route", weights(0, 100)).await;
-    object_until(&world, "the header route deleted", v, k, "set-header", |o| o.is_none()).await;
+    object_until(
+        &world,
+        "the promoted weights",
+        v,
+        k,
+        "rollouts-apisix-route",
+        weights(0, 100),
+    )
+    .await;
+    object_until(
+        &world,
+        "the header route deleted",
+        v,
+        k,
+        "set-header",
+        |o| o.is_none(),
+    )
+    .await;
     world.stop().await;
 }
 
@@ -423,7 +495,9 @@ async fn appmesh_router_weights_and_node_hashes_at_the_step_and_after_abort() {
     let world = start().await;
     let name = apply(&world, &fixture("appmesh.yaml")).await;
     let stable = world.healthy(&name).await;
-    world.set_image(&name, "argoproj/rollouts-demo:yellow").await;
+    world
+        .set_image(&name, "argoproj/rollouts-demo:yellow")
+        .await;
     let (v, router) = ("appmesh.k8s.aws/v1beta2", "VirtualRouter");
     let weights = |canary: i64, stable: i64| {
         move |o: Option<&Value>| {
@@ -440,21 +514,39 @@ async fn appmesh_router_weights_and_node_hashes_at_the_step_and_after_abort() {
             })
         }
     };
-    object_until(&world, "the step's weights", v, router, "my-vrouter", weights(25, 75)).await;
+    object_until(
+        &world,
+        "the step's weights",
+        v,
+        router,
+        "my-vrouter",
+        weights(25, 75),
+    )
+    .await;
     let canary = world.status(&name).await["currentPodHash"]
         .as_str()
         .unwrap()
         .to_string();
     assert_ne!(canary, stable);
     let hash = |o: Option<&Value>| {
-        o.and_then(|o| o["spec"]["podSelector"]["matchLabels"]["rollouts-pod-template-hash"].as_str())
-            .unwrap_or_default()
-            .to_string()
+        o.and_then(|o| {
+            o["spec"]["podSelector"]["matchLabels"]["rollouts-pod-template-hash"].as_str()
+        })
+        .unwrap_or_default()
+        .to_string()
     };
     let node = |n: &'static str| get(&world, v, "VirtualNode", n);
     assert_eq!(hash(node("my-vn-stable").await.as_ref()), stable);
     assert_eq!(hash(node("my-vn-canary").await.as_ref()), canary);
     world.patch_status(&name, json!({"abort": true})).await;
-    object_until(&world, "the aborted weights", v, router, "my-vrouter", weights(0, 100)).await;
+    object_until(
+        &world,
+        "the aborted weights",
+        v,
+        router,
+        "my-vrouter",
+        weights(0, 100),
+    )
+    .await;
     world.stop().await;
 }

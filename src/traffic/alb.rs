@@ -35,7 +35,12 @@ fn alb_config(rollout: &Rollout) -> Result<&AlbTrafficRouting, TrafficError> {
 pub fn ingresses(alb: &AlbTrafficRouting) -> Vec<String> {
     match &alb.ingresses {
         Some(list) => list.clone(),
-        None => alb.ingress.iter().filter(|s| !s.is_empty()).cloned().collect(),
+        None => alb
+            .ingress
+            .iter()
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect(),
     }
 }
 
@@ -237,7 +242,10 @@ pub fn header_conditions(route: &SetHeaderRoute) -> String {
             .as_ref()
             .and_then(|v| v.exact.clone())
             .unwrap_or_default();
-        match conditions.iter_mut().find(|(name, _)| *name == m.header_name) {
+        match conditions
+            .iter_mut()
+            .find(|(name, _)| *name == m.header_name)
+        {
             Some((_, values)) => values.push(exact),
             None => conditions.push((m.header_name.clone(), vec![exact])),
         }
@@ -272,7 +280,10 @@ fn set_header_route(
     let add = route.match_.is_some();
     let mut annotations = annotations_of(ingress);
     if add {
-        annotations.insert(action_key.clone(), Value::from(header_action(rollout, alb)?));
+        annotations.insert(
+            action_key.clone(),
+            Value::from(header_action(rollout, alb)?),
+        );
         annotations.insert(condition_key.clone(), Value::from(header_conditions(route)));
     } else {
         annotations.insert(action_key.clone(), Value::Null);
@@ -325,8 +336,7 @@ fn update_managed(
         .get(MANAGED_ANNOTATIONS)
         .and_then(Value::as_str)
         .unwrap_or_default();
-    let mut managed: std::collections::BTreeMap<String, Option<Vec<String>>> = if text.is_empty()
-    {
+    let mut managed: std::collections::BTreeMap<String, Option<Vec<String>>> = if text.is_empty() {
         Default::default()
     } else {
         serde_json::from_str(text).map_err(|e| TrafficError::InvalidRoute(e.to_string()))?
@@ -361,7 +371,10 @@ fn rules_mut(ingress: &mut Value) -> impl Iterator<Item = &mut Vec<Value>> {
         .and_then(Value::as_array_mut)
         .into_iter()
         .flatten()
-        .filter_map(|rule| rule.pointer_mut("/http/paths").and_then(Value::as_array_mut))
+        .filter_map(|rule| {
+            rule.pointer_mut("/http/paths")
+                .and_then(Value::as_array_mut)
+        })
 }
 
 fn backend_service(path: &Value) -> &str {

@@ -45,7 +45,11 @@ pub fn watched(rollout: &Rollout) -> Result<Vec<(ResourceType, String, String)>,
     let ns = namespace(rollout);
     let resource = ResourceType::apisix_route();
     let mut out = vec![(resource.clone(), ns.clone(), route_name(rollout)?)];
-    for route in super::traffic_routing(rollout)?.managed_routes.iter().flatten() {
+    for route in super::traffic_routing(rollout)?
+        .managed_routes
+        .iter()
+        .flatten()
+    {
         out.push((resource.clone(), ns.clone(), route.name.clone()));
     }
     Ok(out)
@@ -72,7 +76,11 @@ pub fn desired(input: &RouterInput<'_>) -> Result<Vec<DesiredObject>, TrafficErr
     };
     let mut out = Vec::new();
     if input.state.remove_managed_routes {
-        for route in super::traffic_routing(rollout)?.managed_routes.iter().flatten() {
+        for route in super::traffic_routing(rollout)?
+            .managed_routes
+            .iter()
+            .flatten()
+        {
             out.push(entry(
                 route.name.clone(),
                 Value::Null,
@@ -94,7 +102,11 @@ pub fn desired(input: &RouterInput<'_>) -> Result<Vec<DesiredObject>, TrafficErr
         match (&route.match_, existing) {
             (None, None) => {}
             (None, Some(_)) => {
-                out.push(entry(header_name, Value::Null, Ownership::AbsentIfControlled));
+                out.push(entry(
+                    header_name,
+                    Value::Null,
+                    Ownership::AbsentIfControlled,
+                ));
             }
             (Some(_), existing) => {
                 let object = header_route(rollout, live, existing, route)?;
@@ -233,7 +245,9 @@ fn http_route<'a>(object: &'a mut Value, rule: &str) -> Result<&'a mut Value, Tr
     routes
         .iter_mut()
         .find(|r| r.get("name").and_then(Value::as_str) == Some(rule))
-        .ok_or_else(|| TrafficError::InvalidRoute(format!("Apisix http route rule {rule} not found")))
+        .ok_or_else(|| {
+            TrafficError::InvalidRoute(format!("Apisix http route rule {rule} not found"))
+        })
 }
 
 fn backends(http: &mut Value) -> Result<&mut Vec<Value>, TrafficError> {
@@ -257,7 +271,9 @@ fn backend_name(backend: &Value) -> Result<&str, TrafficError> {
     backend
         .get("serviceName")
         .and_then(Value::as_str)
-        .ok_or_else(|| TrafficError::InvalidRoute("serviceName field was not found in backend".into()))
+        .ok_or_else(|| {
+            TrafficError::InvalidRoute("serviceName field was not found in backend".into())
+        })
 }
 
 fn set_backend_weight(

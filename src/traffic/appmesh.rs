@@ -46,11 +46,22 @@ pub fn watched(rollout: &Rollout) -> Result<Vec<(ResourceType, String, String)>,
     let ns = namespace(rollout);
     let mut out = Vec::new();
     if let Some(vs) = &config.virtual_service {
-        out.push((ResourceType::appmesh_virtual_service(), ns.clone(), vs.name.clone()));
+        out.push((
+            ResourceType::appmesh_virtual_service(),
+            ns.clone(),
+            vs.name.clone(),
+        ));
     }
     if let Some(group) = &config.virtual_node_group {
-        for node in [&group.stable_virtual_node_ref, &group.canary_virtual_node_ref] {
-            out.push((ResourceType::appmesh_virtual_node(), ns.clone(), node.name.clone()));
+        for node in [
+            &group.stable_virtual_node_ref,
+            &group.canary_virtual_node_ref,
+        ] {
+            out.push((
+                ResourceType::appmesh_virtual_node(),
+                ns.clone(),
+                node.name.clone(),
+            ));
         }
     }
     Ok(out)
@@ -58,7 +69,10 @@ pub fn watched(rollout: &Rollout) -> Result<Vec<(ResourceType, String, String)>,
 
 /// The objects an observed object names that must be observed too: for an App Mesh
 /// VirtualService, its VirtualRouter. Empty for every other object.
-pub fn followed_refs(resource: &ResourceType, object: &Value) -> Vec<(ResourceType, String, String)> {
+pub fn followed_refs(
+    resource: &ResourceType,
+    object: &Value,
+) -> Vec<(ResourceType, String, String)> {
     if *resource != ResourceType::appmesh_virtual_service() {
         return Vec::new();
     }
@@ -77,7 +91,10 @@ fn virtual_router_ref(vsvc: &Value) -> Option<(String, String)> {
         .filter(|s| !s.is_empty())
         .or_else(|| str_at(vsvc, &["metadata", "namespace"]))
         .unwrap_or_default();
-    let name = reference.get("name").and_then(Value::as_str).unwrap_or_default();
+    let name = reference
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     Some((ns.to_string(), name.to_string()))
 }
 
@@ -187,11 +204,18 @@ pub fn weighted_router(
     weight: i64,
 ) -> Result<Value, TrafficError> {
     let mut object = live.clone();
-    let name = str_at(live, &["metadata", "name"]).unwrap_or_default().to_string();
+    let name = str_at(live, &["metadata", "name"])
+        .unwrap_or_default()
+        .to_string();
     let not_well_formed = |path: String| {
-        TrafficError::InvalidRoute(format!("{path}: Invalid value: \"{name}\": {ERR_NOT_WELL_FORMED}"))
+        TrafficError::InvalidRoute(format!(
+            "{path}: Invalid value: \"{name}\": {ERR_NOT_WELL_FORMED}"
+        ))
     };
-    let Some(list) = object.pointer_mut("/spec/routes").and_then(Value::as_array_mut) else {
+    let Some(list) = object
+        .pointer_mut("/spec/routes")
+        .and_then(Value::as_array_mut)
+    else {
         return Err(TrafficError::InvalidRoute(format!(
             "spec.routes: Invalid value: \"{name}\": No routes found"
         )));
@@ -207,7 +231,9 @@ pub fn weighted_router(
         if !routes.is_empty() && !routes.iter().any(|r| r == route_name) {
             continue;
         }
-        let Some(route_type) = ROUTE_TYPES.iter().find(|t| route.get(**t).is_some_and(Value::is_object))
+        let Some(route_type) = ROUTE_TYPES
+            .iter()
+            .find(|t| route.get(**t).is_some_and(Value::is_object))
         else {
             return Err(not_well_formed(path));
         };
@@ -225,7 +251,10 @@ pub fn weighted_router(
             let Some(node_ref) = target.get("virtualNodeRef").and_then(Value::as_object) else {
                 return Err(not_well_formed(format!("{target_path}.virtualNodeRef")));
             };
-            let node = node_ref.get("name").and_then(Value::as_str).unwrap_or_default();
+            let node = node_ref
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let node_ns = node_ref
                 .get("namespace")
                 .and_then(Value::as_str)

@@ -81,7 +81,12 @@ impl ResourceType {
 
     /// Traefik `TraefikService` (upstream default `traefik.io/v1alpha1`).
     pub fn traefik_service() -> Self {
-        Self::new("traefik.io", "v1alpha1", "TraefikService", "traefikservices")
+        Self::new(
+            "traefik.io",
+            "v1alpha1",
+            "TraefikService",
+            "traefikservices",
+        )
     }
 
     /// Ambassador `Mapping` (upstream default `getambassador.io/v2`).

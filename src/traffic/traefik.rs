@@ -23,7 +23,9 @@ pub fn watched(rollout: &Rollout) -> Result<Vec<(ResourceType, String, String)>,
     Ok(vec![(
         ResourceType::traefik_service(),
         namespace(rollout),
-        traefik_config(rollout)?.weighted_traefik_service_name.clone(),
+        traefik_config(rollout)?
+            .weighted_traefik_service_name
+            .clone(),
     )])
 }
 
@@ -52,7 +54,12 @@ pub fn desired(input: &RouterInput<'_>) -> Result<Vec<DesiredObject>, TrafficErr
                 "spec.weighted.services was not found in traefik service manifest".into(),
             )
         })?;
-    set_weight(services, &canary_svc, weight, "traefik canary service was not found")?;
+    set_weight(
+        services,
+        &canary_svc,
+        weight,
+        "traefik canary service was not found",
+    )?;
     set_weight(
         services,
         &stable_svc,

@@ -194,9 +194,10 @@ fn istio_services(rollout: &Rollout) -> (String, String) {
     let canary_svc = canary.canary_service.clone().unwrap_or_default();
     match &canary.ping_pong {
         Some(pp) if stable.is_empty() && canary_svc.is_empty() => {
-            let stable_is_ping = rollout.status.as_ref().is_some_and(|s| {
-                s.canary.stable_ping_pong == crate::api::consts::ping_pong::PING
-            });
+            let stable_is_ping = rollout
+                .status
+                .as_ref()
+                .is_some_and(|s| s.canary.stable_ping_pong == crate::api::consts::ping_pong::PING);
             if stable_is_ping {
                 (pp.ping_service.clone(), pp.pong_service.clone())
             } else {

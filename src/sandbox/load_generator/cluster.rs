@@ -412,7 +412,10 @@ async fn resolve_alb_action(
     let Some(found) = ingresses.get_opt(ingress).await? else {
         return Ok(None);
     };
-    let key = format!("{}/actions.{service}", crate::api::defaults::DEFAULT_ALB_ANNOTATION_PREFIX);
+    let key = format!(
+        "{}/actions.{service}",
+        crate::api::defaults::DEFAULT_ALB_ANNOTATION_PREFIX
+    );
     let Some(action) = found
         .metadata
         .annotations

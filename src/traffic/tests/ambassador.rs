@@ -33,8 +33,13 @@ fn ambassador_rollout() -> crate::api::Rollout {
 #[test]
 fn creates_the_canary_mapping_from_the_base_one_without_its_metadata() {
     let observed = Observed::new().with(mapping("echo-mapping", "echo.default:8080", None));
-    let desired = run(Router::Ambassador, &ambassador_rollout(), &observed, &weight(20))
-        .expect("desired");
+    let desired = run(
+        Router::Ambassador,
+        &ambassador_rollout(),
+        &observed,
+        &weight(20),
+    )
+    .expect("desired");
     assert_eq!(desired.len(), 1);
     let d = &desired[0];
     assert_eq!(d.name, "echo-mapping-canary");
@@ -62,14 +67,21 @@ fn weight_zero_creates_nothing_sets_zero_then_deletes() {
     let ro = ambassador_rollout();
     let base = mapping("echo-mapping", "echo.default:8080", None);
     // No canary Mapping and weight 0: nothing to write.
-    let d = run(Router::Ambassador, &ro, &Observed::new().with(base.clone()), &weight(0))
-        .expect("desired");
+    let d = run(
+        Router::Ambassador,
+        &ro,
+        &Observed::new().with(base.clone()),
+        &weight(0),
+    )
+    .expect("desired");
     assert_eq!(plan_write(&d[0], None, UID).expect("plan"), None);
     // A canary Mapping at 40: first set to 0.
     let canary = mapping("echo-mapping-canary", "echo-canary.default:8080", Some(40));
     let observed = Observed::new().with(base.clone()).with(canary.clone());
     let d = run(Router::Ambassador, &ro, &observed, &weight(0)).expect("desired");
-    let write = plan_write(&d[0], Some(&canary), UID).expect("plan").expect("write");
+    let write = plan_write(&d[0], Some(&canary), UID)
+        .expect("plan")
+        .expect("write");
     assert_eq!(
         write.action,
         WriteAction::Patch(json!({"spec": {"weight": 0}, "metadata": {"resourceVersion": "4"}}))
@@ -79,21 +91,33 @@ fn weight_zero_creates_nothing_sets_zero_then_deletes() {
     let observed = Observed::new().with(base).with(at_zero.clone());
     let d = run(Router::Ambassador, &ro, &observed, &weight(0)).expect("desired");
     assert_eq!(d[0].ownership, Ownership::Absent);
-    let write = plan_write(&d[0], Some(&at_zero), UID).expect("plan").expect("write");
+    let write = plan_write(&d[0], Some(&at_zero), UID)
+        .expect("plan")
+        .expect("write");
     assert_eq!(write.action, WriteAction::Delete);
 }
 
 #[test]
 fn a_weighted_base_mapping_is_refused() {
     let observed = Observed::new().with(mapping("echo-mapping", "echo", Some(10)));
-    let err = run(Router::Ambassador, &ambassador_rollout(), &observed, &weight(5))
-        .expect_err("weighted base");
+    let err = run(
+        Router::Ambassador,
+        &ambassador_rollout(),
+        &observed,
+        &weight(5),
+    )
+    .expect_err("weighted base");
     assert_eq!(
         err.to_string(),
         "Ambassador mapping \"echo-mapping\" can not define weight"
     );
-    let err = run(Router::Ambassador, &ambassador_rollout(), &Observed::new(), &weight(5))
-        .expect_err("absent base");
+    let err = run(
+        Router::Ambassador,
+        &ambassador_rollout(),
+        &Observed::new(),
+        &weight(5),
+    )
+    .expect_err("absent base");
     assert_eq!(
         err.to_string(),
         "mappings.getambassador.io \"echo-mapping\" not found"

@@ -41,8 +41,13 @@ fn apisix_rollout() -> crate::api::Rollout {
 
 #[test]
 fn weights_the_rule_backends() {
-    let d = run(Router::Apisix, &apisix_rollout(), &Observed::new().with(route()), &weight(25))
-        .expect("desired");
+    let d = run(
+        Router::Apisix,
+        &apisix_rollout(),
+        &Observed::new().with(route()),
+        &weight(25),
+    )
+    .expect("desired");
     assert_eq!(d.len(), 1);
     assert_eq!(d[0].ownership, Ownership::EditInPlace);
     assert_json(
@@ -54,9 +59,17 @@ fn weights_the_rule_backends() {
     );
     let mut bad = route();
     bad["spec"]["http"][0]["name"] = json!("other");
-    let err = run(Router::Apisix, &apisix_rollout(), &Observed::new().with(bad), &weight(5))
-        .expect_err("rule");
-    assert_eq!(err.to_string(), "Apisix http route rule rollouts-apisix not found");
+    let err = run(
+        Router::Apisix,
+        &apisix_rollout(),
+        &Observed::new().with(bad),
+        &weight(5),
+    )
+    .expect_err("rule");
+    assert_eq!(
+        err.to_string(),
+        "Apisix http route rule rollouts-apisix not found"
+    );
 }
 
 fn header(matches: Option<Vec<StringMatch>>) -> SetHeaderRoute {
@@ -79,8 +92,14 @@ fn header_route_is_a_controlled_copy_to_the_canary_and_is_deleted_on_removal() {
     let state = TrafficState {
         weight: 20,
         header_route: Some(header(Some(vec![
-            StringMatch { exact: Some("debug".into()), ..StringMatch::default() },
-            StringMatch { prefix: Some("dev".into()), ..StringMatch::default() },
+            StringMatch {
+                exact: Some("debug".into()),
+                ..StringMatch::default()
+            },
+            StringMatch {
+                prefix: Some("dev".into()),
+                ..StringMatch::default()
+            },
         ]))),
         ..TrafficState::default()
     };
@@ -123,7 +142,9 @@ fn header_route_is_a_controlled_copy_to_the_canary_and_is_deleted_on_removal() {
     };
     let d = run(Router::Apisix, &ro, &observed, &state).expect("desired");
     assert_eq!(d[0].ownership, Ownership::AbsentIfControlled);
-    let write = plan_write(&d[0], Some(&copy), UID).expect("plan").expect("write");
+    let write = plan_write(&d[0], Some(&copy), UID)
+        .expect("plan")
+        .expect("write");
     assert_eq!(write.action, WriteAction::Delete);
     // Someone else's object of that name is left alone on removal, refused on set.
     let mut foreign = copy.clone();
@@ -138,5 +159,8 @@ fn header_route_is_a_controlled_copy_to_the_canary_and_is_deleted_on_removal() {
         ..TrafficState::default()
     };
     let err = run(Router::Apisix, &ro, &observed, &state).expect_err("foreign");
-    assert_eq!(err.to_string(), "duplicate ApisixRoute [set-header] already exists");
+    assert_eq!(
+        err.to_string(),
+        "duplicate ApisixRoute [set-header] already exists"
+    );
 }

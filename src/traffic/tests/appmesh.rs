@@ -72,8 +72,13 @@ fn nodes_get_hashes_and_the_named_route_its_weights() {
         stable_hash: "st4bl3".into(),
         ..TrafficState::default()
     };
-    let d = run(Router::AppMesh, &appmesh_rollout(json!(["primary"])), &observed(), &state)
-        .expect("desired");
+    let d = run(
+        Router::AppMesh,
+        &appmesh_rollout(json!(["primary"])),
+        &observed(),
+        &state,
+    )
+    .expect("desired");
     let names: Vec<(&str, &str)> = d
         .iter()
         .map(|d| (d.resource.kind.as_str(), d.name.as_str()))
@@ -117,8 +122,13 @@ fn no_route_filter_edits_every_route_and_missing_hashes_get_placeholders() {
         weight: 10,
         ..TrafficState::default()
     };
-    let d = run(Router::AppMesh, &appmesh_rollout(Value::Null), &observed(), &state)
-        .expect("desired");
+    let d = run(
+        Router::AppMesh,
+        &appmesh_rollout(Value::Null),
+        &observed(),
+        &state,
+    )
+    .expect("desired");
     assert_eq!(
         d[0].object["spec"]["podSelector"]["matchLabels"]["rollouts-pod-template-hash"],
         json!("stable-hash")

@@ -57,8 +57,13 @@ fn missing_objects_and_services_give_upstreams_errors() {
     );
     let mut no_list = traefik_service(json!([]));
     no_list["spec"] = json!({});
-    let err = run(Router::Traefik, &ro, &Observed::new().with(no_list), &weight(1))
-        .expect_err("no services");
+    let err = run(
+        Router::Traefik,
+        &ro,
+        &Observed::new().with(no_list),
+        &weight(1),
+    )
+    .expect_err("no services");
     assert_eq!(
         err,
         TrafficError::InvalidRoute(
@@ -66,11 +71,21 @@ fn missing_objects_and_services_give_upstreams_errors() {
         )
     );
     let only_stable = traefik_service(json!([{"name": "stable-svc"}]));
-    let err = run(Router::Traefik, &ro, &Observed::new().with(only_stable), &weight(1))
-        .expect_err("no canary");
+    let err = run(
+        Router::Traefik,
+        &ro,
+        &Observed::new().with(only_stable),
+        &weight(1),
+    )
+    .expect_err("no canary");
     assert_eq!(err.to_string(), "traefik canary service was not found");
     let only_canary = traefik_service(json!([{"name": "canary-svc"}]));
-    let err = run(Router::Traefik, &ro, &Observed::new().with(only_canary), &weight(1))
-        .expect_err("no stable");
+    let err = run(
+        Router::Traefik,
+        &ro,
+        &Observed::new().with(only_canary),
+        &weight(1),
+    )
+    .expect_err("no stable");
     assert_eq!(err.to_string(), "traefik stable service was not found");
 }
