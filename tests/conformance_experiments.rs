@@ -8,7 +8,8 @@
 //! and real requests through its TrafficSplit: the load generator splits by the backends'
 //! weights, so the experiment's Service gets its `weight: 5` share; the Istio host-split
 //! variant (`istio-host-split-experiment-step.yaml`) likewise through its VirtualService's
-//! route weights (`weight: 20`). The ALB variant needs a router Davy does not support.
+//! route weights (`weight: 20`). The ALB variant's experiment target group in the forward
+//! action is covered by the ALB router's tests (`src/traffic/tests/alb.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 

@@ -1,6 +1,6 @@
 //! The thin executor: reads router objects through a dynamic `kube::Api`, and writes desired
-//! objects (create when absent, JSON merge patch when different), with every decision taken
-//! by the pure [`plan_write`].
+//! objects (create when absent, JSON merge patch when different, delete when they must not
+//! exist), with every decision taken by the pure [`plan_write`].
 
 use kube::Client;
 use kube::api::{Api, DynamicObject, Patch};
@@ -55,8 +55,9 @@ async fn get(
         })
 }
 
-/// Reads every `(type, namespace, name)` in `refs` (as `Router::watched` lists them); absent
-/// objects are simply not in the result.
+/// Reads every `(type, namespace, name)` in `refs` (as `Router::watched` lists them), and the
+/// objects those name that no Rollout field names (the App Mesh VirtualRouter of a
+/// VirtualService); absent objects are simply not in the result.
 pub async fn observe(
     client: &Client,
     refs: &[(ResourceType, String, String)],
@@ -64,7 +65,13 @@ pub async fn observe(
     let mut observed = Observed::new();
     for (resource, namespace, name) in refs {
         if let Some(object) = get(client, resource, namespace, name).await? {
+            let next = super::appmesh::followed_refs(resource, &object);
             observed.insert(object);
+            for (resource, namespace, name) in next {
+                if let Some(object) = get(client, &resource, &namespace, &name).await? {
+                    observed.insert(object);
+                }
+            }
         }
     }
     Ok(observed)
@@ -133,6 +140,14 @@ async fn send(client: &Client, write: &PlannedWrite) -> Result<(), TrafficError>
             let params = field_manager::patch(field_manager::CONTROLLER);
             api.patch(&write.name, &params, &Patch::Merge(patch))
                 .await?;
+        }
+        WriteAction::Delete => {
+            match api.delete(&write.name, &Default::default()).await {
+                // Already gone: what the write wanted.
+                Err(kube::Error::Api(status)) if status.code == 404 => {}
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
+            }
         }
     }
     Ok(())

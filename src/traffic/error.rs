@@ -62,9 +62,6 @@ pub enum TrafficError {
     /// A router plugin's configuration could not be read.
     #[error("{0}")]
     PluginConfig(String),
-    /// A built-in router Davy does not implement (alb, ambassador, appMesh, traefik, apisix).
-    #[error("traffic router `{0}` is not supported")]
-    UnsupportedRouter(&'static str),
     /// A router plugin Davy does not implement.
     #[error("traffic router plugin `{0}` is not supported")]
     UnsupportedPlugin(String),
@@ -84,7 +81,6 @@ impl TrafficError {
         match self {
             TrafficError::NotConfigured(_) | TrafficError::MissingField(_) => "Config",
             TrafficError::PluginConfig(_) | TrafficError::UnsupportedPlugin(_) => "Plugin",
-            TrafficError::UnsupportedRouter(_) => "Unsupported",
             TrafficError::StableIngressNotFound { .. } | TrafficError::ObjectNotFound { .. } => {
                 "NotFound"
             }

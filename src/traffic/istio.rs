@@ -17,7 +17,7 @@ use crate::api::traffic_routing::{
 use super::error::TrafficError;
 use super::istio_routes::{self as routes, CanaryTarget};
 use super::objects::{DesiredObject, Ownership, ResourceType, RouterEvent, json_equal, set_at};
-use super::{RouterConfig, RouterInput, canary, namespace, rollout_name};
+use super::{RouterConfig, RouterInput, namespace, rollout_name};
 
 /// Upstream's event reason for VirtualService updates (with the space, verbatim).
 pub const UPDATED_VIRTUAL_SERVICE: &str = "Updated VirtualService";
@@ -124,8 +124,7 @@ pub fn desired(input: &RouterInput<'_>) -> Result<Vec<DesiredObject>, TrafficErr
         }
     }
 
-    let strategy = canary(rollout)?;
-    let canary_service = strategy.canary_service.clone().unwrap_or_default();
+    let (_, canary_service) = super::stable_and_canary_services(rollout, false);
     let dr_host = dr
         .and_then(|(_, live)| live.pointer("/spec/host"))
         .and_then(Value::as_str)
@@ -206,7 +205,7 @@ pub fn set_weight(
     weight: i32,
     additional: &[WeightDestination],
 ) -> Result<(), TrafficError> {
-    let strategy = canary(rollout)?;
+    let (stable_svc, canary_svc) = super::stable_and_canary_services(rollout, false);
     let istio = istio_config(rollout)?;
     let managed: &[ManagedRoute] = super::traffic_routing(rollout)?
         .managed_routes
@@ -214,8 +213,8 @@ pub fn set_weight(
         .unwrap_or_default();
     let dr = istio.destination_rule.as_ref();
     let targets = Targets {
-        canary_svc: strategy.canary_service.as_deref().unwrap_or_default(),
-        stable_svc: strategy.stable_service.as_deref().unwrap_or_default(),
+        canary_svc: &canary_svc,
+        stable_svc: &stable_svc,
         canary_subset: dr.map(|d| d.canary_subset_name.as_str()).unwrap_or(""),
         stable_subset: dr.map(|d| d.stable_subset_name.as_str()).unwrap_or(""),
         additional_subsets: dr

@@ -4,14 +4,23 @@
 //! - `nginx`: the canary Ingress beside each stable Ingress (§7.1);
 //! - `smi`: the TrafficSplit (§7.2);
 //! - `istio`: VirtualService weights, DestinationRule subsets, managed header/mirror routes (§7.3);
-//! - `gateway`: Gateway API route weights as the `argoproj-labs/gatewayAPI` plugin sets them.
+//! - `gateway`: Gateway API route weights as the `argoproj-labs/gatewayAPI` plugin sets them;
+//! - `alb`: AWS Load Balancer Controller action and condition annotations on the Ingresses;
+//! - `ambassador`: canary Mappings with a `weight`;
+//! - `traefik`: the weighted TraefikService;
+//! - `apisix`: ApisixRoute backend weights and header-route copies;
+//! - `appmesh`: App Mesh VirtualRouter weighted targets and VirtualNode hash selectors.
 //!
 //! The caller (the rollout layer) decides the weight, the hashes, which managed routes to set
 //! or remove (§3.5), the Service selectors (§3.4) and `status.canary.weights`; routers only
 //! turn that into objects, in upstream's order: remove managed routes, set the header route,
 //! set the mirror route, update hashes, set the weight.
 
+pub mod alb;
+pub mod ambassador;
+pub mod apisix;
 pub mod apply;
+pub mod appmesh;
 pub mod error;
 pub mod gateway;
 pub mod istio;
@@ -19,6 +28,7 @@ mod istio_routes;
 pub mod nginx;
 pub mod objects;
 pub mod smi;
+pub mod traefik;
 
 #[cfg(test)]
 mod tests;
@@ -100,6 +110,16 @@ pub enum Router {
     Smi,
     /// The `argoproj-labs/gatewayAPI` plugin.
     GatewayApi,
+    /// AWS Load Balancer Controller Ingress annotations.
+    Alb,
+    /// Ambassador canary Mappings.
+    Ambassador,
+    /// AWS App Mesh VirtualRouter and VirtualNodes.
+    AppMesh,
+    /// Traefik weighted TraefikService.
+    Traefik,
+    /// Apache APISIX ApisixRoute.
+    Apisix,
 }
 
 impl Router {
@@ -110,6 +130,11 @@ impl Router {
             Router::Nginx => "Nginx",
             Router::Smi => "SMI",
             Router::GatewayApi => "GatewayAPI",
+            Router::Alb => "ALB",
+            Router::Ambassador => "Ambassador",
+            Router::AppMesh => "AppMesh",
+            Router::Traefik => "Traefik",
+            Router::Apisix => "Apisix",
         }
     }
 
@@ -124,6 +149,11 @@ impl Router {
             Router::Nginx => nginx::watched(rollout),
             Router::Smi => smi::watched(rollout, config),
             Router::GatewayApi => gateway::watched(rollout),
+            Router::Alb => alb::watched(rollout),
+            Router::Ambassador => ambassador::watched(rollout),
+            Router::AppMesh => appmesh::watched(rollout),
+            Router::Traefik => traefik::watched(rollout),
+            Router::Apisix => apisix::watched(rollout),
         }
     }
 
@@ -134,18 +164,28 @@ impl Router {
             Router::Nginx => nginx::desired(input),
             Router::Smi => smi::desired(input),
             Router::GatewayApi => gateway::desired(input),
+            Router::Alb => alb::desired(input),
+            Router::Ambassador => ambassador::desired(input),
+            Router::AppMesh => appmesh::desired(input),
+            Router::Traefik => traefik::desired(input),
+            Router::Apisix => apisix::desired(input),
         }
     }
 
     /// Weight verification (upstream `VerifyWeight`): `None` = not applicable, which is what
-    /// every router here answers (only ALB verifies).
+    /// every router here answers. Only ALB verifies upstream, and only when the controller runs
+    /// with `--alb-verify-weight` (off by default), by asking the AWS API for the target group
+    /// weights; Davy does not talk to AWS.
     pub fn verify(self, _input: &RouterInput<'_>) -> Option<bool> {
         None
     }
 
     /// Whether `setHeaderRoute` steps have an effect with this router.
     pub fn supports_header_routes(self) -> bool {
-        matches!(self, Router::Istio | Router::GatewayApi)
+        matches!(
+            self,
+            Router::Istio | Router::GatewayApi | Router::Alb | Router::Apisix
+        )
     }
 
     /// Whether `setMirrorRoute` steps have an effect with this router.
@@ -154,33 +194,27 @@ impl Router {
     }
 }
 
-/// Routers configured on `rollout`, in upstream's order (istio, nginx, smi, plugins); empty
-/// without traffic routing. Errors on a router (or router plugin) Davy does not implement.
+/// Routers configured on `rollout`, in upstream's order (istio, nginx, alb, smi, ambassador,
+/// appMesh, traefik, apisix, plugins); empty without traffic routing. Errors on a router
+/// plugin Davy does not implement.
 pub fn routers(rollout: &Rollout) -> Result<Vec<Router>, TrafficError> {
     let Some(tr) = traffic_routing_opt(rollout) else {
         return Ok(Vec::new());
     };
-    // Silently skipping a router would leave traffic where it is while replicas move.
-    for (set, name) in [
-        (tr.alb.is_some(), "alb"),
-        (tr.ambassador.is_some(), "ambassador"),
-        (tr.app_mesh.is_some(), "appMesh"),
-        (tr.traefik.is_some(), "traefik"),
-        (tr.apisix.is_some(), "apisix"),
+    let mut out = Vec::new();
+    for (set, router) in [
+        (tr.istio.is_some(), Router::Istio),
+        (tr.nginx.is_some(), Router::Nginx),
+        (tr.alb.is_some(), Router::Alb),
+        (tr.smi.is_some(), Router::Smi),
+        (tr.ambassador.is_some(), Router::Ambassador),
+        (tr.app_mesh.is_some(), Router::AppMesh),
+        (tr.traefik.is_some(), Router::Traefik),
+        (tr.apisix.is_some(), Router::Apisix),
     ] {
         if set {
-            return Err(TrafficError::UnsupportedRouter(name));
+            out.push(router);
         }
-    }
-    let mut out = Vec::new();
-    if tr.istio.is_some() {
-        out.push(Router::Istio);
-    }
-    if tr.nginx.is_some() {
-        out.push(Router::Nginx);
-    }
-    if tr.smi.is_some() {
-        out.push(Router::Smi);
     }
     for name in tr.plugins.iter().flat_map(|p| p.keys()) {
         if name == gateway::PLUGIN_NAME {
@@ -277,4 +311,33 @@ pub(crate) fn service_name<'a>(
     name.as_deref()
         .filter(|s| !s.is_empty())
         .ok_or(TrafficError::MissingField(field))
+}
+
+/// The (stable, canary) Service names (upstream `GetStableAndCanaryServices`): with a
+/// `pingPong` block the ping and pong Services, ordered by `status.canary.stablePingPong`, when
+/// `ping_pong_preferred` (ALB) or when neither stableService nor canaryService is set; the
+/// canary's stableService and canaryService otherwise.
+pub(crate) fn stable_and_canary_services(
+    rollout: &Rollout,
+    ping_pong_preferred: bool,
+) -> (String, String) {
+    let Some(strategy) = rollout.spec.strategy.canary.as_ref() else {
+        return (String::new(), String::new());
+    };
+    let stable = strategy.stable_service.clone().unwrap_or_default();
+    let canary = strategy.canary_service.clone().unwrap_or_default();
+    if let Some(pp) = &strategy.ping_pong
+        && (ping_pong_preferred || (stable.is_empty() && canary.is_empty()))
+    {
+        let stable_is_ping = rollout
+            .status
+            .as_ref()
+            .is_some_and(|s| s.canary.stable_ping_pong == crate::api::consts::ping_pong::PING);
+        return if stable_is_ping {
+            (pp.ping_service.clone(), pp.pong_service.clone())
+        } else {
+            (pp.pong_service.clone(), pp.ping_service.clone())
+        };
+    }
+    (stable, canary)
 }

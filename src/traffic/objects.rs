@@ -79,6 +79,51 @@ impl ResourceType {
         )
     }
 
+    /// Traefik `TraefikService` (upstream default `traefik.io/v1alpha1`).
+    pub fn traefik_service() -> Self {
+        Self::new(
+            "traefik.io",
+            "v1alpha1",
+            "TraefikService",
+            "traefikservices",
+        )
+    }
+
+    /// Ambassador `Mapping` (upstream default `getambassador.io/v2`).
+    pub fn ambassador_mapping() -> Self {
+        Self::new("getambassador.io", "v2", "Mapping", "mappings")
+    }
+
+    /// APISIX `ApisixRoute` (upstream default `apisix.apache.org/v2`).
+    pub fn apisix_route() -> Self {
+        Self::new("apisix.apache.org", "v2", "ApisixRoute", "apisixroutes")
+    }
+
+    /// App Mesh `VirtualService` (upstream default CRD version `v1beta2`).
+    pub fn appmesh_virtual_service() -> Self {
+        Self::new(
+            "appmesh.k8s.aws",
+            "v1beta2",
+            "VirtualService",
+            "virtualservices",
+        )
+    }
+
+    /// App Mesh `VirtualRouter`.
+    pub fn appmesh_virtual_router() -> Self {
+        Self::new(
+            "appmesh.k8s.aws",
+            "v1beta2",
+            "VirtualRouter",
+            "virtualrouters",
+        )
+    }
+
+    /// App Mesh `VirtualNode`.
+    pub fn appmesh_virtual_node() -> Self {
+        Self::new("appmesh.k8s.aws", "v1beta2", "VirtualNode", "virtualnodes")
+    }
+
     /// Gateway API route kinds as the gatewayAPI plugin reads them: HTTPRoute and GRPCRoute at
     /// `v1`, TCPRoute and TLSRoute at `v1alpha2`.
     pub fn gateway_route(kind: GatewayRouteKind) -> Self {
@@ -256,6 +301,12 @@ pub enum Ownership {
     /// plugin's ConfigMap): created when absent, without owner; otherwise written like
     /// `EditInPlace`.
     Shared,
+    /// An object that must not exist (an Ambassador canary Mapping at weight 0): deleted when
+    /// present, whoever owns it, as upstream does.
+    Absent,
+    /// An object of ours that must not exist (an APISIX header route being removed): deleted
+    /// when present and controlled by the Rollout, left alone when another object controls it.
+    AbsentIfControlled,
 }
 
 /// One object as a router wants it.
@@ -286,6 +337,8 @@ pub enum WriteAction {
     Create(Value),
     /// JSON merge patch (`application/merge-patch+json`).
     Patch(Value),
+    /// DELETE the object.
+    Delete,
 }
 
 /// A write decided by [`plan_write`].
@@ -321,6 +374,15 @@ pub fn plan_write(
         action,
         event: event.clone(),
     };
+    if matches!(
+        desired.ownership,
+        Ownership::Absent | Ownership::AbsentIfControlled
+    ) {
+        let remove = live.is_some_and(|live| {
+            desired.ownership == Ownership::Absent || is_controlled_by(live, rollout_uid)
+        });
+        return Ok(remove.then(|| planned(WriteAction::Delete, &desired.on_update)));
+    }
     let Some(live) = live else {
         return match desired.ownership {
             Ownership::Controlled => Ok(Some(planned(
@@ -332,6 +394,7 @@ pub fn plan_write(
                 WriteAction::Create(desired.object.clone()),
                 &desired.on_create,
             ))),
+            Ownership::Absent | Ownership::AbsentIfControlled => Ok(None),
         };
     };
     if desired.ownership == Ownership::Controlled && !is_controlled_by(live, rollout_uid) {

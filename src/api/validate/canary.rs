@@ -189,10 +189,11 @@ fn require_canary_stable_services(canary: &CanaryStrategy) -> bool {
         return false;
     };
     (tr.alb.is_some() && canary.ping_pong.is_none())
-        || tr
+        || (tr
             .istio
             .as_ref()
             .is_some_and(|i| i.destination_rule.is_none())
+            && canary.ping_pong.is_none())
         || tr.smi.is_some()
         || tr.apisix.is_some()
         || tr.ambassador.is_some()

@@ -183,6 +183,31 @@ fn validate_destinations(
     Ok(())
 }
 
+/// The (stable, canary) Services Istio routes name (upstream `GetStableAndCanaryServices` with
+/// ping-pong not preferred): the ping and pong Services, by `status.canary.stablePingPong`,
+/// only when neither stableService nor canaryService is set.
+fn istio_services(rollout: &Rollout) -> (String, String) {
+    let Some(canary) = rollout.spec.strategy.canary.as_ref() else {
+        return (String::new(), String::new());
+    };
+    let stable = canary.stable_service.clone().unwrap_or_default();
+    let canary_svc = canary.canary_service.clone().unwrap_or_default();
+    match &canary.ping_pong {
+        Some(pp) if stable.is_empty() && canary_svc.is_empty() => {
+            let stable_is_ping = rollout
+                .status
+                .as_ref()
+                .is_some_and(|s| s.canary.stable_ping_pong == crate::api::consts::ping_pong::PING);
+            if stable_is_ping {
+                (pp.ping_service.clone(), pp.pong_service.clone())
+            } else {
+                (pp.pong_service.clone(), pp.ping_service.clone())
+            }
+        }
+        _ => (stable, canary_svc),
+    }
+}
+
 struct RouteCtx<'a> {
     stable: &'a str,
     canary: &'a str,
@@ -341,9 +366,10 @@ pub fn validate_virtual_service(rollout: &Rollout, vs: &Value) -> ErrorList {
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("");
+    let (stable, canary_svc) = istio_services(rollout);
     let ctx = RouteCtx {
-        stable: canary.stable_service.as_deref().unwrap_or(""),
-        canary: canary.canary_service.as_deref().unwrap_or(""),
+        stable: &stable,
+        canary: &canary_svc,
         rule: istio.destination_rule.as_ref(),
     };
     let Some(entry) = entries
@@ -498,7 +524,13 @@ pub(super) fn validate_ingress(canary: &CanaryStrategy, ingress: &Value) -> Erro
         .and_then(Value::as_str)
         .unwrap_or("");
     let stable = canary.stable_service.as_deref().unwrap_or("");
-    let (path, service, name) = if let Some(nginx) = &tr.nginx {
+    // As upstream: the nginx rules apply to an Ingress nginx names, the ALB ones otherwise
+    // (a Rollout may configure both routers).
+    let nginx = tr.nginx.as_ref().filter(|n| {
+        n.stable_ingress.as_deref() == Some(ing_name)
+            || n.stable_ingresses.iter().flatten().any(|i| i == ing_name)
+    });
+    let (path, service, name) = if let Some(nginx) = nginx {
         let in_list = nginx
             .stable_ingresses
             .iter()

@@ -52,6 +52,11 @@ pub struct SplitTargets {
     /// (`None`: the first) whose destination weights decide instead, when it exists (Argo's
     /// `trafficRouting.istio.virtualService`, host-level splitting).
     pub virtual_service: Option<(String, Option<String>)>,
+    /// An AWS Load Balancer Controller Ingress and the Service of its forward action (Argo's
+    /// `trafficRouting.alb.ingress` and `rootService`, else `stableService`), whose
+    /// `alb.ingress.kubernetes.io/actions.<service>` target-group weights decide instead, when
+    /// the annotation exists.
+    pub alb_action: Option<(String, String)>,
 }
 
 impl SplitTargets {
@@ -67,6 +72,7 @@ impl SplitTargets {
             annotation_prefix: DEFAULT_ANNOTATION_PREFIX.to_string(),
             traffic_split: None,
             virtual_service: None,
+            alb_action: None,
         }
     }
 
@@ -90,6 +96,13 @@ impl SplitTargets {
     /// VirtualService `name` once it exists.
     pub fn with_virtual_service(mut self, name: &str, route: Option<&str>) -> Self {
         self.virtual_service = Some((name.to_string(), route.map(str::to_string)));
+        self
+    }
+
+    /// The same targets split by the forward action annotation for `service` on the ALB
+    /// Ingress `ingress` once it is set.
+    pub fn with_alb_action(mut self, ingress: &str, service: &str) -> Self {
+        self.alb_action = Some((ingress.to_string(), service.to_string()));
         self
     }
 
@@ -363,6 +376,58 @@ pub fn virtual_service_backends(
         .collect()
 }
 
+/// The weighted `(service, weight)` target groups of an ALB forward action annotation (pure),
+/// as the AWS Load Balancer Controller reads `{"Type":"forward","ForwardConfig":
+/// {"TargetGroups":[{"ServiceName":…,"ServicePort":…,"Weight":…}]}}`; groups without a
+/// Service (an ARN) are skipped, a missing weight is 0. Empty when the text is not an action.
+pub fn alb_action_backends(action: &str) -> Vec<(String, i64)> {
+    let Ok(action) = serde_json::from_str::<serde_json::Value>(action) else {
+        return Vec::new();
+    };
+    action
+        .pointer("/ForwardConfig/TargetGroups")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|g| {
+            let service = g.get("ServiceName")?.as_str()?.to_string();
+            let weight = g
+                .get("Weight")
+                .and_then(serde_json::Value::as_i64)
+                .unwrap_or(0);
+            Some((service, weight))
+        })
+        .collect()
+}
+
+/// The ALB Ingress's forward action for `service` with ready endpoints; `None` when the
+/// Ingress or its annotation is absent.
+async fn resolve_alb_action(
+    client: &Client,
+    namespace: &str,
+    ingress: &str,
+    service: &str,
+) -> Result<Option<Vec<WeightedBackend>>, kube::Error> {
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), namespace);
+    let Some(found) = ingresses.get_opt(ingress).await? else {
+        return Ok(None);
+    };
+    let key = format!(
+        "{}/actions.{service}",
+        crate::api::defaults::DEFAULT_ALB_ANNOTATION_PREFIX
+    );
+    let Some(action) = found
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(&key))
+    else {
+        return Ok(None);
+    };
+    let backends = alb_action_backends(action);
+    Ok(Some(weighted_endpoints(client, namespace, backends).await?))
+}
+
 /// A namespaced object of a kind that may not be served (a foreign CRD); `None` when the
 /// object or the kind is absent.
 async fn get_foreign(
@@ -459,6 +524,15 @@ pub async fn resolve_split(client: &Client, targets: &SplitTargets) -> Result<Sp
             ..Split::default()
         });
     }
+    if let Some((ingress, service)) = &targets.alb_action
+        && let Some(weighted) =
+            resolve_alb_action(client, &targets.namespace, ingress, service).await?
+    {
+        return Ok(Split {
+            weighted,
+            ..Split::default()
+        });
+    }
     if let Some(stable_ingress) = &targets.stable_ingress {
         return resolve_ingress_split(client, targets, stable_ingress).await;
     }
@@ -543,6 +617,16 @@ mod tests {
             vec![("x".to_string(), 100)]
         );
         assert_eq!(virtual_service_backends(&spec, Some("missing")), vec![]);
+    }
+
+    #[test]
+    fn alb_forward_action_target_groups() {
+        let action = r#"{"Type":"forward","ForwardConfig":{"TargetGroups":[{"ServiceName":"canary","ServicePort":"80","Weight":10},{"TargetGroupArn":"arn:x","Weight":5},{"ServiceName":"stable","ServicePort":"80","Weight":90}]}}"#;
+        assert_eq!(
+            alb_action_backends(action),
+            vec![("canary".to_string(), 10), ("stable".to_string(), 90)]
+        );
+        assert!(alb_action_backends("not json").is_empty());
     }
 
     #[test]

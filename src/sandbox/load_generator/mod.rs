@@ -5,6 +5,8 @@
 //!
 //! A TrafficSplit (`SplitTargets::with_traffic_split`) is followed instead when it exists: its
 //! `backends` are weighted Services, as an SMI mesh splits (experiment Services included).
+//! Likewise an Istio VirtualService's route destinations (`with_virtual_service`) and an ALB
+//! Ingress's forward action target groups (`with_alb_action`).
 //!
 //! The routing follows ingress-nginx: the `canary-by-header` header first, then the
 //! `canary-by-cookie` cookie, then `canary-weight` out of `canary-weight-total`; so the metrics an

@@ -1,11 +1,16 @@
 //! Table tests of the routers: exact desired objects for hand-written inputs, written from the
 //! spec text (§7) and upstream's behaviour, never from this code's output.
 
+mod alb;
+mod ambassador;
+mod apisix;
+mod appmesh;
 mod gateway;
 mod istio;
 mod nginx;
 mod objects;
 mod smi;
+mod traefik;
 
 use serde_json::{Value, json};
 

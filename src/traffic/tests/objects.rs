@@ -37,10 +37,26 @@ fn routers_follow_upstream_order_and_reject_unknown_plugins() {
     assert_eq!(routers(&canary_rollout("r", json!({}))), Ok(vec![]));
     let ro = canary_rollout(
         "r",
-        json!({"trafficRouting": {"alb": {"ingress": "i", "servicePort": 80}}}),
+        json!({"trafficRouting": {
+            "apisix": {"route": {"name": "a"}},
+            "traefik": {"weightedTraefikServiceName": "t"},
+            "appMesh": {},
+            "ambassador": {"mappings": ["m"]},
+            "smi": {},
+            "alb": {"ingress": "i", "servicePort": 80},
+        }}),
     );
-    let err = routers(&ro).expect_err("alb");
-    assert_eq!(err.to_string(), "traffic router `alb` is not supported");
+    assert_eq!(
+        routers(&ro),
+        Ok(vec![
+            Router::Alb,
+            Router::Smi,
+            Router::Ambassador,
+            Router::AppMesh,
+            Router::Traefik,
+            Router::Apisix
+        ])
+    );
 }
 
 #[test]
