@@ -4,7 +4,8 @@
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use crate::api::rollout::{BlueGreenStrategy, Rollout};
+use crate::api::go_quote::go_quote;
+use crate::api::rollout::{BlueGreenStrategy, ObjectRef, Rollout};
 
 use super::canary::{validate_anti_affinity, validate_canary};
 use super::pod::{
@@ -23,7 +24,7 @@ fn nonnegative(value: i64, path: FieldPath) -> Option<FieldError> {
 }
 
 /// Upstream's `EmptyTemplate()`: a template without labels and annotations counts as empty.
-fn template_is_empty(template: Option<&PodTemplateSpec>) -> bool {
+pub fn template_is_empty(template: Option<&PodTemplateSpec>) -> bool {
     let meta = template.and_then(|t| t.metadata.as_ref());
     meta.is_none_or(|m| {
         m.labels.as_ref().is_none_or(|l| l.is_empty())
@@ -40,8 +41,44 @@ pub fn validate_rollout(rollout: &Rollout) -> ErrorList {
     validate_rollout_spec(rollout, &FieldPath::new("spec"))
 }
 
+/// [`validate_rollout`] of a Rollout whose `workloadRef` was resolved (upstream's
+/// `TemplateResolvedFromRef`): the template now comes from the workload, so it is validated
+/// like an inline one and may not be empty.
+pub fn validate_resolved_rollout(rollout: &Rollout) -> ErrorList {
+    validate_spec(rollout, &FieldPath::new("spec"), true)
+}
+
+/// Upstream's `InvalidWorkloadRef`: a `workloadRef` that could not be resolved, as the field
+/// error the `InvalidSpec` condition reports (`spec.workloadRef: Invalid value:
+/// v1alpha1.ObjectRef{...}: <why>`).
+pub fn invalid_workload_ref(reference: &ObjectRef, detail: impl Into<String>) -> FieldError {
+    FieldError::invalid(
+        FieldPath::new("spec").child("workloadRef"),
+        BadValue::Go(go_object_ref(reference)),
+        detail,
+    )
+}
+
+/// Go's `%#v` of an `ObjectRef` (the value apimachinery prints for a pointer to a struct
+/// without a value-receiver `String`).
+fn go_object_ref(reference: &ObjectRef) -> String {
+    let field = |value: &Option<String>| go_quote(value.as_deref().unwrap_or(""));
+    format!(
+        "v1alpha1.ObjectRef{{APIVersion:{}, Kind:{}, Name:{}, ScaleDown:{}}}",
+        field(&reference.api_version),
+        field(&reference.kind),
+        field(&reference.name),
+        field(&reference.scale_down)
+    )
+}
+
 /// `ValidateRolloutSpec` at `path`.
 pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
+    validate_spec(rollout, path, false)
+}
+
+/// `ValidateRolloutSpec`; `resolved` is upstream's `TemplateResolvedFromRef`.
+fn validate_spec(rollout: &Rollout, path: &FieldPath, resolved: bool) -> ErrorList {
     let spec = &rollout.spec;
     let mut errs = ErrorList::new();
     let replicas = spec.effective_replicas();
@@ -68,7 +105,7 @@ pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
             }
         }
     }
-    if spec.workload_ref.is_some() && !template_is_empty(spec.template.as_ref()) {
+    if !resolved && spec.workload_ref.is_some() && !template_is_empty(spec.template.as_ref()) {
         // Upstream: lint sees the raw object; the controller resolves the reference first.
         errs.push(FieldError::internal(
             path.child("template"),
@@ -85,7 +122,7 @@ pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
             value,
             "invalid label selector",
         ));
-    } else if spec.workload_ref.is_none() {
+    } else if resolved || spec.workload_ref.is_none() {
         errs.extend(validate_pod_template_for_replica_set(
             spec.template.as_ref(),
             spec.selector.as_ref(),
