@@ -29,8 +29,8 @@ use super::metrics::Metrics;
 use super::workloads::Workloads;
 use crate::api::consts::{annotation, label};
 use crate::api::validate::{
-    References, invalid_workload_ref, referenced_names, validate_resolved_rollout,
-    validate_rollout, validate_rollout_references,
+    References, referenced_names, validate_resolved_rollout, validate_rollout,
+    validate_rollout_references,
 };
 use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout};
 use crate::rollout::workload::{self, WorkloadKind};
@@ -260,11 +260,7 @@ async fn resolve_workload(
     let found = match WorkloadKind::of(reference) {
         Ok(kind) => {
             let name = reference.name.as_deref().unwrap_or_default();
-            caches
-                .workloads
-                .find(client, namespace, kind, name)
-                .await
-                .map_err(|error| invalid_workload_ref(reference, error).to_string())?
+            caches.workloads.find(client, namespace, kind, name).await?
         }
         // `resolve` reports the unsupported kind.
         Err(_) => None,

@@ -16,7 +16,7 @@ use super::observed::rs_revision;
 use super::plan::{Plan, Write};
 use crate::api::consts::{annotation, scale_down};
 use crate::api::rollout::ObjectRef;
-use crate::api::validate::{invalid_workload_ref, template_is_empty};
+use crate::api::validate::template_is_empty;
 use crate::api::{Rollout, RolloutPhase, RolloutStatus};
 
 /// The kinds a `workloadRef` may name (upstream's `infoByGroupKind`).
@@ -140,7 +140,9 @@ pub struct ResolvedWorkload {
 /// Rollout has none) and the `workload-generation` annotation, plus what the plan reads about
 /// the workload. `found` is the referenced object (`None`: it does not exist).
 ///
-/// The error is the `spec.workloadRef` field error the `InvalidSpec` condition reports.
+/// The error is what the `InvalidSpec` condition reports after `The Rollout "x" is invalid: `:
+/// upstream's controller puts the resolution error there as it is (its `spec.workloadRef`
+/// field error is only the reconcile's returned error).
 pub fn resolve(
     rollout: &Rollout,
     found: Option<&Workload>,
@@ -148,21 +150,18 @@ pub fn resolve(
     let Some(reference) = rollout.spec.workload_ref.as_ref() else {
         return Ok((rollout.clone(), ResolvedWorkload::default()));
     };
-    let invalid = |detail: String| invalid_workload_ref(reference, detail).to_string();
     if !template_is_empty(rollout.spec.template.as_ref()) {
-        return Err(invalid(
-            "template must be empty for workload reference rollout".to_string(),
-        ));
+        return Err("template must be empty for workload reference rollout".to_string());
     }
-    let kind = WorkloadKind::of(reference).map_err(invalid)?;
+    let kind = WorkloadKind::of(reference)?;
     let name = reference.name.clone().unwrap_or_default();
     let Some(workload) = found else {
         // The lister's NotFound names the cache key, namespace included.
         let namespace = rollout.metadata.namespace.as_deref().unwrap_or("");
-        return Err(invalid(format!(
+        return Err(format!(
             "{} \"{namespace}/{name}\" not found",
             kind.resource()
-        )));
+        ));
     };
     let mut resolved = rollout.clone();
     if let Some(template) = &workload.template {
@@ -364,36 +363,28 @@ mod tests {
         let missing = rollout(deploy_ref("gone"), json!({}));
         assert_eq!(
             resolve(&missing, None).unwrap_err(),
-            "spec.workloadRef: Invalid value: v1alpha1.ObjectRef{APIVersion:\"apps/v1\", \
-             Kind:\"Deployment\", Name:\"gone\", ScaleDown:\"\"}: \
-             deployments.apps \"ns/gone\" not found"
+            "deployments.apps \"ns/gone\" not found"
         );
         let pod_template = rollout(
             json!({"apiVersion": "v1", "kind": "PodTemplate", "name": "pt"}),
             json!({}),
         );
-        assert!(
-            resolve(&pod_template, None)
-                .unwrap_err()
-                .ends_with(": podtemplates \"ns/pt\" not found")
-        );
+        assert!(resolve(&pod_template, None).unwrap_err() == "podtemplates \"ns/pt\" not found");
         let stateful = rollout(
             json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "s"}),
             json!({}),
         );
         assert!(
-            resolve(&stateful, None)
-                .unwrap_err()
-                .ends_with(": workload of type apps/StatefulSet is not supported")
+            resolve(&stateful, None).unwrap_err()
+                == "workload of type apps/StatefulSet is not supported"
         );
         let with_template = rollout(
             deploy_ref("web"),
             json!({"template": {"metadata": {"labels": {"app": "web"}}}}),
         );
         assert!(
-            resolve(&with_template, Some(&deployment(1, 0)))
-                .unwrap_err()
-                .ends_with(": template must be empty for workload reference rollout")
+            resolve(&with_template, Some(&deployment(1, 0))).unwrap_err()
+                == "template must be empty for workload reference rollout"
         );
     }
 

@@ -4,8 +4,7 @@
 
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use crate::api::go_quote::go_quote;
-use crate::api::rollout::{BlueGreenStrategy, ObjectRef, Rollout};
+use crate::api::rollout::{BlueGreenStrategy, Rollout};
 
 use super::canary::{validate_anti_affinity, validate_canary};
 use super::pod::{
@@ -46,30 +45,6 @@ pub fn validate_rollout(rollout: &Rollout) -> ErrorList {
 /// like an inline one and may not be empty.
 pub fn validate_resolved_rollout(rollout: &Rollout) -> ErrorList {
     validate_spec(rollout, &FieldPath::new("spec"), true)
-}
-
-/// Upstream's `InvalidWorkloadRef`: a `workloadRef` that could not be resolved, as the field
-/// error the `InvalidSpec` condition reports (`spec.workloadRef: Invalid value:
-/// v1alpha1.ObjectRef{...}: <why>`).
-pub fn invalid_workload_ref(reference: &ObjectRef, detail: impl Into<String>) -> FieldError {
-    FieldError::invalid(
-        FieldPath::new("spec").child("workloadRef"),
-        BadValue::Go(go_object_ref(reference)),
-        detail,
-    )
-}
-
-/// Go's `%#v` of an `ObjectRef` (the value apimachinery prints for a pointer to a struct
-/// without a value-receiver `String`).
-fn go_object_ref(reference: &ObjectRef) -> String {
-    let field = |value: &Option<String>| go_quote(value.as_deref().unwrap_or(""));
-    format!(
-        "v1alpha1.ObjectRef{{APIVersion:{}, Kind:{}, Name:{}, ScaleDown:{}}}",
-        field(&reference.api_version),
-        field(&reference.kind),
-        field(&reference.name),
-        field(&reference.scale_down)
-    )
 }
 
 /// `ValidateRolloutSpec` at `path`.
