@@ -30,6 +30,8 @@ fn elected(identity: &str, timing: LeaseTiming) -> ControllerConfig {
         alert_webhook: None,
         max_concurrent_reconciles: None,
         debounce: std::time::Duration::ZERO,
+        instance_id: None,
+        config_namespace: None,
     }
 }
 

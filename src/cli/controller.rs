@@ -61,6 +61,11 @@ pub struct ControllerArgs {
     /// reconcile; `0s` (the default) reconciles at once. A Davy flag, not upstream's.
     #[arg(long, default_value = "0s", value_parser = go_duration)]
     pub reconcile_debounce: Duration,
+    /// Reconcile only the objects labelled `argo-rollouts.argoproj.io/controller-instance-id`
+    /// with this value (without it: only objects without that label), so a fleet can be split
+    /// across several controllers; the Lease is then `argo-rollouts-controller-lock-<ID>`.
+    #[arg(long, value_name = "ID")]
+    pub instance_id: Option<String>,
 }
 
 /// Logs to stderr at `info` (or as `RUST_LOG` says), so an operator sees what the controller is
@@ -92,12 +97,20 @@ impl ControllerArgs {
                 renew_deadline: self.leader_election_renew_deadline,
                 retry_period: self.leader_election_retry_period,
             },
+            lock_name: leader::lock_name(self.instance_id()),
             ..LeaderElection::new(
                 self.leader_election_namespace
                     .clone()
                     .unwrap_or_else(|| leader::default_namespace(outside)),
             )
         })
+    }
+}
+
+impl ControllerArgs {
+    /// `--instance-id`, with an empty value meaning none (as upstream's empty default).
+    pub fn instance_id(&self) -> Option<&str> {
+        self.instance_id.as_deref().filter(|id| !id.is_empty())
     }
 }
 
@@ -145,6 +158,7 @@ pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
                 .as_ref()
                 .map_or("off".to_string(), |e| format!("Lease {}/{}", e.namespace, e.lock_name)),
             metrics = %args.metrics_addr,
+            instance_id = args.instance_id().unwrap_or("(none)"),
             "davy controller starting"
         );
         let shutdown = CancellationToken::new();
@@ -161,6 +175,8 @@ pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
             alert_webhook,
             max_concurrent_reconciles: Some(args.rollout_threads),
             debounce: args.reconcile_debounce,
+            instance_id: args.instance_id().map(str::to_string),
+            config_namespace: Some(leader::default_namespace(client.default_namespace())),
         };
         match run_controller(client, config, shutdown).await {
             Ok(()) => Ok(0),
@@ -199,6 +215,20 @@ mod tests {
         assert_eq!(election.lock_name, "argo-rollouts-controller-lock");
         assert_eq!(election.timing, LeaseTiming::default());
         assert_eq!(election.timing.lease_duration, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn an_instance_id_gets_its_own_lease() {
+        let election = parse(&["--instance-id", "blue", "--leader-election-namespace=ops"])
+            .leader_election("ctx-ns")
+            .unwrap();
+        assert_eq!(election.lock_name, "argo-rollouts-controller-lock-blue");
+        let args = parse(&["--instance-id="]);
+        assert_eq!(args.instance_id(), None);
+        assert_eq!(
+            args.leader_election("ctx-ns").unwrap().lock_name,
+            "argo-rollouts-controller-lock"
+        );
     }
 
     #[test]

@@ -56,6 +56,10 @@ pub const RULES: &[Rule] = &[
         &["replicasets"],
         &["list", "watch", "create", "patch", "delete"],
     ),
+    // controller/workloads.rs watches the workloads `spec.workloadRef` names (ReplicaSets
+    // above); executor scales a referenced Deployment (`scaleDown`).
+    ("apps", &["deployments"], &["get", "list", "watch", "patch"]),
+    ("", &["podtemplates"], &["get", "list", "watch"]),
     // controller/mod.rs watches Services; executor patches selectors and annotations.
     ("", &["services"], &["list", "watch", "patch"]),
     // controller/rollouts.rs and the job and scrape providers list pods by label; executor
@@ -82,7 +86,12 @@ pub const RULES: &[Rule] = &[
         &["ingresses"],
         &["get", "create", "patch"],
     ),
-    ("", &["configmaps"], &["get", "create", "patch"]),
+    // ...and controller/config.rs watches `argo-rollouts-config`.
+    (
+        "",
+        &["configmaps"],
+        &["get", "list", "watch", "create", "patch"],
+    ),
     (
         "split.smi-spec.io",
         &["trafficsplits"],

@@ -3,7 +3,7 @@
 //! `SetTrafficWeight` goes through the traffic routers ([`crate::traffic`]).
 
 use chrono::{DateTime, Utc};
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::EventSource;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, ObjectReference, Pod, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
@@ -245,6 +245,22 @@ impl Executor<'_> {
                     .merge::<Rollout>("set revision of Rollout", self.name, patch)
                     .await?;
                 sent.push(patched(Kind::Rollout, self.name, rv));
+            }
+            Write::SetWorkloadGeneration { generation } => {
+                let patch = json!({"metadata": {"annotations": {
+                    annotation::WORKLOAD_GENERATION: generation
+                }}});
+                let rv = self
+                    .merge::<Rollout>("set workload generation of Rollout", self.name, patch)
+                    .await?;
+                sent.push(patched(Kind::Rollout, self.name, rv));
+            }
+            Write::ScaleWorkload { name, replicas } => {
+                // The Deployment is not ours: only its `spec.replicas` is written, as upstream's
+                // `scaleDeployment` changes nothing else.
+                let patch = json!({"spec": {"replicas": replicas}});
+                self.merge::<Deployment>("scale Deployment", name, patch)
+                    .await?;
             }
             Write::PatchRolloutSpecReplicas { replicas } => {
                 let patch = json!({"spec": {"replicas": replicas}});

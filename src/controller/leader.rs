@@ -60,6 +60,15 @@ pub struct LeaderElection {
     pub timing: LeaseTiming,
 }
 
+/// Upstream's `leaseLockName`: [`LOCK_NAME`], suffixed `-<instance-id>` for a sharded controller
+/// so each instance elects its own leader.
+pub fn lock_name(instance_id: Option<&str>) -> String {
+    match instance_id.filter(|id| !id.is_empty()) {
+        Some(id) => format!("{LOCK_NAME}-{id}"),
+        None => LOCK_NAME.to_string(),
+    }
+}
+
 impl LeaderElection {
     /// Upstream's defaults for `namespace` with a fresh [`default_identity`].
     pub fn new(namespace: impl Into<String>) -> Self {

@@ -11,6 +11,7 @@ pub mod alerts;
 pub mod analysisruns;
 pub mod backoff;
 pub mod cache;
+pub mod config;
 pub mod events;
 pub mod executor;
 pub mod expectations;
@@ -18,6 +19,7 @@ pub mod experiments;
 pub mod leader;
 pub mod metrics;
 pub mod rollouts;
+pub mod workloads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +59,24 @@ pub struct ControllerConfig {
     pub max_concurrent_reconciles: Option<u16>,
     /// Trailing-edge debounce of Rollout reconciles (zero: none); see `--reconcile-debounce`.
     pub debounce: std::time::Duration,
+    /// `--instance-id`: reconcile only the objects labelled
+    /// `argo-rollouts.argoproj.io/controller-instance-id` with this value; `None`: only the
+    /// objects without that label.
+    pub instance_id: Option<String>,
+    /// Namespace of the `argo-rollouts-config` ConfigMap to watch (the controller's own);
+    /// `None` reads none.
+    pub config_namespace: Option<String>,
+}
+
+/// The label selector of the watches of Rollouts, AnalysisRuns, Experiments and analysis
+/// templates for `instance_id` (upstream's `InstanceIDRequirement`): the objects labelled
+/// with it, or without an instance-id label when there is none. The caches then never hold
+/// another instance's objects.
+pub fn instance_id_selector(instance_id: Option<&str>) -> String {
+    match instance_id.filter(|id| !id.is_empty()) {
+        Some(id) => format!("{}={id}", label::CONTROLLER_INSTANCE_ID),
+        None => format!("!{}", label::CONTROLLER_INSTANCE_ID),
+    }
 }
 
 /// Failures that stop the controller.
@@ -124,15 +144,19 @@ pub async fn run(
     let concurrency = config
         .max_concurrent_reconciles
         .unwrap_or(DEFAULT_CONCURRENT_RECONCILES);
+    let scope = Scope {
+        namespace: config.namespace,
+        selector: instance_id_selector(config.instance_id.as_deref()),
+        config_namespace: config.config_namespace,
+    };
     match config.leader_election {
         Some(election) => {
-            let namespace = config.namespace;
             let debounce = config.debounce;
             leader::run_elected(client.clone(), election, shutdown, move |leading| {
                 let runtime = runtime_controller::Config::default()
                     .concurrency(concurrency)
                     .debounce(debounce);
-                run_reconcilers(client, namespace, metrics, runtime, leading)
+                run_reconcilers(client, scope, metrics, runtime, leading)
             })
             .await?
         }
@@ -140,8 +164,23 @@ pub async fn run(
             let runtime = runtime_controller::Config::default()
                 .concurrency(concurrency)
                 .debounce(config.debounce);
-            run_reconcilers(client, config.namespace, metrics, runtime, shutdown).await
+            run_reconcilers(client, scope, metrics, runtime, shutdown).await
         }
+    }
+}
+
+/// What one controller instance reconciles: a namespace (or all) and its instance-id selector.
+#[derive(Debug, Clone)]
+struct Scope {
+    namespace: Option<String>,
+    selector: String,
+    config_namespace: Option<String>,
+}
+
+impl Scope {
+    /// A watch of this instance's objects of a kind that carries the instance-id label.
+    fn watch(&self) -> watcher::Config {
+        watcher::Config::default().labels(&self.selector)
     }
 }
 
@@ -203,12 +242,13 @@ impl Triggers {
 /// for ReplicaSets and AnalysisRuns, the Experiments) its changes concern to `triggers`.
 fn start_caches(
     client: &Client,
-    namespace: Option<&str>,
+    scope: &Scope,
     caches: &Caches,
     stable_ingresses: Arc<rollouts::StableIngressIndex>,
     triggers: &Triggers,
     tasks: &mut JoinSet<()>,
 ) {
+    let namespace = scope.namespace.as_deref();
     let all = watcher::Config::default;
     // Only ReplicaSets a Rollout made carry this label; Deployments' ReplicaSets are not read.
     let owned_rs = all().labels(label::POD_TEMPLATE_HASH);
@@ -222,14 +262,14 @@ fn start_caches(
     tasks.spawn(cache::feed(
         caches.analysis_runs.clone(),
         api(client, namespace),
-        all(),
+        scope.watch(),
         owner_of,
         triggers.to_owners(),
     ));
     tasks.spawn(cache::feed(
         caches.experiments.clone(),
         api(client, namespace),
-        all(),
+        scope.watch(),
         rollouts::rollout_owner,
         triggers.to_rollouts(),
     ));
@@ -249,17 +289,18 @@ fn start_caches(
     ));
     // A template change is picked up at the next reconcile of the Rollouts naming it (an
     // invalid spec is looked at again every 10 s).
+    // Templates are an instance's too, as upstream filters their informers.
     tasks.spawn(cache::feed(
         caches.analysis_templates.clone(),
         api(client, namespace),
-        all(),
+        scope.watch(),
         |_: &_| None,
         triggers.to_rollouts(),
     ));
     tasks.spawn(cache::feed(
         caches.cluster_analysis_templates.clone(),
         Api::all(client.clone()),
-        all(),
+        scope.watch(),
         |_: &_| None,
         triggers.to_rollouts(),
     ));
@@ -268,14 +309,15 @@ fn start_caches(
 /// Runs the reconcilers until `shutdown` is cancelled, then lets in-flight reconciles finish.
 async fn run_reconcilers(
     client: Client,
-    namespace: Option<String>,
+    scope: Scope,
     metrics: Arc<Metrics>,
     runtime: runtime_controller::Config,
     shutdown: CancellationToken,
 ) -> Result<(), ControllerError> {
-    let namespace = namespace.as_deref();
+    let namespace = scope.namespace.as_deref();
     tracing::info!(
         namespace = namespace.unwrap_or("(all)"),
+        selector = %scope.selector,
         ?runtime,
         "starting the Rollout and AnalysisRun controllers"
     );
@@ -289,27 +331,27 @@ async fn run_reconcilers(
     let forget = ctx.clone();
     let stable_ingresses = Arc::new(rollouts::StableIngressIndex::default());
     let index = stable_ingresses.clone();
+    let workloads = caches.workloads.clone();
     let rollout_stream = reflector(
         writer,
-        watcher::watcher(
-            api::<Rollout>(&client, namespace),
-            watcher::Config::default(),
-        )
-        .default_backoff()
-        .modify(cache::slim)
-        .inspect(move |event| {
-            match event {
-                Ok(watcher::Event::Apply(rollout) | watcher::Event::InitApply(rollout)) => {
-                    index.update(rollout, false);
+        watcher::watcher(api::<Rollout>(&client, namespace), scope.watch())
+            .default_backoff()
+            .modify(cache::slim)
+            .inspect(move |event| {
+                match event {
+                    Ok(watcher::Event::Apply(rollout) | watcher::Event::InitApply(rollout)) => {
+                        index.update(rollout, false);
+                        workloads.update(rollout, false);
+                    }
+                    // A deleted Rollout leaves no series and no pending expectations behind.
+                    Ok(watcher::Event::Delete(rollout)) => {
+                        index.update(rollout, true);
+                        workloads.update(rollout, true);
+                        forget.forget(rollout);
+                    }
+                    _ => {}
                 }
-                // A deleted Rollout leaves no series and no pending expectations behind.
-                Ok(watcher::Event::Delete(rollout)) => {
-                    index.update(rollout, true);
-                    forget.forget(rollout);
-                }
-                _ => {}
-            }
-        }),
+            }),
     )
     .applied_objects();
     let (rollout_triggers, triggered) = mpsc::unbounded_channel();
@@ -318,16 +360,30 @@ async fn run_reconcilers(
         rollouts: rollout_triggers,
         experiments: experiment_triggers,
     };
+    let watches_stop = shutdown.child_token();
+    caches.workloads.start_watching(
+        client.clone(),
+        scope.namespace.clone(),
+        triggers.rollouts.clone(),
+        watches_stop.clone(),
+    );
     let mut tasks = JoinSet::new();
     start_caches(
         &client,
-        namespace,
+        &scope,
         &caches,
         stable_ingresses,
         &triggers,
         &mut tasks,
     );
     tasks.spawn(prune_expectations(ctx.clone()));
+    if let Some(config_namespace) = scope.config_namespace.clone() {
+        tasks.spawn(config::watch(
+            client.clone(),
+            config_namespace,
+            ctx.config.clone(),
+        ));
+    }
     let triggered = receiver_stream(triggered);
     let rollout_controller = Controller::for_stream(rollout_stream, rollout_store)
         .reconcile_on(triggered)
@@ -335,17 +391,14 @@ async fn run_reconcilers(
         .graceful_shutdown_on(shutdown.clone().cancelled_owned())
         .run(rollouts::reconcile, rollouts::error_policy, ctx);
     let run_ctx = Arc::new(analysisruns::Context::new(client.clone(), metrics));
-    let run_controller = Controller::new(
-        api::<AnalysisRun>(&client, namespace),
-        watcher::Config::default(),
-    )
-    // A measurement Job finishing resumes its run without waiting for the poll.
-    .owns(api::<Job>(&client, namespace), watcher::Config::default())
-    .graceful_shutdown_on(shutdown.clone().cancelled_owned())
-    .run(analysisruns::reconcile, analysisruns::error_policy, run_ctx);
+    let run_controller = Controller::new(api::<AnalysisRun>(&client, namespace), scope.watch())
+        // A measurement Job finishing resumes its run without waiting for the poll.
+        .owns(api::<Job>(&client, namespace), watcher::Config::default())
+        .graceful_shutdown_on(shutdown.clone().cancelled_owned())
+        .run(analysisruns::reconcile, analysisruns::error_policy, run_ctx);
     let experiment_controller = experiment_controller(
         &client,
-        namespace,
+        &scope,
         receiver_stream(experiments_triggered),
         &shutdown,
     );
@@ -355,6 +408,7 @@ async fn run_reconcilers(
         drain(experiment_controller, "experiment controller"),
     );
     tasks.abort_all();
+    watches_stop.cancel();
     Ok(())
 }
 
@@ -369,7 +423,7 @@ fn receiver_stream<T>(receiver: mpsc::UnboundedReceiver<T>) -> impl futures::Str
 /// Experiments whose ReplicaSets and AnalysisRuns changed (from the shared caches' watches).
 fn experiment_controller(
     client: &Client,
-    namespace: Option<&str>,
+    scope: &Scope,
     owned_changes: impl futures::Stream<Item = ObjectRef<Experiment>> + Send + 'static,
     shutdown: &CancellationToken,
 ) -> impl futures::Stream<
@@ -380,8 +434,8 @@ fn experiment_controller(
 > {
     let ctx = Arc::new(experiments::Context::new(client.clone()));
     Controller::new(
-        api::<Experiment>(client, namespace),
-        watcher::Config::default(),
+        api::<Experiment>(client, scope.namespace.as_deref()),
+        scope.watch(),
     )
     .reconcile_on(owned_changes)
     .graceful_shutdown_on(shutdown.clone().cancelled_owned())
@@ -458,6 +512,19 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn an_instance_sees_its_own_label_and_the_default_one_only_unlabelled_objects() {
+        assert_eq!(
+            instance_id_selector(Some("blue")),
+            "argo-rollouts.argoproj.io/controller-instance-id=blue"
+        );
+        assert_eq!(
+            instance_id_selector(None),
+            "!argo-rollouts.argoproj.io/controller-instance-id"
+        );
+        assert_eq!(instance_id_selector(Some("")), instance_id_selector(None));
     }
 
     #[test]

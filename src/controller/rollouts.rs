@@ -26,11 +26,14 @@ use super::events::EventRecorder;
 use super::executor::{self, ExecError, Sent};
 use super::expectations::{self, Check, Expectation, Expectations, Kind, Want};
 use super::metrics::Metrics;
+use super::workloads::Workloads;
 use crate::api::consts::{annotation, label};
 use crate::api::validate::{
-    References, referenced_names, validate_rollout, validate_rollout_references,
+    References, referenced_names, validate_resolved_rollout, validate_rollout,
+    validate_rollout_references,
 };
 use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Experiment, Rollout};
+use crate::rollout::workload::{self, WorkloadKind};
 use crate::rollout::{Observed, plan};
 use crate::traffic::{self, ResourceType, RouterConfig, TrafficError};
 
@@ -86,6 +89,8 @@ pub struct Caches {
     pub cluster_analysis_templates: Arc<Cache<ClusterAnalysisTemplate>>,
     /// Experiments, by owner.
     pub experiments: Arc<Cache<Experiment>>,
+    /// The workloads `spec.workloadRef` names, and who names them.
+    pub workloads: Arc<Workloads>,
 }
 
 impl Caches {
@@ -192,6 +197,8 @@ pub struct Context {
     pub expectations: Expectations,
     /// Where reconciles queue their Kubernetes Events.
     pub events: EventRecorder,
+    /// The `argo-rollouts-config` ConfigMap as last read.
+    pub config: super::config::SharedConfig,
 }
 
 impl Context {
@@ -204,6 +211,7 @@ impl Context {
             backoff: Backoff::default(),
             caches,
             expectations: Expectations::default(),
+            config: super::config::SharedConfig::default(),
         }
     }
 
@@ -237,8 +245,32 @@ fn values<K: Clone>(objects: Vec<Arc<K>>) -> Vec<K> {
         .collect()
 }
 
+/// `rollout` with its `spec.workloadRef` resolved (the pure [`workload::resolve`] of the
+/// workload read from its cache), and what the plan reads about the workload; or the
+/// resolution error.
+async fn resolve_workload(
+    client: &Client,
+    caches: &Caches,
+    rollout: &Rollout,
+    namespace: &str,
+) -> Result<(Rollout, workload::ResolvedWorkload), String> {
+    let Some(reference) = rollout.spec.workload_ref.as_ref() else {
+        return workload::resolve(rollout, None);
+    };
+    let found = match WorkloadKind::of(reference) {
+        Ok(kind) => {
+            let name = reference.name.as_deref().unwrap_or_default();
+            caches.workloads.find(client, namespace, kind, name).await?
+        }
+        // `resolve` reports the unsupported kind.
+        Err(_) => None,
+    };
+    workload::resolve(rollout, found.as_ref())
+}
+
 /// Reads everything the decision needs for `rollout` from the caches (Pods, needed only for a
-/// restart, from the API server), and validates the spec and its references.
+/// restart, from the API server), resolves its `workloadRef`, and validates the spec and its
+/// references.
 pub async fn observe(
     client: &Client,
     caches: &Caches,
@@ -246,7 +278,18 @@ pub async fn observe(
 ) -> Result<Observed, ReconcileError> {
     let namespace = rollout.namespace().ok_or(ReconcileError::NoNamespace)?;
     let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let (resolved, workload) = match resolve_workload(client, caches, rollout, &namespace).await {
+        Ok(resolved) => resolved,
+        Err(error) => {
+            // Upstream reports the resolution error alone and reconciles nothing else.
+            let mut observed = Observed::new(rollout.clone());
+            observed.workload_error = Some(error);
+            return Ok(observed);
+        }
+    };
+    let rollout = &resolved;
     let mut observed = Observed::new(rollout.clone());
+    observed.workload = workload;
     observed.replica_sets = values(caches.replica_sets.owned_by(&uid));
     observed.analysis_runs = values(caches.analysis_runs.owned_by(&uid));
     observed.experiments = owned_experiments(client, caches, rollout, &namespace, &uid).await?;
@@ -309,7 +352,12 @@ pub async fn observe(
         }
         references.known.virtual_services = true;
     }
-    observed.validation_errors = validate_rollout(rollout)
+    let static_errors = if rollout.spec.workload_ref.is_some() {
+        validate_resolved_rollout(rollout)
+    } else {
+        validate_rollout(rollout)
+    };
+    observed.validation_errors = static_errors
         .into_iter()
         .chain(validate_rollout_references(rollout, &references))
         .map(|error| error.to_string())

@@ -138,7 +138,8 @@ pub fn collision_name(base: &str, n: usize) -> String {
     }
 }
 
-/// Labels of a created run: the type labels, then `analysisRunMetadata.labels`, then the
+/// Labels of a created run: the type labels and the Rollout's controller instance-id (so the
+/// run is reconciled by the same `--instance-id`), then `analysisRunMetadata.labels`, then the
 /// Rollout's selector labels (which win, as upstream applies them last).
 pub fn run_labels(
     base: BTreeMap<String, String>,
@@ -146,6 +147,15 @@ pub fn run_labels(
     rollout: &Rollout,
 ) -> BTreeMap<String, String> {
     let mut labels = base;
+    if let Some(id) = rollout
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(label::CONTROLLER_INSTANCE_ID))
+        .filter(|id| !id.is_empty())
+    {
+        labels.insert(label::CONTROLLER_INSTANCE_ID.to_string(), id.clone());
+    }
     if let Some(extra) = analysis
         .analysis_run_metadata
         .as_ref()

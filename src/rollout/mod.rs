@@ -15,7 +15,7 @@
 //! - `replicas/`: the replica math (spec §3.3), plain values in and out;
 //! - leaves: `observed` (inputs and lookups), `plan` (the output vocabulary), `steps`,
 //!   `pause`, `conditions`, `phase`, `runs`, `analysis_run` (building AnalysisRuns), `hash`,
-//!   `windows` (Davy's promotion windows).
+//!   `windows` (Davy's promotion windows), `workload` (`spec.workloadRef`).
 
 pub mod analysis_run;
 pub(crate) mod bluegreen;
@@ -39,6 +39,7 @@ pub(crate) mod revision;
 pub mod runs;
 pub mod steps;
 pub mod windows;
+pub mod workload;
 pub(crate) mod world;
 
 pub use observed::Observed;

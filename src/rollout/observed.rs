@@ -48,6 +48,12 @@ pub struct Observed {
     /// (`spec.strategy...: Invalid value: ...`). The first one becomes the `InvalidSpec`
     /// condition and nothing else is reconciled.
     pub validation_errors: Vec<String>,
+    /// What `spec.workloadRef` resolved to (`rollout` then already holds its template); the
+    /// default when the Rollout names no workload.
+    pub workload: super::workload::ResolvedWorkload,
+    /// Why `spec.workloadRef` could not be resolved (the `spec.workloadRef` field error): the
+    /// `InvalidSpec` condition, looked at again after upstream's fixed delay.
+    pub workload_error: Option<String>,
 }
 
 impl Observed {
@@ -63,6 +69,8 @@ impl Observed {
             services: BTreeMap::new(),
             pods: Vec::new(),
             validation_errors: Vec::new(),
+            workload: super::workload::ResolvedWorkload::default(),
+            workload_error: None,
         }
     }
 }

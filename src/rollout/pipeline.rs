@@ -6,14 +6,15 @@
 //! 3. the strategy: canary or blue-green; a Rollout without a strategy gets an empty plan;
 //! 4. the ReplicaSets are picked (new, stable, others: `world::ReplicaSets::pick`);
 //! 5. the strategy stage decides (`canary::reconcile`, `bluegreen::reconcile`), ending in the
-//!    strategy-independent report of the new status (`report`).
+//!    strategy-independent report of the new status (`report`);
+//! 6. the referenced workload's writes (`workload`: its generation annotation, `scaleDown`).
 
 use chrono::{DateTime, Utc};
 
 use super::observed::Observed;
-use super::plan::Plan;
+use super::plan::{Plan, Write};
 use super::world::{Inputs, ReplicaSets, Strategy};
-use super::{bluegreen, canary, invalid_spec, windows};
+use super::{bluegreen, canary, invalid_spec, windows, workload};
 
 /// Decides one reconcile of a Rollout: pure, `now` is the only clock.
 ///
@@ -30,6 +31,11 @@ pub fn plan(observed: &Observed, now: DateTime<Utc>) -> Plan {
     if observed.rollout.metadata.deletion_timestamp.is_some() {
         return Plan::default();
     }
+    if let Some(error) = &observed.workload_error {
+        let mut plan = invalid_spec::plan_for(observed, error, now);
+        plan.requeue_after = Some(crate::api::defaults::WORKLOAD_REF_ERROR_REQUEUE);
+        return plan;
+    }
     if !observed.validation_errors.is_empty() {
         return invalid_spec::plan(observed, now);
     }
@@ -44,8 +50,23 @@ pub fn plan(observed: &Observed, now: DateTime<Utc>) -> Plan {
     };
     let inputs = Inputs::new(observed, strategy, now, windows);
     let sets = ReplicaSets::pick(observed, &inputs.observed);
-    match strategy {
+    let new_rs = sets.new.map(|index| sets.all[index].clone());
+    let mut plan = match strategy {
         Strategy::Canary(_) => canary::reconcile(&inputs, sets),
         Strategy::BlueGreen(_) => bluegreen::reconcile(&inputs, sets),
-    }
+    };
+    // The new ReplicaSet, as observed or as this plan creates it.
+    let new_rs = new_rs.or_else(|| {
+        plan.writes.iter().find_map(|write| match write {
+            Write::CreateReplicaSet(rs) => Some(rs.as_ref().clone()),
+            _ => None,
+        })
+    });
+    workload::append_writes(
+        &observed.rollout,
+        &observed.workload,
+        new_rs.as_ref(),
+        &mut plan,
+    );
+    plan
 }

@@ -112,6 +112,19 @@ pub enum Write {
         /// The revision, decimal.
         revision: String,
     },
+    /// Set the Rollout's `rollout.argoproj.io/workload-generation` annotation (the referenced
+    /// workload changed).
+    SetWorkloadGeneration {
+        /// The workload's `metadata.generation`, decimal.
+        generation: String,
+    },
+    /// Set `spec.replicas` of the Deployment the Rollout's `workloadRef` names (`scaleDown`).
+    ScaleWorkload {
+        /// Deployment name.
+        name: String,
+        /// New `spec.replicas`.
+        replicas: i32,
+    },
     /// Write `spec.replicas` of the Rollout (it was absent; HPA needs it).
     PatchRolloutSpecReplicas {
         /// The value (1).

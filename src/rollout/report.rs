@@ -141,7 +141,8 @@ pub(crate) fn persist(
     if v.ro.spec.workload_ref.is_none() {
         status.workload_observed_generation = String::new();
     } else {
-        status.workload_observed_generation = v.prev.workload_observed_generation.clone();
+        // Upstream: the generation the resolution recorded in the annotation this reconcile.
+        status.workload_observed_generation = v.obs.workload.generation.clone();
     }
     status.observed_generation = v.generation().to_string();
     let (mut phase, mut message) = rollout_phase(&v.ro.spec, &status);

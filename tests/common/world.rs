@@ -388,6 +388,8 @@ impl World {
             }
             Write::PatchStatus(status) => self.obs.rollout.status = Some((**status).clone()),
             Write::Event(event) => self.events.push(event.clone()),
+            // This world holds no workload: a workloadRef Rollout is not simulated here.
+            Write::SetWorkloadGeneration { .. } | Write::ScaleWorkload { .. } => {}
         }
     }
 

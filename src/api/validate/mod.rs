@@ -19,7 +19,8 @@ use crate::api::go_quote::go_quote;
 pub use analysis::{MetricValidationError, validate_metric, validate_metrics};
 pub use references::{ReferencedNames, References, referenced_names, validate_rollout_references};
 pub use rollout::{
-    validate_blue_green, validate_rollout, validate_rollout_spec, validate_rollout_strategy,
+    template_is_empty, validate_blue_green, validate_resolved_rollout, validate_rollout,
+    validate_rollout_spec, validate_rollout_strategy,
 };
 
 /// One rule that failed, as upstream's detail text; the caller places it at a field path

@@ -462,8 +462,9 @@ fn validate_service(rollout: &Rollout, role: ServiceRole, svc: &Service) -> Erro
     let labels = template
         .and_then(|t| t.metadata.as_ref())
         .and_then(|m| m.labels.as_ref());
-    // A workloadRef Rollout has its template elsewhere: its labels cannot be checked here.
-    let check_labels = rollout.spec.workload_ref.is_none();
+    // A workloadRef Rollout has its template elsewhere: its labels can be checked only once
+    // the controller resolved it (then the template holds the workload's labels).
+    let check_labels = rollout.spec.workload_ref.is_none() || labels.is_some();
     let selector = svc.spec.as_ref().and_then(|s| s.selector.as_ref());
     for (key, value) in selector.into_iter().flatten() {
         if key == HASH_LABEL || !check_labels {

@@ -23,7 +23,7 @@ fn nonnegative(value: i64, path: FieldPath) -> Option<FieldError> {
 }
 
 /// Upstream's `EmptyTemplate()`: a template without labels and annotations counts as empty.
-fn template_is_empty(template: Option<&PodTemplateSpec>) -> bool {
+pub fn template_is_empty(template: Option<&PodTemplateSpec>) -> bool {
     let meta = template.and_then(|t| t.metadata.as_ref());
     meta.is_none_or(|m| {
         m.labels.as_ref().is_none_or(|l| l.is_empty())
@@ -40,8 +40,20 @@ pub fn validate_rollout(rollout: &Rollout) -> ErrorList {
     validate_rollout_spec(rollout, &FieldPath::new("spec"))
 }
 
+/// [`validate_rollout`] of a Rollout whose `workloadRef` was resolved (upstream's
+/// `TemplateResolvedFromRef`): the template now comes from the workload, so it is validated
+/// like an inline one and may not be empty.
+pub fn validate_resolved_rollout(rollout: &Rollout) -> ErrorList {
+    validate_spec(rollout, &FieldPath::new("spec"), true)
+}
+
 /// `ValidateRolloutSpec` at `path`.
 pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
+    validate_spec(rollout, path, false)
+}
+
+/// `ValidateRolloutSpec`; `resolved` is upstream's `TemplateResolvedFromRef`.
+fn validate_spec(rollout: &Rollout, path: &FieldPath, resolved: bool) -> ErrorList {
     let spec = &rollout.spec;
     let mut errs = ErrorList::new();
     let replicas = spec.effective_replicas();
@@ -68,7 +80,7 @@ pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
             }
         }
     }
-    if spec.workload_ref.is_some() && !template_is_empty(spec.template.as_ref()) {
+    if !resolved && spec.workload_ref.is_some() && !template_is_empty(spec.template.as_ref()) {
         // Upstream: lint sees the raw object; the controller resolves the reference first.
         errs.push(FieldError::internal(
             path.child("template"),
@@ -85,7 +97,7 @@ pub fn validate_rollout_spec(rollout: &Rollout, path: &FieldPath) -> ErrorList {
             value,
             "invalid label selector",
         ));
-    } else if spec.workload_ref.is_none() {
+    } else if resolved || spec.workload_ref.is_none() {
         errs.extend(validate_pod_template_for_replica_set(
             spec.template.as_ref(),
             spec.selector.as_ref(),

@@ -290,6 +290,16 @@ const BUILTINS: &[Builtin] = &[
         &["cm"],
         (false, false, false, false, false),
     ),
+    // What a Rollout's `workloadRef` may name; `generation` is bumped by template changes.
+    b(
+        "",
+        "v1",
+        "podtemplates",
+        "PodTemplate",
+        true,
+        &[],
+        (false, false, true, false, false),
+    ),
     b(
         "",
         "v1",

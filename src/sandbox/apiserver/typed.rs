@@ -23,6 +23,7 @@ fn typed(group: &str, resource: &str, obj: &Value) -> Option<Value> {
         ("", "secrets") => round_trip::<core::v1::Secret>(obj),
         ("", "services") => round_trip::<core::v1::Service>(obj),
         ("", "pods") => round_trip::<core::v1::Pod>(obj),
+        ("", "podtemplates") => round_trip::<core::v1::PodTemplate>(obj),
         ("", "namespaces") => round_trip::<core::v1::Namespace>(obj),
         ("", "serviceaccounts") => round_trip::<core::v1::ServiceAccount>(obj),
         ("apps", "deployments") => round_trip::<apps::v1::Deployment>(obj),
