@@ -30,6 +30,7 @@ fn elected(identity: &str, timing: LeaseTiming) -> ControllerConfig {
         alert_webhook: None,
         max_concurrent_reconciles: None,
         debounce: std::time::Duration::ZERO,
+        notifications_namespace: None,
     }
 }
 

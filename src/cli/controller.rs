@@ -161,6 +161,8 @@ pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
             alert_webhook,
             max_concurrent_reconciles: Some(args.rollout_threads),
             debounce: args.reconcile_debounce,
+            // Upstream reads the notification ConfigMap and Secret in its own namespace.
+            notifications_namespace: Some(leader::default_namespace(client.default_namespace())),
         };
         match run_controller(client, config, shutdown).await {
             Ok(()) => Ok(0),

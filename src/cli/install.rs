@@ -64,9 +64,9 @@ pub const RULES: &[Rule] = &[
     ("", &["pods/eviction"], &["create"]),
     // executor records Events on Rollouts.
     ("", &["events"], &["create", "patch"]),
-    // analysis/runner.rs reads a Secret by name for `valueFrom.secretKeyRef` arguments
-    // (never lists or watches them).
-    ("", &["secrets"], &["get"]),
+    // analysis/runner.rs reads a Secret by name for `valueFrom.secretKeyRef` arguments;
+    // controller/notifications.rs watches `argo-rollouts-notification-secret` (by name).
+    ("", &["secrets"], &["get", "list", "watch"]),
     // analysis/providers/job.rs runs `job` metrics.
     ("batch", &["jobs"], &["get", "list", "create", "delete"]),
     // Leader election: one Lease.
@@ -82,7 +82,8 @@ pub const RULES: &[Rule] = &[
         &["ingresses"],
         &["get", "create", "patch"],
     ),
-    ("", &["configmaps"], &["get", "create", "patch"]),
+    // controller/notifications.rs watches `argo-rollouts-notification-configmap` (by name).
+    ("", &["configmaps"], &["get", "list", "watch", "create", "patch"]),
     (
         "split.smi-spec.io",
         &["trafficsplits"],

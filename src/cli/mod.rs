@@ -11,6 +11,7 @@ pub mod install;
 pub mod judge;
 pub mod kube;
 pub mod lint;
+pub mod notifications;
 pub mod plugin;
 
 /// A parsed command line and what the binary knows about how it was invoked.
@@ -80,6 +81,8 @@ pub enum Command {
     Completion(plugin::CompletionArgs),
     /// Install Davy as a kubectl plugin: a `kubectl-davy` symlink to this executable.
     InstallPlugin(plugin::InstallPluginArgs),
+    /// Notification templates and triggers (`template get|notify`, `trigger get|run`).
+    Notifications(notifications::NotificationsArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -112,6 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Install(args) => install::run(&args, &kube),
         Command::Completion(args) => plugin::completion(&args, &mut app, &program),
         Command::InstallPlugin(args) => plugin::install(&args),
+        Command::Notifications(args) => notifications::run(args, &kube),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod expectations;
 pub mod experiments;
 pub mod leader;
 pub mod metrics;
+pub mod notifications;
 pub mod rollouts;
 
 use std::net::SocketAddr;
@@ -57,6 +58,9 @@ pub struct ControllerConfig {
     pub max_concurrent_reconciles: Option<u16>,
     /// Trailing-edge debounce of Rollout reconciles (zero: none); see `--reconcile-debounce`.
     pub debounce: std::time::Duration,
+    /// The namespace of `argo-rollouts-notification-configmap` and its Secret (the
+    /// controller's); `None` sends no notifications.
+    pub notifications_namespace: Option<String>,
 }
 
 /// Failures that stop the controller.
@@ -128,11 +132,12 @@ pub async fn run(
         Some(election) => {
             let namespace = config.namespace;
             let debounce = config.debounce;
+            let notifications = config.notifications_namespace;
             leader::run_elected(client.clone(), election, shutdown, move |leading| {
                 let runtime = runtime_controller::Config::default()
                     .concurrency(concurrency)
                     .debounce(debounce);
-                run_reconcilers(client, namespace, metrics, runtime, leading)
+                run_reconcilers(client, namespace, notifications, metrics, runtime, leading)
             })
             .await?
         }
@@ -140,7 +145,9 @@ pub async fn run(
             let runtime = runtime_controller::Config::default()
                 .concurrency(concurrency)
                 .debounce(config.debounce);
-            run_reconcilers(client, config.namespace, metrics, runtime, shutdown).await
+            let notifications = config.notifications_namespace;
+            run_reconcilers(client, config.namespace, notifications, metrics, runtime, shutdown)
+                .await
         }
     }
 }
@@ -269,6 +276,7 @@ fn start_caches(
 async fn run_reconcilers(
     client: Client,
     namespace: Option<String>,
+    notifications: Option<String>,
     metrics: Arc<Metrics>,
     runtime: runtime_controller::Config,
     shutdown: CancellationToken,
@@ -328,6 +336,17 @@ async fn run_reconcilers(
         &mut tasks,
     );
     tasks.spawn(prune_expectations(ctx.clone()));
+    if let Some(notifications) = notifications {
+        let notifier = notifications::start(
+            client.clone(),
+            notifications,
+            rollout_store.clone(),
+            caches.analysis_runs.clone(),
+            metrics.clone(),
+            &mut tasks,
+        );
+        ctx.events.notify_to(notifier);
+    }
     let triggered = receiver_stream(triggered);
     let rollout_controller = Controller::for_stream(rollout_stream, rollout_store)
         .reconcile_on(triggered)

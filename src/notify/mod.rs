@@ -6,6 +6,7 @@
 //! Pure: no I/O and no clock; `time.Now` in a template is the `now` the caller passes.
 
 pub mod config;
+pub mod dedupe;
 pub mod defaults;
 pub mod payload;
 pub mod subscriptions;
