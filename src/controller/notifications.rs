@@ -398,11 +398,11 @@ impl Sender {
         let Destination { service, recipient } = &message.destination;
         match outcome {
             Ok(()) => {
-                tracing::info!(namespace, rollout = name, trigger = message.trigger, service, "notification sent");
+                tracing::info!(%namespace, rollout = %name, trigger = %message.trigger, %service, "notification sent");
                 self.metrics.count_notification(&namespace, &name, &message.type_, &message.reason, true);
             }
             Err(error) => {
-                tracing::warn!(namespace, rollout = name, trigger = message.trigger, service, %error, "notification failed");
+                tracing::warn!(%namespace, rollout = %name, trigger = %message.trigger, %service, %error, "notification failed");
                 self.metrics.count_notification(&namespace, &name, &message.type_, &message.reason, false);
                 let text = format!(
                     "Notification for trigger {} to {service}{}{recipient} failed: {error}",

@@ -61,7 +61,7 @@ impl NotificationConfig {
     pub fn builtin() -> Self {
         let mut config = NotificationConfig::default();
         for (key, value) in defaults::entries() {
-            config.apply(key, value);
+            config.apply(&key, &value);
         }
         config
     }

@@ -83,8 +83,7 @@ fn eval_when(when: &str, vars: &serde_json::Value) -> Result<bool, String> {
     let mut context = expr::Context::default();
     if let serde_json::Value::Object(map) = vars {
         for (key, value) in map {
-            let value = expr::to_value(value).map_err(|e| format!("condition {when:?}: {e}"))?;
-            context.insert(key.clone(), value);
+            context.insert(key.clone(), to_expr(value));
         }
     }
     match expr::eval(when, &context) {
@@ -93,6 +92,22 @@ fn eval_when(when: &str, vars: &serde_json::Value) -> Result<bool, String> {
             "condition {when:?} gave {other:?}, not a boolean"
         )),
         Err(error) => Err(format!("condition {when:?}: {error}")),
+    }
+}
+
+/// JSON as expr-lang values (objects become maps, whole numbers integers).
+fn to_expr(json: &serde_json::Value) -> expr::Value {
+    use serde_json::Value as Json;
+    match json {
+        Json::Null => expr::Value::Nil,
+        Json::Bool(b) => expr::Value::Bool(*b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => expr::Value::Integer(i),
+            None => expr::Value::Float(n.as_f64().unwrap_or_default()),
+        },
+        Json::String(s) => expr::Value::String(s.clone()),
+        Json::Array(items) => expr::Value::Array(items.iter().map(to_expr).collect()),
+        Json::Object(map) => map.iter().map(|(k, v)| (k.clone(), to_expr(v))).collect(),
     }
 }
 
