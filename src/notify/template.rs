@@ -173,6 +173,10 @@ fn to_json(value: &Value) -> Json {
 
 /// `.time`: `Now` gives the render time as RFC 3339 (`call .time.Now`); `Parse` hands the
 /// timestamp back after checking it is RFC 3339. Go's `time.Time` methods are not available.
+///
+/// gtmpl calls a function found in a field at once, with the map as its argument (Go needs
+/// `call`): so `Now` answers that call with the time, `Parse` with the parsing function, and
+/// [`call`] passes a value that is not a function through.
 fn time_value(now: DateTime<Utc>) -> Value {
     // gtmpl functions are plain `fn`s: the render time travels as a hidden map entry.
     let mut time = HashMap::new();
@@ -199,6 +203,13 @@ fn time_now(_: &[Value]) -> Result<Value, FuncError> {
 }
 
 fn time_parse(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [Value::String(_)] => parse_time(args),
+        _ => Ok(Value::Function(gtmpl_value::Function { f: parse_time })),
+    }
+}
+
+fn parse_time(args: &[Value]) -> Result<Value, FuncError> {
     let [Value::String(text)] = args else {
         return Err(FuncError::ExactlyXArgs("Parse".into(), 1));
     };
@@ -209,6 +220,7 @@ fn time_parse(args: &[Value]) -> Result<Value, FuncError> {
 
 /// The functions added to Go's built-ins (a subset of sprig's, as upstream templates use them).
 const FUNCS: &[(&str, Func)] = &[
+    ("call", call),
     ("add", add),
     ("sub", sub),
     ("mul", mul),
@@ -224,6 +236,18 @@ const FUNCS: &[(&str, Func)] = &[
     ("hasSuffix", has_suffix),
     ("join", join),
 ];
+
+/// Go's `call`, also taking a value gtmpl already got by calling the field's function.
+fn call(args: &[Value]) -> Result<Value, FuncError> {
+    match args {
+        [] => Err(FuncError::AtLeastXArgs("call".into(), 1)),
+        [Value::Function(f), rest @ ..] => (f.f)(rest),
+        [value] => Ok(value.clone()),
+        _ => Err(FuncError::Generic(
+            "call requires the first argument to be a function".into(),
+        )),
+    }
+}
 
 fn int(value: &Value) -> Result<i64, FuncError> {
     match value {
@@ -425,6 +449,7 @@ mod tests {
     fn functions_time_secrets_and_nested_fields() {
         let template = json!({
             "message": "{{ .rollout.metadata.name | upper }} at {{ call .time.Now }} {{ .secrets.k }}",
+            "parsed": "{{ call .time.Parse \"2026-01-02T04:05:06+01:00\" }} {{ .time.Now }}",
             "webhook": {"hook": {"method": "POST", "body": "{{ toJson .rollout.metadata.labels }}"}},
             "teams": {"facts": "{{ index .rollout.spec.template.spec.containers 1 \"image\" }}"},
             "other": "{{ default \"none\" .rollout.status.message }} {{ sub 5 2 }}"
@@ -433,6 +458,7 @@ mod tests {
         let vars = vars(&rollout(), &[], &secrets);
         let rendered = render("t", &template, &vars, now()).unwrap();
         assert_eq!(rendered.message(), "SHOP at 2026-01-02T03:04:05Z v");
+        assert_eq!(rendered.0["parsed"], "2026-01-02T03:05:06Z 2026-01-02T03:04:05Z");
         assert_eq!(rendered.0["webhook"]["hook"]["method"], "POST");
         assert_eq!(rendered.0["webhook"]["hook"]["body"], r#"{"team":"a"}"#);
         assert_eq!(rendered.field("teams", "facts"), Some("envoy:1"));
