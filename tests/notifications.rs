@@ -108,7 +108,11 @@ async fn world(data: BTreeMap<&str, String>, secret: BTreeMap<&str, &str>) -> Wo
     }
 }
 
-async fn apply_config(sandbox: &Sandbox, data: BTreeMap<&str, String>, secret: BTreeMap<&str, &str>) {
+async fn apply_config(
+    sandbox: &Sandbox,
+    data: BTreeMap<&str, String>,
+    secret: BTreeMap<&str, &str>,
+) {
     let config_maps: Api<ConfigMap> = sandbox.api();
     let body: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "argo-rollouts-notification-configmap", "namespace": NS},
@@ -153,6 +157,20 @@ async fn healthy_rollout(world: &World, name: &str, steps: Value, annotations: V
     .await;
 }
 
+/// Sets the image of `name` and waits until the new revision is stable and Healthy.
+async fn update_to_completion(world: &World, name: &str, image: &str) {
+    let before = world.status(name).await["stableRS"].clone();
+    world.set_image(name, image).await;
+    eventually("the update completed", || async {
+        let status = world.status(name).await;
+        let done = status["phase"] == "Healthy"
+            && status["stableRS"] == status["currentPodHash"]
+            && status["stableRS"] != before;
+        done.then_some(()).ok_or_else(|| status.to_string())
+    })
+    .await;
+}
+
 async fn reasons(world: &World, name: &str, reason: &str) -> usize {
     world
         .events(name)
@@ -166,7 +184,11 @@ async fn wait_for(receiver: &Receiver, path: &str, count: usize) -> Vec<Received
     eventually(&format!("{count} request(s) to {path}"), || async {
         let got = receiver.to(path);
         (got.len() >= count).then_some(got.clone()).ok_or_else(|| {
-            format!("{} so far: {:?}", got.len(), receiver.requests.lock().unwrap())
+            format!(
+                "{} so far: {:?}",
+                got.len(),
+                receiver.requests.lock().unwrap()
+            )
         })
     })
     .await
@@ -213,9 +235,15 @@ async fn an_abort_sends_on_rollout_aborted_once_with_the_configured_request() {
     )
     .await;
     world.set_image(name, "img:2").await;
-    let updated = wait_for(&receiver, "/hooks/updated", 1).await;
-    assert_eq!(updated.last().unwrap().method, "PUT");
-    assert_eq!(updated.last().unwrap().body, "abort-me 2 v1");
+    let updated = eventually("the update to generation 2 notified", || async {
+        receiver
+            .to("/hooks/updated")
+            .into_iter()
+            .find(|r| r.body == "abort-me 2 v1")
+            .ok_or_else(|| format!("{:?}", receiver.to("/hooks/updated")))
+    })
+    .await;
+    assert_eq!(updated.method, "PUT");
     eventually("the pause at step 1", || async {
         let status = world.status(name).await;
         (status["pauseConditions"][0]["reason"] == "CanaryPauseStep")
@@ -237,7 +265,11 @@ async fn an_abort_sends_on_rollout_aborted_once_with_the_configured_request() {
     // been sent too.
     world.set_image(name, "img:3").await;
     eventually("the update after the abort notified", || async {
-        let bodies: Vec<String> = receiver.to("/hooks/updated").into_iter().map(|r| r.body).collect();
+        let bodies: Vec<String> = receiver
+            .to("/hooks/updated")
+            .into_iter()
+            .map(|r| r.body)
+            .collect();
         bodies
             .iter()
             .any(|b| b == "abort-me 3 v1")
@@ -246,7 +278,11 @@ async fn an_abort_sends_on_rollout_aborted_once_with_the_configured_request() {
     })
     .await;
     assert_eq!(reasons(&world, name, "RolloutAborted").await, 1);
-    assert_eq!(receiver.to("/hooks/aborted").len(), 1, "one message per event");
+    assert_eq!(
+        receiver.to("/hooks/aborted").len(),
+        1,
+        "one message per event"
+    );
     world.stop().await;
 }
 
@@ -277,7 +313,11 @@ async fn an_edited_configmap_applies_without_a_restart() {
         let receiver = receiver.clone();
         let world = &world;
         async move {
-            let bodies: Vec<String> = receiver.to("/hooks/updated").into_iter().map(|r| r.body).collect();
+            let bodies: Vec<String> = receiver
+                .to("/hooks/updated")
+                .into_iter()
+                .map(|r| r.body)
+                .collect();
             if bodies.iter().any(|b| b.ends_with(" v2")) {
                 return Ok(());
             }
@@ -349,11 +389,20 @@ async fn completion_sends_the_builtin_on_rollout_completed_to_slack_teams_and_em
     let smtp = SmtpSink::start().await;
     let world = world(
         BTreeMap::from([
-            ("service.slack", format!("token: $slack-token\napiURL: {url}/slack/api/\n")),
-            ("service.teams", format!("recipientUrls:\n  ops: {url}/teams/ops\n")),
+            (
+                "service.slack",
+                format!("token: $slack-token\napiURL: {url}/slack/api/\n"),
+            ),
+            (
+                "service.teams",
+                format!("recipientUrls:\n  ops: {url}/teams/ops\n"),
+            ),
             (
                 "service.email",
-                format!("host: 127.0.0.1\nport: {}\nfrom: davy@example.com\n", smtp.port),
+                format!(
+                    "host: 127.0.0.1\nport: {}\nfrom: davy@example.com\n",
+                    smtp.port
+                ),
             ),
         ]),
         BTreeMap::from([("slack-token", "xoxb-secret")]),
@@ -371,24 +420,22 @@ async fn completion_sends_the_builtin_on_rollout_completed_to_slack_teams_and_em
         }),
     )
     .await;
-    world.set_image(name, "img:2").await;
-    eventually("the update completed", || async {
-        let status = world.status(name).await;
-        let done = status["phase"] == "Healthy" && status["stableRS"] == status["currentPodHash"];
-        let events = reasons(&world, name, "RolloutCompleted").await;
-        (done && events >= 1).then_some(()).ok_or_else(|| status.to_string())
+    update_to_completion(&world, name, "img:2").await;
+    // The message for the update's completion (the first revision's may come too).
+    let last = eventually("the Slack message for img:2", || async {
+        let got = receiver.to("/slack/api/chat.postMessage");
+        got.into_iter()
+            .find(|r| r.body.contains("img:2"))
+            .ok_or_else(|| format!("{:?}", receiver.to("/slack/api/chat.postMessage")))
     })
     .await;
-    let completed = reasons(&world, name, "RolloutCompleted").await;
-
-    let slack = wait_for(&receiver, "/slack/api/chat.postMessage", completed).await;
-    let last = slack.last().unwrap();
     assert_eq!(last.method, "POST");
     assert_eq!(last.headers["authorization"], "Bearer xoxb-secret");
     assert_eq!(
         last.body,
         r##"{"channel":"deploys","text":"Rollout complete-me has been completed.","attachments":[{"title":"complete-me","color":"#18be52","fields":[{"title":"Strategy","value":"Canary","short":true},{"title":"app","value":"img:2","short":true}]}]}"##
     );
+    let completed = 1;
 
     let teams = wait_for(&receiver, "/teams/ops", completed).await;
     assert_eq!(
@@ -398,27 +445,35 @@ async fn completion_sends_the_builtin_on_rollout_completed_to_slack_teams_and_em
 
     let mails = eventually("the e-mail", || async {
         let mails = smtp.messages();
-        (mails.len() >= completed).then_some(mails.clone()).ok_or_else(|| format!("{mails:?}"))
+        (mails.len() >= completed)
+            .then_some(mails.clone())
+            .ok_or_else(|| format!("{mails:?}"))
     })
     .await;
     let mail = &mails[0];
-    assert!(mail.contains("Subject: Rollout complete-me has been completed."), "{mail}");
+    assert!(
+        mail.contains("Subject: Rollout complete-me has been completed."),
+        "{mail}"
+    );
     assert!(mail.contains("To: team@example.com"), "{mail}");
     assert!(mail.contains("From: davy@example.com"), "{mail}");
 
     // One message per RolloutCompleted event per subscription (the Events are created by
     // their own background sender, so the counts are compared once both have landed).
-    eventually("one message per RolloutCompleted event per subscription", || async {
-        let events = reasons(&world, name, "RolloutCompleted").await;
-        let counts = (
-            receiver.to("/slack/api/chat.postMessage").len(),
-            receiver.to("/teams/ops").len(),
-            smtp.messages().len(),
-        );
-        (counts == (events, events, events))
-            .then_some(())
-            .ok_or_else(|| format!("events {events}, sent {counts:?}"))
-    })
+    eventually(
+        "one message per RolloutCompleted event per subscription",
+        || async {
+            let events = reasons(&world, name, "RolloutCompleted").await;
+            let counts = (
+                receiver.to("/slack/api/chat.postMessage").len(),
+                receiver.to("/teams/ops").len(),
+                smtp.messages().len(),
+            );
+            (counts == (events, events, events))
+                .then_some(())
+                .ok_or_else(|| format!("events {events}, sent {counts:?}"))
+        },
+    )
     .await;
     world.stop().await;
 }
@@ -445,18 +500,14 @@ async fn a_receiver_that_never_answers_does_not_hold_the_rollout_back() {
         }),
     )
     .await;
-    world.set_image(name, "img:2").await;
-    eventually("the update completed", || async {
-        let status = world.status(name).await;
-        (status["phase"] == "Healthy" && status["stableRS"] == status["currentPodHash"])
-            .then_some(())
-            .ok_or_else(|| status.to_string())
-    })
-    .await;
-    // The stuck receiver holds its request open (each attempt is cut after 10 s and retried),
-    // so the rollout finished and the other subscription was served while it waited.
-    assert!(!receiver.to("/hang").is_empty(), "the stuck receiver was called");
+    update_to_completion(&world, name, "img:2").await;
+    // The stuck receiver holds its request open (each attempt is cut after 10 s and retried,
+    // the message given up after 60 s with a NotificationFailed Event): a send on the
+    // reconcile path would have kept the rollout from completing until then.
+    wait_for(&receiver, "/hang", 1).await;
     wait_for(&receiver, "/fine", 1).await;
+    let status = world.status(name).await;
+    assert_eq!(status["phase"], "Healthy", "{status}");
     assert_eq!(
         reasons(&world, name, "NotificationFailed").await,
         0,
@@ -471,9 +522,18 @@ async fn an_invalid_template_gives_an_error_event_and_the_other_subscriptions_st
     let world = world(
         BTreeMap::from([
             ("service.webhook", format!("url: {url}/hook\n")),
-            ("trigger.on-rollout-updated", "- send: [broken, good]\n".to_string()),
-            ("template.broken", "message: '{{ .rollout.metadata.name'\n".to_string()),
-            ("template.good", "message: 'updated {{.rollout.metadata.name}}'\n".to_string()),
+            (
+                "trigger.on-rollout-updated",
+                "- send: [broken, good]\n".to_string(),
+            ),
+            (
+                "template.broken",
+                "message: '{{ .rollout.metadata.name'\n".to_string(),
+            ),
+            (
+                "template.good",
+                "message: 'updated {{.rollout.metadata.name}}'\n".to_string(),
+            ),
         ]),
         BTreeMap::new(),
     )

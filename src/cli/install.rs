@@ -83,7 +83,11 @@ pub const RULES: &[Rule] = &[
         &["get", "create", "patch"],
     ),
     // controller/notifications.rs watches `argo-rollouts-notification-configmap` (by name).
-    ("", &["configmaps"], &["get", "list", "watch", "create", "patch"]),
+    (
+        "",
+        &["configmaps"],
+        &["get", "list", "watch", "create", "patch"],
+    ),
     (
         "split.smi-spec.io",
         &["trafficsplits"],

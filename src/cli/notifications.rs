@@ -152,7 +152,10 @@ fn read_yaml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError>
     serde_saphyr::from_str(&text).map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))
 }
 
-async fn load_config(source: &SourceArgs, k: Option<&Kube>) -> Result<NotificationConfig, CliError> {
+async fn load_config(
+    source: &SourceArgs,
+    k: Option<&Kube>,
+) -> Result<NotificationConfig, CliError> {
     let config_map: Option<ConfigMap> = match (&source.config_map, k) {
         (Some(path), _) => Some(read_yaml(path)?),
         (None, Some(k)) => {
@@ -231,20 +234,25 @@ fn table(rows: &[Vec<String>], out: &mut String) {
     }
 }
 
-fn formatted<T: serde::Serialize>(items: &T, output: &str, out: &mut String) -> Result<(), CliError> {
+fn formatted<T: serde::Serialize>(
+    items: &T,
+    output: &str,
+    out: &mut String,
+) -> Result<(), CliError> {
     match output {
         "json" => {
-            let text = serde_json::to_string_pretty(items).map_err(|e| CliError::Failed(e.to_string()))?;
+            let text =
+                serde_json::to_string_pretty(items).map_err(|e| CliError::Failed(e.to_string()))?;
             out.push_str(&text);
             out.push('\n');
         }
         "yaml" => {
-            out.push_str(&serde_saphyr::to_string(items).map_err(|e| CliError::Failed(e.to_string()))?);
+            out.push_str(
+                &serde_saphyr::to_string(items).map_err(|e| CliError::Failed(e.to_string()))?,
+            );
         }
         other => {
-            return Err(CliError::Usage(format!(
-                "unknown output format: {other}"
-            )));
+            return Err(CliError::Usage(format!("unknown output format: {other}")));
         }
     }
     Ok(())
@@ -268,7 +276,10 @@ fn preview(template: &serde_json::Value) -> String {
     }
 }
 
-fn selected<'a, T>(items: &'a BTreeMap<String, T>, name: Option<&str>) -> BTreeMap<&'a String, &'a T> {
+fn selected<'a, T>(
+    items: &'a BTreeMap<String, T>,
+    name: Option<&str>,
+) -> BTreeMap<&'a String, &'a T> {
     items
         .iter()
         .filter(|(n, _)| name.is_none_or(|name| name == n.as_str()))
@@ -276,12 +287,20 @@ fn selected<'a, T>(items: &'a BTreeMap<String, T>, name: Option<&str>) -> BTreeM
 }
 
 /// `template get [NAME]`.
-pub fn template_get(config: &NotificationConfig, args: &GetArgs, out: &mut String) -> Result<(), CliError> {
+pub fn template_get(
+    config: &NotificationConfig,
+    args: &GetArgs,
+    out: &mut String,
+) -> Result<(), CliError> {
     let items = selected(&config.templates, args.name.as_deref());
     match args.output.as_str() {
         "" | "wide" => {
             let mut rows = vec![vec!["NAME".to_string(), "PREVIEW".to_string()]];
-            rows.extend(items.iter().map(|(name, t)| vec![(*name).clone(), preview(t)]));
+            rows.extend(
+                items
+                    .iter()
+                    .map(|(name, t)| vec![(*name).clone(), preview(t)]),
+            );
             table(&rows, out);
         }
         "name" => items.keys().for_each(|name| {
@@ -294,15 +313,27 @@ pub fn template_get(config: &NotificationConfig, args: &GetArgs, out: &mut Strin
 }
 
 /// `trigger get [NAME]`.
-pub fn trigger_get(config: &NotificationConfig, args: &GetArgs, out: &mut String) -> Result<(), CliError> {
+pub fn trigger_get(
+    config: &NotificationConfig,
+    args: &GetArgs,
+    out: &mut String,
+) -> Result<(), CliError> {
     let items = selected(&config.triggers, args.name.as_deref());
     match args.output.as_str() {
         "" | "wide" => {
-            let mut rows = vec![vec!["NAME".to_string(), "TEMPLATE".to_string(), "CONDITION".to_string()]];
+            let mut rows = vec![vec![
+                "NAME".to_string(),
+                "TEMPLATE".to_string(),
+                "CONDITION".to_string(),
+            ]];
             for (name, conditions) in &items {
                 for (i, condition) in conditions.iter().enumerate() {
                     rows.push(vec![
-                        if i == 0 { (*name).clone() } else { String::new() },
+                        if i == 0 {
+                            (*name).clone()
+                        } else {
+                            String::new()
+                        },
                         condition.send.join(", "),
                         condition.when.clone(),
                     ]);
@@ -321,7 +352,12 @@ pub fn trigger_get(config: &NotificationConfig, args: &GetArgs, out: &mut String
 
 /// `trigger run NAME ROLLOUT`: each condition and whether it holds; 1 when the trigger is
 /// unknown or a condition cannot be evaluated.
-pub fn trigger_run(config: &NotificationConfig, args: &RunArgs, vars: &serde_json::Value, out: &mut String) -> i32 {
+pub fn trigger_run(
+    config: &NotificationConfig,
+    args: &RunArgs,
+    vars: &serde_json::Value,
+    out: &mut String,
+) -> i32 {
     let Some(conditions) = config.triggers.get(&args.name) else {
         let names: Vec<&str> = config.triggers.keys().map(String::as_str).collect();
         eprintln!(
@@ -332,7 +368,10 @@ pub fn trigger_run(config: &NotificationConfig, args: &RunArgs, vars: &serde_jso
         return 1;
     };
     let mut rows = vec![vec!["CONDITION".to_string(), "RESULT".to_string()]];
-    for (condition, result) in conditions.iter().zip(notify::triggers::run(conditions, vars)) {
+    for (condition, result) in conditions
+        .iter()
+        .zip(notify::triggers::run(conditions, vars))
+    {
         match result {
             Ok(result) => rows.push(vec![condition.when.clone(), result.triggered.to_string()]),
             Err(error) => {
@@ -404,7 +443,10 @@ mod tests {
         table(
             &[
                 vec!["NAME".into(), "PREVIEW".into()],
-                vec!["rollout-aborted".into(), "Rollout x has been aborted.".into()],
+                vec![
+                    "rollout-aborted".into(),
+                    "Rollout x has been aborted.".into(),
+                ],
             ],
             &mut out,
         );
@@ -418,17 +460,41 @@ mod tests {
     fn template_and_trigger_listings() {
         let config = NotificationConfig::builtin();
         let mut out = String::new();
-        template_get(&config, &GetArgs { name: Some("rollout-aborted".into()), output: "wide".into() }, &mut out).unwrap();
+        template_get(
+            &config,
+            &GetArgs {
+                name: Some("rollout-aborted".into()),
+                output: "wide".into(),
+            },
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(
             out,
             "NAME             PREVIEW\nrollout-aborted  Rollout {{.rollout.metadata.name}} has been aborted.\n"
         );
         let mut out = String::new();
-        trigger_get(&config, &GetArgs { name: None, output: "name".into() }, &mut out).unwrap();
+        trigger_get(
+            &config,
+            &GetArgs {
+                name: None,
+                output: "name".into(),
+            },
+            &mut out,
+        )
+        .unwrap();
         assert_eq!(out.lines().count(), 9);
         let mut out = String::new();
         let vars = serde_json::json!({"rollout": {"metadata": {"name": "x"}}});
-        let code = trigger_run(&config, &RunArgs { name: "on-rollout-aborted".into(), rollout: "x".into() }, &vars, &mut out);
+        let code = trigger_run(
+            &config,
+            &RunArgs {
+                name: "on-rollout-aborted".into(),
+                rollout: "x".into(),
+            },
+            &vars,
+            &mut out,
+        );
         assert_eq!(code, 0);
         assert_eq!(out, "CONDITION  RESULT\n           true\n");
     }

@@ -742,11 +742,15 @@ mod tests {
 /// labelled with the Event's type and reason).
 impl Metrics {
     /// Counts one notification sent (`ok`) or failed for an Event on a Rollout.
-    pub fn count_notification(&self, namespace: &str, name: &str, type_: &str, reason: &str, ok: bool) {
-        let mut counts = self
-            .notifications
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+    pub fn count_notification(
+        &self,
+        namespace: &str,
+        name: &str,
+        type_: &str,
+        reason: &str,
+        ok: bool,
+    ) {
+        let mut counts = self.notifications.lock().unwrap_or_else(|e| e.into_inner());
         *counts
             .entry((
                 namespace.to_string(),
@@ -759,13 +763,18 @@ impl Metrics {
     }
 
     fn render_notifications(&self, out: &mut String) {
-        let counts = self
-            .notifications
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
+        let counts = self.notifications.lock().unwrap_or_else(|e| e.into_inner());
         for (metric, help, wanted) in [
-            ("notification_send_success", "Notification send success.", true),
-            ("notification_send_error", "Error sending the notification", false),
+            (
+                "notification_send_success",
+                "Notification send success.",
+                true,
+            ),
+            (
+                "notification_send_error",
+                "Error sending the notification",
+                false,
+            ),
         ] {
             header(out, metric, help, "counter");
             for ((namespace, name, type_, reason, ok), count) in counts.iter() {

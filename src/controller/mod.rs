@@ -146,8 +146,15 @@ pub async fn run(
                 .concurrency(concurrency)
                 .debounce(config.debounce);
             let notifications = config.notifications_namespace;
-            run_reconcilers(client, config.namespace, notifications, metrics, runtime, shutdown)
-                .await
+            run_reconcilers(
+                client,
+                config.namespace,
+                notifications,
+                metrics,
+                runtime,
+                shutdown,
+            )
+            .await
         }
     }
 }

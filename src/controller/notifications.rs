@@ -72,10 +72,14 @@ impl Notifier {
     pub fn offer(&self, event: &KubeEvent) {
         let involved = &event.involved_object;
         let reason = event.reason.as_deref().unwrap_or_default();
-        if involved.kind.as_deref() != Some("Rollout") || reason.is_empty() || reason == FAILED_REASON {
+        if involved.kind.as_deref() != Some("Rollout")
+            || reason.is_empty()
+            || reason == FAILED_REASON
+        {
             return;
         }
-        let (Some(namespace), Some(name)) = (involved.namespace.as_deref(), involved.name.as_deref())
+        let (Some(namespace), Some(name)) =
+            (involved.namespace.as_deref(), involved.name.as_deref())
         else {
             return;
         };
@@ -182,12 +186,16 @@ async fn watch_config(
         let watched = watched.clone();
         let config = config.clone();
         move || {
-            let watched = watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let watched = watched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let parsed = parse(watched.config_map.as_ref(), watched.secret.as_ref());
             for error in &parsed.errors {
                 tracing::warn!(%error, "notification configuration key ignored");
             }
-            *config.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(parsed);
+            *config
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(parsed);
         }
     };
     let config_maps = watch_one::<ConfigMap>(
@@ -195,7 +203,12 @@ async fn watch_config(
         notify::CONFIG_MAP,
         {
             let watched = watched.clone();
-            move |object| watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).config_map = object
+            move |object| {
+                watched
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .config_map = object
+            }
         },
         update.clone(),
         listed.clone(),
@@ -204,7 +217,12 @@ async fn watch_config(
     let secrets = watch_one::<Secret>(
         Api::namespaced(client, &namespace),
         notify::SECRET,
-        move |object| watched.lock().unwrap_or_else(std::sync::PoisonError::into_inner).secret = object,
+        move |object| {
+            watched
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .secret = object
+        },
         update,
         listed,
         ready,
@@ -214,9 +232,7 @@ async fn watch_config(
 
 /// The configuration the ConfigMap and Secret give (the built-ins alone without them).
 pub fn parse(config_map: Option<&ConfigMap>, secret: Option<&Secret>) -> NotificationConfig {
-    let data = config_map
-        .and_then(|c| c.data.clone())
-        .unwrap_or_default();
+    let data = config_map.and_then(|c| c.data.clone()).unwrap_or_default();
     let mut values: BTreeMap<String, Vec<u8>> = secret
         .and_then(|s| s.data.clone())
         .unwrap_or_default()
@@ -292,7 +308,11 @@ struct Sender {
 
 /// Takes jobs off the queue until every [`Notifier`] is gone; each message is sent in its
 /// own task, [`SENDERS`] at a time.
-async fn run_sender(sender: Arc<Sender>, mut jobs: mpsc::Receiver<Job>, mut ready: watch::Receiver<bool>) {
+async fn run_sender(
+    sender: Arc<Sender>,
+    mut jobs: mpsc::Receiver<Job>,
+    mut ready: watch::Receiver<bool>,
+) {
     // Events recorded before the configuration was listed wait for it (bounded).
     let _ = tokio::time::timeout(Duration::from_secs(30), ready.wait_for(|r| *r)).await;
     let mut sends = JoinSet::new();
@@ -368,13 +388,22 @@ impl Sender {
                 let rendered = render(&config, template, &vars, now);
                 for destination in &destinations {
                     let key = notify::dedupe::key(&job.event, &trigger, template, destination);
-                    if !self.seen.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key) {
+                    if !self
+                        .seen
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .insert(key)
+                    {
                         continue;
                     }
                     let outcome = rendered.clone().and_then(|notification| {
-                        let service = config.services.get(&destination.service).ok_or_else(|| {
-                            format!("notification service '{}' is not configured", destination.service)
-                        })?;
+                        let service =
+                            config.services.get(&destination.service).ok_or_else(|| {
+                                format!(
+                                    "notification service '{}' is not configured",
+                                    destination.service
+                                )
+                            })?;
                         notify::payload::build(service, &notification, destination)
                     });
                     messages.push(message(destination, outcome));
@@ -399,17 +428,35 @@ impl Sender {
         match outcome {
             Ok(()) => {
                 tracing::info!(%namespace, rollout = %name, trigger = %message.trigger, %service, "notification sent");
-                self.metrics.count_notification(&namespace, &name, &message.type_, &message.reason, true);
+                self.metrics.count_notification(
+                    &namespace,
+                    &name,
+                    &message.type_,
+                    &message.reason,
+                    true,
+                );
             }
             Err(error) => {
                 tracing::warn!(%namespace, rollout = %name, trigger = %message.trigger, %service, %error, "notification failed");
-                self.metrics.count_notification(&namespace, &name, &message.type_, &message.reason, false);
+                self.metrics.count_notification(
+                    &namespace,
+                    &name,
+                    &message.type_,
+                    &message.reason,
+                    false,
+                );
                 let text = format!(
                     "Notification for trigger {} to {service}{}{recipient} failed: {error}",
                     message.trigger,
                     if recipient.is_empty() { "" } else { ":" },
                 );
-                let event = event_body(reference(rollout), EventType::Warning, FAILED_REASON, &text, Utc::now());
+                let event = event_body(
+                    reference(rollout),
+                    EventType::Warning,
+                    FAILED_REASON,
+                    &text,
+                    Utc::now(),
+                );
                 if let Err(error) = events::create(&self.client, &event).await {
                     tracing::debug!(%error, "notification failure event not recorded");
                 }
@@ -468,9 +515,18 @@ pub fn analysis_vars<'a>(
     config: &NotificationConfig,
 ) -> serde_json::Value {
     let mut current: Vec<&AnalysisRun> = runs
-        .filter(|run| run.labels().get(label::POD_TEMPLATE_HASH).map(String::as_str) == Some(hash))
+        .filter(|run| {
+            run.labels()
+                .get(label::POD_TEMPLATE_HASH)
+                .map(String::as_str)
+                == Some(hash)
+        })
         .collect();
-    current.sort_by(|a, b| b.metadata.creation_timestamp.cmp(&a.metadata.creation_timestamp));
+    current.sort_by(|a, b| {
+        b.metadata
+            .creation_timestamp
+            .cmp(&a.metadata.creation_timestamp)
+    });
     let runs: Vec<serde_json::Value> = current
         .iter()
         .filter_map(|run| serde_json::to_value(run).ok())
@@ -495,7 +551,9 @@ async fn send_http(http: &reqwest::Client, request: &HttpDelivery) -> Result<(),
     let mut wait = request.retry_wait_min;
     let mut attempt = 0;
     loop {
-        let mut builder = http.request(method.clone(), &request.url).body(request.body.clone());
+        let mut builder = http
+            .request(method.clone(), &request.url)
+            .body(request.body.clone());
         for (name, value) in &request.headers {
             builder = builder.header(name, value);
         }
@@ -512,8 +570,16 @@ async fn send_http(http: &reqwest::Client, request: &HttpDelivery) -> Result<(),
                         Err(error) => (false, error),
                     }
                 } else {
-                    let retry = status.as_u16() == 429 || (status.is_server_error() && status.as_u16() != 501);
-                    (retry, format!("request failed with status {} : {}", status.as_u16(), clip(&body)))
+                    let retry = status.as_u16() == 429
+                        || (status.is_server_error() && status.as_u16() != 501);
+                    (
+                        retry,
+                        format!(
+                            "request failed with status {} : {}",
+                            status.as_u16(),
+                            clip(&body)
+                        ),
+                    )
                 }
             }
             // reqwest's errors name the URL, which can hold a key (Teams, Slack webhooks).
@@ -557,7 +623,10 @@ fn accepted(accept: Accept, body: &str) -> Result<(), String> {
             } else {
                 Err(format!(
                     "slack: {}",
-                    answer.get("error").and_then(serde_json::Value::as_str).unwrap_or("not ok")
+                    answer
+                        .get("error")
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or("not ok")
                 ))
             }
         }
@@ -578,16 +647,24 @@ async fn send_email(email: &EmailDelivery) -> Result<(), String> {
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
     let mailbox = |address: &str| -> Result<Mailbox, String> {
-        address.parse().map_err(|e| format!("email address {address:?}: {e}"))
+        address
+            .parse()
+            .map_err(|e| format!("email address {address:?}: {e}"))
     };
     let mut builder = Message::builder()
         .from(mailbox(&email.from)?)
         .subject(email.subject.clone())
-        .header(if email.html { ContentType::TEXT_HTML } else { ContentType::TEXT_PLAIN });
+        .header(if email.html {
+            ContentType::TEXT_HTML
+        } else {
+            ContentType::TEXT_PLAIN
+        });
     for to in &email.to {
         builder = builder.to(mailbox(to)?);
     }
-    let message = builder.body(email.body.clone()).map_err(|e| format!("email: {e}"))?;
+    let message = builder
+        .body(email.body.clone())
+        .map_err(|e| format!("email: {e}"))?;
     let tls = TlsParameters::builder(email.host.clone())
         .dangerous_accept_invalid_certs(email.insecure_skip_verify)
         .build()
@@ -597,7 +674,10 @@ async fn send_email(email: &EmailDelivery) -> Result<(), String> {
         .tls(Tls::Opportunistic(tls))
         .timeout(Some(ATTEMPT_TIMEOUT));
     if !email.username.is_empty() {
-        transport = transport.credentials(Credentials::new(email.username.clone(), email.password.clone()));
+        transport = transport.credentials(Credentials::new(
+            email.username.clone(),
+            email.password.clone(),
+        ));
     }
     let transport = transport.build();
     let mut wait = Duration::from_secs(1);

@@ -138,7 +138,8 @@ impl NotificationConfig {
         labels: &BTreeMap<String, String>,
         annotations: &BTreeMap<String, String>,
     ) -> Destinations {
-        let mut all = subscriptions::from_global(&self.subscriptions, &self.default_triggers, labels);
+        let mut all =
+            subscriptions::from_global(&self.subscriptions, &self.default_triggers, labels);
         subscriptions::merge(
             &mut all,
             subscriptions::from_annotations(
@@ -192,13 +193,22 @@ mod tests {
     fn services_templates_triggers_and_secrets() {
         let config = NotificationConfig::parse(
             &data(&[
-                ("service.slack", "token: $slack-token\napiURL: http://127.0.0.1:1/api/\n"),
-                ("service.webhook.hook", "url: http://x/$missing\nheaders:\n- name: Authorization\n  value: Bearer $hook_token\n"),
+                (
+                    "service.slack",
+                    "token: $slack-token\napiURL: http://127.0.0.1:1/api/\n",
+                ),
+                (
+                    "service.webhook.hook",
+                    "url: http://x/$missing\nheaders:\n- name: Authorization\n  value: Bearer $hook_token\n",
+                ),
                 ("template.mine", "message: hi {{.rollout.metadata.name}}\n"),
                 ("trigger.on-rollout-aborted", "- send: [mine]\n"),
                 ("defaultTriggers", "- on-rollout-aborted\n"),
                 ("defaultTriggers.slack", "[on-rollout-paused]"),
-                ("subscriptions", "- recipients: [slack:ops]\n  triggers: [on-rollout-completed]\n"),
+                (
+                    "subscriptions",
+                    "- recipients: [slack:ops]\n  triggers: [on-rollout-completed]\n",
+                ),
                 ("service.bad.too.many", "{}"),
                 ("template.broken", "message: [unclosed\n"),
             ]),
@@ -214,16 +224,35 @@ mod tests {
         assert_eq!(hook.kind, "webhook");
         assert_eq!(hook.options["url"], "http://x/$missing");
         assert_eq!(hook.options["headers"][0]["value"], "Bearer t0k");
-        assert!(!format!("{slack:?}").contains("xoxb"), "secrets stay out of Debug");
+        assert!(
+            !format!("{slack:?}").contains("xoxb"),
+            "secrets stay out of Debug"
+        );
         assert_eq!(config.triggers["on-rollout-aborted"][0].send, ["mine"]);
         // The built-ins are there unless overridden.
-        assert_eq!(config.triggers["on-rollout-completed"][0].send, ["rollout-completed"]);
+        assert_eq!(
+            config.triggers["on-rollout-completed"][0].send,
+            ["rollout-completed"]
+        );
         assert_eq!(config.default_triggers, ["on-rollout-aborted"]);
-        assert_eq!(config.service_default_triggers["slack"], ["on-rollout-paused"]);
+        assert_eq!(
+            config.service_default_triggers["slack"],
+            ["on-rollout-paused"]
+        );
         assert_eq!(config.subscriptions[0].recipients, ["slack:ops"]);
         assert_eq!(config.errors.len(), 2, "{:?}", config.errors);
-        assert!(config.errors.iter().any(|e| e.starts_with("service.bad.too.many")));
-        assert!(config.errors.iter().any(|e| e.starts_with("template.broken")));
+        assert!(
+            config
+                .errors
+                .iter()
+                .any(|e| e.starts_with("service.bad.too.many"))
+        );
+        assert!(
+            config
+                .errors
+                .iter()
+                .any(|e| e.starts_with("template.broken"))
+        );
         assert_eq!(config.secrets()["hook_token"], "t0k");
     }
 
@@ -243,7 +272,10 @@ mod tests {
         ] {
             let conditions = &config.triggers[trigger];
             for template in &conditions[0].send {
-                assert!(config.templates.contains_key(template), "{trigger}: {template}");
+                assert!(
+                    config.templates.contains_key(template),
+                    "{trigger}: {template}"
+                );
             }
         }
         assert!(config.errors.is_empty(), "{:?}", config.errors);

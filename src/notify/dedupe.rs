@@ -62,10 +62,15 @@ mod tests {
         let first = key("ev1", "on-rollout-aborted", "rollout-aborted", &slack);
         assert!(seen.insert(first.clone()));
         assert!(!seen.insert(first.clone()));
-        let other = key("ev1", "on-rollout-aborted", "rollout-aborted", &Destination {
-            service: "slack".into(),
-            recipient: "dev".into(),
-        });
+        let other = key(
+            "ev1",
+            "on-rollout-aborted",
+            "rollout-aborted",
+            &Destination {
+                service: "slack".into(),
+                recipient: "dev".into(),
+            },
+        );
         assert!(seen.insert(other));
         assert!(seen.insert(key("ev2", "t", "t", &slack)));
         // Capacity 2: the first key was forgotten.

@@ -216,7 +216,11 @@ fn webhook(service: &ServiceConfig, notification: &Notification) -> HttpDelivery
 }
 
 /// Parses a template field holding JSON (`slack.attachments`, `teams.sections`, ...).
-fn json_field(notification: &Notification, service: &str, field: &str) -> Result<Option<Value>, String> {
+fn json_field(
+    notification: &Notification,
+    service: &str,
+    field: &str,
+) -> Result<Option<Value>, String> {
     notification
         .field(service, field)
         .map(|raw| {
@@ -227,7 +231,11 @@ fn json_field(notification: &Notification, service: &str, field: &str) -> Result
 }
 
 /// `slack`: `chat.postMessage` to the recipient channel, with the bot token.
-fn slack(options: &Value, notification: &Notification, destination: &Destination) -> Result<HttpDelivery, String> {
+fn slack(
+    options: &Value,
+    notification: &Notification,
+    destination: &Destination,
+) -> Result<HttpDelivery, String> {
     let api = or(text(options, "apiURL"), SLACK_API);
     let url = format!("{}/chat.postMessage", api.trim_end_matches('/'));
     let mut message = serde_json::Map::new();
@@ -257,7 +265,12 @@ fn slack(options: &Value, notification: &Notification, destination: &Destination
         message.insert("unfurl_links".into(), json!(false));
         message.insert("unfurl_media".into(), json!(false));
     }
-    let mut delivery = http("POST", url, Value::Object(message).to_string(), Accept::SlackOk);
+    let mut delivery = http(
+        "POST",
+        url,
+        Value::Object(message).to_string(),
+        Accept::SlackOk,
+    );
     delivery.headers[0].1 = "application/json; charset=utf-8".to_string();
     delivery.headers.push((
         "Authorization".to_string(),
@@ -267,7 +280,11 @@ fn slack(options: &Value, notification: &Notification, destination: &Destination
 }
 
 /// `teams`: a MessageCard (or the template's raw `teams.template`) to the recipient's URL.
-fn teams(options: &Value, notification: &Notification, destination: &Destination) -> Result<HttpDelivery, String> {
+fn teams(
+    options: &Value,
+    notification: &Notification,
+    destination: &Destination,
+) -> Result<HttpDelivery, String> {
     let url = options
         .get("recipientUrls")
         .and_then(|urls| urls.get(&destination.recipient))
@@ -287,7 +304,10 @@ fn teams(options: &Value, notification: &Notification, destination: &Destination
             card.insert("context".into(), json!("https://schema.org/extensions"));
             card.insert("title".into(), json!(field("title")));
             card.insert("summary".into(), json!(field("summary")));
-            card.insert("text".into(), json!(or(field("text"), notification.message())));
+            card.insert(
+                "text".into(),
+                json!(or(field("text"), notification.message())),
+            );
             if !field("themeColor").is_empty() {
                 card.insert("themeColor".into(), json!(field("themeColor")));
             }
@@ -312,7 +332,11 @@ fn teams(options: &Value, notification: &Notification, destination: &Destination
 }
 
 /// `email`: subject and body (default the message) to the comma-separated recipient addresses.
-fn email(options: &Value, notification: &Notification, destination: &Destination) -> Result<EmailDelivery, String> {
+fn email(
+    options: &Value,
+    notification: &Notification,
+    destination: &Destination,
+) -> Result<EmailDelivery, String> {
     let to: Vec<String> = destination
         .recipient
         .split(',')
@@ -335,22 +359,37 @@ fn email(options: &Value, notification: &Notification, destination: &Destination
             .unwrap_or(false),
         from: text(options, "from").to_string(),
         to,
-        subject: notification.field("email", "subject").unwrap_or("").to_string(),
+        subject: notification
+            .field("email", "subject")
+            .unwrap_or("")
+            .to_string(),
         body: notification
             .field("email", "body")
             .unwrap_or(notification.message())
             .to_string(),
-        html: options.get("html").and_then(Value::as_bool).unwrap_or(false),
+        html: options
+            .get("html")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     })
 }
 
 /// `opsgenie`: an alert for the recipient team, with that team's API key.
-fn opsgenie(options: &Value, notification: &Notification, destination: &Destination) -> Result<HttpDelivery, String> {
+fn opsgenie(
+    options: &Value,
+    notification: &Notification,
+    destination: &Destination,
+) -> Result<HttpDelivery, String> {
     let key = options
         .get("apiKeys")
         .and_then(|keys| keys.get(&destination.recipient))
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("no API key configured for recipient {}", destination.recipient))?;
+        .ok_or_else(|| {
+            format!(
+                "no API key configured for recipient {}",
+                destination.recipient
+            )
+        })?;
     let api = or(text(options, "apiUrl"), OPSGENIE_API);
     let mut alert = serde_json::Map::new();
     alert.insert("message".into(), json!(notification.message()));
@@ -390,12 +429,21 @@ fn opsgenie(options: &Value, notification: &Notification, destination: &Destinat
 }
 
 /// `pagerdutyv2`: a `trigger` event with the recipient service's routing key.
-fn pagerduty(options: &Value, notification: &Notification, destination: &Destination) -> Result<HttpDelivery, String> {
+fn pagerduty(
+    options: &Value,
+    notification: &Notification,
+    destination: &Destination,
+) -> Result<HttpDelivery, String> {
     let key = options
         .get("serviceKeys")
         .and_then(|keys| keys.get(&destination.recipient))
         .and_then(Value::as_str)
-        .ok_or_else(|| format!("no API key configured for recipient {}", destination.recipient))?;
+        .ok_or_else(|| {
+            format!(
+                "no API key configured for recipient {}",
+                destination.recipient
+            )
+        })?;
     let section = notification
         .section("pagerdutyv2")
         .ok_or("no config found for pagerdutyv2")?;
@@ -464,38 +512,82 @@ mod tests {
         );
         let plain = Notification(json!({"message": "hello"}));
         let request = http_of(build(&hook, &plain, &dest("hook", "")).unwrap());
-        assert_eq!((request.method.as_str(), request.url.as_str(), request.body.as_str()), ("GET", "http://h/base/", "hello"));
-        assert_eq!(request.headers, [("X-Token".to_string(), "s3cret".to_string())]);
+        assert_eq!(
+            (
+                request.method.as_str(),
+                request.url.as_str(),
+                request.body.as_str()
+            ),
+            ("GET", "http://h/base/", "hello")
+        );
+        assert_eq!(
+            request.headers,
+            [("X-Token".to_string(), "s3cret".to_string())]
+        );
         assert_eq!(request.basic_auth, Some(("u".into(), "p".into())));
         assert_eq!(request.retries, 5);
         assert_eq!(request.retry_wait_min, Duration::from_millis(200));
-        let custom = Notification(json!({"message": "hello", "webhook": {"hook": {"method": "POST", "path": "/x", "body": "{\"a\":1}"}}}));
+        let custom = Notification(
+            json!({"message": "hello", "webhook": {"hook": {"method": "POST", "path": "/x", "body": "{\"a\":1}"}}}),
+        );
         let request = http_of(build(&hook, &custom, &dest("hook", "")).unwrap());
-        assert_eq!((request.method.as_str(), request.url.as_str(), request.body.as_str()), ("POST", "http://h/base/x", "{\"a\":1}"));
+        assert_eq!(
+            (
+                request.method.as_str(),
+                request.url.as_str(),
+                request.body.as_str()
+            ),
+            ("POST", "http://h/base/x", "{\"a\":1}")
+        );
         assert!(!format!("{request:?}").contains("s3cret"));
     }
 
     #[test]
     fn slack_posts_json_with_the_token() {
-        let slack = service("slack", "slack", json!({"token": "xoxb", "apiURL": "http://127.0.0.1:9/api/", "username": "bot", "icon": ":rocket:"}));
-        let notification = Notification(json!({"message": "m", "slack": {"attachments": "[{\"title\": \"t\"}]", "blocks": ""}}));
+        let slack = service(
+            "slack",
+            "slack",
+            json!({"token": "xoxb", "apiURL": "http://127.0.0.1:9/api/", "username": "bot", "icon": ":rocket:"}),
+        );
+        let notification = Notification(
+            json!({"message": "m", "slack": {"attachments": "[{\"title\": \"t\"}]", "blocks": ""}}),
+        );
         let request = http_of(build(&slack, &notification, &dest("slack", "ops")).unwrap());
         assert_eq!(request.url, "http://127.0.0.1:9/api/chat.postMessage");
-        assert_eq!(request.body, r#"{"channel":"ops","text":"m","username":"bot","icon_emoji":":rocket:","attachments":[{"title":"t"}]}"#);
-        assert!(request.headers.contains(&("Authorization".into(), "Bearer xoxb".into())));
+        assert_eq!(
+            request.body,
+            r#"{"channel":"ops","text":"m","username":"bot","icon_emoji":":rocket:","attachments":[{"title":"t"}]}"#
+        );
+        assert!(
+            request
+                .headers
+                .contains(&("Authorization".into(), "Bearer xoxb".into()))
+        );
         assert_eq!(request.accept, Accept::SlackOk);
         let bad = Notification(json!({"message": "m", "slack": {"attachments": "[{"}}));
         let error = build(&slack, &bad, &dest("slack", "ops")).unwrap_err();
-        assert!(error.starts_with("failed to unmarshal slack.attachments"), "{error}");
+        assert!(
+            error.starts_with("failed to unmarshal slack.attachments"),
+            "{error}"
+        );
     }
 
     #[test]
     fn teams_cards_and_unknown_recipients() {
-        let teams = service("teams", "teams", json!({"recipientUrls": {"ops": "http://t/hook"}}));
-        let notification = Notification(json!({"message": "m", "teams": {"title": "T", "facts": "[{\"name\":\"a\",\"value\":\"b\"}]"}}));
+        let teams = service(
+            "teams",
+            "teams",
+            json!({"recipientUrls": {"ops": "http://t/hook"}}),
+        );
+        let notification = Notification(
+            json!({"message": "m", "teams": {"title": "T", "facts": "[{\"name\":\"a\",\"value\":\"b\"}]"}}),
+        );
         let request = http_of(build(&teams, &notification, &dest("teams", "ops")).unwrap());
         assert_eq!(request.url, "http://t/hook");
-        assert_eq!(request.body, r#"{"@type":"MessageCard","context":"https://schema.org/extensions","title":"T","summary":"","text":"m","sections":[{"facts":[{"name":"a","value":"b"}]}]}"#);
+        assert_eq!(
+            request.body,
+            r#"{"@type":"MessageCard","context":"https://schema.org/extensions","title":"T","summary":"","text":"m","sections":[{"facts":[{"name":"a","value":"b"}]}]}"#
+        );
         assert_eq!(request.accept, Accept::TeamsOne);
         assert_eq!(
             build(&teams, &notification, &dest("teams", "dev")).unwrap_err(),
@@ -505,26 +597,64 @@ mod tests {
 
     #[test]
     fn email_opsgenie_and_pagerduty() {
-        let mail = service("email", "email", json!({"host": "127.0.0.1", "port": 2525, "from": "davy@x"}));
+        let mail = service(
+            "email",
+            "email",
+            json!({"host": "127.0.0.1", "port": 2525, "from": "davy@x"}),
+        );
         let notification = Notification(json!({"message": "m", "email": {"subject": "S"}}));
-        let Delivery::Email(email) = build(&mail, &notification, &dest("email", "a@x, b@x")).unwrap() else {
+        let Delivery::Email(email) =
+            build(&mail, &notification, &dest("email", "a@x, b@x")).unwrap()
+        else {
             panic!("not email")
         };
-        assert_eq!((email.port, email.subject.as_str(), email.body.as_str()), (2525, "S", "m"));
+        assert_eq!(
+            (email.port, email.subject.as_str(), email.body.as_str()),
+            (2525, "S", "m")
+        );
         assert_eq!(email.to, ["a@x", "b@x"]);
 
-        let genie = service("opsgenie", "opsgenie", json!({"apiUrl": "http://o", "apiKeys": {"team1": "k1"}}));
-        let alert = Notification(json!({"message": "m", "opsgenie": {"description": "d", "priority": "P1", "tags": ["a"]}}));
+        let genie = service(
+            "opsgenie",
+            "opsgenie",
+            json!({"apiUrl": "http://o", "apiKeys": {"team1": "k1"}}),
+        );
+        let alert = Notification(
+            json!({"message": "m", "opsgenie": {"description": "d", "priority": "P1", "tags": ["a"]}}),
+        );
         let request = http_of(build(&genie, &alert, &dest("opsgenie", "team1")).unwrap());
         assert_eq!(request.url, "http://o/v2/alerts");
-        assert_eq!(request.body, r#"{"message":"m","description":"d","priority":"P1","tags":["a"],"responders":[{"type":"team","id":"team1"}],"source":"Argo CD"}"#);
-        assert!(request.headers.contains(&("Authorization".into(), "GenieKey k1".into())));
+        assert_eq!(
+            request.body,
+            r#"{"message":"m","description":"d","priority":"P1","tags":["a"],"responders":[{"type":"team","id":"team1"}],"source":"Argo CD"}"#
+        );
+        assert!(
+            request
+                .headers
+                .contains(&("Authorization".into(), "GenieKey k1".into()))
+        );
 
-        let pd = service("pagerdutyv2", "pagerdutyv2", json!({"serviceKeys": {"svc": "rk"}}));
-        let event = Notification(json!({"message": "m", "pagerdutyv2": {"summary": "s", "severity": "critical", "source": "shop"}}));
+        let pd = service(
+            "pagerdutyv2",
+            "pagerdutyv2",
+            json!({"serviceKeys": {"svc": "rk"}}),
+        );
+        let event = Notification(
+            json!({"message": "m", "pagerdutyv2": {"summary": "s", "severity": "critical", "source": "shop"}}),
+        );
         let request = http_of(build(&pd, &event, &dest("pagerdutyv2", "svc")).unwrap());
         assert_eq!(request.url, PAGERDUTY_EVENTS);
-        assert_eq!(request.body, r#"{"routing_key":"rk","event_action":"trigger","payload":{"summary":"s","source":"shop","severity":"critical"},"client":"ArgoCD"}"#);
-        assert!(build(&pd, &Notification(json!({"message": "m"})), &dest("pagerdutyv2", "svc")).is_err());
+        assert_eq!(
+            request.body,
+            r#"{"routing_key":"rk","event_action":"trigger","payload":{"summary":"s","source":"shop","severity":"critical"},"client":"ArgoCD"}"#
+        );
+        assert!(
+            build(
+                &pd,
+                &Notification(json!({"message": "m"})),
+                &dest("pagerdutyv2", "svc")
+            )
+            .is_err()
+        );
     }
 }

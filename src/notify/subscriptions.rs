@@ -223,7 +223,10 @@ mod tests {
                 "notifications.argoproj.io/subscribe.on-rollout-aborted.slack",
                 "ops; dev;",
             ),
-            ("notifications.argoproj.io/subscribe.on-rollout-completed.webhook", ""),
+            (
+                "notifications.argoproj.io/subscribe.on-rollout-completed.webhook",
+                "",
+            ),
             ("unrelated/annotation", "x"),
         ]);
         let got = from_annotations(&annotations, &[], &BTreeMap::new());
@@ -238,10 +241,17 @@ mod tests {
     #[test]
     fn a_service_only_annotation_uses_the_default_triggers() {
         let annotations = map(&[("notifications.argoproj.io/subscribe.slack", "ops")]);
-        let defaults = vec!["on-rollout-aborted".to_string(), "on-rollout-paused".to_string()];
+        let defaults = vec![
+            "on-rollout-aborted".to_string(),
+            "on-rollout-paused".to_string(),
+        ];
         let got = from_annotations(&annotations, &defaults, &BTreeMap::new());
-        assert_eq!(got.keys().collect::<Vec<_>>(), ["on-rollout-aborted", "on-rollout-paused"]);
-        let per_service = BTreeMap::from([("slack".to_string(), vec!["on-rollout-updated".to_string()])]);
+        assert_eq!(
+            got.keys().collect::<Vec<_>>(),
+            ["on-rollout-aborted", "on-rollout-paused"]
+        );
+        let per_service =
+            BTreeMap::from([("slack".to_string(), vec!["on-rollout-updated".to_string()])]);
         let got = from_annotations(&annotations, &defaults, &per_service);
         assert_eq!(got.keys().collect::<Vec<_>>(), ["on-rollout-updated"]);
     }
@@ -263,7 +273,10 @@ mod tests {
         merge(
             &mut all,
             from_annotations(
-                &map(&[("notifications.argoproj.io/subscribe.on-rollout-aborted.slack", "ops")]),
+                &map(&[(
+                    "notifications.argoproj.io/subscribe.on-rollout-aborted.slack",
+                    "ops",
+                )]),
                 &[],
                 &BTreeMap::new(),
             ),

@@ -199,7 +199,9 @@ thread_local! {
 
 fn time_now(_: &[Value]) -> Result<Value, FuncError> {
     let now = NOW.with(std::cell::Cell::get).unwrap_or_default();
-    Ok(Value::from(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+    Ok(Value::from(
+        now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    ))
 }
 
 fn time_parse(args: &[Value]) -> Result<Value, FuncError> {
@@ -214,7 +216,12 @@ fn parse_time(args: &[Value]) -> Result<Value, FuncError> {
         return Err(FuncError::ExactlyXArgs("Parse".into(), 1));
     };
     DateTime::parse_from_rfc3339(text)
-        .map(|t| Value::from(t.with_timezone(&Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)))
+        .map(|t| {
+            Value::from(
+                t.with_timezone(&Utc)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )
+        })
         .map_err(|e| FuncError::Generic(format!("parsing time {text:?}: {e}")))
 }
 
@@ -341,7 +348,11 @@ fn default(args: &[Value]) -> Result<Value, FuncError> {
                 Value::Number(n) => n.as_f64() == Some(0.0),
                 Value::Function(_) => false,
             };
-            Ok(if empty { fallback.clone() } else { value.clone() })
+            Ok(if empty {
+                fallback.clone()
+            } else {
+                value.clone()
+            })
         }
         _ => Err(FuncError::ExactlyXArgs("default".into(), 2)),
     }
@@ -350,7 +361,9 @@ fn default(args: &[Value]) -> Result<Value, FuncError> {
 /// sprig `replace OLD NEW TEXT`.
 fn replace(args: &[Value]) -> Result<Value, FuncError> {
     match args {
-        [old, new, text] => Ok(Value::from(string(text).replace(&string(old), &string(new)))),
+        [old, new, text] => Ok(Value::from(
+            string(text).replace(&string(old), &string(new)),
+        )),
         _ => Err(FuncError::ExactlyXArgs("replace".into(), 3)),
     }
 }
@@ -381,7 +394,11 @@ fn has_suffix(args: &[Value]) -> Result<Value, FuncError> {
 fn join(args: &[Value]) -> Result<Value, FuncError> {
     match args {
         [sep, Value::Array(items)] => Ok(Value::from(
-            items.iter().map(string).collect::<Vec<_>>().join(&string(sep)),
+            items
+                .iter()
+                .map(string)
+                .collect::<Vec<_>>()
+                .join(&string(sep)),
         )),
         _ => Err(FuncError::ExactlyXArgs("join".into(), 2)),
     }
@@ -458,7 +475,10 @@ mod tests {
         let vars = vars(&rollout(), &[], &secrets);
         let rendered = render("t", &template, &vars, now()).unwrap();
         assert_eq!(rendered.message(), "SHOP at 2026-01-02T03:04:05Z v");
-        assert_eq!(rendered.0["parsed"], "2026-01-02T03:05:06Z 2026-01-02T03:04:05Z");
+        assert_eq!(
+            rendered.0["parsed"],
+            "2026-01-02T03:05:06Z 2026-01-02T03:04:05Z"
+        );
         assert_eq!(rendered.0["webhook"]["hook"]["method"], "POST");
         assert_eq!(rendered.0["webhook"]["hook"]["body"], r#"{"team":"a"}"#);
         assert_eq!(rendered.field("teams", "facts"), Some("envoy:1"));
@@ -468,11 +488,17 @@ mod tests {
     #[test]
     fn errors_name_the_template_and_field() {
         let vars = vars(&rollout(), &[], &Default::default());
-        let broken = json!({"message": "ok", "slack": {"attachments": "{{ .rollout.metadata.name"}});
+        let broken =
+            json!({"message": "ok", "slack": {"attachments": "{{ .rollout.metadata.name"}});
         let error = render("broken", &broken, &vars, now()).unwrap_err();
         assert_eq!(error.template, "broken");
         assert_eq!(error.field, "slack.attachments");
-        assert!(error.to_string().starts_with("template broken: slack.attachments: "), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("template broken: slack.attachments: "),
+            "{error}"
+        );
         let unknown = json!({"message": "{{ nosuch 1 }}"});
         let error = render("unknown", &unknown, &vars, now()).unwrap_err();
         assert!(error.message.contains("nosuch"), "{error}");

@@ -24,10 +24,8 @@ pub struct Condition {
     pub once_per: String,
 }
 
-static FIRST_CAP: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new("(.)([A-Z][a-z]+)").ok());
-static ALL_CAP: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new("([a-z0-9])([A-Z])").ok());
+static FIRST_CAP: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("(.)([A-Z][a-z]+)").ok());
+static ALL_CAP: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new("([a-z0-9])([A-Z])").ok());
 
 /// The trigger an Event `reason` fires: `on-` and the reason in kebab case, split as upstream
 /// splits it (`AnalysisRunFailed` → `on-analysis-run-failed`).
@@ -88,9 +86,7 @@ fn eval_when(when: &str, vars: &serde_json::Value) -> Result<bool, String> {
     }
     match expr::eval(when, &context) {
         Ok(expr::Value::Bool(value)) => Ok(value),
-        Ok(other) => Err(format!(
-            "condition {when:?} gave {other:?}, not a boolean"
-        )),
+        Ok(other) => Err(format!("condition {when:?} gave {other:?}, not a boolean")),
         Err(error) => Err(format!("condition {when:?}: {error}")),
     }
 }
