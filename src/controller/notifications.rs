@@ -91,10 +91,10 @@ impl Notifier {
         let annotations = rollout.annotations();
         // The common case, nobody subscribed, costs a map lookup and no queue slot.
         let trigger = notify::trigger_for_reason(reason);
-        if !config
+        if config
             .destinations(labels, annotations)
             .get(&trigger)
-            .is_some_and(|d| !d.is_empty())
+            .is_none_or(Vec::is_empty)
         {
             return;
         }
