@@ -8,6 +8,7 @@ pub mod cli;
 pub mod controller;
 pub mod experiment;
 pub mod expr;
+pub mod notify;
 pub mod rollout;
 pub mod sandbox;
 pub mod traffic;

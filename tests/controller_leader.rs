@@ -32,6 +32,7 @@ fn elected(identity: &str, timing: LeaseTiming) -> ControllerConfig {
         debounce: std::time::Duration::ZERO,
         instance_id: None,
         config_namespace: None,
+        notifications_namespace: None,
     }
 }
 

@@ -110,7 +110,13 @@ fn rbac_is_least_privilege() {
             "{rule}"
         );
     }
-    assert_eq!(secret_verbs, ["get"], "secrets are only read by name");
+    // Secrets are read by name (`valueFrom.secretKeyRef`) and the notification Secret is
+    // watched with a `metadata.name` field selector, which needs list and watch.
+    assert_eq!(
+        secret_verbs,
+        ["get", "list", "watch"],
+        "secrets are only read, never written"
+    );
     // The binding gives that role to the controller's ServiceAccount.
     let binding = find(&docs, "ClusterRoleBinding");
     assert_eq!(binding["roleRef"]["name"], NAME);

@@ -177,6 +177,8 @@ pub fn run(args: &ControllerArgs, kube_args: &KubeArgs) -> anyhow::Result<i32> {
             debounce: args.reconcile_debounce,
             instance_id: args.instance_id().map(str::to_string),
             config_namespace: Some(leader::default_namespace(client.default_namespace())),
+            // Upstream reads the notification ConfigMap and Secret in its own namespace.
+            notifications_namespace: Some(leader::default_namespace(client.default_namespace())),
         };
         match run_controller(client, config, shutdown).await {
             Ok(()) => Ok(0),

@@ -68,9 +68,9 @@ pub const RULES: &[Rule] = &[
     ("", &["pods/eviction"], &["create"]),
     // executor records Events on Rollouts.
     ("", &["events"], &["create", "patch"]),
-    // analysis/runner.rs reads a Secret by name for `valueFrom.secretKeyRef` arguments
-    // (never lists or watches them).
-    ("", &["secrets"], &["get"]),
+    // analysis/runner.rs reads a Secret by name for `valueFrom.secretKeyRef` arguments;
+    // controller/notifications.rs watches `argo-rollouts-notification-secret` (by name).
+    ("", &["secrets"], &["get", "list", "watch"]),
     // analysis/providers/job.rs runs `job` metrics.
     ("batch", &["jobs"], &["get", "list", "create", "delete"]),
     // Leader election: one Lease.
@@ -87,6 +87,7 @@ pub const RULES: &[Rule] = &[
         &["get", "create", "patch"],
     ),
     // ...and controller/config.rs watches `argo-rollouts-config`.
+    // controller/notifications.rs watches `argo-rollouts-notification-configmap` (by name).
     (
         "",
         &["configmaps"],

@@ -12,6 +12,7 @@ pub mod install;
 pub mod judge;
 pub mod kube;
 pub mod lint;
+pub mod notifications;
 pub mod plugin;
 
 /// A parsed command line and what the binary knows about how it was invoked.
@@ -83,6 +84,8 @@ pub enum Command {
     Dashboard(dashboard::DashboardArgs),
     /// Install Davy as a kubectl plugin: a `kubectl-davy` symlink to this executable.
     InstallPlugin(plugin::InstallPluginArgs),
+    /// Notification templates and triggers (`template get|notify`, `trigger get|run`).
+    Notifications(notifications::NotificationsArgs),
 }
 
 /// Runs the parsed command line and returns the process exit code.
@@ -116,6 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Completion(args) => plugin::completion(&args, &mut app, &program),
         Command::InstallPlugin(args) => plugin::install(&args),
         Command::Dashboard(args) => dashboard::run(&args, &kube),
+        Command::Notifications(args) => notifications::run(args, &kube),
     }
 }
 

@@ -40,6 +40,9 @@ pub struct EventRecorder {
     /// nothing more.
     _stop: DropGuard,
     stop: CancellationToken,
+    /// Where events on Rollouts also go to fire notification triggers (set once, when
+    /// notifications are configured).
+    notifier: std::sync::OnceLock<std::sync::Arc<super::notifications::Notifier>>,
 }
 
 impl EventRecorder {
@@ -55,13 +58,22 @@ impl EventRecorder {
             pending: Mutex::new(Some(pending)),
             dropped: AtomicU64::new(0),
             failed: std::sync::Arc::new(AtomicU64::new(0)),
+            notifier: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hands every event recorded from now on to `notifier` as well (the first call wins).
+    pub fn notify_to(&self, notifier: std::sync::Arc<super::notifications::Notifier>) {
+        let _ = self.notifier.set(notifier);
     }
 
     /// Queues `event` for sending; drops it (counted, logged) when the queue is full, so a slow
     /// API server never holds a reconcile back for a record.
     pub fn record(&self, event: KubeEvent) {
         self.start();
+        if let Some(notifier) = self.notifier.get() {
+            notifier.offer(&event);
+        }
         if let Err(error) = self.queue.try_send(event) {
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             // One line per thousand, not one per event: a full queue means many.

@@ -99,12 +99,18 @@ struct State {
     run_errors: BTreeMap<Key, u64>,
 }
 
+/// (namespace, name, Event type, Event reason, sent) of a notification counter.
+type NotificationKey = (String, String, String, String, bool);
+
 /// The controller's metric values.
 #[derive(Debug, Default)]
 pub struct Metrics {
     state: Mutex<State>,
     /// `davy_alert_aborts_total` by (namespace, rollout, alertname).
     alert_aborts: Mutex<BTreeMap<(String, String, String), u64>>,
+    /// `notification_send_success` / `notification_send_error` by (namespace, name, type,
+    /// reason) and outcome.
+    notifications: Mutex<BTreeMap<NotificationKey, u64>>,
 }
 
 fn key(object: &impl ResourceExt) -> Key {
@@ -392,6 +398,7 @@ impl Metrics {
             env!("CARGO_PKG_VERSION")
         );
         self.render_alert_aborts(&mut out);
+        self.render_notifications(&mut out);
         out
     }
 
@@ -599,6 +606,61 @@ impl Metrics {
                 escape(namespace),
                 escape(rollout)
             );
+        }
+    }
+}
+
+/// Notification counters (upstream's `notification_send_success` / `notification_send_error`,
+/// labelled with the Event's type and reason).
+impl Metrics {
+    /// Counts one notification sent (`ok`) or failed for an Event on a Rollout.
+    pub fn count_notification(
+        &self,
+        namespace: &str,
+        name: &str,
+        type_: &str,
+        reason: &str,
+        ok: bool,
+    ) {
+        let mut counts = self.notifications.lock().unwrap_or_else(|e| e.into_inner());
+        *counts
+            .entry((
+                namespace.to_string(),
+                name.to_string(),
+                type_.to_string(),
+                reason.to_string(),
+                ok,
+            ))
+            .or_insert(0) += 1;
+    }
+
+    fn render_notifications(&self, out: &mut String) {
+        let counts = self.notifications.lock().unwrap_or_else(|e| e.into_inner());
+        for (metric, help, wanted) in [
+            (
+                "notification_send_success",
+                "Notification send success.",
+                true,
+            ),
+            (
+                "notification_send_error",
+                "Error sending the notification",
+                false,
+            ),
+        ] {
+            header(out, metric, help, "counter");
+            for ((namespace, name, type_, reason, ok), count) in counts.iter() {
+                if *ok == wanted {
+                    let _ = writeln!(
+                        out,
+                        "{metric}{{name=\"{}\",namespace=\"{}\",reason=\"{}\",type=\"{}\"}} {count}",
+                        escape(name),
+                        escape(namespace),
+                        escape(reason),
+                        escape(type_)
+                    );
+                }
+            }
         }
     }
 }

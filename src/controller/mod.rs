@@ -18,6 +18,7 @@ pub mod expectations;
 pub mod experiments;
 pub mod leader;
 pub mod metrics;
+pub mod notifications;
 pub mod rollouts;
 pub mod workloads;
 
@@ -66,6 +67,9 @@ pub struct ControllerConfig {
     /// Namespace of the `argo-rollouts-config` ConfigMap to watch (the controller's own);
     /// `None` reads none.
     pub config_namespace: Option<String>,
+    /// The namespace of `argo-rollouts-notification-configmap` and its Secret (the
+    /// controller's); `None` sends no notifications.
+    pub notifications_namespace: Option<String>,
 }
 
 /// The label selector of the watches of Rollouts, AnalysisRuns, Experiments and analysis
@@ -148,6 +152,7 @@ pub async fn run(
         namespace: config.namespace,
         selector: instance_id_selector(config.instance_id.as_deref()),
         config_namespace: config.config_namespace,
+        notifications: config.notifications_namespace,
     };
     match config.leader_election {
         Some(election) => {
@@ -175,6 +180,8 @@ struct Scope {
     namespace: Option<String>,
     selector: String,
     config_namespace: Option<String>,
+    /// The namespace of the notification ConfigMap and Secret; `None` sends none.
+    notifications: Option<String>,
 }
 
 impl Scope {
@@ -383,6 +390,17 @@ async fn run_reconcilers(
             config_namespace,
             ctx.config.clone(),
         ));
+    }
+    if let Some(notifications) = scope.notifications.clone() {
+        let notifier = notifications::start(
+            client.clone(),
+            notifications,
+            rollout_store.clone(),
+            caches.analysis_runs.clone(),
+            metrics.clone(),
+            &mut tasks,
+        );
+        ctx.events.notify_to(notifier);
     }
     let triggered = receiver_stream(triggered);
     let rollout_controller = Controller::for_stream(rollout_stream, rollout_store)
