@@ -4,7 +4,8 @@
 #
 # The build stage runs scripts/image, which builds the same static binary without a container
 # runtime. Pin the builder to the crate's MSRV line so the image builds like CI does.
-FROM docker.io/library/rust:1.89-bookworm AS build
+ARG RUST_VERSION=1.89
+FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
 WORKDIR /src
 COPY . .
 RUN scripts/image --out /out
