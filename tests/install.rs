@@ -184,7 +184,7 @@ fn rbac_is_least_privilege() {
     assert_eq!(verbs_of("argoproj.io", "rollouts/status"), ["patch"]);
     assert_eq!(
         verbs_of("apps", "replicasets"),
-        ["list", "watch", "create", "patch", "delete"]
+        ["get", "list", "watch", "create", "patch", "delete"]
     );
 }
 

@@ -57,7 +57,7 @@ pub const RULES: &[Rule] = &[
     (
         "argoproj.io",
         &["analysisruns"],
-        &["list", "watch", "create", "patch", "delete"],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
     ("argoproj.io", &["analysisruns/status"], &["patch"]),
     // controller/mod.rs watches the AnalysisTemplates a Rollout may reference.
@@ -70,14 +70,16 @@ pub const RULES: &[Rule] = &[
         &["get", "list", "watch", "create", "patch", "delete"],
     ),
     ("argoproj.io", &["experiments/status"], &["patch"]),
-    // controller/mod.rs owns ReplicaSets; executor creates, scales/annotates and deletes them.
+    // controller/mod.rs owns ReplicaSets; executor reads one back by name, creates,
+    // scales/annotates and deletes them.
     (
         "apps",
         &["replicasets"],
-        &["list", "watch", "create", "patch", "delete"],
+        &["get", "list", "watch", "create", "patch", "delete"],
     ),
-    // controller/mod.rs watches Services; executor patches selectors and annotations.
-    ("", &["services"], &["list", "watch", "patch"]),
+    // controller/mod.rs watches Services; executor reads one by name and patches selectors
+    // and annotations.
+    ("", &["services"], &["get", "list", "watch", "patch"]),
     // controller/rollouts.rs and the job and scrape providers list pods by label; executor
     // evicts (and deletes where there is no Eviction API) and patches ephemeral metadata.
     ("", &["pods"], &["list", "delete", "patch"]),
@@ -87,20 +89,25 @@ pub const RULES: &[Rule] = &[
     // analysis/runner.rs reads a Secret by name for `valueFrom.secretKeyRef` arguments
     // (never lists or watches them).
     ("", &["secrets"], &["get"]),
-    // analysis/providers/job.rs runs `job` metrics.
-    ("batch", &["jobs"], &["get", "list", "create", "delete"]),
+    // analysis/providers/job.rs runs `job` metrics; the AnalysisRun controller watches them.
+    (
+        "batch",
+        &["jobs"],
+        &["get", "list", "watch", "create", "delete"],
+    ),
     // Leader election: one Lease.
     (
         "coordination.k8s.io",
         &["leases"],
         &["get", "create", "update"],
     ),
-    // traffic/: nginx canary Ingress (created and owned), Gateway API plugin ConfigMap
-    // (created when absent), SMI TrafficSplit (created and owned).
+    // controller/mod.rs watches Ingresses; traffic/: the nginx canary Ingress (created and
+    // owned), the Gateway API plugin ConfigMap (created when absent), the SMI TrafficSplit
+    // (created and owned).
     (
         "networking.k8s.io",
         &["ingresses"],
-        &["get", "create", "patch"],
+        &["get", "list", "watch", "create", "patch"],
     ),
     ("", &["configmaps"], &["get", "create", "patch"]),
     (
