@@ -240,16 +240,19 @@ async fn davy(kubeconfig: &std::path::Path, args: &[&str]) -> String {
 /// may take effect a reconcile apart, so the comparison waits too); returns that state.
 async fn stage(world: &World, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let (by_argocd, by_davy) = ("by-argocd", "by-davy");
-    eventually(&format!("{what}, the same for Argo CD's action and the davy verb"), || async {
-        let a = world.rollout_json(by_argocd).await;
-        let b = world.rollout_json(by_davy).await;
-        let (shape_a, shape_b) = (shape(&a, by_argocd), shape(&b, by_davy));
-        if done(&a["status"]) && done(&b["status"]) && shape_a == shape_b {
-            Ok(shape_a)
-        } else {
-            Err(format!("by Argo CD: {shape_a}\nby davy:    {shape_b}"))
-        }
-    })
+    eventually(
+        &format!("{what}, the same for Argo CD's action and the davy verb"),
+        || async {
+            let a = world.rollout_json(by_argocd).await;
+            let b = world.rollout_json(by_davy).await;
+            let (shape_a, shape_b) = (shape(&a, by_argocd), shape(&b, by_davy));
+            if done(&a["status"]) && done(&b["status"]) && shape_a == shape_b {
+                Ok(shape_a)
+            } else {
+                Err(format!("by Argo CD: {shape_a}\nby davy:    {shape_b}"))
+            }
+        },
+    )
     .await
 }
 
@@ -274,7 +277,12 @@ async fn each_argocd_action_does_what_the_matching_davy_verb_does() {
     let steps = json!([{"setWeight": 50}, {"pause": {}}, {"setWeight": 75}, {"pause": {}}]);
     for name in [by_argocd, by_davy] {
         world
-            .create(&rollout(canary_rollout(name, 2, steps.clone(), "demo:blue")))
+            .create(&rollout(canary_rollout(
+                name,
+                2,
+                steps.clone(),
+                "demo:blue",
+            )))
             .await;
         world.healthy(name).await;
     }
@@ -305,7 +313,10 @@ async fn each_argocd_action_does_what_the_matching_davy_verb_does() {
     stage(&world, "paused at step 1 (yellow)", paused_1).await;
     act(&world, by_argocd, "abort").await;
     davy(&kubeconfig, &["abort", by_davy]).await;
-    let aborted = stage(&world, "aborted", |s| s["phase"] == "Degraded" && s["abort"] == true).await;
+    let aborted = stage(&world, "aborted", |s| {
+        s["phase"] == "Degraded" && s["abort"] == true
+    })
+    .await;
     assert_eq!(aborted["health"], "Degraded");
 
     // retry ↔ retry rollout.

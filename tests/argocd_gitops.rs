@@ -175,7 +175,11 @@ async fn abort_degraded_until_git_is_reverted_then_healthy_without_a_rollout() {
     // Git says yellow: Progressing while the canary pod starts, then Suspended at `pause: {}`.
     sync(&world, &manifest("yellow", &verdict, 2)).await;
     let seen = health_until(&world, "Suspended").await;
-    assert_eq!(seen.first().map(String::as_str), Some("Progressing"), "{seen:?}");
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("Progressing"),
+        "{seen:?}"
+    );
     assert_eq!(
         health(&world).await,
         ("Suspended".to_string(), "CanaryPauseStep".to_string())
@@ -249,7 +253,10 @@ async fn abort_degraded_until_git_is_reverted_then_healthy_without_a_rollout() {
     assert_eq!(status["stableRS"], yellow.as_str(), "{}", describe(&status));
     assert_eq!(status["currentPodHash"], yellow.as_str());
     assert_eq!(status["currentStepIndex"], 8);
-    assert!(status["abort"].is_null() || status["abort"] == false, "{status}");
+    assert!(
+        status["abort"].is_null() || status["abort"] == false,
+        "{status}"
+    );
     assert!(status["pauseConditions"].is_null(), "{status}");
     assert_eq!(world.rs_replicas(&yellow).await, Some(2));
     assert_eq!(world.rs_replicas(&bad).await, Some(0));

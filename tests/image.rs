@@ -167,7 +167,9 @@ impl EmptyRoot {
                 return Some(EmptyRoot { dir, prefix });
             }
         }
-        println!("NOTICE: neither chroot nor unshare -r chroot works here; empty-root runs skipped");
+        println!(
+            "NOTICE: neither chroot nor unshare -r chroot works here; empty-root runs skipped"
+        );
         None
     }
 

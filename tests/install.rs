@@ -218,7 +218,10 @@ fn deployment_runs_the_controller_safely() {
     assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
     assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
     assert_eq!(c["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(c["securityContext"]["capabilities"]["drop"], serde_json::json!(["ALL"]));
+    assert_eq!(
+        c["securityContext"]["capabilities"]["drop"],
+        serde_json::json!(["ALL"])
+    );
     assert!(pod["securityContext"]["runAsUser"].as_i64().unwrap() > 0);
     // The budget covers the controller's pods and never blocks a drain of the one replica.
     let budget = find(&docs, "PodDisruptionBudget");

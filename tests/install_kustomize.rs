@@ -78,7 +78,10 @@ fn the_base_renders_exactly_what_davy_install_prints() {
     let printed = davy_install();
     assert_eq!(ids(&rendered), ids(&printed), "the same objects in order");
     for (r, p) in rendered.iter().zip(&printed) {
-        assert!(r == p, "kustomize renders\n{r}\nbut davy install prints\n{p}");
+        assert!(
+            r == p,
+            "kustomize renders\n{r}\nbut davy install prints\n{p}"
+        );
     }
 }
 
@@ -150,10 +153,20 @@ fn the_namespaced_overlay_swaps_the_cluster_role_for_a_role() {
     assert_eq!(binding["metadata"]["namespace"], DEFAULT_NAMESPACE);
     assert_eq!(binding["roleRef"]["kind"], "Role");
     assert_eq!(binding["subjects"][0]["name"], NAME);
-    let cluster_binding = find(&docs, "ClusterRoleBinding", "davy-controller-cluster-templates");
-    assert_eq!(cluster_binding["subjects"][0]["namespace"], DEFAULT_NAMESPACE);
+    let cluster_binding = find(
+        &docs,
+        "ClusterRoleBinding",
+        "davy-controller-cluster-templates",
+    );
+    assert_eq!(
+        cluster_binding["subjects"][0]["namespace"],
+        DEFAULT_NAMESPACE
+    );
     let container = &find(&docs, "Deployment", NAME)["spec"]["template"]["spec"]["containers"][0];
-    assert_eq!(container["args"], json!(["--namespace", "$(POD_NAMESPACE)"]));
+    assert_eq!(
+        container["args"],
+        json!(["--namespace", "$(POD_NAMESPACE)"])
+    );
     assert_eq!(container["env"][0]["name"], "POD_NAMESPACE");
 
     // And it applies server-side.
@@ -189,10 +202,13 @@ fn the_alert_webhook_overlay_turns_the_receiver_on() {
     );
     let service = find(&docs, "Service", NAME);
     assert!(
-        service["spec"]["ports"].as_array().unwrap().contains(&json!({
-            "name": "webhook", "port": ALERT_WEBHOOK_PORT,
-            "targetPort": "webhook", "protocol": "TCP"
-        })),
+        service["spec"]["ports"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({
+                "name": "webhook", "port": ALERT_WEBHOOK_PORT,
+                "targetPort": "webhook", "protocol": "TCP"
+            })),
         "{service}"
     );
     assert_eq!(
@@ -297,7 +313,10 @@ fn the_rollout_transform_reaches_the_pod_template_of_the_seeds_rollout() {
     seed_kustomization(bare.path(), false);
     let docs = kustomize(bare.path());
     let spec = &find(&docs, "Rollout", "rollouts-demo")["spec"];
-    assert!(spec["selector"]["matchLabels"].get("team").is_none(), "{spec}");
+    assert!(
+        spec["selector"]["matchLabels"].get("team").is_none(),
+        "{spec}"
+    );
     assert_eq!(
         spec["template"]["spec"]["containers"][0]["envFrom"][0]["configMapRef"]["name"],
         "demo-config"

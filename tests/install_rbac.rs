@@ -70,7 +70,9 @@ fn access(request: &Request) -> Option<Access> {
         [resource, name] => (*resource, Some(*name), None),
         [resource, name, sub, ..] => (*resource, Some(*name), Some(*sub)),
     };
-    let watch = query.split('&').any(|kv| kv == "watch=true" || kv == "watch=1");
+    let watch = query
+        .split('&')
+        .any(|kv| kv == "watch=true" || kv == "watch=1");
     let verb = match (request.method.as_str(), name.is_some()) {
         ("GET", _) if watch => "watch",
         ("GET", true) => "get",
@@ -235,7 +237,12 @@ async fn the_cluster_role_allows_every_request_the_controller_sends() {
     strategy["trafficRouting"] = json!({"nginx": {"stableIngress": "rbac-ingress"}});
     sandbox.create(&rollout(canary)).await;
     sandbox
-        .create(&rollout(blue_green_rollout("rbac-bg", 1, json!({}), "app:v1")))
+        .create(&rollout(blue_green_rollout(
+            "rbac-bg",
+            1,
+            json!({}),
+            "app:v1",
+        )))
         .await;
     sandbox.healthy("rbac").await;
     let blue = sandbox.healthy("rbac-bg").await;
@@ -248,7 +255,9 @@ async fn the_cluster_role_allows_every_request_the_controller_sends() {
     .await;
     // Restart: the controller evicts the pods older than restartAt.
     let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    sandbox.patch("rbac", json!({"spec": {"restartAt": at}})).await;
+    sandbox
+        .patch("rbac", json!({"spec": {"restartAt": at}}))
+        .await;
     wait_status(&sandbox, "rbac", "the restart recorded", |s| {
         s["restartedAt"] == at.as_str()
     })

@@ -31,9 +31,7 @@ fn typed(group: &str, resource: &str, obj: &Value) -> Option<Value> {
         ("apps", "daemonsets") => round_trip::<apps::v1::DaemonSet>(obj),
         ("batch", "jobs") => round_trip::<batch::v1::Job>(obj),
         ("networking.k8s.io", "ingresses") => round_trip::<networking::v1::Ingress>(obj),
-        ("policy", "poddisruptionbudgets") => {
-            round_trip::<policy::v1::PodDisruptionBudget>(obj)
-        }
+        ("policy", "poddisruptionbudgets") => round_trip::<policy::v1::PodDisruptionBudget>(obj),
         ("rbac.authorization.k8s.io", "clusterroles") => round_trip::<rbac::v1::ClusterRole>(obj),
         ("rbac.authorization.k8s.io", "clusterrolebindings") => {
             round_trip::<rbac::v1::ClusterRoleBinding>(obj)
