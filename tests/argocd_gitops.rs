@@ -228,7 +228,11 @@ async fn abort_degraded_until_git_is_reverted_then_healthy_without_a_rollout() {
     eventually("the new generation observed", || async {
         let rollout = world.rollout_json(NAME).await;
         let generation = rollout["metadata"]["generation"].as_i64().unwrap_or(0);
-        if rollout["status"]["observedGeneration"] == generation.to_string() {
+        // Davy writes observedGeneration as a string, as upstream.
+        let observed = rollout["status"]["observedGeneration"]
+            .as_str()
+            .and_then(|g| g.parse::<i64>().ok());
+        if observed == Some(generation) {
             Ok(())
         } else {
             Err(describe(&rollout["status"]))
