@@ -1,8 +1,8 @@
 //! The container image's binary, checked without a container runtime: `scripts/image` builds
 //! a static `davy` (a debug build, in its own target dir under this build's), which has no
 //! program interpreter and needs no shared library (read from its ELF headers, and by `ldd`
-//! where present), and runs in an empty root holding only the binary, the CA bundle and a
-//! kubeconfig: `davy version`, and `davy controller` reconciling the seed's Rollout
+//! where present), and runs in an empty root holding only the binary, the CA bundle, a
+//! kubeconfig and /dev/urandom: `davy version`, and `davy controller` reconciling the seed's Rollout
 //! (`examples/rollouts-demo.yaml`) to Healthy on a `davy sandbox` over loopback. Where podman,
 //! buildah or docker can build, the `Dockerfile` is built too; otherwise a notice says why not.
 //!
@@ -138,12 +138,20 @@ fn the_image_binary_is_static() {
     }
 }
 
+/// `name` on this process's PATH (the commands below clear the child's environment, so the
+/// program must be found first).
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
 /// A directory holding only the static binary, the CA bundle and whatever `extra` adds, and
 /// a way to run commands with it as `/`; `None` (with a notice) where no chroot is possible.
 struct EmptyRoot {
     dir: tempfile::TempDir,
-    /// `["chroot"]` as root, else `["unshare", "-r", "chroot"]` (a user namespace).
-    prefix: Vec<&'static str>,
+    /// `[chroot]` as root, else `[unshare, -r, chroot]` (a user namespace), absolute paths.
+    prefix: Vec<String>,
 }
 
 impl EmptyRoot {
@@ -156,8 +164,17 @@ impl EmptyRoot {
         if bundle.exists() {
             std::fs::copy(bundle, certs.join("ca-certificates.crt")).unwrap();
         }
-        for prefix in [vec!["chroot"], vec!["unshare", "-r", "chroot"]] {
-            let probe = Command::new(prefix[0])
+        let (Some(chroot), unshare) = (which("chroot"), which("unshare")) else {
+            println!("NOTICE: no chroot here; empty-root runs skipped");
+            return None;
+        };
+        let chroot = chroot.display().to_string();
+        let mut prefixes = vec![vec![chroot.clone()]];
+        if let Some(unshare) = unshare {
+            prefixes.push(vec![unshare.display().to_string(), "-r".into(), chroot]);
+        }
+        for prefix in prefixes {
+            let probe = Command::new(&prefix[0])
                 .args(&prefix[1..])
                 .arg(dir.path())
                 .args(["/davy", "--help"])
@@ -175,7 +192,7 @@ impl EmptyRoot {
 
     /// `args` run with the root as `/`, with an empty environment.
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(self.prefix[0]);
+        let mut command = Command::new(&self.prefix[0]);
         command
             .args(&self.prefix[1..])
             .arg(self.dir.path())
@@ -231,6 +248,23 @@ async fn the_static_controller_reconciles_the_seeds_rollout_from_an_empty_root()
     let Some(root) = tokio::task::spawn_blocking(EmptyRoot::new).await.unwrap() else {
         return;
     };
+    // A container runtime gives every container /dev; the static binary needs /dev/urandom
+    // from it (getrandom cannot find glibc's getrandom() in a static build and falls back to
+    // the device). As a container would, the root gets that one node.
+    std::fs::create_dir_all(root.dir.path().join("dev")).unwrap();
+    let node = root.dir.path().join("dev/urandom");
+    let made = Command::new("mknod")
+        .args(["-m", "666"])
+        .arg(&node)
+        .args(["c", "1", "9"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !made {
+        println!(
+            "NOTICE: cannot create /dev/urandom in the empty root (not root); controller run skipped"
+        );
+        return;
+    }
     // The sandbox (the normal binary) writes its kubeconfig into the root.
     let kubeconfig = root.dir.path().join("kubeconfig");
     let mut sandbox = Command::new(env!("CARGO_BIN_EXE_davy"))
