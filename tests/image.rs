@@ -2,7 +2,7 @@
 //! a static `davy` (a debug build, in its own target dir under this build's), which has no
 //! program interpreter and needs no shared library (read from its ELF headers, and by `ldd`
 //! where present), and runs in an empty root holding only the binary, the CA bundle, a
-//! kubeconfig and /dev/urandom: `davy version`, and `davy controller` reconciling the seed's Rollout
+//! kubeconfig, /dev/random and /dev/urandom: `davy version`, and `davy controller` reconciling the seed's Rollout
 //! (`examples/rollouts-demo.yaml`) to Healthy on a `davy sandbox` over loopback. Where podman,
 //! buildah or docker can build, the `Dockerfile` is built too; otherwise a notice says why not.
 //!
@@ -248,20 +248,24 @@ async fn the_static_controller_reconciles_the_seeds_rollout_from_an_empty_root()
     let Some(root) = tokio::task::spawn_blocking(EmptyRoot::new).await.unwrap() else {
         return;
     };
-    // A container runtime gives every container /dev; the static binary needs /dev/urandom
-    // from it (getrandom cannot find glibc's getrandom() in a static build and falls back to
-    // the device). As a container would, the root gets that one node.
+    // A container runtime gives every container /dev; the static binary needs /dev/random and
+    // /dev/urandom from it (getrandom cannot find glibc's getrandom() in a static build and
+    // falls back to the devices). As a container would, the root gets those nodes.
     std::fs::create_dir_all(root.dir.path().join("dev")).unwrap();
-    let node = root.dir.path().join("dev/urandom");
-    let made = Command::new("mknod")
-        .args(["-m", "666"])
-        .arg(&node)
-        .args(["c", "1", "9"])
-        .status()
-        .is_ok_and(|s| s.success());
+    // getrandom's fallback polls /dev/random before it reads /dev/urandom: both nodes.
+    let made = [("random", "8"), ("urandom", "9")]
+        .iter()
+        .all(|(name, minor)| {
+            Command::new("mknod")
+                .args(["-m", "666"])
+                .arg(root.dir.path().join("dev").join(name))
+                .args(["c", "1", minor])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
     if !made {
         println!(
-            "NOTICE: cannot create /dev/urandom in the empty root (not root); controller run skipped"
+            "NOTICE: cannot create /dev/random and /dev/urandom in the empty root (not root); controller run skipped"
         );
         return;
     }
