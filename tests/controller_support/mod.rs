@@ -86,6 +86,11 @@ pub struct Request {
 pub struct RequestLog(Arc<Mutex<Vec<Request>>>);
 
 impl RequestLog {
+    /// Every request so far, in order.
+    pub fn all(&self) -> Vec<Request> {
+        self.0.lock().unwrap().clone()
+    }
+
     /// Requests so far matching `method` whose path contains `fragment`, except the watchers'
     /// requests (watches, and their initial lists, which are paged with `limit=`), so a count of
     /// lists is a count of reconciles.

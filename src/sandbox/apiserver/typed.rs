@@ -3,7 +3,7 @@
 //! that did not survive is unknown (`unknown field "spec.bogus"`) and removed, as the typed
 //! store would drop it.
 
-use k8s_openapi::api::{apps, batch, core, networking};
+use k8s_openapi::api::{apps, batch, core, networking, policy, rbac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -32,6 +32,13 @@ fn typed(group: &str, resource: &str, obj: &Value) -> Option<Value> {
         ("apps", "daemonsets") => round_trip::<apps::v1::DaemonSet>(obj),
         ("batch", "jobs") => round_trip::<batch::v1::Job>(obj),
         ("networking.k8s.io", "ingresses") => round_trip::<networking::v1::Ingress>(obj),
+        ("policy", "poddisruptionbudgets") => round_trip::<policy::v1::PodDisruptionBudget>(obj),
+        ("rbac.authorization.k8s.io", "clusterroles") => round_trip::<rbac::v1::ClusterRole>(obj),
+        ("rbac.authorization.k8s.io", "clusterrolebindings") => {
+            round_trip::<rbac::v1::ClusterRoleBinding>(obj)
+        }
+        ("rbac.authorization.k8s.io", "roles") => round_trip::<rbac::v1::Role>(obj),
+        ("rbac.authorization.k8s.io", "rolebindings") => round_trip::<rbac::v1::RoleBinding>(obj),
         _ => None,
     }
 }
