@@ -136,6 +136,25 @@ pub const RULES: &[Rule] = &[
         &["httproutes", "grpcroutes", "tcproutes", "tlsroutes"],
         &["get", "patch"],
     ),
+    // traffic/traefik.rs and traffic/appmesh.rs edit the weighted objects in place.
+    ("traefik.io", &["traefikservices"], &["get", "patch"]),
+    (
+        "appmesh.k8s.aws",
+        &["virtualservices", "virtualrouters", "virtualnodes"],
+        &["get", "patch"],
+    ),
+    // traffic/ambassador.rs creates and deletes the canary Mapping; traffic/apisix.rs the
+    // header-route copies of an ApisixRoute.
+    (
+        "getambassador.io",
+        &["mappings"],
+        &["get", "create", "patch", "delete"],
+    ),
+    (
+        "apisix.apache.org",
+        &["apisixroutes"],
+        &["get", "create", "patch", "delete"],
+    ),
 ];
 
 /// Why the install YAML could not be built.
