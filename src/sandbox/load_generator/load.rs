@@ -141,6 +141,9 @@ pub struct LoadReport {
     pub transport_errors: u64,
     /// Requests whose chosen side had no loopback endpoint (ingress-nginx would answer 503).
     pub unroutable: u64,
+    /// When the first and the last unroutable request were routed (`None` without any), so a
+    /// report can say when traffic found no ready backend.
+    pub unroutable_span: Option<(std::time::Instant, std::time::Instant)>,
     /// Requests in flight when the run was cancelled, whose answers were not awaited.
     pub abandoned: u64,
     /// Every request in the order routed, when [`LoadConfig::record_requests`] is set.
@@ -181,6 +184,32 @@ impl LoadReport {
     /// Requests routed to `backend`.
     pub fn routed_to(&self, backend: Backend) -> u64 {
         self.routed.get(&backend).copied().unwrap_or(0)
+    }
+
+    /// Answers with a status below 500, whatever the version.
+    pub fn answered_ok(&self) -> u64 {
+        self.answers
+            .values()
+            .flat_map(|by_code| by_code.iter())
+            .filter(|(code, _)| **code < 500)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// HTTP 5xx answered by the pods themselves, per version: the release's own errors (a
+    /// missing backend is [`LoadReport::unroutable`], never counted here).
+    pub fn server_errors(&self) -> BTreeMap<String, u64> {
+        self.answers
+            .iter()
+            .filter_map(|(version, by_code)| {
+                let n: u64 = by_code
+                    .iter()
+                    .filter(|(code, _)| **code >= 500)
+                    .map(|(_, n)| n)
+                    .sum();
+                (n > 0).then(|| (version.clone(), n))
+            })
+            .collect()
     }
 }
 
@@ -317,6 +346,9 @@ pub async fn run_load(
             .collect();
         if loopback.is_empty() {
             report.unroutable += 1;
+            let now = std::time::Instant::now();
+            let first = report.unroutable_span.map_or(now, |(first, _)| first);
+            report.unroutable_span = Some((first, now));
             continue;
         }
         let target = loopback[*rr % loopback.len()];
