@@ -183,6 +183,12 @@ pub fn traffic_lines(report: &LoadReport) -> String {
         }
     ));
     table.line(&format!("  answered without error\t{}", report.answered_ok()));
+    if report.retried > 0 {
+        table.line(&format!(
+            "  answered by another pod after a failed connection (nginx retry)\t{}",
+            report.retried
+        ));
+    }
     table.line(&format!(
         "  HTTP 5xx from the release's own pods\t{own_total}{own_detail}"
     ));
