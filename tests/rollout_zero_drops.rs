@@ -192,7 +192,10 @@ async fn settled(world: &World, name: &str, phase: &str, stable: &str, gone: &st
             if status["phase"] == phase && status["stableRS"] == stable && left == 0 {
                 Ok(())
             } else {
-                Err(format!("{} ({left} pods of {gone} left)", describe(&status)))
+                Err(format!(
+                    "{} ({left} pods of {gone} left)",
+                    describe(&status)
+                ))
             }
         },
     )
@@ -240,8 +243,14 @@ async fn release_promote_abort(scene: &Scene) -> LoadReport {
 fn assert_no_drops(scene: &Scene, report: &LoadReport) {
     let name = scene.manifest;
     println!("{name}: {report:?}");
-    assert_eq!(report.unroutable, 0, "{name}: requests with no ready backend");
-    assert_eq!(report.transport_errors, 0, "{name}: requests without an answer");
+    assert_eq!(
+        report.unroutable, 0,
+        "{name}: requests with no ready backend"
+    );
+    assert_eq!(
+        report.transport_errors, 0,
+        "{name}: requests without an answer"
+    );
     for version in ["blue", "yellow"] {
         assert!(
             report.count_version(version) > 0,

@@ -14,9 +14,9 @@ use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::{DemoArgs, summary};
 use super::view::{View, format_at, indent};
 use super::world::{NAMESPACE, World};
+use super::{DemoArgs, summary};
 use crate::api::consts::label;
 use crate::sandbox::load_generator::SplitTargets;
 

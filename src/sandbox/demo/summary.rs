@@ -182,7 +182,10 @@ pub fn traffic_lines(report: &LoadReport) -> String {
             answers.join("; ")
         }
     ));
-    table.line(&format!("  answered without error\t{}", report.answered_ok()));
+    table.line(&format!(
+        "  answered without error\t{}",
+        report.answered_ok()
+    ));
     if report.retried > 0 {
         table.line(&format!(
             "  answered by another pod after a failed connection (nginx retry)\t{}",
@@ -302,7 +305,12 @@ mod tests {
             demo_start: start,
         };
         assert!(!passed(&Outcome::Complete, Some(traffic)));
-        let text = render(&[], Duration::from_secs(9), &Outcome::Complete, Some(traffic));
+        let text = render(
+            &[],
+            Duration::from_secs(9),
+            &Outcome::Complete,
+            Some(traffic),
+        );
         assert!(
             text.ends_with(
                 "demo FAILED: 2 requests found no ready backend (between 1.2s and 1.9s): the rollout itself failed them\n"
