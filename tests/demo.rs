@@ -77,7 +77,23 @@ fn the_whole_story_is_observed() {
     ] {
         assert!(output.contains(command), "no {command:?}");
     }
-    assert!(output.contains("demo complete: all 14 narrated states were observed through the API"));
+    assert!(output.contains("demo complete: all 14 narrated states were observed through the API, no request found no ready backend"));
+    // The traffic by cause: the bad release's own 5xx are counted, no request lacked a backend.
+    let line = |prefix: &str| {
+        output
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} line"))
+            .to_string()
+    };
+    assert!(
+        line("no ready backend (caused by the rollout)").ends_with(" 0"),
+        "{output}"
+    );
+    assert!(
+        line("HTTP 5xx from the release's own pods").contains("(bad-yellow "),
+        "{output}"
+    );
     // --no-color: no escape codes at all (no colours, no screen clearing).
     assert!(
         !output.contains('\x1b'),
@@ -118,7 +134,7 @@ fn the_blue_green_scene_is_observed() {
     ] {
         assert!(output.contains(command), "no {command:?}");
     }
-    assert!(output.contains("demo complete: all 4 narrated states were observed through the API"));
+    assert!(output.contains("demo complete: all 4 narrated states were observed through the API, no request found no ready backend"));
     assert!(
         !output.contains('\x1b'),
         "ANSI escapes in --no-color output"

@@ -530,7 +530,7 @@ impl Sandbox {
             .expect("create template");
     }
 
-    /// Creates every document of a manifest (Rollout, Service, AnalysisTemplate).
+    /// Creates every document of a manifest (Rollout, Service, Ingress, AnalysisTemplate).
     pub async fn apply_docs(&self, docs: &[Value]) {
         for doc in docs {
             match doc["kind"].as_str().unwrap_or_default() {
@@ -543,6 +543,14 @@ impl Sandbox {
                         .create(&PostParams::default(), &service)
                         .await
                         .expect("create service");
+                }
+                "Ingress" => {
+                    let ingress: k8s_openapi::api::networking::v1::Ingress =
+                        serde_json::from_value(doc.clone()).expect("ingress");
+                    self.api::<k8s_openapi::api::networking::v1::Ingress>()
+                        .create(&PostParams::default(), &ingress)
+                        .await
+                        .expect("create ingress");
                 }
                 other => panic!("unexpected kind {other}"),
             }

@@ -14,9 +14,9 @@ use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 use tokio::time::Instant;
 
-use super::DemoArgs;
 use super::view::{View, format_at, indent};
 use super::world::{NAMESPACE, World};
+use super::{DemoArgs, summary};
 use crate::api::consts::label;
 use crate::sandbox::load_generator::SplitTargets;
 
@@ -216,15 +216,6 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
     view.intro(&format!(
         "$ kubectl apply -f examples/rollout-bluegreen.yaml   # Rollout {ROLLOUT} (image {BLUE}, scaleDownDelaySeconds {SCALE_DOWN_DELAY_SECONDS} here), active and preview Services"
     ));
-    view.intro(&format!(
-        "traffic: every request goes through the active Service {ACTIVE}"
-    ));
-    world
-        .start_traffic_to(
-            SplitTargets::new(NAMESPACE, ACTIVE, PREVIEW),
-            Duration::from_secs(24 * 3600),
-        )
-        .await?;
     let start = Instant::now();
     let mut script = Script::default();
     let mut last = String::new();
@@ -241,6 +232,19 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
                     view.say(&line);
                     if !view.is_live() {
                         view.say(&indent(&tree));
+                    }
+                    if beat == Beat::BlueHealthy {
+                        // Users arrive once the app is live (before, no pod exists to answer).
+                        world
+                            .start_traffic_to(
+                                SplitTargets::new(NAMESPACE, ACTIVE, PREVIEW),
+                                Duration::from_secs(24 * 3600),
+                            )
+                            .await?;
+                        view.say(&format!(
+                            "[{}] traffic starts: every request goes through the active Service {ACTIVE}",
+                            format_at(now)
+                        ));
                     }
                 }
                 for action in actions {
@@ -273,28 +277,32 @@ pub async fn run(args: &DemoArgs) -> anyhow::Result<i32> {
     if !tree.is_empty() && view.is_live() {
         view.say(&indent(&tree));
     }
-    if let Some(report) = report.as_ref() {
-        view.say(&format!(
-            "traffic through the active Service: {} answers from blue, {} from green, {} unroutable",
-            report.count_version("blue"),
-            report.count_version("green"),
-            report.unroutable
-        ));
+    let traffic = report.as_ref().map(|report| summary::Traffic {
+        report,
+        demo_start: start.into_std(),
+    });
+    if let Some(traffic) = traffic {
+        view.say(&summary::traffic_lines(traffic.report));
     }
-    let code = match (stop_reason, script.waiting_for()) {
-        (None, _) | (Some(_), None) => {
-            view.say(&format!(
-                "demo complete: all {} narrated states were observed through the API",
-                Beat::ALL.len()
-            ));
-            0
-        }
-        (Some(reason), Some(missing)) => {
+    let dropped = traffic.and_then(summary::dropped);
+    let code = match (stop_reason, script.waiting_for(), dropped) {
+        (Some(reason), Some(missing), _) => {
             view.say(&format!(
                 "demo FAILED: never observed \"{}\": {reason}",
                 missing.title()
             ));
             1
+        }
+        (_, _, Some(dropped)) => {
+            view.say(&format!("demo FAILED: {dropped}"));
+            1
+        }
+        _ => {
+            view.say(&format!(
+                "demo complete: all {} narrated states were observed through the API, no request found no ready backend",
+                Beat::ALL.len()
+            ));
+            0
         }
     };
     if args.dashboard {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::time::Instant;
 
-use script::{Happened, Script};
+use script::{Beat, Happened, Script};
 use summary::Outcome;
 use view::View;
 use world::World;
@@ -155,9 +155,6 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
         script::ROLLOUT,
         script::BLUE
     ));
-    // Traffic runs for the whole story (and a --keep session); it is cancelled at the end.
-    world.start_traffic(Duration::from_secs(24 * 3600)).await?;
-
     let start = Instant::now();
     let mut script = Script::new();
     let mut last: String;
@@ -175,6 +172,19 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
                 last = observed.describe();
                 for entry in script.observe(&observed, now) {
                     view.entry(&entry, &tree);
+                    if entry.what == Happened::Beat(Beat::BlueHealthy) {
+                        // Traffic starts once blue is live, as users arrive once an app is
+                        // deployed: before that no pod exists and every request would find no
+                        // backend whatever the controller does. It runs for the rest of the
+                        // story (and a --keep session) and is cancelled at the end.
+                        world.start_traffic(Duration::from_secs(24 * 3600)).await?;
+                        view.note(&format!(
+                            "[{}] traffic starts: {} requests/s through the Ingress {}, routed as ingress-nginx routes them to the Services' ready endpoints",
+                            view::format_at(now),
+                            world::TRAFFIC_RATE,
+                            world::STABLE_INGRESS
+                        ));
+                    }
                     if let Happened::Action(action) = entry.what
                         && let Err(error) = act_with_retries(&world, action).await
                     {
@@ -208,13 +218,16 @@ async fn demo(args: &DemoArgs) -> anyhow::Result<i32> {
     if !tree.is_empty() && !view.is_live() {
         view.say(&view::indent(&tree));
     }
-    view.say(&summary::render(
-        script.log(),
-        total,
-        &outcome,
-        report.as_ref(),
-    ));
-    let code = if outcome == Outcome::Complete { 0 } else { 1 };
+    let traffic = report.as_ref().map(|report| summary::Traffic {
+        report,
+        demo_start: start.into_std(),
+    });
+    view.say(&summary::render(script.log(), total, &outcome, traffic));
+    let code = if summary::passed(&outcome, traffic) {
+        0
+    } else {
+        1
+    };
     if args.keep || args.dashboard {
         world.start_traffic(Duration::from_secs(24 * 3600)).await?;
         view.say(&format!(

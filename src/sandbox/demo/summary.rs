@@ -1,7 +1,7 @@
 //! The closing summary of `davy demo` (pure): how long each part of the story took, every
 //! narrated state with its time, the traffic the demo apps answered, and the verdict.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::script::{Beat, Entry, Happened, Part};
 use super::view::format_at;
@@ -54,12 +54,22 @@ fn entry_part(entry: &Entry) -> Part {
     }
 }
 
-/// The summary text.
+/// The traffic the demo sent and the instant it started, for the summary.
+#[derive(Debug, Clone, Copy)]
+pub struct Traffic<'a> {
+    /// What the load generator saw.
+    pub report: &'a LoadReport,
+    /// When the demo started (times in the summary are counted from there).
+    pub demo_start: Instant,
+}
+
+/// The summary text. The verdict is a failure when the story is incomplete or when any
+/// request found no ready backend (see [`passed`]).
 pub fn render(
     log: &[Entry],
     total: Duration,
     outcome: &Outcome,
-    traffic: Option<&LoadReport>,
+    traffic: Option<Traffic<'_>>,
 ) -> String {
     let mut out = String::from("\nSummary\n\n");
     let mut parts = TabWriter::default();
@@ -86,42 +96,120 @@ pub fn render(
     }
     out.push_str(&beats.finish());
 
-    if let Some(report) = traffic {
+    if let Some(traffic) = traffic {
         out.push('\n');
-        out.push_str(&traffic_line(report));
-        out.push('\n');
+        out.push_str(&traffic_lines(traffic.report));
     }
     out.push('\n');
     match outcome {
-        Outcome::Complete => out.push_str(&format!(
-            "demo complete: all {} narrated states were observed through the API\n",
-            Beat::ALL.len()
-        )),
         Outcome::Incomplete { missing, reason } => out.push_str(&format!(
             "demo FAILED: never observed \"{}\": {reason}\n",
             missing.title()
         )),
+        Outcome::Complete => match traffic.and_then(dropped) {
+            Some(dropped) => {
+                out.push_str(&format!("demo FAILED: {dropped}\n"));
+            }
+            None => out.push_str(&format!(
+                "demo complete: all {} narrated states were observed through the API{}\n",
+                Beat::ALL.len(),
+                if traffic.is_some() {
+                    ", no request found no ready backend"
+                } else {
+                    ""
+                }
+            )),
+        },
     }
     out
 }
 
-/// `traffic: 1200 requests; blue 200×400; yellow 200×700; bad-yellow 200×70 500×30`.
-pub fn traffic_line(report: &LoadReport) -> String {
-    let mut parts = vec![format!("traffic: {} requests", report.sent)];
-    for (version, by_code) in &report.answers {
-        let codes: Vec<String> = by_code
-            .iter()
-            .map(|(code, n)| format!("{code}×{n}"))
-            .collect();
-        parts.push(format!("{version} {}", codes.join(" ")));
+/// Whether the demo passed: the story is complete and no request found no ready backend.
+pub fn passed(outcome: &Outcome, traffic: Option<Traffic<'_>>) -> bool {
+    *outcome == Outcome::Complete && traffic.and_then(dropped).is_none()
+}
+
+/// `N requests found no ready backend (between 1.2s and 1.9s)…` when the rollout dropped
+/// requests; `None` when it dropped none.
+pub fn dropped(traffic: Traffic<'_>) -> Option<String> {
+    let report = traffic.report;
+    if report.unroutable == 0 {
+        return None;
     }
-    if report.unroutable > 0 {
-        parts.push(format!("{} with no ready backend", report.unroutable));
+    let when = report
+        .unroutable_span
+        .map(|(first, last)| {
+            let at = |t: Instant| format_at(t.saturating_duration_since(traffic.demo_start));
+            format!(" (between {} and {})", at(first).trim(), at(last).trim())
+        })
+        .unwrap_or_default();
+    Some(format!(
+        "{} request{} found no ready backend{when}: the rollout itself failed them",
+        report.unroutable,
+        if report.unroutable == 1 { "" } else { "s" }
+    ))
+}
+
+/// The traffic by cause: answers per version and code, then the failures by what caused
+/// them — a release's own HTTP 5xx, no ready backend (the rollout's fault), no answer at all.
+pub fn traffic_lines(report: &LoadReport) -> String {
+    let answers: Vec<String> = report
+        .answers
+        .iter()
+        .map(|(version, by_code)| {
+            let codes: Vec<String> = by_code
+                .iter()
+                .map(|(code, n)| format!("{code}×{n}"))
+                .collect();
+            format!("{version} {}", codes.join(" "))
+        })
+        .collect();
+    let own = report.server_errors();
+    let own_total: u64 = own.values().sum();
+    let own_detail = if own.is_empty() {
+        String::new()
+    } else {
+        let by: Vec<String> = own.iter().map(|(v, n)| format!("{v} {n}")).collect();
+        format!(" ({})", by.join(", "))
+    };
+    let mut table = TabWriter::default();
+    table.line(&format!(
+        "traffic: {} requests\t{}",
+        report.sent,
+        if answers.is_empty() {
+            "no answers".to_string()
+        } else {
+            answers.join("; ")
+        }
+    ));
+    table.line(&format!(
+        "  answered without error\t{}",
+        report.answered_ok()
+    ));
+    if report.retried > 0 {
+        table.line(&format!(
+            "  answered by another pod after a failed connection (nginx retry)\t{}",
+            report.retried
+        ));
     }
-    if report.transport_errors > 0 {
-        parts.push(format!("{} without an answer", report.transport_errors));
+    table.line(&format!(
+        "  HTTP 5xx from the release's own pods\t{own_total}{own_detail}"
+    ));
+    table.line(&format!(
+        "  no ready backend (caused by the rollout)\t{}",
+        report.unroutable
+    ));
+    table.line(&format!(
+        "  other failures (no answer from the pod)\t{}",
+        report.transport_errors
+    ));
+    if report.abandoned > 0 {
+        table.line(&format!(
+            "  still in flight when the traffic stopped\t{}",
+            report.abandoned
+        ));
     }
-    parts.join("; ")
+    table.finish()
 }
 
 #[cfg(test)]
@@ -163,6 +251,7 @@ mod tests {
             reason: "timed out after 90s".into(),
         };
         let text = render(&log, Duration::from_secs(90), &outcome, None);
+        assert!(!passed(&outcome, None));
         assert!(
             text.contains("deploy blue                                    2.0s\n"),
             "{text}"
@@ -178,10 +267,11 @@ mod tests {
     }
 
     #[test]
-    fn traffic() {
+    fn traffic_by_cause() {
+        let start = Instant::now();
         let mut report = LoadReport {
-            sent: 10,
-            unroutable: 1,
+            sent: 12,
+            transport_errors: 1,
             ..LoadReport::default()
         };
         report
@@ -190,9 +280,42 @@ mod tests {
         report
             .answers
             .insert("bad-yellow".into(), BTreeMap::from([(200, 2), (500, 1)]));
+        let text = traffic_lines(&report);
         assert_eq!(
-            traffic_line(&report),
-            "traffic: 10 requests; bad-yellow 200×2 500×1; blue 200×6; 1 with no ready backend"
+            text,
+            "traffic: 12 requests                        bad-yellow 200×2 500×1; blue 200×6\n\
+             \x20 answered without error                    8\n\
+             \x20 HTTP 5xx from the release's own pods      1 (bad-yellow 1)\n\
+             \x20 no ready backend (caused by the rollout)  0\n\
+             \x20 other failures (no answer from the pod)   1\n"
+        );
+        let traffic = Traffic {
+            report: &report,
+            demo_start: start,
+        };
+        // A bad release's own errors do not fail the demo; a missing backend does.
+        assert!(passed(&Outcome::Complete, Some(traffic)));
+        report.unroutable = 2;
+        report.unroutable_span = Some((
+            start + Duration::from_millis(1200),
+            start + Duration::from_millis(1900),
+        ));
+        let traffic = Traffic {
+            report: &report,
+            demo_start: start,
+        };
+        assert!(!passed(&Outcome::Complete, Some(traffic)));
+        let text = render(
+            &[],
+            Duration::from_secs(9),
+            &Outcome::Complete,
+            Some(traffic),
+        );
+        assert!(
+            text.ends_with(
+                "demo FAILED: 2 requests found no ready backend (between 1.2s and 1.9s): the rollout itself failed them\n"
+            ),
+            "{text}"
         );
     }
 }

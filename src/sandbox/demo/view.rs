@@ -99,6 +99,14 @@ impl View {
         self.refresh(tree);
     }
 
+    /// A line of the story that is not an entry (kept on the live screen with the entries).
+    pub fn note(&mut self, line: &str) {
+        if !self.live {
+            println!("{line}");
+        }
+        self.lines.push(line.to_string());
+    }
+
     /// Redraws the live screen when anything changed (no-op in plain mode).
     pub fn refresh(&mut self, tree: &str) {
         if !self.live {

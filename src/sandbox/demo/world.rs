@@ -37,9 +37,9 @@ pub const NAMESPACE: &str = "default";
 /// The manifests the demo applies (the Rollout, its AnalysisTemplate, Services and Ingress).
 pub const MANIFESTS: &str = include_str!("../../../examples/rollouts-demo-analysis.yaml");
 /// The stable Ingress of the demo Rollout.
-const STABLE_INGRESS: &str = "rollouts-demo";
+pub const STABLE_INGRESS: &str = "rollouts-demo";
 /// Requests per second the traffic generator sends through the simulated ingress.
-const TRAFFIC_RATE: f64 = 40.0;
+pub const TRAFFIC_RATE: f64 = 40.0;
 
 /// The running sandbox.
 pub struct World {

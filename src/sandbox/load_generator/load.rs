@@ -1,5 +1,6 @@
 //! The bounded load loop: real HTTP requests at a fixed rate to loopback pod endpoints, each
-//! routed stable or canary with [`choose_backend`], answers counted by version and code.
+//! routed stable or canary with [`choose_backend`], answers counted by version and code. A
+//! request whose endpoint does not answer is tried on the next one, as ingress-nginx does.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -14,6 +15,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::routing::{Backend, CanaryRules, SplitMix64, choose_backend, choose_weighted};
 use crate::sandbox::demo_app::VERSION_HEADER;
+
+/// ingress-nginx's default `proxy-next-upstream-tries`: attempts of one request in all.
+pub const UPSTREAM_TRIES: usize = 3;
 
 /// Where traffic may go right now: the pods behind each side and the canary Ingress's rules.
 #[derive(Debug, Clone, Default)]
@@ -87,7 +91,7 @@ pub struct LoadConfig {
     pub path: String,
     /// Optional tagged share of the requests.
     pub tagged: Option<TaggedRequests>,
-    /// Per-request timeout.
+    /// Timeout of each attempt of a request (see [`UPSTREAM_TRIES`]).
     pub request_timeout: Duration,
     /// Requests in flight at most; the loop waits for a slot beyond that.
     pub max_in_flight: usize,
@@ -137,10 +141,17 @@ pub struct LoadReport {
     pub routed_services: BTreeMap<String, u64>,
     /// Answers per version (the `X-Davy-Version` header, `unknown` when absent) and status code.
     pub answers: BTreeMap<String, BTreeMap<u16, u64>>,
-    /// Requests that got no HTTP answer (connection refused, timeout, …).
+    /// Requests that got no HTTP answer (connection refused, timeout, …) from any of the
+    /// endpoints tried.
     pub transport_errors: u64,
+    /// Requests answered by another endpoint of the same side after the first one failed
+    /// (ingress-nginx's next-upstream retry); counted in `answers` too.
+    pub retried: u64,
     /// Requests whose chosen side had no loopback endpoint (ingress-nginx would answer 503).
     pub unroutable: u64,
+    /// When the first and the last unroutable request were routed (`None` without any), so a
+    /// report can say when traffic found no ready backend.
+    pub unroutable_span: Option<(std::time::Instant, std::time::Instant)>,
     /// Requests in flight when the run was cancelled, whose answers were not awaited.
     pub abandoned: u64,
     /// Every request in the order routed, when [`LoadConfig::record_requests`] is set.
@@ -182,11 +193,42 @@ impl LoadReport {
     pub fn routed_to(&self, backend: Backend) -> u64 {
         self.routed.get(&backend).copied().unwrap_or(0)
     }
+
+    /// Answers with a status below 500, whatever the version.
+    pub fn answered_ok(&self) -> u64 {
+        self.answers
+            .values()
+            .flat_map(|by_code| by_code.iter())
+            .filter(|(code, _)| **code < 500)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// HTTP 5xx answered by the pods themselves, per version: the release's own errors (a
+    /// missing backend is [`LoadReport::unroutable`], never counted here).
+    pub fn server_errors(&self) -> BTreeMap<String, u64> {
+        self.answers
+            .iter()
+            .filter_map(|(version, by_code)| {
+                let n: u64 = by_code
+                    .iter()
+                    .filter(|(code, _)| **code >= 500)
+                    .map(|(_, n)| n)
+                    .sum();
+                (n > 0).then(|| (version.clone(), n))
+            })
+            .collect()
+    }
 }
 
 /// The outcome of one request, folded into the report.
 enum Outcome {
-    Answer { version: String, code: u16 },
+    Answer {
+        version: String,
+        code: u16,
+        /// Answered by another endpoint after the first failed to connect or answer.
+        retried: bool,
+    },
     TransportError,
 }
 
@@ -317,30 +359,46 @@ pub async fn run_load(
             .collect();
         if loopback.is_empty() {
             report.unroutable += 1;
+            let now = std::time::Instant::now();
+            let first = report.unroutable_span.map_or(now, |(first, _)| first);
+            report.unroutable_span = Some((first, now));
             continue;
         }
-        let target = loopback[*rr % loopback.len()];
+        // ingress-nginx's `proxy-next-upstream: error timeout`: a request whose connection
+        // fails is tried again on the next endpoint of the same backend, up to
+        // `proxy-next-upstream-tries` times in all (a pod that just stopped is not a failure
+        // the user sees while other endpoints are listed).
+        let targets: Vec<SocketAddr> = (0..UPSTREAM_TRIES)
+            .map(|i| loopback[rr.wrapping_add(i) % loopback.len()])
+            .collect();
         *rr = rr.wrapping_add(1);
         if let Some(record) = slot.and_then(|index| report.requests.get_mut(index)) {
-            record.target = Some(target);
+            record.target = targets.first().copied();
         }
-        let request = client
-            .get(format!("http://{target}{}", config.path))
-            .headers(headers.clone());
+        let client = client.clone();
+        let path = config.path.clone();
+        let headers = headers.clone();
         in_flight.spawn(async move {
             let _permit = permit;
-            let outcome = match request.send().await {
-                Ok(answer) => Outcome::Answer {
-                    version: answer
-                        .headers()
-                        .get(VERSION_HEADER)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("unknown")
-                        .to_string(),
-                    code: answer.status().as_u16(),
-                },
-                Err(_) => Outcome::TransportError,
-            };
+            let mut outcome = Outcome::TransportError;
+            for (attempt, target) in targets.iter().enumerate() {
+                let request = client
+                    .get(format!("http://{target}{path}"))
+                    .headers(headers.clone());
+                if let Ok(answer) = request.send().await {
+                    outcome = Outcome::Answer {
+                        version: answer
+                            .headers()
+                            .get(VERSION_HEADER)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("unknown")
+                            .to_string(),
+                        code: answer.status().as_u16(),
+                        retried: attempt > 0,
+                    };
+                    break;
+                }
+            }
             (slot, outcome)
         });
     };
@@ -355,7 +413,17 @@ pub async fn run_load(
 
 fn record(report: &mut LoadReport, done: Result<(Option<usize>, Outcome), tokio::task::JoinError>) {
     match done {
-        Ok((slot, Outcome::Answer { version, code })) => {
+        Ok((
+            slot,
+            Outcome::Answer {
+                version,
+                code,
+                retried,
+            },
+        )) => {
+            if retried {
+                report.retried += 1;
+            }
             if let Some(record) = slot.and_then(|index| report.requests.get_mut(index)) {
                 record.answer = Some((version.clone(), code));
             }
