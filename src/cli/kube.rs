@@ -226,7 +226,14 @@ pub async fn connect(args: &KubeArgs) -> Result<Kube, CliError> {
         (Some(kubeconfig), _) => {
             Config::from_custom_kubeconfig(kubeconfig, &kubeconfig_options(args))
                 .await
-                .map_err(|e| CliError::Config(e.to_string()))?
+                .map_err(|e| match &args.kubeconfig {
+                    // A named file: say which one, as before the merge.
+                    Some(path) => CliError::Kubeconfig {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    },
+                    None => CliError::Config(e.to_string()),
+                })?
         }
         // `--server` alone is enough, as for kubectl; the URL is checked below.
         (None, Some(_)) => Config::new(http::Uri::default()),
