@@ -75,3 +75,13 @@ fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// clap's own consistency checks over the whole tree: no subcommand's flag clashes with a
+    /// global kubeconfig flag (`-s`, `--user`, `--token`, ...).
+    #[test]
+    fn the_command_tree_is_consistent() {
+        super::app("davy").debug_assert();
+    }
+}

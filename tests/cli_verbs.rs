@@ -21,7 +21,7 @@ use common::sandbox::HttpSandbox;
 struct Env {
     runtime: tokio::runtime::Runtime,
     server: ApiServer,
-    _http: ServeHandle,
+    http: ServeHandle,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
 }
@@ -53,7 +53,7 @@ impl Env {
         Env {
             runtime,
             server,
-            _http: http,
+            http,
             dir,
             kubeconfig,
         }
@@ -747,4 +747,78 @@ fn undo_with_a_workload_ref_patches_the_deployment() {
         env.get(&env.rollouts(), "w")["spec"]["template"],
         Value::Null
     );
+}
+
+#[test]
+fn get_writes_no_escape_codes_into_a_pipe() {
+    let env = Env::start();
+    env.rollout("r", json!({}));
+    env.set_status(
+        "r",
+        json!({"phase": "Degraded", "message": "ProgressDeadlineExceeded"}),
+    );
+    // stdout is a pipe here: no colour even without --no-color on a colour TERM, and none
+    // with NO_COLOR.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_davy"));
+    cmd.arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR");
+    let out = env.run(cmd, &["get", "rollout", "r"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Name:            r"), "{}", out.stdout);
+    assert!(!out.stdout.contains("\x1b["), "{:?}", out.stdout);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_davy"));
+    cmd.arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("NO_COLOR", "1");
+    let out = env.run(cmd, &["get", "rollout", "r"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(!out.stdout.contains("\x1b["), "{:?}", out.stdout);
+
+    // -w on a pipe appends frames: the first one starts without the screen clear.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_davy"))
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["get", "rollout", "r", "-w"])
+        .env("TERM", "xterm-256color")
+        .env("HOME", env.dir.path())
+        .env_remove("KUBECONFIG")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(first.starts_with("Name:"), "{first:?}");
+}
+
+#[test]
+fn server_and_token_flags_work_without_a_kubeconfig() {
+    let env = Env::start();
+    env.rollout("r", json!({}));
+    let url = format!("http://{}", env.http.addr());
+    // HOME is empty and KUBECONFIG unset: the flags alone reach the sandbox (any token passes).
+    let out = env.run(
+        Command::new(env!("CARGO_BIN_EXE_davy")),
+        &["--server", &url, "--token", "X", "get", "rollout", "r"],
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Name:            r"), "{}", out.stdout);
+
+    let out = env.davy(&["get", "rollout", "r", "--request-timeout", "soon"]);
+    assert_eq!(
+        (out.code, out.stderr.as_str()),
+        (
+            1,
+            "Error: invalid timeout value. Timeout must be a single integer in seconds, or an integer followed by a corresponding time unit (e.g. 1s | 2m | 3h)\n"
+        )
+    );
+    let out = env.davy(&["get", "rollout", "r", "--request-timeout", "30s"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
 }

@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 pub mod actions;
 pub mod analyze;
+pub mod color;
 pub mod controller;
 pub mod crds;
 pub mod dashboard;

@@ -17,6 +17,7 @@ use super::{
 use crate::api::{AnalysisRun, Experiment, Rollout};
 use crate::cli::actions::ObjectFormat;
 use crate::cli::actions::execute::render_object;
+use crate::cli::color::{stdout_colorizer, stdout_is_terminal};
 use crate::cli::kube::{CliError, KubeArgs, connect, runtime};
 
 /// `get` subcommands.
@@ -99,15 +100,23 @@ async fn client(k: &KubeArgs) -> anyhow::Result<(Client, String)> {
     Ok((kube.client, kube.namespace))
 }
 
-fn colorizer(no_color: bool) -> Colorizer {
-    let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
-    Colorizer {
-        enabled: !no_color && !dumb,
+/// Screen clear written before each watch frame on a terminal (`ESC[H ESC[2J`).
+const CLEAR: &str = "\x1b[H\x1b[2J";
+
+/// What one `-w` frame writes: on a terminal the screen is cleared and redrawn; elsewhere (a
+/// pipe, a file) the frame is appended after a blank line, and a frame equal to the last one is
+/// skipped so a log only grows when something changed.
+pub fn watch_output(frame: &str, last: Option<&str>, terminal: bool) -> Option<String> {
+    if terminal {
+        Some(format!("{CLEAR}{frame}"))
+    } else if last == Some(frame) {
+        None
+    } else if last.is_none() {
+        Some(frame.to_string())
+    } else {
+        Some(format!("\n{frame}"))
     }
 }
-
-/// Screen clear written before each watch frame (`ESC[H ESC[2J`).
-const CLEAR: &str = "\x1b[H\x1b[2J";
 
 /// Runs `get …`; returns the exit code.
 pub fn run_get(cmd: GetCommand, kube: &KubeArgs) -> anyhow::Result<i32> {
@@ -125,16 +134,20 @@ pub fn run_get(cmd: GetCommand, kube: &KubeArgs) -> anyhow::Result<i32> {
             print!("{}", render_object(&ro, format)?);
             return Ok(0);
         }
-        let color = colorizer(args.no_color);
+        let color = stdout_colorizer(args.no_color);
+        let terminal = stdout_is_terminal();
+        let mut last: Option<String> = None;
         loop {
             let text = render_once(&client, &ns, &args.name, is_rollout, color).await?;
-            if args.watch {
-                print!("{CLEAR}{text}");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            } else {
+            if !args.watch {
                 print!("{text}");
                 return Ok(0);
             }
+            if let Some(out) = watch_output(&text, last.as_deref(), terminal) {
+                print!("{out}");
+            }
+            last = Some(text);
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     })
 }
@@ -252,4 +265,23 @@ fn run_list_experiments(args: ListExperimentsArgs, kube: &KubeArgs) -> anyhow::R
         }
         Ok(0)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_frames_redraw_on_a_terminal_and_append_elsewhere() {
+        assert_eq!(
+            watch_output("a\n", Some("a\n"), true).as_deref(),
+            Some("\x1b[H\x1b[2Ja\n")
+        );
+        assert_eq!(watch_output("a\n", None, false).as_deref(), Some("a\n"));
+        assert_eq!(watch_output("a\n", Some("a\n"), false), None);
+        assert_eq!(
+            watch_output("b\n", Some("a\n"), false).as_deref(),
+            Some("\nb\n")
+        );
+    }
 }

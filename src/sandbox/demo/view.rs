@@ -3,10 +3,11 @@
 //! `get rollout -w` does); otherwise each narrated transition prints the tree once, so a log or
 //! a pipe keeps the whole story.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::Write as _;
 use std::time::Duration;
 
 use super::script::{Entry, Happened};
+use crate::cli::color::stdout_colorizer;
 use crate::cli::get::Colorizer;
 
 /// Clears the screen and homes the cursor (what `get rollout -w` prints between frames).
@@ -59,13 +60,13 @@ pub struct View {
 }
 
 impl View {
-    /// A view for stdout: live redraws only on a terminal with colour on.
+    /// A view for stdout: colour and live redraws only on a terminal with colour on (never
+    /// escape codes into a pipe or a file).
     pub fn new(no_color: bool) -> View {
-        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
-        let color = !no_color && !dumb && std::env::var_os("NO_COLOR").is_none();
+        let color = stdout_colorizer(no_color);
         View {
-            color: Colorizer { enabled: color },
-            live: color && std::io::stdout().is_terminal(),
+            color,
+            live: color.enabled,
             intro: Vec::new(),
             lines: Vec::new(),
             last_frame: String::new(),
