@@ -374,14 +374,15 @@ fn email(
     })
 }
 
-/// `opsgenie`: an alert for the recipient team, with that team's API key.
-fn opsgenie(
-    options: &Value,
-    notification: &Notification,
+/// The key `options.<field>` holds for the destination's recipient (Opsgenie's team API
+/// keys, PagerDuty's service routing keys).
+fn recipient_key<'a>(
+    options: &'a Value,
+    field: &str,
     destination: &Destination,
-) -> Result<HttpDelivery, String> {
-    let key = options
-        .get("apiKeys")
+) -> Result<&'a str, String> {
+    options
+        .get(field)
         .and_then(|keys| keys.get(&destination.recipient))
         .and_then(Value::as_str)
         .ok_or_else(|| {
@@ -389,7 +390,16 @@ fn opsgenie(
                 "no API key configured for recipient {}",
                 destination.recipient
             )
-        })?;
+        })
+}
+
+/// `opsgenie`: an alert for the recipient team, with that team's API key.
+fn opsgenie(
+    options: &Value,
+    notification: &Notification,
+    destination: &Destination,
+) -> Result<HttpDelivery, String> {
+    let key = recipient_key(options, "apiKeys", destination)?;
     let api = or(text(options, "apiUrl"), OPSGENIE_API);
     let mut alert = serde_json::Map::new();
     alert.insert("message".into(), json!(notification.message()));
@@ -434,16 +444,7 @@ fn pagerduty(
     notification: &Notification,
     destination: &Destination,
 ) -> Result<HttpDelivery, String> {
-    let key = options
-        .get("serviceKeys")
-        .and_then(|keys| keys.get(&destination.recipient))
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            format!(
-                "no API key configured for recipient {}",
-                destination.recipient
-            )
-        })?;
+    let key = recipient_key(options, "serviceKeys", destination)?;
     let section = notification
         .section("pagerdutyv2")
         .ok_or("no config found for pagerdutyv2")?;

@@ -47,17 +47,10 @@ impl InfluxdbProvider {
     }
 
     async fn query(&self) -> Result<Vec<FluxValue>, String> {
-        let name = self
-            .spec
-            .profile
-            .clone()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| DEFAULT_SECRET.to_string());
         let data = self
             .secrets
-            .read_controller(&name)
-            .await
-            .map_err(|e| e.to_string())?;
+            .read_profile(self.spec.profile.as_deref(), DEFAULT_SECRET)
+            .await?;
         let key = |k: &str| data.get(k).cloned().unwrap_or_default();
         let (token, address, org) = (key("authToken"), key("address"), key("org"));
         if token.is_empty() || address.is_empty() || org.is_empty() {

@@ -393,6 +393,18 @@ impl SecretReader {
     ) -> Result<BTreeMap<String, String>, secrets::SecretError> {
         self.read(&self.controller_namespace, name).await
     }
+
+    /// Every key of the Secret a provider's `profile` names (an empty or missing profile means
+    /// the provider's `default` Secret), in the controller's namespace, as upstream's
+    /// newRelic and influxdb providers look theirs up.
+    pub async fn read_profile(
+        &self,
+        profile: Option<&str>,
+        default: &str,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let name = profile.filter(|p| !p.is_empty()).unwrap_or(default);
+        self.read_controller(name).await.map_err(|e| e.to_string())
+    }
 }
 
 /// A new measurement started at `ctx.now`.

@@ -96,17 +96,10 @@ impl NewRelicProvider {
 
     /// The rows of the query's answer.
     async fn query(&self) -> Result<Vec<Json>, String> {
-        let name = self
-            .spec
-            .profile
-            .clone()
-            .filter(|p| !p.is_empty())
-            .unwrap_or_else(|| DEFAULT_SECRET.to_string());
         let data = self
             .secrets
-            .read_controller(&name)
-            .await
-            .map_err(|e| e.to_string())?;
+            .read_profile(self.spec.profile.as_deref(), DEFAULT_SECRET)
+            .await?;
         let account = account(&data)?;
         let timeout = self.spec.timeout_seconds();
         if timeout < 0 {

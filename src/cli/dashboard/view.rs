@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::api::{AnalysisRun, Rollout};
 use crate::cli::get::info::{AnalysisRunInfo, ReplicaSetInfo};
-use crate::cli::get::{Objects, age, rollout_info};
+use crate::cli::get::{Objects, RolloutInfo, age, rollout_info};
 
 /// The rows of the rollout list, sorted by name.
 pub fn list_view(rollouts: &[Rollout], objects: Objects<'_>, now: Timestamp) -> Value {
@@ -15,24 +15,9 @@ pub fn list_view(rollouts: &[Rollout], objects: Objects<'_>, now: Timestamp) -> 
         .iter()
         .map(|ro| {
             let info = rollout_info(ro, objects);
-            json!({
-                "name": info.name,
-                "namespace": info.namespace,
-                "strategy": info.strategy,
-                "status": info.status,
-                "message": info.message,
-                "icon": info.icon,
-                "step": info.step,
-                "setWeight": info.set_weight,
-                "actualWeight": info.actual_weight,
-                "desired": info.desired,
-                "current": info.current,
-                "updated": info.updated,
-                "ready": info.ready,
-                "available": info.available,
-                "images": images(&info.replica_sets),
-                "age": age(info.created, now),
-            })
+            let mut row = header(&info, now);
+            row["images"] = json!(images(&info.replica_sets));
+            row
         })
         .collect();
     rows.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
@@ -73,6 +58,30 @@ pub fn rollout_view(
                 .collect()
         })
         .unwrap_or_default();
+    let mut view = header(&info, now);
+    let tree = json!({
+        "containers": containers,
+        "replicaSets": info.replica_sets.iter().map(|rs| replica_set_view(rs, now)).collect::<Vec<_>>(),
+        "analysisRuns": info.analysis_runs.iter().map(|ar| analysis_view(ar, runs, now)).collect::<Vec<_>>(),
+        "experiments": info.experiments.iter().map(|ex| json!({
+            "name": ex.name,
+            "status": ex.status,
+            "message": ex.message,
+            "icon": ex.icon,
+            "revision": ex.revision,
+            "age": age(ex.created, now),
+            "replicaSets": ex.replica_sets.iter().map(|rs| replica_set_view(rs, now)).collect::<Vec<_>>(),
+            "analysisRuns": ex.analysis_runs.iter().map(|ar| analysis_view(ar, runs, now)).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+    });
+    if let (Some(view_fields), Value::Object(tree_fields)) = (view.as_object_mut(), tree) {
+        view_fields.extend(tree_fields);
+    }
+    view
+}
+
+/// What the list row and the tree both show of a rollout: `get rollout`'s header fields.
+fn header(info: &RolloutInfo, now: Timestamp) -> Value {
     json!({
         "name": info.name,
         "namespace": info.namespace,
@@ -89,19 +98,6 @@ pub fn rollout_view(
         "ready": info.ready,
         "available": info.available,
         "age": age(info.created, now),
-        "containers": containers,
-        "replicaSets": info.replica_sets.iter().map(|rs| replica_set_view(rs, now)).collect::<Vec<_>>(),
-        "analysisRuns": info.analysis_runs.iter().map(|ar| analysis_view(ar, runs, now)).collect::<Vec<_>>(),
-        "experiments": info.experiments.iter().map(|ex| json!({
-            "name": ex.name,
-            "status": ex.status,
-            "message": ex.message,
-            "icon": ex.icon,
-            "revision": ex.revision,
-            "age": age(ex.created, now),
-            "replicaSets": ex.replica_sets.iter().map(|rs| replica_set_view(rs, now)).collect::<Vec<_>>(),
-            "analysisRuns": ex.analysis_runs.iter().map(|ar| analysis_view(ar, runs, now)).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
     })
 }
 
