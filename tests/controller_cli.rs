@@ -6,29 +6,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "common/davy_process.rs"]
+mod davy_process;
+
 #[path = "controller_support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use davy::api::Rollout;
+use davy_process::{Process, client_for, start_sandbox};
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config};
+use kube::Api;
 use serde_json::json;
 use support::{canary_rollout, describe, eventually, rollout};
-
-/// A child process killed when dropped, so a failing test leaves nothing running.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -38,35 +29,11 @@ fn free_port() -> u16 {
         .port()
 }
 
-async fn client_for(kubeconfig: &Path) -> Client {
-    let config = Config::from_custom_kubeconfig(
-        Kubeconfig::read_from(kubeconfig).expect("read kubeconfig"),
-        &KubeConfigOptions::default(),
-    )
-    .await
-    .expect("kubeconfig");
-    Client::try_from(config).expect("client")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_controller_as_documented_reconciles_on_a_fresh_sandbox() {
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    let mut sandbox = Command::new(env!("CARGO_BIN_EXE_davy"))
-        .args(["sandbox", "--simulate-workloads", "--listen", "127.0.0.1:0"])
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start davy sandbox");
-    let stdout = sandbox.stdout.take().expect("stdout");
-    let sandbox = Process(sandbox);
-    // The second line says the kubeconfig is written: the API server is serving by then.
-    let mut lines = BufReader::new(stdout).lines();
-    for _ in 0..2 {
-        lines.next().expect("a line").expect("readable");
-    }
+    let sandbox = start_sandbox(&kubeconfig);
 
     let log_path = dir.path().join("controller.log");
     let log = std::fs::File::create(&log_path).expect("log file");

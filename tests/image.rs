@@ -12,19 +12,21 @@
 // Test code: a failed unwrap is a failed test, and helpers need no API docs.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+#[path = "common/davy_process.rs"]
+mod davy_process;
+
 #[path = "controller_support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use davy::api::Rollout;
+use davy_process::{Process, client_for, start_sandbox};
 use k8s_openapi::api::core::v1::Service;
+use kube::Api;
 use kube::api::PostParams;
-use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::{Api, Client, Config};
 use serde_json::json;
 use support::{describe, eventually, read_docs};
 
@@ -223,26 +225,6 @@ fn the_static_binary_prints_its_version_in_an_empty_root() {
     assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "{stdout}");
 }
 
-/// A child process killed when dropped.
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn client_for(kubeconfig: &Path) -> Client {
-    let config = Config::from_custom_kubeconfig(
-        Kubeconfig::read_from(kubeconfig).expect("read kubeconfig"),
-        &KubeConfigOptions::default(),
-    )
-    .await
-    .expect("kubeconfig");
-    Client::try_from(config).expect("client")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_static_controller_reconciles_the_seeds_rollout_from_an_empty_root() {
     let Some(root) = tokio::task::spawn_blocking(EmptyRoot::new).await.unwrap() else {
@@ -271,21 +253,7 @@ async fn the_static_controller_reconciles_the_seeds_rollout_from_an_empty_root()
     }
     // The sandbox (the normal binary) writes its kubeconfig into the root.
     let kubeconfig = root.dir.path().join("kubeconfig");
-    let mut sandbox = Command::new(env!("CARGO_BIN_EXE_davy"))
-        .args(["sandbox", "--simulate-workloads", "--listen", "127.0.0.1:0"])
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start davy sandbox");
-    let stdout = sandbox.stdout.take().expect("stdout");
-    let _sandbox = Process(sandbox);
-    // The second line says the kubeconfig is written: the API server is serving by then.
-    let mut lines = BufReader::new(stdout).lines();
-    for _ in 0..2 {
-        lines.next().expect("a line").expect("readable");
-    }
+    let _sandbox = start_sandbox(&kubeconfig);
 
     let log_path = root.dir.path().join("controller.log");
     let log = std::fs::File::create(&log_path).unwrap();
